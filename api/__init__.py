@@ -1,0 +1,1 @@
+"""The FastAPI app, the command line and the web pages."""

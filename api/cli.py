@@ -1,0 +1,7 @@
+import typer
+app = typer.Typer()
+@app.command()
+def hello() -> None:
+    print("hi")
+def main() -> None:
+    app()

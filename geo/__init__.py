@@ -1,0 +1,1 @@
+"""Hotspots, courier routes and offline maps."""

@@ -1,0 +1,1 @@
+"""Images, video and live cameras to traceability codes."""

@@ -1,0 +1,1 @@
+"""Codes, loading, resolution and linking: the domain core of rxtrace."""

@@ -1,0 +1,35 @@
+"""One exception root for everything rxtrace's domain can refuse.
+
+The web layer maps these to HTTP status codes in one table (``rxtrace.api.errors``); the
+command line prints the message on one line and exits non-zero. Nothing here knows of either.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConflictError",
+    "ContractError",
+    "NotFoundError",
+    "ParseError",
+    "RxtraceError",
+]
+
+
+class RxtraceError(Exception):
+    """Root of every error rxtrace raises on purpose."""
+
+
+class ParseError(RxtraceError, ValueError):
+    """A value could not be parsed as what it claims to be (a code, a time, an amount)."""
+
+
+class ContractError(RxtraceError):
+    """A whole input file breaks the data contract (no table fits its header, bad encoding)."""
+
+
+class NotFoundError(RxtraceError, LookupError):
+    """A case, seizure or record named by the user does not exist."""
+
+
+class ConflictError(RxtraceError):
+    """The request contradicts what is stored (e.g. a workflow step out of order)."""

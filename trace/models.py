@@ -1,0 +1,300 @@
+"""The stored world: contract tables, load bookkeeping and seizure evidence.
+
+Conventions that hold for every table:
+
+* Money is stored as whole fen (``BIGINT``): exact on SQLite and PostgreSQL alike and fast to
+  sum; the services turn it into :class:`decimal.Decimal` yuan. Unit prices keep four decimals
+  (``*_e4``: ten-thousandths of a yuan) since split-pack prices go below a fen.
+* Times are naive ``Asia/Shanghai`` wall-clock times: the contract's own convention, and the one
+  every user reads. Inputs with another offset are converted at load.
+* Coordinates are WGS-84 longitude/latitude; ``gcj02`` inputs are converted at load.
+* A box key is stored as two ``BIGINT`` halves (see :func:`rxtrace.trace.codes.key_parts`).
+* Sensitive fields (``certno``, ``psn_name``, ``sender_phone``) are never stored in clear: a
+  keyed hash (``*_hmac``) for matching and a masked form (``*_masked``) for display.
+* Columns of an input that the contract does not name are kept in ``extra`` (JSON).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Aggregation",
+    "Base",
+    "CatalogProduct",
+    "Dispensing",
+    "Institution",
+    "InsuredPerson",
+    "LoadedFile",
+    "Meta",
+    "RejectedRow",
+    "ScanSource",
+    "SeizedCode",
+    "Seizure",
+    "Waybill",
+]
+
+# Autoincrementing 64-bit ids: SQLite only autoincrements a column declared INTEGER.
+Id64 = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON(none_as_null=True)}
+
+
+class LoadedFile(Base):
+    """One input file, identified by the SHA-256 of its bytes: loading it again adds nothing."""
+
+    __tablename__ = "loaded_file"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    table_name: Mapped[str | None] = mapped_column(String(32))
+    file_format: Mapped[str | None] = mapped_column(String(16))
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # loading | done | refused
+    error: Mapped[str | None] = mapped_column(Text)
+    rows_taken: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_duplicate: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RejectedRow(Base):
+    """A row set aside with its reason: kept, never dropped, so nothing is silently lost."""
+
+    __tablename__ = "rejected_row"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("loaded_file.id"), index=True)
+    table_name: Mapped[str | None] = mapped_column(String(32))
+    line_no: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("file_id", "line_no"),)
+
+
+class Institution(Base):
+    __tablename__ = "institution"
+
+    fixmedins_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(16))
+    adcode: Mapped[str | None] = mapped_column(String(6))
+    address: Mapped[str | None] = mapped_column(Text)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    crs_in: Mapped[str | None] = mapped_column(String(8))
+    extra: Mapped[dict[str, Any] | None]
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class InsuredPerson(Base):
+    __tablename__ = "insured_person"
+
+    psn_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+    gender: Mapped[str | None] = mapped_column(String(8))
+    adcode: Mapped[str | None] = mapped_column(String(6))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    crs_in: Mapped[str | None] = mapped_column(String(8))
+    extra: Mapped[dict[str, Any] | None]
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class CatalogProduct(Base):
+    __tablename__ = "catalog_product"
+
+    product_id: Mapped[str] = mapped_column(String(14), primary_key=True)
+    med_list_codg: Mapped[str | None] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    spec: Mapped[str | None] = mapped_column(Text)
+    manufacturer: Mapped[str | None] = mapped_column(Text)
+    units_per_box: Mapped[int | None] = mapped_column(Integer)
+    price_fen: Mapped[int | None] = mapped_column(BigInteger)
+    extra: Mapped[dict[str, Any] | None]
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Aggregation(Base):
+    """Packaging hierarchy: scanning a parent (case) code stands for every box under it."""
+
+    __tablename__ = "aggregation"
+
+    parent_hi: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    parent_lo: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    child_hi: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    child_lo: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    parent_key: Mapped[str] = mapped_column(Text)
+    child_key: Mapped[str] = mapped_column(Text)
+    level: Mapped[str | None] = mapped_column(String(16))
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Dispensing(Base):
+    """One traceability code on an insurance sale (3505) or return (3506).
+
+    ``sel_retn_cnt`` and ``hifp_pay_fen`` are signed: a return is negative, whatever sign the
+    export wrote, so sums over a code are its net quantity and the fund's net payment.
+    """
+
+    __tablename__ = "dispensing"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    # Digest of the row's contract values: the same sale in two overlapping exports is one row.
+    row_digest: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    file_id: Mapped[int] = mapped_column(BigInteger)
+    line_no: Mapped[int] = mapped_column(BigInteger)
+    setl_id: Mapped[str] = mapped_column(String(64))
+    mdtrt_sn: Mapped[str | None] = mapped_column(String(64))
+    fixmedins_code: Mapped[str] = mapped_column(String(64), index=True)
+    psn_no: Mapped[str] = mapped_column(String(64), index=True)
+    certno_hmac: Mapped[str | None] = mapped_column(String(32))
+    certno_masked: Mapped[str | None] = mapped_column(String(32))
+    psn_name_hmac: Mapped[str | None] = mapped_column(String(32))
+    psn_name_masked: Mapped[str | None] = mapped_column(String(32))
+    dr_code: Mapped[str | None] = mapped_column(String(64))
+    rxno: Mapped[str | None] = mapped_column(String(64))
+    med_list_codg: Mapped[str] = mapped_column(String(64))
+    drug_trac_codg: Mapped[str] = mapped_column(Text)
+    code_family: Mapped[str] = mapped_column(String(8))
+    key_hi: Mapped[int] = mapped_column(BigInteger)
+    key_lo: Mapped[int] = mapped_column(BigInteger)
+    trdn_flag: Mapped[int] = mapped_column(SmallInteger)
+    sel_retn_cnt: Mapped[int] = mapped_column(Integer)
+    sel_retn_time: Mapped[datetime] = mapped_column(DateTime)
+    sel_retn_type: Mapped[str] = mapped_column(String(8))
+    mdtrt_setl_type: Mapped[int] = mapped_column(SmallInteger)
+    finl_trns_pric_e4: Mapped[int | None] = mapped_column(BigInteger)
+    hifp_pay_fen: Mapped[int] = mapped_column(BigInteger)
+    manu_lotnum: Mapped[str | None] = mapped_column(String(64))
+    expy_end: Mapped[date | None] = mapped_column(Date)
+    extra: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index("ix_dispensing_key", "key_hi", "key_lo"),)
+
+
+class Waybill(Base):
+    __tablename__ = "waybill"
+
+    waybill_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ship_time: Mapped[datetime] = mapped_column(DateTime)
+    carrier: Mapped[str | None] = mapped_column(Text)
+    sender_phone_hmac: Mapped[str | None] = mapped_column(String(32))
+    sender_phone_masked: Mapped[str | None] = mapped_column(String(32))
+    sender_adcode: Mapped[str | None] = mapped_column(String(6))
+    sender_lon: Mapped[float | None] = mapped_column(Float)
+    sender_lat: Mapped[float | None] = mapped_column(Float)
+    receiver_adcode: Mapped[str] = mapped_column(String(6))
+    receiver_lon: Mapped[float | None] = mapped_column(Float)
+    receiver_lat: Mapped[float | None] = mapped_column(Float)
+    crs_in: Mapped[str | None] = mapped_column(String(8))
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    pieces: Mapped[int | None] = mapped_column(Integer)
+    declared_content: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict[str, Any] | None]
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Seizure(Base):
+    __tablename__ = "seizure"
+
+    seizure_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    seized_at: Mapped[datetime] = mapped_column(DateTime)
+    place_kind: Mapped[str | None] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(Text)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    crs_in: Mapped[str | None] = mapped_column(String(8))
+    waybill_no: Mapped[str | None] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any] | None]
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ScanSource(Base):
+    """An image, video or camera session that codes were read from: the scan's evidence."""
+
+    __tablename__ = "scan_source"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    seizure_id: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # image | video | camera
+    frames: Mapped[int | None] = mapped_column(Integer)
+    scanned_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (UniqueConstraint("seizure_id", "sha256"),)
+
+
+class SeizedCode(Base):
+    """A code read off a seized box, by a hand scanner (loaded file) or by camera (scan).
+
+    A code that parses as no family is kept with ``parse_error``: it resolves as ``malformed``.
+    """
+
+    __tablename__ = "seized_code"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    row_digest: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    seizure_id: Mapped[str] = mapped_column(String(64), index=True)
+    code: Mapped[str] = mapped_column(Text)
+    code_family: Mapped[str | None] = mapped_column(String(8))
+    code_key: Mapped[str | None] = mapped_column(Text)
+    key_hi: Mapped[int | None] = mapped_column(BigInteger)
+    key_lo: Mapped[int | None] = mapped_column(BigInteger)
+    parse_error: Mapped[str | None] = mapped_column(Text)
+    scanned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    box_med_list_codg: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))  # hand | camera
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+    line_no: Mapped[int | None] = mapped_column(BigInteger)
+    scan_source_id: Mapped[int | None] = mapped_column(ForeignKey("scan_source.id"))
+    frame: Mapped[int | None] = mapped_column(Integer)
+    polygon: Mapped[list[list[int]] | None] = mapped_column(JSON(none_as_null=True))
+    symbology: Mapped[str | None] = mapped_column(String(32))
+    confidence: Mapped[str | None] = mapped_column(String(8))
+    extra: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index("ix_seized_code_key", "key_hi", "key_lo"),)
+
+
+class Meta(Base):
+    """Facts about the database itself, such as the fingerprint of the hashing key."""
+
+    __tablename__ = "meta"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
