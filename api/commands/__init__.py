@@ -1,0 +1,1 @@
+"""One module a domain, each with ``register(app)`` adding its commands."""

@@ -1,0 +1,127 @@
+"""``rxtrace load`` and ``rxtrace rejects``: data in, and what was set aside."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from sqlalchemy import select
+
+from rxtrace.api.commands.common import FormatOption, app_context, progress_bar
+from rxtrace.api.output import Format, err, print_csv, print_json, print_table
+from rxtrace.trace import models
+from rxtrace.trace.contract import TABLES
+from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.load import LoadReport, load_paths
+
+__all__ = ["register"]
+
+
+def load(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Files or folders of contract data."),
+    table: str | None = typer.Option(
+        None, "--table", help=f"Force the table instead of telling it by the header: {', '.join(TABLES)}."
+    ),
+    output: Format = FormatOption(),
+) -> None:
+    """Load contract files (CSV in UTF-8 or GB18030, JSON Lines); loading a file twice adds nothing."""
+    app = app_context(ctx)
+    started = time.monotonic()
+    with progress_bar() as progress, app.session() as session:
+        tasks: dict[str, int] = {}
+        start_times: dict[str, float] = {}
+
+        def hook(name: str, done: int, total: int, rows: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(name, total=total, rate="")
+                start_times[name] = time.monotonic()
+            elapsed = max(time.monotonic() - start_times[name], 1e-6)
+            progress.update(tasks[name], completed=done, rate=f"{rows:,} rows, {rows / elapsed:,.0f}/s")
+
+        report = load_paths(paths, session=session, protector=app.protector, table=table, progress=hook)
+    elapsed = time.monotonic() - started
+    _print_load(report, output, elapsed)
+    if report.refused:
+        first = report.refused[0]
+        raise RxtraceError(
+            f"{len(report.refused)} of {len(report.files)} file(s) refused; first: {first.path}: {first.error}"
+        )
+
+
+def _print_load(report: LoadReport, output: Format, elapsed: float) -> None:
+    if output is Format.json:
+        print_json({
+            "files": [vars(f) for f in report.files],
+            "tables": report.per_table(),
+            "seconds": round(elapsed, 3),
+        })
+        return
+    rows = [
+        (Path(f.path).name, f.table or "-", f.status, f.file_format, f.encoding, f.taken, f.duplicate,
+         f.rejected, f.error or "")
+        for f in report.files
+    ]
+    columns = ("file", "table", "status", "format", "encoding", "taken", "duplicate", "set aside", "reason")
+    if output is Format.csv:
+        print_csv(columns, rows)
+        return
+    print_table("Files", columns, rows)
+    totals = report.per_table()
+    print_table(
+        "Rows per table",
+        ("table", "taken", "duplicate", "set aside"),
+        [(name, t["taken"], t["duplicate"], t["rejected"]) for name, t in sorted(totals.items())],
+        caption=f"{sum(t['taken'] for t in totals.values()):,} rows taken in {elapsed:.1f} s; "
+        "`rxtrace rejects` lists what was set aside",
+    )
+
+
+def rejects(
+    ctx: typer.Context,
+    table: str | None = typer.Option(None, "--table", help="Only rows of this table."),
+    file: str | None = typer.Option(None, "--file", help="Only rows of files whose path contains this."),
+    limit: int = typer.Option(200, "--limit", min=1, help="At most this many rows."),
+    output: Format = FormatOption(),
+) -> None:
+    """List the rows set aside by loads: file, line, reason and the row as it was."""
+    app = app_context(ctx)
+    with app.session() as session:
+        query = (
+            select(models.RejectedRow, models.LoadedFile.path)
+            .join(models.LoadedFile, models.LoadedFile.id == models.RejectedRow.file_id)
+            .order_by(models.RejectedRow.file_id, models.RejectedRow.line_no)
+            .limit(limit)
+        )
+        if table:
+            query = query.where(models.RejectedRow.table_name == table)
+        if file:
+            query = query.where(models.LoadedFile.path.contains(file))
+        found = [(path, row.table_name, row.line_no, row.reason, row.raw) for row, path in session.execute(query)]
+        refused = session.scalars(
+            select(models.LoadedFile).where(models.LoadedFile.status == "refused")
+        ).all()
+    if output is Format.json:
+        print_json({
+            "rejects": [
+                {"file": p, "table": t, "line": n, "reason": r, "raw": (raw or "").rstrip("\r\n")}
+                for p, t, n, r, raw in found
+            ],
+            "refused_files": [{"file": f.path, "reason": f.error} for f in refused],
+        })
+        return
+    rows = [(p, t, n, r, (raw or "").rstrip("\r\n")[:120]) for p, t, n, r, raw in found]
+    if output is Format.csv:
+        print_csv(("file", "table", "line", "reason", "raw"), rows)
+        return
+    print_table("Rows set aside", ("file", "table", "line", "reason", "row"), rows)
+    if refused:
+        print_table("Files refused", ("file", "reason"), [(f.path, f.error) for f in refused])
+    if not found and not refused:
+        err.print("Nothing was set aside.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("load")(load)
+    app.command("rejects")(rejects)

@@ -1,0 +1,41 @@
+"""One validated configuration, read from ``RXTRACE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_data_dir"]
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "rxtrace"
+
+
+class Settings(BaseSettings):
+    """Where the data lives and the key that protects sensitive fields.
+
+    ``database_url`` defaults to a SQLite file in ``data_dir`` (nothing to install); point it at
+    ``postgresql://…`` for the server. ``secret_key`` (or the file ``key_file``, created on first
+    use) keys the hashes of identity numbers, names and phone numbers.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RXTRACE_", extra="ignore")
+
+    data_dir: Path = default_data_dir()
+    database_url: str = ""
+    secret_key: SecretStr | None = None
+    key_file: Path | None = None
+    show_sensitive: bool = False
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'rxtrace.db'}"
+        if self.key_file is None:
+            self.key_file = self.data_dir / "secret.key"
+        return self
