@@ -1,0 +1,712 @@
+"""Pixels to symbol reads, for one still image or one video frame. Pure: ndarray in, reads out.
+
+Pipeline (each step exists because the one before it misses a known class of symbols):
+
+1. **Full-frame zxing-cpp pass** (all four symbologies, ``return_errors=True``). It reads most
+   DataMatrix and QR symbols whatever their rotation, and straight 1D symbols. Symbols it
+   finds but cannot decode (checksum or format errors) become "seen but not read" regions.
+2. **Candidate detector** (structure tensor on a half-resolution image, evaluated on an
+   8×8-pixel grid): 1D barcodes are patches of strong gradient with one dominant direction
+   (high coherence); DataMatrix/QR are patches of strong gradient with no dominant direction.
+   zxing-cpp's linear readers only scan rows and columns, so a Code 128 lying at 30° or 60°
+   in a pile is invisible to pass 1: the detector gives its angle.
+3. **Region pass**: each candidate not already read is cut out with a rotation that makes
+   its bars vertical (for 1D), resampled so that a module is ~3-4 pixels and averaged along
+   the bars (which cancels noise and JPEG blocks), and run through a short ladder of
+   pre-processing variants (plain, contrast-normalised + sharpened, CLAHE, Otsu) with
+   zxing-cpp and pyzbar (zbar reads some small-module Code 128 that zxing-cpp misses).
+   The ladder stops as soon as two independent decodes agree.
+4. **Merge**: reads of the same code are one sighting with a vote count; two different codes
+   read at the same place in one frame are a conflict and both are flagged, since one of
+   them must be a misread.
+
+What this module does not do is decide whether a read is trusted: that needs the caller's
+catalog and, for video, the other frames (see :mod:`rxtrace.scanners.service`). It reports,
+per sighting, the votes, whether the symbology carries Reed-Solomon error correction
+(DataMatrix, QR), and conflicts.
+
+Text normalisation: zxing-cpp text is taken in ``TextMode.Plain``; a GS1 symbol's text is
+prefixed with its symbology identifier (``]d2``, ``]Q3``, ``]C1``) and keeps its ``\\x1d``
+separators, so the domain parser sees the element string as encoded. pyzbar cannot tell a
+GS1-128 from a plain Code 128 (zbar drops the leading FNC1), so its Code 128 reads that parse
+as GS1 element strings only count as votes for an identical zxing-cpp read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import zxingcpp
+from pyzbar import pyzbar
+
+from rxtrace.scanners.codes import GS, GS1_IDENTIFIERS, element_string_to_hri
+from rxtrace.scanners.models import Polygon
+
+__all__ = [
+    "ECC_SYMBOLOGIES",
+    "SYMBOLOGIES",
+    "Effort",
+    "FrameReads",
+    "Sighting",
+    "UnreadSpot",
+    "decode_frame",
+    "to_gray",
+]
+
+Gray = npt.NDArray[np.uint8]
+_F32 = npt.NDArray[np.float32]
+_Affine = npt.NDArray[np.float64]
+
+Effort = Literal["fast", "full"]
+"""``full`` for photos (every candidate region), ``fast`` for video frames (fewer regions,
+fewer variants: the next frames give the symbol more chances)."""
+
+SYMBOLOGIES: Final = ("code128", "datamatrix", "qrcode", "ean13")
+ECC_SYMBOLOGIES: Final = frozenset({"datamatrix", "qrcode"})
+
+_Z = zxingcpp.BarcodeFormat
+_ZX_NAMES: Final[dict[object, str]] = {
+    _Z.Code128: "code128",
+    _Z.DataMatrix: "datamatrix",
+    _Z.QRCode: "qrcode",
+    _Z.EAN13: "ean13",
+}
+_ALL_FORMATS: Final = [_Z.Code128, _Z.DataMatrix, _Z.QRCode, _Z.EAN13]
+_LINEAR_FORMATS: Final = [_Z.Code128, _Z.EAN13]
+_MATRIX_FORMATS: Final = [_Z.DataMatrix, _Z.QRCode]
+_ZBAR_NAMES: Final = {"CODE128": "code128", "EAN13": "ean13"}
+_ZBAR_SYMBOLS: Final = [pyzbar.ZBarSymbol.CODE128, pyzbar.ZBarSymbol.EAN13]
+
+# Detector grid: gradients at half resolution, tensor averaged over 4×4 half-res pixels, so
+# one grid cell is 8×8 full-resolution pixels.
+_HALF: Final = 0.5
+_CELL: Final = 8
+# Target size of a module in the resampled 1D crop: zxing-cpp and zbar are most reliable at
+# 3-5 pixels per module; below 2 they fail on blur, above 6 the crop is slower for nothing.
+_TARGET_MODULE_PX: Final = 3.5
+_MIN_LINEAR_EDGES: Final = 16
+
+
+@dataclass(frozen=True)
+class _Read:
+    code: str
+    symbology: str
+    identifier: str
+    polygon: Polygon
+    engine: str
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One code read in one frame, merged over engines and pre-processing variants."""
+
+    code: str
+    symbology: str
+    symbology_identifier: str
+    polygon: Polygon
+    engines: tuple[str, ...]
+    """Distinct ``engine/variant`` labels that produced this code, best first."""
+    ecc: bool
+    """The symbology protects its data with Reed-Solomon error correction."""
+    conflict: bool = False
+    """Another code was read at the same place in this frame (one of them is a misread)."""
+
+    @property
+    def votes(self) -> int:
+        return len(self.engines)
+
+
+@dataclass(frozen=True)
+class UnreadSpot:
+    """A symbol seen (by zxing-cpp with an error, or by the detector) but not decoded."""
+
+    polygon: Polygon
+    symbology_hint: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class FrameReads:
+    """Everything decoded from one frame."""
+
+    sightings: tuple[Sighting, ...]
+    unread: tuple[UnreadSpot, ...]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    center: tuple[float, float]
+    size: tuple[float, float]
+    """(length across the bars, height along the bars) for linear; (w, h) for matrix."""
+    angle: float
+    """Direction of the gradient (perpendicular to the bars), radians; 0 for matrix."""
+    kind: Literal["linear", "matrix"]
+    origin: str
+    hint: str | None
+
+    def polygon(self) -> Polygon:
+        rect = (self.center, self.size, math.degrees(self.angle))
+        return tuple((round(float(x)), round(float(y))) for x, y in cv2.boxPoints(rect))
+
+
+def to_gray(image: npt.NDArray[np.generic]) -> Gray:
+    """8-bit grayscale view of a gray, BGR or BGRA image (16-bit images are scaled down)."""
+    if image.dtype != np.uint8:
+        if image.dtype == np.uint16:
+            image = (image >> 8).astype(np.uint8)
+        else:
+            raise ValueError(f"unsupported pixel type {image.dtype}")
+    if image.ndim == 2:
+        return np.ascontiguousarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return np.ascontiguousarray(image[:, :, 0])
+    if image.ndim == 3 and image.shape[2] == 3:
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY), dtype=np.uint8)
+    raise ValueError(f"unsupported image shape {image.shape}")
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def _transform_points(points: Iterable[tuple[float, float]], inverse: _Affine | None) -> Polygon:
+    pts = np.asarray(list(points), dtype=np.float64).reshape(-1, 2)
+    if inverse is not None and len(pts):
+        pts = pts @ inverse[:, :2].T + inverse[:, 2]
+    return tuple((round(float(x)), round(float(y))) for x, y in pts)
+
+
+def _zx_code(barcode: zxingcpp.Barcode) -> str:
+    text = str(barcode.text)
+    if barcode.content_type == zxingcpp.ContentType.GS1:
+        return str(barcode.symbology_identifier) + text
+    return text
+
+
+def _zx_polygon(barcode: zxingcpp.Barcode, inverse: _Affine | None) -> Polygon:
+    p = barcode.position
+    corners = (p.top_left, p.top_right, p.bottom_right, p.bottom_left)
+    return _transform_points(((c.x, c.y) for c in corners), inverse)
+
+
+def _zxing(
+    image: Gray,
+    formats: Sequence[object],
+    variant: str,
+    inverse: _Affine | None = None,
+    *,
+    full: bool = False,
+    binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage,
+    errors: list[UnreadSpot] | None = None,
+) -> list[_Read]:
+    """zxing-cpp on ``image``; positions mapped to frame coordinates through ``inverse``."""
+    found = zxingcpp.read_barcodes(
+        image,
+        formats=list(formats),
+        # Crops are already deskewed and at a good scale: rotation and downscaling passes
+        # would only cost time there.
+        try_rotate=full,
+        try_downscale=full,
+        # Drug labels are dark on light; inverted symbols are not worth doubling the time.
+        try_invert=False,
+        text_mode=zxingcpp.TextMode.Plain,
+        binarizer=binarizer,
+        return_errors=errors is not None,
+    )
+    reads: list[_Read] = []
+    for b in found:
+        symbology = _ZX_NAMES.get(b.format)
+        if symbology is None:
+            continue
+        if not b.valid:
+            if errors is not None:
+                errors.append(UnreadSpot(_zx_polygon(b, inverse), symbology, f"zxing: {b.error}"))
+            continue
+        reads.append(
+            _Read(_zx_code(b), symbology, str(b.symbology_identifier), _zx_polygon(b, inverse),
+                  f"zxing/{variant}")  # fmt: skip
+        )
+    return reads
+
+
+def _zbar_code(data: bytes, symbology: str) -> str | None:
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if symbology == "ean13":
+        return text if len(text) == 13 and text.isdigit() else None
+    return text
+
+
+def _pyzbar(image: Gray, variant: str, inverse: _Affine | None = None) -> list[_Read]:
+    reads: list[_Read] = []
+    for d in pyzbar.decode(image, symbols=_ZBAR_SYMBOLS):
+        symbology = _ZBAR_NAMES.get(d.type)
+        if symbology is None:
+            continue
+        code = _zbar_code(d.data, symbology)
+        if code is None:
+            continue
+        identifier = "]E0" if symbology == "ean13" else "]C0"
+        polygon = _transform_points(((pt.x, pt.y) for pt in d.polygon), inverse)
+        reads.append(_Read(code, symbology, identifier, polygon, f"pyzbar/{variant}"))
+    return reads
+
+
+# --------------------------------------------------------------------------- detector
+
+
+def _detect(gray: Gray, max_linear: int, max_matrix: int) -> list[_Candidate]:
+    """Candidate 1D and 2D symbol regions from the gradient structure tensor."""
+    half = cv2.resize(gray, None, fx=_HALF, fy=_HALF, interpolation=cv2.INTER_AREA)
+    gx = cv2.Sobel(half, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(half, cv2.CV_32F, 0, 1, ksize=3)
+    grid = (half.shape[1] // 4, half.shape[0] // 4)
+    j11 = cv2.resize(cv2.multiply(gx, gx), grid, interpolation=cv2.INTER_AREA)
+    j22 = cv2.resize(cv2.multiply(gy, gy), grid, interpolation=cv2.INTER_AREA)
+    j12 = cv2.resize(cv2.multiply(gx, gy), grid, interpolation=cv2.INTER_AREA)
+    # Signed mean gradient against mean gradient magnitude: ~1 on a step edge (box and label
+    # borders, table edges, whose gradients all point one way), ~0 over bars and modules,
+    # whose edges alternate. Without it, borders merge with the symbols they frame and
+    # drag the estimated bar angle towards their own.
+    mean_gx = cv2.resize(gx, grid, interpolation=cv2.INTER_AREA)
+    mean_gy = cv2.resize(gy, grid, interpolation=cv2.INTER_AREA)
+    mean_mag = cv2.resize(cv2.magnitude(gx, gy), grid, interpolation=cv2.INTER_AREA)
+    # A 3×3-cell window (24 px) spans several bars even at large modules.
+    j11, j22, j12, mean_gx, mean_gy, mean_mag = (
+        cv2.blur(j, (3, 3)) for j in (j11, j22, j12, mean_gx, mean_gy, mean_mag)
+    )
+    stepness = cv2.magnitude(mean_gx, mean_gy) / (mean_mag + 1e-3)
+    trace = j11 + j22
+    coherence = cv2.magnitude(j11 - j22, 2 * j12) / (trace + 1e-3)
+    energy = np.sqrt(trace)
+    # Threshold relative to the picture (lighting and contrast vary by a factor of 5 between
+    # photos), with a floor so a flat picture yields nothing rather than its noise.
+    floor = float(np.median(energy))
+    thr = max(2.0 * floor, 12.0)
+    strong = (energy > thr) & (stepness < 0.45)
+    linear_mask = (strong & (coherence > 0.55)).astype(np.uint8)
+    matrix_mask = (strong & (coherence < 0.45)).astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    linear_mask = cv2.morphologyEx(linear_mask, cv2.MORPH_CLOSE, kernel)
+    matrix_mask = cv2.morphologyEx(matrix_mask, cv2.MORPH_CLOSE, kernel)
+    scale = _CELL * gray.shape[1] / (grid[0] * _CELL) if grid[0] else _CELL
+    out = _components(linear_mask, "linear", j11, j22, j12, energy, scale, max_linear)
+    out += _components(matrix_mask, "matrix", j11, j22, j12, energy, scale, max_matrix)
+    return out
+
+
+def _components(
+    mask: Gray,
+    kind: Literal["linear", "matrix"],
+    j11: _F32,
+    j22: _F32,
+    j12: _F32,
+    energy: _F32,
+    scale: float,
+    limit: int,
+) -> list[_Candidate]:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    scored: list[tuple[float, _Candidate]] = []
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        # Fewer than 3 cells (24×24 px) is a character or a scratch, not a readable symbol.
+        if area < 3:
+            continue
+        sub = labels[y : y + h, x : x + w] == i
+        ys, xs = np.nonzero(sub)
+        pts = np.stack([xs + x, ys + y], axis=1).astype(np.float32) + 0.5
+        (cx, cy), (rw, rh), _deg = cv2.minAreaRect(pts)
+        rw, rh = rw + 1.0, rh + 1.0
+        if kind == "linear":
+            a11 = float(j11[y : y + h, x : x + w][sub].sum())
+            a22 = float(j22[y : y + h, x : x + w][sub].sum())
+            a12 = float(j12[y : y + h, x : x + w][sub].sum())
+            angle = 0.5 * math.atan2(2 * a12, a11 - a22)
+            # Extent along the gradient (across bars) and along the bars, from the pixels.
+            c, s = math.cos(angle), math.sin(angle)
+            u = (pts[:, 0] - cx) * c + (pts[:, 1] - cy) * s
+            v = -(pts[:, 0] - cx) * s + (pts[:, 1] - cy) * c
+            length = float(u.max() - u.min() + 1.0)
+            height = float(v.max() - v.min() + 1.0)
+            mid_u = float(u.max() + u.min()) / 2
+            mid_v = float(v.max() + v.min()) / 2
+            cx, cy = cx + mid_u * c - mid_v * s, cy + mid_u * s + mid_v * c
+            # A 1D symbol is at least ~3 cells across its bars and not a hairline.
+            if length < 3 or height < 1.5:
+                continue
+            size = (length * scale, height * scale)
+        else:
+            angle = 0.0
+            if max(rw, rh) / min(rw, rh) > 3.0 or max(rw, rh) * scale > 900:
+                continue
+            size = (rw * scale, rh * scale)
+        score = float(energy[y : y + h, x : x + w][sub].sum())
+        scored.append(
+            (score, _Candidate((cx * scale, cy * scale), size, angle, kind, "detector", kind))
+        )
+    scored.sort(key=lambda t: -t[0])
+    return [c for _, c in scored[:limit]]
+
+
+# --------------------------------------------------------------------------- crops
+
+
+def _linear_crop(gray: Gray, cand: _Candidate) -> tuple[Gray, _Affine] | None:
+    """Cut ``cand`` out with its bars vertical, a module ~3.5 px, rows averaged along bars."""
+    length, height = cand.size
+    # Quiet zones (10 modules) and the detector's coarse edges: pad across the bars.
+    pad = 0.12 * length + 16
+    out_len = length + 2 * pad
+    out_h = max(height, 24.0)
+    # The module size is unknown until decoded; a 20-digit Code 128 spans ~145 modules and
+    # an EAN-13 95, so scale the symbol's length to ~130 target modules.
+    s = max(1.0, min(4.0, 130 * _TARGET_MODULE_PX / max(length, 1.0)))
+    width_px = round(out_len * s)
+    # Averaging ~6 full-resolution rows per output row cancels noise but keeps the tilt of
+    # perspective-distorted bars from smearing them together.
+    height_px = max(12, min(64, round(out_h / 3)))
+    c, sn = math.cos(cand.angle), math.sin(cand.angle)
+    cx, cy = cand.center
+    # Affine taking frame → crop: rotate by -angle about the centre, scale x by s and y so the
+    # symbol's height fits height_px rows.
+    sy = height_px / out_h
+    m = np.array(
+        [
+            [s * c, s * sn, 0.0],
+            [-sy * sn, sy * c, 0.0],
+        ]
+    )
+    m[0, 2] = width_px / 2 - (m[0, 0] * cx + m[0, 1] * cy)
+    m[1, 2] = height_px / 2 - (m[1, 0] * cx + m[1, 1] * cy)
+    if width_px < 16 or width_px > 4000:
+        return None
+    # Anisotropic shrink along the bars: sample at full density then area-average the rows.
+    dense_rows = max(height_px, round(out_h))
+    m_dense = m.copy()
+    m_dense[1] *= dense_rows / height_px
+    dense = cv2.warpAffine(
+        gray, m_dense, (width_px, dense_rows), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )  # fmt: skip
+    crop = cv2.resize(dense, (width_px, height_px), interpolation=cv2.INTER_AREA)
+    return np.asarray(crop, dtype=np.uint8), np.asarray(cv2.invertAffineTransform(m))
+
+
+def _matrix_crop(gray: Gray, cand: _Candidate, scale: float) -> tuple[Gray, _Affine] | None:
+    w, h = cand.size
+    side = max(w, h) * 1.5 + 24
+    cx, cy = cand.center
+    x0 = max(0, int(cx - side / 2))
+    y0 = max(0, int(cy - side / 2))
+    x1 = min(gray.shape[1], int(cx + side / 2))
+    y1 = min(gray.shape[0], int(cy + side / 2))
+    if x1 - x0 < 12 or y1 - y0 < 12:
+        return None
+    crop = gray[y0:y1, x0:x1]
+    if scale != 1.0:
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
+    return np.asarray(crop, dtype=np.uint8), np.asarray(cv2.invertAffineTransform(m))
+
+
+def _edge_count(crop: Gray) -> int:
+    """Bar edges along the middle rows of a deskewed 1D crop (hysteresis on the profile)."""
+    rows = crop[crop.shape[0] // 4 : max(crop.shape[0] * 3 // 4, crop.shape[0] // 4 + 1)]
+    profile = rows.astype(np.float32).mean(axis=0)
+    span = float(profile.max() - profile.min())
+    if span < 8:
+        return 0
+    local = cv2.blur(profile.reshape(1, -1), (31, 1)).ravel()
+    diff = profile - local
+    hyst = 0.12 * span
+    state = 0
+    edges = 0
+    for d in diff:
+        if d > hyst and state <= 0:
+            edges += state != 0
+            state = 1
+        elif d < -hyst and state >= 0:
+            edges += state != 0
+            state = -1
+    return edges
+
+
+def _normalise(img: Gray) -> Gray:
+    """Stretch 1st-99th percentile to full range, then unsharp-mask."""
+    lo, hi = np.percentile(img, (1, 99))
+    if hi - lo < 4:
+        return img
+    f = (img.astype(np.float32) - float(lo)) * (255.0 / float(hi - lo))
+    blurred = cv2.GaussianBlur(f, (0, 0), 1.2)
+    sharp = cv2.addWeighted(f, 1.8, blurred, -0.8, 0)
+    return np.clip(sharp, 0, 255).astype(np.uint8)
+
+
+_CLAHE = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(4, 4))
+
+
+def _clahe(img: Gray) -> Gray:
+    return np.asarray(_CLAHE.apply(img), dtype=np.uint8)
+
+
+def _otsu(img: Gray) -> Gray:
+    blurred = cv2.GaussianBlur(img, (0, 0), 0.8)
+    _, binary = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return np.asarray(binary, dtype=np.uint8)
+
+
+_Step = tuple[str, Callable[[Gray], Gray], str]
+_LINEAR_LADDER: Final[tuple[_Step, ...]] = (
+    ("crop", lambda g: g, "zxing"),
+    ("crop", lambda g: g, "pyzbar"),
+    ("norm", _normalise, "zxing"),
+    ("norm", _normalise, "pyzbar"),
+    ("clahe", _clahe, "zxing"),
+    ("otsu", _otsu, "zxing"),
+)
+_MATRIX_LADDER: Final[tuple[_Step, ...]] = (
+    ("x2", lambda g: g, "zxing"),
+    ("x2-norm", _normalise, "zxing"),
+    ("x2-clahe", _clahe, "zxing"),
+)
+
+
+def _run_step(img: Gray, step: _Step, formats: Sequence[object], inverse: _Affine) -> list[_Read]:
+    variant, fn, engine = step
+    prepared = fn(img)
+    if engine == "pyzbar":
+        return _pyzbar(prepared, variant, inverse)
+    return _zxing(prepared, formats, variant, inverse)
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _poly_contains(polygon: Polygon, point: tuple[float, float], margin: float = 0.0) -> bool:
+    if len(polygon) < 3:
+        if not polygon:
+            return False
+        xs = [p[0] for p in polygon]
+        ys = [p[1] for p in polygon]
+        return (min(xs) - margin <= point[0] <= max(xs) + margin
+                and min(ys) - margin <= point[1] <= max(ys) + margin)  # fmt: skip
+    contour = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
+    hull = cv2.convexHull(contour)
+    return float(cv2.pointPolygonTest(hull, point, True)) >= -margin
+
+
+def _centroid(polygon: Polygon) -> tuple[float, float]:
+    pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    return float(pts[:, 0].mean()), float(pts[:, 1].mean())
+
+
+def _covered(cand_poly: Polygon, reads: Sequence[_Read]) -> bool:
+    c = _centroid(cand_poly)
+    return any(_poly_contains(r.polygon, c, margin=12.0) or _poly_contains(cand_poly, _centroid(r.polygon)) for r in reads)
+
+
+def _area(polygon: Polygon) -> float:
+    if len(polygon) < 3:
+        return 0.0
+    pts = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
+    return float(cv2.contourArea(cv2.convexHull(pts)))
+
+
+def _comparable(code: str) -> str:
+    """A code without identifier and separators, to match pyzbar's GS1-blind text."""
+    if code[:3] in GS1_IDENTIFIERS:
+        try:
+            return element_string_to_hri(code).replace("(", "").replace(")", "")
+        except ValueError:
+            return code[3:].replace(GS, "")
+    return code
+
+
+# --------------------------------------------------------------------------- main entry
+
+
+def decode_frame(
+    image: npt.NDArray[np.generic],
+    *,
+    effort: Effort = "full",
+) -> FrameReads:
+    """Decode every supported symbol in ``image`` (gray, BGR or BGRA ``uint8`` array).
+
+    Returns sightings (one per distinct code) and unread spots. Deterministic: the same pixels
+    give the same result (no time budget that could cut work differently between runs).
+    """
+    gray = to_gray(image)
+    reads: list[_Read] = []
+    errors: list[UnreadSpot] = []
+    reads += _zxing(gray, _ALL_FORMATS, "full", full=True, errors=errors)
+
+    max_linear, max_matrix = (12, 6) if effort == "full" else (5, 2)
+    candidates: list[_Candidate] = []
+    # zxing-cpp's own failed detections come first: a symbol is certainly there.
+    for spot in errors:
+        (cx, cy), (w, h), deg = cv2.minAreaRect(np.asarray(spot.polygon, np.float32))
+        if spot.symbology_hint in ECC_SYMBOLOGIES:
+            candidates.append(_Candidate((cx, cy), (w, h), 0.0, "matrix", "zxing-error",
+                                         spot.symbology_hint))  # fmt: skip
+        else:
+            # zxing-cpp reports a 1D symbol's scan line; its direction is the bars' normal.
+            p = np.asarray(spot.polygon, np.float64)
+            d = p[1] - p[0]
+            length = float(np.hypot(*d))
+            height = max(float(np.hypot(*(p[3] - p[0]))), 0.25 * length, 24.0)
+            candidates.append(_Candidate((cx, cy), (max(length, 24.0), height),
+                                         math.atan2(d[1], d[0]), "linear", "zxing-error",
+                                         spot.symbology_hint))  # fmt: skip
+    candidates += _detect(gray, max_linear, max_matrix)
+
+    unread: list[UnreadSpot] = []
+    found_before = list(reads)
+    for cand in candidates:
+        poly = cand.polygon()
+        if _covered(poly, found_before):
+            continue
+        got: list[_Read] = []
+        if cand.kind == "linear":
+            cut = _linear_crop(gray, cand)
+            if cut is None:
+                continue
+            crop, inverse = cut
+            if cand.origin == "detector" and _edge_count(crop) < _MIN_LINEAR_EDGES:
+                continue
+            ladder = _LINEAR_LADDER if effort == "full" else _LINEAR_LADDER[:3]
+            got = _climb(crop, ladder, _LINEAR_FORMATS, inverse)
+        else:
+            scale = 2.0 if max(cand.size) < 400 else 1.0
+            cut = _matrix_crop(gray, cand, scale)
+            if cut is None:
+                continue
+            crop, inverse = cut
+            ladder = _MATRIX_LADDER if effort == "full" else _MATRIX_LADDER[:1]
+            got = _climb(crop, ladder, _MATRIX_FORMATS, inverse)
+        if got:
+            reads += got
+            found_before += got
+        elif cand.origin == "zxing-error" or cand.kind == "linear":
+            unread.append(UnreadSpot(poly, cand.hint, f"{cand.origin}: not decoded"))
+
+    # Confirmation: a 1D symbol read once in the full pass gets a second, independent decode
+    # from its deskewed crop; without it a single checksum is all that vouches for the text.
+    for r in [r for r in reads if r.engine == "zxing/full" and r.symbology not in ECC_SYMBOLOGIES]:
+        cand = _candidate_from_read(r)
+        cut = _linear_crop(gray, cand)
+        if cut is not None:
+            crop, inverse = cut
+            reads += _pyzbar(crop, "confirm", inverse) or _zxing(
+                _normalise(crop), _LINEAR_FORMATS, "confirm", inverse
+            )
+
+    return FrameReads(tuple(_merge(reads)), tuple(_drop_explained(unread, reads)))
+
+
+def _climb(
+    crop: Gray, ladder: Sequence[_Step], formats: Sequence[object], inverse: _Affine
+) -> list[_Read]:
+    """Run the variant ladder until two independent decodes agree (or it runs out)."""
+    got: list[_Read] = []
+    for step in ladder:
+        got += _run_step(crop, step, formats, inverse)
+        if _agreed(got):
+            break
+    return got
+
+
+def _agreed(reads: Sequence[_Read]) -> bool:
+    by_code: dict[str, set[str]] = {}
+    for r in reads:
+        by_code.setdefault(_comparable(r.code), set()).add(r.engine)
+    return any(len(v) >= 2 for v in by_code.values()) or any(
+        r.symbology in ECC_SYMBOLOGIES for r in reads
+    )
+
+
+def _candidate_from_read(r: _Read) -> _Candidate:
+    p = np.asarray(r.polygon, np.float64).reshape(-1, 2)
+    d = p[1] - p[0]
+    length = float(np.hypot(*d))
+    height = float(np.hypot(*(p[3] - p[0]))) if len(p) >= 4 else 24.0
+    center = (float(p[:, 0].mean()), float(p[:, 1].mean()))
+    angle = math.atan2(d[1], d[0])
+    return _Candidate(center, (max(length, 24.0), max(height, 24.0)), angle, "linear", "read",
+                      r.symbology)  # fmt: skip
+
+
+def _merge(reads: Sequence[_Read]) -> list[Sighting]:
+    """One sighting per code; pyzbar's GS1-blind Code 128 text joins its zxing twin."""
+    zx_by_plain: dict[str, str] = {}
+    for r in reads:
+        if r.engine.startswith("zxing/"):
+            zx_by_plain[_comparable(r.code)] = r.code
+    groups: dict[str, list[_Read]] = {}
+    for r in reads:
+        code = r.code
+        if r.engine.startswith("pyzbar/") and r.symbology == "code128":
+            twin = zx_by_plain.get(_comparable(code))
+            if twin is not None:
+                code = twin
+            elif _looks_gs1(code):
+                # Without zxing's ]C1 we cannot tell what the symbol carried: not a read.
+                continue
+        groups.setdefault(code, []).append(r)
+    sightings: list[Sighting] = []
+    for code, group in groups.items():
+        # The first read is the earliest in the pipeline: full pass before crops, which also
+        # gives the polygon hugging the symbol best.
+        best = max(group, key=lambda r: (r.engine.startswith("zxing/"), len(r.polygon) >= 4,
+                                          _area(r.polygon)))  # fmt: skip
+        engines = tuple(dict.fromkeys(r.engine for r in [best, *group]))
+        ident = next((r.identifier for r in group if r.engine.startswith("zxing/")),
+                     best.identifier)  # fmt: skip
+        sightings.append(Sighting(code, best.symbology, ident, best.polygon, engines,
+                                  best.symbology in ECC_SYMBOLOGIES))  # fmt: skip
+    return _flag_conflicts(sightings)
+
+
+def _looks_gs1(text: str) -> bool:
+    try:
+        element_string_to_hri(text)
+    except ValueError:
+        return False
+    return text[:2] in ("00", "01", "02") and len(text) >= 16
+
+
+def _flag_conflicts(sightings: list[Sighting]) -> list[Sighting]:
+    out: list[Sighting] = []
+    for s in sightings:
+        clash = any(
+            o.code != s.code
+            and not (s.ecc and o.ecc)
+            and (_poly_contains(o.polygon, _centroid(s.polygon), 4.0)
+                 or _poly_contains(s.polygon, _centroid(o.polygon), 4.0))
+            for o in sightings
+        )  # fmt: skip
+        if clash:
+            s = Sighting(s.code, s.symbology, s.symbology_identifier, s.polygon, s.engines,
+                         s.ecc, conflict=True)  # fmt: skip
+        out.append(s)
+    return out
+
+
+def _drop_explained(unread: Sequence[UnreadSpot], reads: Sequence[_Read]) -> list[UnreadSpot]:
+    """Unread spots that no read covers (a symbol decoded by a later variant is explained)."""
+    out: list[UnreadSpot] = []
+    for u in unread:
+        if _covered(u.polygon, reads):
+            continue
+        if any(_poly_contains(o.polygon, _centroid(u.polygon)) for o in out):
+            continue
+        out.append(u)
+    return out

@@ -1,0 +1,247 @@
+"""What a seized code resolves to: the contract's resolution table, as pure functions.
+
+Only insurance-settled rows (``mdtrt_setl_type`` 1) count. Quantities and payments are signed
+(a return is negative), so a code's net whole boxes, net split units and the fund's loss are
+plain sums over its rows.
+
+>>> from datetime import datetime
+>>> sale = Sale("S1", None, datetime(2025, 1, 1), "C1", None, "P1", None, "X1", 0, 1, 4950)
+>>> classify([sale], units_per_box=None)
+<Status.DISPENSED: 'dispensed'>
+>>> classify([sale, sale], units_per_box=None)
+<Status.DISPENSED_REPEATEDLY: 'dispensed_repeatedly'>
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from rxtrace.trace.protect import mask_id
+
+__all__ = [
+    "BoxResolution",
+    "Ranked",
+    "Sale",
+    "Status",
+    "Summary",
+    "classify",
+    "clone_reasons",
+    "fen_to_yuan",
+    "summarise",
+]
+
+
+class Status(StrEnum):
+    MALFORMED = "malformed"
+    NOT_DISPENSED = "not_dispensed"
+    RETURNED = "returned"
+    DISPENSED = "dispensed"
+    SPLIT_PACK = "split_pack"
+    DISPENSED_REPEATEDLY = "dispensed_repeatedly"
+
+
+def fen_to_yuan(fen: int) -> Decimal:
+    """Whole fen as yuan, exactly.
+
+    >>> fen_to_yuan(-2625)
+    Decimal('-26.25')
+    """
+    return Decimal(fen).scaleb(-2)
+
+
+@dataclass(frozen=True)
+class Sale:
+    """One insurance-settled dispensing row of a code (a sale, or a return with negatives)."""
+
+    setl_id: str
+    rxno: str | None
+    time: datetime
+    fixmedins_code: str
+    institution: str | None
+    psn_no: str
+    dr_code: str | None
+    med_list_codg: str
+    trdn_flag: int
+    count: int
+    hifp_pay_fen: int
+    sel_retn_type: str = "sale"
+
+    @property
+    def hifp_pay(self) -> Decimal:
+        return fen_to_yuan(self.hifp_pay_fen)
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        return {
+            "setl_id": self.setl_id,
+            "rxno": self.rxno,
+            "time": self.time,
+            "fixmedins_code": self.fixmedins_code,
+            "institution": self.institution,
+            "psn_no": self.psn_no if reveal else mask_id(self.psn_no),
+            "dr_code": self.dr_code,
+            "med_list_codg": self.med_list_codg,
+            "trdn_flag": self.trdn_flag,
+            "sel_retn_type": self.sel_retn_type,
+            "sel_retn_cnt": self.count,
+            "hifp_pay": self.hifp_pay,
+        }
+
+
+def classify(sales: Sequence[Sale], units_per_box: int | None) -> Status:
+    """The status of a well-formed code from its insurance rows.
+
+    Split units beyond one box can only be told when the box's unit count is known; without
+    it, split sales are taken as the legitimate kind.
+    """
+    if not sales:
+        return Status.NOT_DISPENSED
+    whole = sum(s.count for s in sales if not s.trdn_flag)
+    units = sum(s.count for s in sales if s.trdn_flag)
+    if whole <= 0 and units <= 0:
+        return Status.RETURNED
+    if whole >= 2 or (whole == 1 and units > 0):
+        return Status.DISPENSED_REPEATEDLY
+    if whole == 1:
+        return Status.DISPENSED
+    if units_per_box is not None and units > units_per_box:
+        return Status.DISPENSED_REPEATEDLY
+    return Status.SPLIT_PACK
+
+
+def clone_reasons(sales: Sequence[Sale], box_med_list_codg: str | None) -> list[str]:
+    """Why a code looks cloned: its sales name different drugs, or the box shows another drug."""
+    reasons: list[str] = []
+    drugs = sorted({s.med_list_codg for s in sales})
+    if len(drugs) > 1:
+        reasons.append(f"sales name {len(drugs)} different drugs: {', '.join(drugs)}")
+    if box_med_list_codg and drugs and box_med_list_codg not in drugs:
+        reasons.append(f"the box shows {box_med_list_codg}, the sale names {', '.join(drugs)}")
+    return reasons
+
+
+@dataclass
+class BoxResolution:
+    """One distinct box of a batch and what it resolved to."""
+
+    code: str
+    key: str | None
+    family: str | None
+    status: Status
+    sales: list[Sale] = field(default_factory=list)
+    product: dict[str, Any] | None = None
+    units_per_box: int | None = None
+    clone_reasons: list[str] = field(default_factory=list)
+    via_case: str | None = None
+    seizure_id: str | None = None
+    parse_error: str | None = None
+    box_med_list_codg: str | None = None
+
+    @property
+    def fund_loss(self) -> Decimal:
+        return fen_to_yuan(sum(s.hifp_pay_fen for s in self.sales))
+
+    @property
+    def clone_suspect(self) -> bool:
+        return bool(self.clone_reasons)
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "key": self.key,
+            "family": self.family,
+            "status": str(self.status),
+            "product": self.product,
+            "sales": [s.to_dict(reveal=reveal) for s in self.sales],
+            "fund_loss": self.fund_loss,
+            "clone_suspect": self.clone_suspect,
+            "clone_reasons": self.clone_reasons,
+            "via_case": self.via_case,
+            "seizure_id": self.seizure_id,
+            "parse_error": self.parse_error,
+            "box_med_list_codg": self.box_med_list_codg,
+            "units_per_box": self.units_per_box,
+        }
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A card, institution or doctor with the boxes and fund money traced to it."""
+
+    id: str
+    name: str | None
+    boxes: int
+    fund: Decimal
+
+    def to_dict(self, *, mask: bool = False) -> dict[str, Any]:
+        return {
+            "id": mask_id(self.id) if mask else self.id,
+            "name": self.name,
+            "boxes": self.boxes,
+            "fund_loss": self.fund,
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    boxes: int
+    statuses: dict[str, int]
+    fund_loss: Decimal
+    clone_suspects: int
+    cards: list[Ranked]
+    institutions: list[Ranked]
+    doctors: list[Ranked]
+
+    def to_dict(self, *, reveal: bool = False, top: int = 10) -> dict[str, Any]:
+        def ranking(items: list[Ranked], mask: bool) -> dict[str, list[dict[str, Any]]]:
+            by_boxes = sorted(items, key=lambda r: (-r.boxes, -r.fund, r.id))[:top]
+            by_fund = sorted(items, key=lambda r: (-r.fund, -r.boxes, r.id))[:top]
+            return {
+                "by_boxes": [r.to_dict(mask=mask) for r in by_boxes],
+                "by_fund": [r.to_dict(mask=mask) for r in by_fund],
+            }
+
+        return {
+            "boxes": self.boxes,
+            "statuses": self.statuses,
+            "fund_loss": self.fund_loss,
+            "clone_suspects": self.clone_suspects,
+            "top_cards": ranking(self.cards, not reveal),
+            "top_institutions": ranking(self.institutions, False),
+            "top_doctors": ranking(self.doctors, False),
+        }
+
+
+def _rank(pairs: Iterable[tuple[str, str | None, int, int]]) -> list[Ranked]:
+    """(id, name, box index, fen) for each box a party took part in: one box counts once."""
+    boxes: dict[str, set[int]] = defaultdict(set)
+    fund: dict[str, int] = defaultdict(int)
+    names: dict[str, str | None] = {}
+    for ident, name, box, fen in pairs:
+        boxes[ident].add(box)
+        fund[ident] += fen
+        names.setdefault(ident, name)
+    return [Ranked(i, names[i], len(boxes[i]), fen_to_yuan(fund[i])) for i in boxes]
+
+
+def summarise(boxes: Sequence[BoxResolution]) -> Summary:
+    statuses = {str(s): 0 for s in Status}
+    for box in boxes:
+        statuses[str(box.status)] += 1
+    indexed = [(i, sale) for i, box in enumerate(boxes) for sale in box.sales]
+    return Summary(
+        boxes=len(boxes),
+        statuses=statuses,
+        fund_loss=sum((b.fund_loss for b in boxes), Decimal("0.00")),
+        clone_suspects=sum(1 for b in boxes if b.clone_suspect),
+        cards=_rank((s.psn_no, None, i, s.hifp_pay_fen) for i, s in indexed),
+        institutions=_rank((s.fixmedins_code, s.institution, i, s.hifp_pay_fen) for i, s in indexed),
+        doctors=_rank(
+            (s.dr_code, s.institution, i, s.hifp_pay_fen) for i, s in indexed if s.dr_code
+        ),
+    )

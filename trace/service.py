@@ -1,0 +1,266 @@
+"""Resolve seized codes against the sales record, set-based: one join for a whole batch.
+
+A batch's keys go into a temporary table and one query joins it to ``dispensing``, however many
+codes there are; case codes are expanded through ``aggregation`` a level at a time, each level
+one query. The classification itself is pure (:mod:`rxtrace.trace.resolution`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import DateTime, select, text
+from sqlalchemy.orm import Session
+
+from rxtrace.trace import models
+from rxtrace.trace.codes import BoxCode, key_parts
+from rxtrace.trace.errors import NotFoundError, ParseError
+from rxtrace.trace.resolution import (
+    BoxResolution,
+    Sale,
+    Status,
+    Summary,
+    classify,
+    clone_reasons,
+    summarise,
+)
+
+__all__ = [
+    "Resolution",
+    "SeizedRead",
+    "resolve_case",
+    "resolve_codes",
+    "resolve_reads",
+    "resolve_seizure",
+]
+
+MAX_DEPTH = 6  # pallet > case > middle > box: deeper chains are data errors, not packaging
+_CHUNK = 900  # below SQLite's parameter limit on old builds
+
+
+@dataclass(frozen=True)
+class SeizedRead:
+    """A code as read off a seized box, with where it was seized and what the box showed."""
+
+    code: str
+    seizure_id: str | None = None
+    box_med_list_codg: str | None = None
+
+
+@dataclass
+class Resolution:
+    """A batch's distinct boxes, in the order they were first read, and their summary."""
+
+    boxes: list[BoxResolution]
+    summary: Summary
+    scope: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "summary": self.summary.to_dict(reveal=reveal),
+            "codes": [box.to_dict(reveal=reveal) for box in self.boxes],
+        }
+
+
+def resolve_codes(codes: Sequence[str], *, session: Session) -> Resolution:
+    """Resolve codes given directly (no seizure)."""
+    resolution = resolve_reads([SeizedRead(code) for code in codes], session=session)
+    resolution.scope = {"codes": len(codes)}
+    return resolution
+
+
+def resolve_seizure(seizure_id: str, *, session: Session) -> Resolution:
+    seizure = session.get(models.Seizure, seizure_id)
+    reads = _seized_reads(session, [seizure_id])
+    if seizure is None and not reads:
+        raise NotFoundError(f"No seizure '{seizure_id}' and no codes recorded for it.")
+    resolution = resolve_reads(reads, session=session)
+    resolution.scope = {"seizure_id": seizure_id, "case_id": seizure.case_id if seizure else None}
+    return resolution
+
+
+def resolve_case(case_id: str, *, session: Session) -> Resolution:
+    """Every box of every seizure of a case; a box read twice in the case is one box."""
+    seizures = session.scalars(
+        select(models.Seizure)
+        .where(models.Seizure.case_id == case_id)
+        .order_by(models.Seizure.seized_at, models.Seizure.seizure_id)
+    ).all()
+    if not seizures:
+        raise NotFoundError(f"No case '{case_id}': no seizure names it.")
+    reads = _seized_reads(session, [s.seizure_id for s in seizures])
+    resolution = resolve_reads(reads, session=session)
+    resolution.scope = {
+        "case_id": case_id,
+        "seizures": [s.seizure_id for s in seizures],
+        "reads": len(reads),
+    }
+    return resolution
+
+
+def _seized_reads(session: Session, seizure_ids: Sequence[str]) -> list[SeizedRead]:
+    order = {sid: i for i, sid in enumerate(seizure_ids)}
+    rows = session.execute(
+        select(models.SeizedCode.seizure_id, models.SeizedCode.code,
+               models.SeizedCode.box_med_list_codg)
+        .where(models.SeizedCode.seizure_id.in_(seizure_ids))
+        .order_by(models.SeizedCode.id)
+    ).all()
+    rows.sort(key=lambda r: order[r.seizure_id])  # stable: reading order within a seizure
+    return [SeizedRead(r.code, r.seizure_id, r.box_med_list_codg) for r in rows]
+
+
+def resolve_reads(reads: Sequence[SeizedRead], *, session: Session) -> Resolution:
+    """Resolve a batch of reads: parse, expand case codes, dedupe boxes, join the sales."""
+    boxes: list[BoxResolution] = []
+    seen: set[str] = set()
+    parsed: list[tuple[SeizedRead, BoxCode]] = []
+    for read in reads:
+        try:
+            code = BoxCode.parse(read.code)
+        except ParseError as exc:
+            marker = "malformed:" + read.code.strip()
+            if marker not in seen:
+                seen.add(marker)
+                boxes.append(BoxResolution(code=read.code, key=None, family=None,
+                                           status=Status.MALFORMED, parse_error=str(exc),
+                                           seizure_id=read.seizure_id,
+                                           box_med_list_codg=read.box_med_list_codg))
+            continue
+        parsed.append((read, code))
+
+    leaves = _expand_cases(session, [code.key for _, code in parsed])
+    for read, code in parsed:
+        for leaf_key, leaf_family in leaves.get(code.key, [(code.key, code.family)]):
+            if leaf_key in seen:
+                continue
+            seen.add(leaf_key)
+            is_child = leaf_key != code.key
+            boxes.append(BoxResolution(
+                code=leaf_key if is_child else read.code,
+                key=leaf_key,
+                family=leaf_family,
+                status=Status.NOT_DISPENSED,
+                via_case=read.code if is_child else None,
+                seizure_id=read.seizure_id,
+                box_med_list_codg=None if is_child else read.box_med_list_codg,
+            ))
+
+    keyed = [box for box in boxes if box.key is not None]
+    sales = _sales_by_key(session, [box.key for box in keyed if box.key])
+    products = _products(session, keyed, sales)
+    for box in keyed:
+        assert box.key is not None
+        box.sales = sales.get(box.key, [])
+        product = products.get(_product_id(box.key))
+        if product is None and box.sales:
+            product = products.get("med:" + box.sales[0].med_list_codg)
+        if product is not None:
+            box.product = {"name": product.name, "spec": product.spec,
+                           "manufacturer": product.manufacturer,
+                           "product_id": product.product_id}
+            box.units_per_box = product.units_per_box
+        box.status = classify(box.sales, box.units_per_box)
+        box.clone_reasons = clone_reasons(box.sales, box.box_med_list_codg)
+    return Resolution(boxes=boxes, summary=summarise(boxes))
+
+
+def _product_id(key: str) -> str:
+    # A national key opens with its 7-digit product identifier; a GS1 key is 01 + GTIN-14 + …
+    return key[:7] if key[0] == "8" else key[2:16]
+
+
+def _family(key: str) -> str:
+    return "national" if key[0] == "8" else "gs1"
+
+
+def _fill_keys(session: Session, keys: Iterable[str]) -> None:
+    """Put ``keys`` into the session's temporary key table (created on first use)."""
+    session.execute(text(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS rxtrace_batch_keys "
+        "(hi BIGINT NOT NULL, lo BIGINT NOT NULL, key_text TEXT NOT NULL)"
+    ))
+    session.execute(text("DELETE FROM rxtrace_batch_keys"))
+    rows = [{"hi": hi, "lo": lo, "key_text": key} for key in set(keys)
+            for hi, lo in [key_parts(key)]]
+    if rows:
+        session.execute(
+            text("INSERT INTO rxtrace_batch_keys (hi, lo, key_text) VALUES (:hi, :lo, :key_text)"),
+            rows,
+        )
+        if len(rows) > 1000 and session.get_bind().dialect.name == "postgresql":
+            # Without statistics the planner guesses a tiny table and may pick a poor join.
+            session.execute(text("ANALYZE rxtrace_batch_keys"))
+
+
+def _expand_cases(session: Session, keys: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """For each key that is a packaging parent, the leaf box keys under it (any depth)."""
+    result: dict[str, list[tuple[str, str]]] = {}
+    frontier: dict[str, str] = {key: key for key in keys}  # current key -> top-level key read
+    for _ in range(MAX_DEPTH):
+        if not frontier:
+            break
+        _fill_keys(session, frontier)
+        children: dict[str, list[str]] = defaultdict(list)
+        for parent, child in session.execute(text(
+            "SELECT a.parent_key, a.child_key FROM rxtrace_batch_keys k "
+            "JOIN aggregation a ON a.parent_hi = k.hi AND a.parent_lo = k.lo "
+            "ORDER BY a.parent_key, a.child_key"
+        )):
+            children[parent].append(child)
+        next_frontier: dict[str, str] = {}
+        for key, top in frontier.items():
+            if key not in children:
+                if key != top:
+                    result.setdefault(top, []).append((key, _family(key)))
+                continue
+            for child in children[key]:
+                next_frontier[child] = top
+        frontier = next_frontier
+    return result
+
+
+def _sales_by_key(session: Session, keys: Sequence[str]) -> dict[str, list[Sale]]:
+    _fill_keys(session, keys)
+    out: dict[str, list[Sale]] = defaultdict(list)
+    rows = session.execute(text(
+        "SELECT k.key_text, d.setl_id, d.rxno, d.sel_retn_time, d.fixmedins_code, i.name, "
+        "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen, "
+        "d.sel_retn_type "
+        "FROM rxtrace_batch_keys k "
+        "JOIN dispensing d ON d.key_hi = k.hi AND d.key_lo = k.lo "
+        "LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
+        "WHERE d.mdtrt_setl_type = 1 "
+        "ORDER BY d.sel_retn_time, d.id"
+    ).columns(sel_retn_time=DateTime()))
+    for row in rows:
+        out[row[0]].append(Sale(
+            setl_id=row[1], rxno=row[2], time=row[3], fixmedins_code=row[4], institution=row[5],
+            psn_no=row[6], dr_code=row[7], med_list_codg=row[8], trdn_flag=int(row[9]),
+            count=int(row[10]), hifp_pay_fen=int(row[11]), sel_retn_type=row[12],
+        ))
+    return out
+
+
+def _products(
+    session: Session, boxes: Sequence[BoxResolution], sales: dict[str, list[Sale]]
+) -> dict[str, models.CatalogProduct]:
+    """Catalog entries by product id, and by ``med:`` + catalogue code as a fallback."""
+    ids = sorted({_product_id(box.key) for box in boxes if box.key})
+    drugs = sorted({s.med_list_codg for rows in sales.values() for s in rows})
+    found: dict[str, models.CatalogProduct] = {}
+    for start in range(0, len(ids), _CHUNK):
+        for product in session.scalars(select(models.CatalogProduct).where(
+            models.CatalogProduct.product_id.in_(ids[start:start + _CHUNK])
+        )):
+            found[product.product_id] = product
+    for start in range(0, len(drugs), _CHUNK):
+        for product in session.scalars(select(models.CatalogProduct).where(
+            models.CatalogProduct.med_list_codg.in_(drugs[start:start + _CHUNK])
+        )):
+            found.setdefault("med:" + (product.med_list_codg or ""), product)
+    return found
