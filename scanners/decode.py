@@ -143,16 +143,25 @@ class FrameReads:
 class _Candidate:
     center: tuple[float, float]
     size: tuple[float, float]
-    """(length across the bars, height along the bars) for linear; (w, h) for matrix."""
-    angle: float
-    """Direction of the gradient (perpendicular to the bars), radians; 0 for matrix."""
+    """Linear: (length along ``axis``, height along the bars). Matrix: (w, h)."""
+    normal: float
+    """Linear: direction of the gradient, i.e. the bars' normal, in radians."""
+    axis: float
+    """Linear: direction of the symbol's long axis. It differs from ``normal`` when
+    perspective shears the symbol: rows must then follow the axis to cross every bar."""
     kind: Literal["linear", "matrix"]
     origin: str
     hint: str | None
 
     def polygon(self) -> Polygon:
-        rect = (self.center, self.size, math.degrees(self.angle))
-        return tuple((round(float(x)), round(float(y))) for x, y in cv2.boxPoints(rect))
+        if self.kind == "matrix":
+            rect = (self.center, self.size, 0.0)
+            return tuple((round(float(x)), round(float(y))) for x, y in cv2.boxPoints(rect))
+        e1 = np.array([math.cos(self.axis), math.sin(self.axis)]) * self.size[0] / 2
+        bar = np.array([-math.sin(self.normal), math.cos(self.normal)]) * self.size[1] / 2
+        c = np.asarray(self.center)
+        pts = (c - e1 - bar, c + e1 - bar, c + e1 + bar, c - e1 + bar)
+        return tuple((round(float(p[0])), round(float(p[1]))) for p in pts)
 
 
 def to_gray(image: npt.NDArray[np.generic]) -> Gray:
@@ -330,28 +339,25 @@ def _components(
             a11 = float(j11[y : y + h, x : x + w][sub].sum())
             a22 = float(j22[y : y + h, x : x + w][sub].sum())
             a12 = float(j12[y : y + h, x : x + w][sub].sum())
-            angle = 0.5 * math.atan2(2 * a12, a11 - a22)
-            # Extent along the gradient (across bars) and along the bars, from the pixels.
-            c, s = math.cos(angle), math.sin(angle)
-            u = (pts[:, 0] - cx) * c + (pts[:, 1] - cy) * s
-            v = -(pts[:, 0] - cx) * s + (pts[:, 1] - cy) * c
-            length = float(u.max() - u.min() + 1.0)
-            height = float(v.max() - v.min() + 1.0)
-            mid_u = float(u.max() + u.min()) / 2
-            mid_v = float(v.max() + v.min()) / 2
-            cx, cy = cx + mid_u * c - mid_v * s, cy + mid_u * s + mid_v * c
+            normal = 0.5 * math.atan2(2 * a12, a11 - a22)
+            axis = _long_axis(pts, normal)
+            extent = _oblique_extent(pts, (cx, cy), normal, axis)
+            if extent is None:
+                continue
+            (cx, cy), length, height = extent
             # A 1D symbol is at least ~3 cells across its bars and not a hairline.
             if length < 3 or height < 1.5:
                 continue
             size = (length * scale, height * scale)
         else:
-            angle = 0.0
+            normal = axis = 0.0
             if max(rw, rh) / min(rw, rh) > 3.0 or max(rw, rh) * scale > 900:
                 continue
             size = (rw * scale, rh * scale)
         score = float(energy[y : y + h, x : x + w][sub].sum())
         scored.append(
-            (score, _Candidate((cx * scale, cy * scale), size, angle, kind, "detector", kind))
+            (score, _Candidate((cx * scale, cy * scale), size, normal, axis, kind, "detector",
+                               kind))  # fmt: skip
         )
     scored.sort(key=lambda t: -t[0])
     return [c for _, c in scored[:limit]]
@@ -360,44 +366,108 @@ def _components(
 # --------------------------------------------------------------------------- crops
 
 
-def _linear_crop(gray: Gray, cand: _Candidate) -> tuple[Gray, _Affine] | None:
-    """Cut ``cand`` out with its bars vertical, a module ~3.5 px, rows averaged along bars."""
+def _long_axis(pts: _F32, normal: float) -> float:
+    """Principal axis of the component's cells, oriented like ``normal``; shear capped."""
+    centred = pts - pts.mean(axis=0)
+    cov = centred.T @ centred
+    evals, evecs = np.linalg.eigh(cov)
+    major = evecs[:, int(np.argmax(evals))]
+    axis = math.atan2(float(major[1]), float(major[0]))
+    shear = (axis - normal + math.pi / 2) % math.pi - math.pi / 2
+    # Perspective rarely shears a symbol by more than ~30°; beyond that the component is a
+    # barcode merged with a neighbour, and the bars' normal is the better guess.
+    if abs(shear) > math.radians(30) or evals.max() < 2.0 * max(evals.min(), 1e-6):
+        return normal
+    return normal + shear
+
+
+def _oblique_extent(
+    pts: _F32, center: tuple[float, float], normal: float, axis: float
+) -> tuple[tuple[float, float], float, float] | None:
+    """Centre, length along ``axis`` and height along the bars of a point set."""
+    e1 = np.array([math.cos(axis), math.sin(axis)])
+    bar = np.array([-math.sin(normal), math.cos(normal)])
+    basis = np.stack([e1, bar], axis=1)
+    if abs(float(np.linalg.det(basis))) < 0.3:
+        return None
+    coords = np.linalg.solve(basis, (pts - np.asarray(center)).T)
+    lo, hi = coords.min(axis=1), coords.max(axis=1)
+    mid = (lo + hi) / 2
+    c = np.asarray(center) + basis @ mid
+    return (float(c[0]), float(c[1])), float(hi[0] - lo[0] + 1.0), float(hi[1] - lo[1] + 1.0)
+
+
+def _refine(gray: Gray, cand: _Candidate) -> _Candidate:
+    """Re-measure the bars' direction at full resolution inside the candidate.
+
+    The detector's direction comes from 8-pixel cells that also cover digits, label edges
+    and neighbours; a few degrees of error smear thin bars once rows are averaged.
+    """
     length, height = cand.size
-    # Quiet zones (10 modules) and the detector's coarse edges: pad across the bars.
-    pad = 0.12 * length + 16
+    w, h = round(min(length, 1200)), round(min(max(height, 16.0), 400))
+    if w < 16 or h < 8:
+        return cand
+    c, sn = math.cos(cand.normal), math.sin(cand.normal)
+    cx, cy = cand.center
+    m = np.array([[c, sn, 0.0], [-sn, c, 0.0]])
+    m[0, 2] = w / 2 - (m[0, 0] * cx + m[0, 1] * cy)
+    m[1, 2] = h / 2 - (m[1, 0] * cx + m[1, 1] * cy)
+    patch = cv2.warpAffine(gray, m, (w, h), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    gx = cv2.Sobel(patch, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(patch, cv2.CV_32F, 0, 1, ksize=3)
+    a11 = float(cv2.sumElems(cv2.multiply(gx, gx))[0])
+    a22 = float(cv2.sumElems(cv2.multiply(gy, gy))[0])
+    a12 = float(cv2.sumElems(cv2.multiply(gx, gy))[0])
+    delta = 0.5 * math.atan2(2 * a12, a11 - a22)
+    # Only a correction: beyond ~20° the patch no longer shows the same structure.
+    if abs(delta) > math.radians(20):
+        return cand
+    return _Candidate(cand.center, cand.size, cand.normal + delta, cand.axis, cand.kind,
+                      cand.origin, cand.hint)  # fmt: skip
+
+
+def _linear_crop(
+    gray: Gray, cand: _Candidate, module_px: float = _TARGET_MODULE_PX
+) -> tuple[Gray, _Affine] | None:
+    """Cut ``cand`` out with its bars vertical, scaled, rows averaged along the bars."""
+    length, height = cand.size
+    # Quiet zones (10 modules) plus the detector's coarse edges: the detected extent often
+    # misses a low-contrast end of the symbol, so pad generously across the bars.
+    pad = 0.3 * length + 24
     out_len = length + 2 * pad
     out_h = max(height, 24.0)
     # The module size is unknown until decoded; a 20-digit Code 128 spans ~145 modules and
-    # an EAN-13 95, so scale the symbol's length to ~130 target modules.
-    s = max(1.0, min(4.0, 130 * _TARGET_MODULE_PX / max(length, 1.0)))
+    # an EAN-13 95, so scale the symbol's length to ~130 modules of ``module_px``. Never
+    # shrink: thin bars in a photo are already at the edge of what decoders resolve.
+    s = max(1.0, min(4.0, 130 * module_px / max(length, 1.0)))
     width_px = round(out_len * s)
-    # Averaging ~6 full-resolution rows per output row cancels noise but keeps the tilt of
-    # perspective-distorted bars from smearing them together.
-    height_px = max(12, min(64, round(out_h / 3)))
-    c, sn = math.cos(cand.angle), math.sin(cand.angle)
-    cx, cy = cand.center
-    # Affine taking frame → crop: rotate by -angle about the centre, scale x by s and y so the
-    # symbol's height fits height_px rows.
-    sy = height_px / out_h
-    m = np.array(
-        [
-            [s * c, s * sn, 0.0],
-            [-sy * sn, sy * c, 0.0],
-        ]
-    )
-    m[0, 2] = width_px / 2 - (m[0, 0] * cx + m[0, 1] * cy)
-    m[1, 2] = height_px / 2 - (m[1, 0] * cx + m[1, 1] * cy)
     if width_px < 16 or width_px > 4000:
         return None
-    # Anisotropic shrink along the bars: sample at full density then area-average the rows.
+    # Averaging ~3 full-resolution rows per output row cancels noise and JPEG blocks without
+    # smearing the bars that perspective leaves slightly tilted.
+    height_px = max(12, min(64, round(out_h / 3)))
+    cx, cy = cand.center
     dense_rows = max(height_px, round(out_h))
-    m_dense = m.copy()
-    m_dense[1] *= dense_rows / height_px
+    # Affine frame → crop taking the symbol's axis to +x (scaled by s) and the bars to +y
+    # (full density): a sheared symbol comes out as an upright rectangle with vertical bars.
+    # The rows are then area-averaged down to height_px.
+    e1 = np.array([math.cos(cand.axis), math.sin(cand.axis)])
+    bar = np.array([-math.sin(cand.normal), math.cos(cand.normal)])
+    basis = np.stack([e1, bar], axis=1)
+    if abs(float(np.linalg.det(basis))) < 0.3:
+        return None
+    linear = np.diag([s, 1.0]) @ np.linalg.inv(basis)
+    m_dense = np.zeros((2, 3))
+    m_dense[:, :2] = linear
+    m_dense[:, 2] = np.array([width_px / 2, dense_rows / 2]) - linear @ np.array([cx, cy])
     dense = cv2.warpAffine(
         gray, m_dense, (width_px, dense_rows), flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )  # fmt: skip
     crop = cv2.resize(dense, (width_px, height_px), interpolation=cv2.INTER_AREA)
+    m = m_dense.copy()
+    m[1] *= height_px / dense_rows
     return np.asarray(crop, dtype=np.uint8), np.asarray(cv2.invertAffineTransform(m))
 
 
@@ -553,19 +623,13 @@ def decode_frame(
     candidates: list[_Candidate] = []
     # zxing-cpp's own failed detections come first: a symbol is certainly there.
     for spot in errors:
-        (cx, cy), (w, h), deg = cv2.minAreaRect(np.asarray(spot.polygon, np.float32))
         if spot.symbology_hint in ECC_SYMBOLOGIES:
-            candidates.append(_Candidate((cx, cy), (w, h), 0.0, "matrix", "zxing-error",
+            (cx, cy), (w, h), _deg = cv2.minAreaRect(np.asarray(spot.polygon, np.float32))
+            candidates.append(_Candidate((cx, cy), (w, h), 0.0, 0.0, "matrix", "zxing-error",
                                          spot.symbology_hint))  # fmt: skip
         else:
-            # zxing-cpp reports a 1D symbol's scan line; its direction is the bars' normal.
-            p = np.asarray(spot.polygon, np.float64)
-            d = p[1] - p[0]
-            length = float(np.hypot(*d))
-            height = max(float(np.hypot(*(p[3] - p[0]))), 0.25 * length, 24.0)
-            candidates.append(_Candidate((cx, cy), (max(length, 24.0), height),
-                                         math.atan2(d[1], d[0]), "linear", "zxing-error",
-                                         spot.symbology_hint))  # fmt: skip
+            candidates.append(_linear_from_polygon(spot.polygon, "zxing-error",
+                                                   spot.symbology_hint))  # fmt: skip
     candidates += _detect(gray, max_linear, max_matrix)
 
     unread: list[UnreadSpot] = []
@@ -576,7 +640,7 @@ def decode_frame(
             continue
         got: list[_Read] = []
         if cand.kind == "linear":
-            cut = _linear_crop(gray, cand)
+            cut = _linear_crop(gray, _refine(gray, cand))
             if cut is None:
                 continue
             crop, inverse = cut
@@ -601,7 +665,7 @@ def decode_frame(
     # Confirmation: a 1D symbol read once in the full pass gets a second, independent decode
     # from its deskewed crop; without it a single checksum is all that vouches for the text.
     for r in [r for r in reads if r.engine == "zxing/full" and r.symbology not in ECC_SYMBOLOGIES]:
-        cand = _candidate_from_read(r)
+        cand = _refine(gray, _linear_from_polygon(r.polygon, "read", r.symbology))
         cut = _linear_crop(gray, cand)
         if cut is not None:
             crop, inverse = cut
@@ -633,15 +697,17 @@ def _agreed(reads: Sequence[_Read]) -> bool:
     )
 
 
-def _candidate_from_read(r: _Read) -> _Candidate:
-    p = np.asarray(r.polygon, np.float64).reshape(-1, 2)
-    d = p[1] - p[0]
+def _linear_from_polygon(polygon: Polygon, origin: str, hint: str | None) -> _Candidate:
+    """A 1D candidate from a zxing-cpp/zbar polygon, whose first edge runs along the symbol."""
+    p = np.asarray(polygon, np.float64).reshape(-1, 2)
+    d = p[1] - p[0] if len(p) >= 2 else np.array([1.0, 0.0])
     length = float(np.hypot(*d))
-    height = float(np.hypot(*(p[3] - p[0]))) if len(p) >= 4 else 24.0
+    # zxing-cpp reports a 1D symbol as the scan lines that decoded: often a flat quad.
+    height = float(np.hypot(*(p[3] - p[0]))) if len(p) >= 4 else 0.0
+    height = max(height, 0.25 * length, 24.0)
     center = (float(p[:, 0].mean()), float(p[:, 1].mean()))
-    angle = math.atan2(d[1], d[0])
-    return _Candidate(center, (max(length, 24.0), max(height, 24.0)), angle, "linear", "read",
-                      r.symbology)  # fmt: skip
+    axis = math.atan2(float(d[1]), float(d[0]))
+    return _Candidate(center, (max(length, 24.0), height), axis, axis, "linear", origin, hint)
 
 
 def _merge(reads: Sequence[_Read]) -> list[Sighting]:

@@ -259,7 +259,7 @@ def key_parts(key: str) -> tuple[int, int]:
     >>> key_parts("010690123456789221ABC123")[0] < 0
     True
     """
-    if len(key) == 20 and key.isdigit():
+    if len(key) == 20 and key.isdigit() and key[0] == "8":
         return int(key[:10]), int(key[10:])
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
     hi = int.from_bytes(digest[:8], "big", signed=True)

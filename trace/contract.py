@@ -94,11 +94,17 @@ def detect_table(columns: tuple[str, ...], forced: str | None = None) -> TableSp
                 f"The header lacks required column(s) of {spec.name}: {', '.join(missing)}."
             )
         return spec
-    fits = [spec for spec in TABLES.values() if set(spec.required) <= present]
-    if fits:
-        return max(fits, key=lambda spec: (len(spec.required), len(present & spec.columns)))
-    closest = max(TABLES.values(), key=lambda spec: len(present & set(spec.required)))
+    # The table sharing the most columns with the header is what the file means to be; when it
+    # lacks a required column the file is refused rather than taken for a smaller table that
+    # happens to fit (a dispensing export without drug codes is not a list of insured persons).
+    def rank(spec: TableSpec) -> tuple[int, bool, int]:
+        fits = set(spec.required) <= present
+        return (len(present & spec.columns), fits, len(spec.required))
+
+    closest = max(TABLES.values(), key=rank)
     missing = [name for name in closest.required if name not in present]
+    if not missing:
+        return closest
     raise ContractError(
         f"No contract table fits this header: closest is {closest.name}, which lacks "
         f"required column(s) {', '.join(missing)}."

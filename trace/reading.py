@@ -60,19 +60,25 @@ def _decode_sample(sample: bytes, path: Path) -> str:
         )
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        decoder.decode(sample, final=False)
+    # Judge on whole lines only: a multi-byte character may straddle the sample's end.
+    cut = sample.rfind(b"\n")
+    whole = sample[: cut + 1] if cut >= 0 else sample
+    errors = {name: _count_errors(whole, name) for name in ("utf-8", "gb18030")}
+    if errors["utf-8"] == 0:
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        codecs.getincrementaldecoder("gb18030")().decode(sample, final=False)
+    if errors["gb18030"] == 0:
         return "gb18030"
-    except UnicodeDecodeError as exc:
-        raise ContractError(
-            f"Failed to read '{path}': neither UTF-8 nor GB18030 (bad byte at offset {exc.start})."
-        ) from None
+    # Both fail somewhere: the one with fewer bad bytes is the file's encoding, and the lines
+    # that break it are set aside one by one instead of refusing the whole file.
+    if errors["utf-8"] <= errors["gb18030"]:
+        return "utf-8"
+    return "gb18030"
+
+
+def _count_errors(data: bytes, encoding: str) -> int:
+    return data.decode(encoding, errors="replace").count("\ufffd") - data.decode(
+        "utf-8", errors="ignore"
+    ).count("\ufffd")
 
 
 @dataclass

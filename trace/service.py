@@ -116,25 +116,26 @@ def _seized_reads(session: Session, seizure_ids: Sequence[str]) -> list[SeizedRe
 
 def resolve_reads(reads: Sequence[SeizedRead], *, session: Session) -> Resolution:
     """Resolve a batch of reads: parse, expand case codes, dedupe boxes, join the sales."""
-    boxes: list[BoxResolution] = []
-    seen: set[str] = set()
-    parsed: list[tuple[SeizedRead, BoxCode]] = []
+    parsed: list[tuple[SeizedRead, BoxCode | ParseError]] = []
     for read in reads:
         try:
-            code = BoxCode.parse(read.code)
+            parsed.append((read, BoxCode.parse(read.code)))
         except ParseError as exc:
+            parsed.append((read, exc))
+    leaves = _expand_cases(session, [c.key for _, c in parsed if isinstance(c, BoxCode)])
+
+    boxes: list[BoxResolution] = []
+    seen: set[str] = set()
+    for read, code in parsed:
+        if isinstance(code, ParseError):
             marker = "malformed:" + read.code.strip()
             if marker not in seen:
                 seen.add(marker)
                 boxes.append(BoxResolution(code=read.code, key=None, family=None,
-                                           status=Status.MALFORMED, parse_error=str(exc),
+                                           status=Status.MALFORMED, parse_error=str(code),
                                            seizure_id=read.seizure_id,
                                            box_med_list_codg=read.box_med_list_codg))
             continue
-        parsed.append((read, code))
-
-    leaves = _expand_cases(session, [code.key for _, code in parsed])
-    for read, code in parsed:
         for leaf_key, leaf_family in leaves.get(code.key, [(code.key, code.family)]):
             if leaf_key in seen:
                 continue

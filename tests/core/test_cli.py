@@ -1,0 +1,74 @@
+"""The installed ``rxtrace`` command: runs from any folder, speaks tables, one JSON, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "contract" / "sample"
+
+
+def rxtrace_command() -> str:
+    found = shutil.which("rxtrace") or str(Path(sys.executable).with_name("rxtrace"))
+    assert Path(found).exists(), "the rxtrace console command is not installed"
+    return found
+
+
+def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RXTRACE_")}
+    environ.update({"RXTRACE_DATA_DIR": str(tmp_path / "data"), "RXTRACE_SECRET_KEY": "k" * 32, **env})
+    return subprocess.run([rxtrace_command(), *args], cwd=tmp_path, env=environ, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_installed_command_runs_from_another_folder(tmp_path: Path) -> None:
+    # A folder named like the packages must not shadow them: the import root is rxtrace.*.
+    for name in ("trace", "api", "geo", "scanners"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise ImportError('shadowed')\n")
+    result = run(["--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for command in ("load", "resolve", "rejects", "demo"):
+        assert command in result.stdout
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="shared sample absent")
+def test_load_then_resolve_json_is_one_document(tmp_path: Path) -> None:
+    loaded = run(["load", str(SAMPLE), "--format", "json"], tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["tables"]["dispensing"]["taken"] == 1422
+    resolved = run(["resolve", "--case", "CASE-SAMPLE", "--format", "json"], tmp_path)
+    assert resolved.returncode == 0, resolved.stderr
+    doc = json.loads(resolved.stdout)
+    assert doc["summary"]["boxes"] == sum(doc["summary"]["statuses"].values())
+    table = run(["resolve", "--case", "CASE-SAMPLE"], tmp_path)
+    assert table.returncode == 0 and "dispensed" in table.stdout
+    csv_out = run(["resolve", "--case", "CASE-SAMPLE", "--format", "csv"], tmp_path)
+    assert csv_out.stdout.splitlines()[0].startswith("code,key,family,status")
+
+
+def test_failures_exit_non_zero_with_one_line(tmp_path: Path) -> None:
+    missing = run(["resolve", "--case", "NOPE"], tmp_path)
+    assert missing.returncode != 0
+    assert missing.stderr.strip().count("\n") == 0 and "No case 'NOPE'" in missing.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("hello\n")
+    refused = run(["load", str(bad)], tmp_path)
+    assert refused.returncode != 0 and refused.stderr.strip().count("\n") == 0
+    assert "refused" in refused.stderr
+    nothing = run(["resolve"], tmp_path)
+    assert nothing.returncode != 0 and "exactly one of" in nothing.stderr
+
+
+def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    result = run(["resolve", "8" * 20], tmp_path,
+                 RXTRACE_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none")
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("error: database:")
+    assert result.stderr.strip().count("\n") == 0

@@ -1,0 +1,254 @@
+"""Loading the contract: every sample file unchanged, idempotent, bad rows set aside with reasons."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from rxtrace.trace import models
+from rxtrace.trace.coords import wgs84_to_gcj02
+from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.load import load_paths
+from rxtrace.trace.protect import Protector
+from rxtrace.trace.reading import MAX_LINE_BYTES
+
+from .builders import DISPENSING_COLUMNS, returned, sale, write_csv, write_jsonl
+
+SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "contract" / "sample"
+needs_sample = pytest.mark.skipif(not SAMPLE.exists(), reason="shared/contract/sample absent")
+
+
+def count(session: Session, model: type[models.Base]) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def rejects(session: Session) -> list[models.RejectedRow]:
+    return list(session.scalars(select(models.RejectedRow).order_by(models.RejectedRow.line_no)))
+
+
+@needs_sample
+def test_sample_loads_unchanged_on_both_engines(any_session: Session, protector: Protector) -> None:
+    report = load_paths([SAMPLE], session=any_session, protector=protector)
+    assert not report.refused
+    tables = report.per_table()
+    assert all(t["rejected"] == 0 for t in tables.values()), tables
+    expected_lines = {
+        "dispensing": 474 * 3, "institutions": 234, "insured": 60, "catalog": 34,
+        "aggregation": 5, "waybills": 6, "seizures": 1, "seized_codes": 25,
+    }
+    assert {name: t["taken"] for name, t in tables.items()} == expected_lines
+    encodings = {Path(f.path).name: (f.file_format, f.encoding) for f in report.files}
+    assert encodings["dispensing_part2_gb18030.csv"] == ("csv", "gb18030")
+    assert encodings["dispensing_part3.jsonl"] == ("jsonl", "utf-8")
+    # GB18030 text arrives intact.
+    name = any_session.scalar(select(models.CatalogProduct.name).where(
+        models.CatalogProduct.product_id == "8339563"))
+    assert name == "琥珀酸美托洛尔缓释片(倍他乐克)"
+    # Loading again adds nothing.
+    again = load_paths([SAMPLE], session=any_session, protector=protector)
+    assert {f.status for f in again.files} == {"already_loaded"}
+    assert count(any_session, models.Dispensing) == 474 * 3
+
+
+@needs_sample
+def test_sample_gcj02_point_is_stored_as_wgs84(session: Session, protector: Protector) -> None:
+    load_paths([SAMPLE / "seizures.csv"], session=session, protector=protector)
+    seizure = session.get(models.Seizure, "SAMPLE-1")
+    assert seizure is not None and seizure.crs_in == "gcj02"
+    assert seizure.lon is not None and seizure.lat is not None
+    back = wgs84_to_gcj02(seizure.lon, seizure.lat)
+    assert back == pytest.approx((121.4, 31.25), abs=1e-8)
+    assert seizure.lon < 121.4  # GCJ-02 lies east of WGS-84 in Shanghai
+
+
+def test_sensitive_fields_are_never_stored_in_clear(session: Session, protector: Protector, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "d.csv", [sale("83395630003642750912", certno="310119461691164854",
+                                                psn_name="张三丰")], DISPENSING_COLUMNS)
+    load_paths([path], session=session, protector=protector)
+    row = session.scalars(select(models.Dispensing)).one()
+    stored = " ".join(str(v) for v in vars(row).values())
+    assert "310119461691164854" not in stored and "张三丰" not in stored
+    assert row.certno_masked == "310119********4854"
+    assert row.certno_hmac == protector.digest("310119461691164854")
+
+
+def test_another_key_is_refused(session: Session, protector: Protector, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "d.csv", [sale("83395630003642750912")], DISPENSING_COLUMNS)
+    load_paths([path], session=session, protector=protector)
+    with pytest.raises(RxtraceError, match="another secret key"):
+        load_paths([path], session=session, protector=Protector(b"other-key-" + b"1" * 30))
+
+
+def test_same_rows_in_a_new_export_are_not_doubled(session: Session, protector: Protector, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = [sale("83395630003642750912"), sale("83395630003721997697")]
+    write_csv(folder / "a.csv", rows, DISPENSING_COLUMNS)
+    write_jsonl(folder / "b.jsonl", rows + [sale("83395630003801185475")])
+    report = load_paths([folder], session=session, protector=protector)
+    assert [(f.taken, f.duplicate) for f in report.files] == [(2, 0), (1, 2)]
+    assert count(session, models.Dispensing) == 3
+
+
+def test_returns_are_stored_negative_whatever_sign_was_written(session: Session, protector: Protector, tmp_path: Path) -> None:
+    code = "83395630003642750912"
+    path = write_csv(tmp_path / "d.csv", [returned(code), returned(code, sel_retn_cnt="1", hifp_pay="49.50",
+                                                                    sel_retn_time="2025-03-05 10:00:00")],
+                     DISPENSING_COLUMNS)
+    load_paths([path], session=session, protector=protector)
+    assert sorted(session.execute(select(models.Dispensing.sel_retn_cnt, models.Dispensing.hifp_pay_fen))) == [
+        (-1, -4950), (-1, -4950)]
+
+
+def test_unknown_columns_are_kept_aside(session: Session, protector: Protector, tmp_path: Path) -> None:
+    row = sale("83395630003642750912") | {"insutype": "310", "memo": ""}
+    path = write_csv(tmp_path / "d.csv", [row], [*DISPENSING_COLUMNS, "insutype", "memo"])
+    load_paths([path], session=session, protector=protector)
+    assert session.scalars(select(models.Dispensing.extra)).one() == {"insutype": "310"}
+
+
+def test_utf8_bom_and_crlf_and_upper_case_header(session: Session, protector: Protector, tmp_path: Path) -> None:
+    text = "\r\n".join([",".join(c.upper() for c in DISPENSING_COLUMNS),
+                        ",".join(sale("83395630003642750912")[c] for c in DISPENSING_COLUMNS)]) + "\r\n"
+    path = tmp_path / "d.csv"
+    path.write_bytes(codecs.BOM_UTF8 + text.encode())
+    report = load_paths([path], session=session, protector=protector)
+    assert report.files[0].encoding == "utf-8-sig" and report.files[0].taken == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "the file is empty"),
+        (b"\n\n  \n", "the file is empty"),
+        ("setl_id,psn_no\n".encode("utf-16"), "UTF-16 or binary"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "UTF-16 or binary"),
+        (b"just some words\n", "the header has 1 column"),
+        (b"setl_id,fixmedins_code,psn_no\nS1,C1,P1\n", "closest is dispensing, which lacks required column(s) med_list_codg"),
+    ],
+)
+def test_refused_files_say_why_and_stop_nothing_else(
+    session: Session, protector: Protector, tmp_path: Path, content: bytes, reason: str
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a_bad.csv").write_bytes(content)
+    write_csv(folder / "b_good.csv", [sale("83395630003642750912")], DISPENSING_COLUMNS)
+    report = load_paths([folder], session=session, protector=protector)
+    bad, good = report.files
+    assert bad.status == "refused" and reason in (bad.error or ""), bad.error
+    assert good.status == "loaded" and good.taken == 1
+    stored = session.scalars(select(models.LoadedFile).where(models.LoadedFile.status == "refused")).one()
+    assert reason in (stored.error or "")
+
+
+def test_header_only_file_loads_nothing(session: Session, protector: Protector, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "d.csv", [], DISPENSING_COLUMNS)
+    report = load_paths([path], session=session, protector=protector)
+    assert (report.files[0].status, report.files[0].taken, report.files[0].rejected) == ("loaded", 0, 0)
+
+
+def test_bad_rows_are_set_aside_with_file_line_and_reason(session: Session, protector: Protector, tmp_path: Path) -> None:
+    code = "83395630003642750912"
+    rows = [
+        sale(code),                                            # line 2: good
+        sale("83395630003721997697", hifp_pay="abc"),          # 3: non-numeric amount
+        sale("83395630003801185475", sel_retn_time="yesterday"),  # 4: unparseable time
+        sale("hello-world"),                                   # 5: code of no family
+        sale("83395630003880342133", psn_no=""),               # 6: missing required value
+        sale("83395630003959539350", hifp_pay="1.234"),        # 7: sub-fen amount
+        sale("83395630004038744838"),                          # 8: good
+    ]
+    path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("S1,M1,C1,P1")  # 9: truncated last line
+    report = load_paths([path], session=session, protector=protector)
+    assert (report.files[0].taken, report.files[0].rejected) == (2, 6)
+    got = [(r.line_no, r.reason) for r in rejects(session)]
+    assert [n for n, _ in got] == [3, 4, 5, 6, 7, 9]
+    reasons = dict(got)
+    assert reasons[3] == "Failed to parse 'abc' as hifp_pay: expected an amount in yuan."
+    assert "as sel_retn_time: expected a time" in reasons[4]
+    assert "Failed to parse 'hello-world' as traceability code" in reasons[5]
+    assert reasons[6] == "Missing required value 'psn_no'."
+    assert "more than 2 decimals" in reasons[7]
+    assert reasons[9] == "expected 19 fields, got 4 (the file ends inside this row)"
+    assert rejects(session)[0].raw and "abc" in (rejects(session)[0].raw or "")
+
+
+def test_wrong_encoding_line_is_set_aside(session: Session, protector: Protector, tmp_path: Path) -> None:
+    good = sale("83395630003642750912", psn_name="居民")
+    path = write_csv(tmp_path / "d.csv", [good], DISPENSING_COLUMNS)
+    bad_line = ",".join(sale("83395630003721997697")[c] for c in DISPENSING_COLUMNS).encode() + b"\xff\xfe\n"
+    path.write_bytes(path.read_bytes() + bad_line)
+    report = load_paths([path], session=session, protector=protector)
+    assert (report.files[0].taken, report.files[0].rejected) == (1, 1)
+    assert "not valid utf-8" in rejects(session)[0].reason
+
+
+def test_a_line_of_tens_of_megabytes_is_refused_without_holding_it(session: Session, protector: Protector, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "d.csv", [sale("83395630003642750912")], DISPENSING_COLUMNS)
+    with path.open("ab") as handle:
+        handle.write(b"S2,")
+        chunk = b"x" * (1 << 20)
+        for _ in range(20):  # 20 MiB on one line
+            handle.write(chunk)
+        handle.write(b"\n")
+        handle.write(",".join(sale("83395630003721997697")[c] for c in DISPENSING_COLUMNS).encode() + b"\n")
+    import tracemalloc
+
+    tracemalloc.start()
+    report = load_paths([path], session=session, protector=protector)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert (report.files[0].taken, report.files[0].rejected) == (2, 1)
+    (reject,) = rejects(session)
+    assert reject.line_no == 3 and "over the limit of 1,048,576" in reject.reason
+    assert peak < 4 * MAX_LINE_BYTES + (8 << 20)
+
+
+def test_gb18030_after_an_ascii_start_is_read_as_gb18030(session: Session, protector: Protector, tmp_path: Path) -> None:
+    rows = [sale(f"833956300036427{i:05d}", psn_name="x") for i in range(3)]
+    path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
+    late = sale("83395630003721997697", psn_name="居民甲")
+    path.write_bytes(path.read_bytes() + ",".join(late[c] for c in DISPENSING_COLUMNS).encode("gb18030") + b"\n")
+    report = load_paths([path], session=session, protector=protector)
+    assert (report.files[0].taken, report.files[0].rejected) == (4, 0)
+    masked = session.scalars(select(models.Dispensing.psn_name_masked).where(
+        models.Dispensing.drug_trac_codg == "83395630003721997697")).one()
+    assert masked == "居**"
+
+
+def test_an_interrupted_load_completes_when_run_again(session: Session, protector: Protector, tmp_path: Path) -> None:
+    rows = [sale(f"8339563000364{i:07d}") for i in range(50)]
+    path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
+    calls = 0
+
+    def crash(*_: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load_paths([path], session=session, protector=protector, progress=crash, batch_rows=10)
+    session.rollback()
+    assert 0 < count(session, models.Dispensing) < 50
+    report = load_paths([path], session=session, protector=protector, batch_rows=10)
+    assert report.files[0].status == "loaded"
+    assert count(session, models.Dispensing) == 50
+
+
+def test_seized_codes_keep_malformed_reads(session: Session, protector: Protector, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "s.csv", [
+        {"seizure_id": "Z1", "code": "8123456789", "scanned_at": "", "box_med_list_codg": ""},
+        {"seizure_id": "Z1", "code": "83395630003642750912", "scanned_at": "", "box_med_list_codg": "X9"},
+    ])
+    load_paths([path], session=session, protector=protector)
+    stored = {c.code: c for c in session.scalars(select(models.SeizedCode))}
+    assert "expected 20 digits, got 10" in (stored["8123456789"].parse_error or "")
+    assert stored["83395630003642750912"].box_med_list_codg == "X9"
