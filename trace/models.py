@@ -44,6 +44,8 @@ __all__ = [
     "Dispensing",
     "Institution",
     "InsuredPerson",
+    "LeadEvent",
+    "LeadRecord",
     "LoadedFile",
     "Meta",
     "RejectedRow",
@@ -298,3 +300,41 @@ class Meta(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class LeadRecord(Base):
+    """A lead raised by the analysis (a card, institution, doctor or code) and its workflow state.
+
+    One row per (kind, entity): re-running the analysis refreshes the score and findings but
+    keeps the state an investigator set, as an alert in a verification system does.
+    """
+
+    __tablename__ = "lead"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # card | institution | doctor | code
+    entity_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # new | investigating | escalated | closed
+    score: Mapped[float] = mapped_column(Float)
+    rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    evidence: Mapped[dict[str, Any] | None]
+    scope: Mapped[str | None] = mapped_column(String(64))  # case id of the last run, None = all
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (UniqueConstraint("kind", "entity_id"),)
+
+
+class LeadEvent(Base):
+    """One step of a lead's history: who moved it, from what to what, when and why."""
+
+    __tablename__ = "lead_event"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    by: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -115,7 +115,8 @@ def rejects(
     if output is Format.csv:
         print_csv(("file", "table", "line", "reason", "raw"), rows)
         return
-    print_table("Rows set aside", ("file", "table", "line", "reason", "row"), rows)
+    if rows:
+        print_table("Rows set aside", ("file", "table", "line", "reason", "row"), rows)
     if refused:
         print_table("Files refused", ("file", "reason"), [(f.path, f.error) for f in refused])
     if not found and not refused:
