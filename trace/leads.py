@@ -1,0 +1,1161 @@
+"""Leads: which cards, institutions, doctors and codes deserve an investigator's time.
+
+Every rule is a set-based query over ``dispensing`` (GROUP BY, window functions, joins to small
+temporary tables), so the analysis runs on tens of millions of sales; Python only touches the
+rows already singled out (a resold code's sales, a seized box's sales) and per-entity totals.
+
+How a rule scores
+-----------------
+Rules about a *rate* (the share of an institution's sales found in seizures, its settlements
+without a visit number, ...) compare what was observed, ``k`` events among ``n``, with what
+the entity's peers would produce at their rate ``p`` (leave-one-out: an entity is never its own
+baseline), ``λ = n·p``:
+
+* **surprise** ``-log10 P(X ≥ k)`` with ``X ~ Poisson(λ)``: how unlikely the excess is by
+  chance. A rule fires only when the surprise beats ``min_surprise + log10(m)`` for ``m``
+  entities tested, so scanning ten thousand pharmacies does not raise ten false leads.
+* **shrunk relative risk** ``(k + a) / (λ + a)`` (a gamma prior of ``a`` pseudo-events at the
+  peers' rate): how large the excess is, pulled towards 1 when the evidence is thin. The rule
+  contributes ``weight × min(log2(rr), 4)``.
+
+A big hospital at its peers' rate has ``rr ≈ 1`` whatever its size, so size alone is never a
+lead; a small clinic with one unlucky box is held back by the shrinkage and the gate.
+
+Rules about *events* (a code settled twice, a code on two drugs) fire on any occurrence: the
+national practice is that a code settled twice is a lead in itself.
+
+A lead's score is the sum of its rules' contributions, each shown with its figures and the
+``setl_id`` values behind it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import DateTime, select, text
+from sqlalchemy.orm import Session
+
+from rxtrace.trace import models
+from rxtrace.trace.errors import ConflictError, NotFoundError, RxtraceError
+from rxtrace.trace.protect import mask_id
+from rxtrace.trace.resolution import fen_to_yuan
+
+__all__ = [
+    "KINDS",
+    "STATUSES",
+    "TRANSITIONS",
+    "Lead",
+    "LeadEvent",
+    "LeadParams",
+    "RateTest",
+    "RuleHit",
+    "StoredLead",
+    "change_status",
+    "default_user",
+    "find_leads",
+    "lead_history",
+    "poisson_surprise",
+    "rate_test",
+    "save_leads",
+]
+
+KINDS = ("card", "institution", "doctor", "code")
+STATUSES = ("new", "investigating", "escalated", "closed")
+# As in the EU verification system's alert handling: an alert is looked into before it is
+# escalated, and a closed one may be reopened (with a reason) when new evidence comes in.
+TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "new": frozenset({"investigating", "closed"}),
+    "investigating": frozenset({"escalated", "closed"}),
+    "escalated": frozenset({"investigating", "closed"}),
+    "closed": frozenset({"investigating"}),
+}
+_SYSTEM = "rxtrace"
+_EPOCH = datetime(1970, 1, 1)
+_INS = "d.mdtrt_setl_type = 1"
+_MAX_DEPTH = 6
+
+
+@dataclass(frozen=True)
+class LeadParams:
+    """Every threshold the analysis uses; printed in the dossier with its results."""
+
+    window_days: int = 30
+    # Most oral drugs are taken at most three times a day; a card that collects more units of
+    # one drug than that over a window, from several institutions, is stocking up or resold.
+    max_units_per_day: float = 3.0
+    min_institutions: int = 3
+    bunch_seconds: int = 120
+    prior_events: float = 2.0
+    min_surprise: float = 2.0
+    min_log2_rr: float = 0.5
+    # Volume-shape rules need a doubling: honest institutions differ by tens of percent.
+    min_rr_shape: float = 2.0
+    evidence_limit: int = 20
+    w_resold: float = 3.0
+    w_clone: float = 3.0
+    w_seized: float = 2.0
+    w_cross_institution: float = 1.5
+    w_oversupply: float = 1.0
+    w_seized_share: float = 2.0
+    w_boxes_per_card: float = 1.0
+    w_visit_ids: float = 1.0
+    w_modal_basket: float = 1.0
+    w_bunched: float = 1.0
+    w_seized_cards: float = 1.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RateTest:
+    """``k`` events among ``n`` against the peers' rate: surprise and shrunk relative risk."""
+
+    observed: int
+    exposure: float
+    expected: float
+    surprise: float
+    relative_risk: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "observed": self.observed,
+            "exposure": self.exposure,
+            "expected": round(self.expected, 4),
+            "surprise": round(self.surprise, 2),
+            "relative_risk": round(self.relative_risk, 3),
+        }
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """One rule that fired for a lead: its share of the score, why, and the evidence."""
+
+    rule: str
+    title: str
+    contribution: float
+    detail: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "title": self.title,
+            "contribution": round(self.contribution, 3),
+            "detail": self.detail,
+            "evidence": _masked(self.evidence, reveal),
+        }
+
+
+@dataclass(frozen=True)
+class Lead:
+    kind: str
+    id: str
+    name: str | None
+    rules: tuple[RuleHit, ...]
+
+    @property
+    def score(self) -> float:
+        return round(sum(r.contribution for r in self.rules), 3)
+
+    @property
+    def setl_ids(self) -> list[str]:
+        found: set[str] = set()
+        for rule in self.rules:
+            found.update(rule.evidence.get("setl_ids", ()))
+        return sorted(found)
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """The rules' evidence merged: every figure by rule, and all the settlements behind."""
+        merged: dict[str, Any] = {r.rule: {k: v for k, v in r.evidence.items() if k != "setl_ids"}
+                                  for r in self.rules}
+        merged["setl_ids"] = self.setl_ids
+        return merged
+
+    def display_id(self, *, reveal: bool = False) -> str:
+        return self.id if reveal or self.kind != "card" else mask_id(self.id)
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.display_id(reveal=reveal),
+            "name": self.name,
+            "score": self.score,
+            "rules": [r.to_dict(reveal=reveal) for r in self.rules],
+            "evidence": _masked(self.evidence, reveal),
+        }
+
+
+def _masked(value: Any, reveal: bool) -> Any:
+    """Card numbers inside evidence are masked like everywhere else."""
+    if reveal:
+        return value
+    if isinstance(value, Mapping):
+        return {k: ([mask_id(c) for c in v] if k == "cards" and isinstance(v, list | tuple)
+                    else mask_id(v) if k == "card" and isinstance(v, str)
+                    else _masked(v, reveal))
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v, reveal) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+
+def _log_gamma_p(a: float, x: float) -> float:
+    """log of the regularised lower incomplete gamma function P(a, x), a > 0, x > 0."""
+    if x < a + 1.0:
+        # Series: converges fast below the mode.
+        term = total = 1.0 / a
+        ap = a
+        for _ in range(10_000):
+            ap += 1.0
+            term *= x / ap
+            total += term
+            if term < total * 1e-15:
+                break
+        return -x + a * math.log(x) - math.lgamma(a) + math.log(total)
+    # Continued fraction for Q = 1 - P (Lentz), then P = 1 - Q: P is large here, no underflow.
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    q = math.exp(-x + a * math.log(x) - math.lgamma(a)) * h
+    return math.log1p(-min(q, 1.0 - 1e-16))
+
+
+def poisson_surprise(k: int, lam: float) -> float:
+    """``-log10 P(X >= k)`` for ``X ~ Poisson(lam)``: 0 when nothing is unusual.
+
+    >>> round(poisson_surprise(1, 0.01), 2)
+    2.0
+    >>> poisson_surprise(0, 5.0)
+    0.0
+    """
+    if k <= 0:
+        return 0.0
+    if lam <= 0:
+        return 300.0
+    return min(300.0, -_log_gamma_p(float(k), lam) / math.log(10))
+
+
+def rate_test(k: int, n: float, rate: float, *, prior: float = 2.0) -> RateTest:
+    """Compare ``k`` events among ``n`` with a peer ``rate``.
+
+    >>> t = rate_test(20, 200, 0.001)
+    >>> t.surprise > 30, round(t.relative_risk, 1)
+    (True, 10.0)
+    >>> rate_test(1000, 1_000_000, 0.001).relative_risk
+    1.0
+    """
+    lam = max(n * rate, 0.0)
+    return RateTest(k, n, lam, poisson_surprise(k, lam), (k + prior) / (lam + prior))
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL helpers
+
+class _Sql:
+    """A session with the dialect's spellings and the analysis' temporary tables."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pg = session.get_bind().dialect.name == "postgresql"
+        self.temps: list[str] = []
+
+    def epoch(self, column: str) -> str:
+        # Both read a naive timestamp as if it were UTC: the same number, so differences and
+        # buckets agree across engines; only differences and buckets are ever used.
+        if self.pg:
+            return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
+        return f"CAST(strftime('%s', {column}) AS INTEGER)"
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return list(self.session.execute(text(sql), dict(params or {})).all())
+
+    def temp(self, name: str, columns: str, select_sql: str,
+             params: Mapping[str, Any] | None = None) -> None:
+        """Fill a fresh temporary table from a query (created, then filled: PostgreSQL refuses
+        bound parameters in ``CREATE TABLE AS``)."""
+        self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        self.session.execute(text(f"CREATE TEMPORARY TABLE {name} ({columns})"))
+        self.session.execute(text(f"INSERT INTO {name} {select_sql}"), dict(params or {}))
+        if self.pg:
+            # Fresh temporary tables have no statistics; the planner would guess them tiny.
+            self.session.execute(text(f"ANALYZE {name}"))
+        if name not in self.temps:
+            self.temps.append(name)
+
+    def drop_all(self) -> None:
+        for name in reversed(self.temps):
+            self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        self.temps.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Collecting findings
+
+
+@dataclass
+class _Found:
+    """Rule hits per (kind, entity) while the analysis runs, and names to show."""
+
+    hits: dict[tuple[str, str], list[RuleHit]] = field(default_factory=lambda: defaultdict(list))
+    names: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+    def add(self, kind: str, ident: str, hit: RuleHit) -> None:
+        self.hits[(kind, ident)].append(hit)
+
+
+def _gate(params: LeadParams, tested: int) -> float:
+    return params.min_surprise + math.log10(max(tested, 1))
+
+
+def _rate_hit(
+    rule: str, title: str, weight: float, test: RateTest, gate: float, *,
+    min_rr: float, what: str, extra: Mapping[str, Any] | None = None,
+    setl_ids: Sequence[str] = (),
+) -> RuleHit | None:
+    """A rate rule's hit, or None when the excess is not both unlikely and large."""
+    log_rr = math.log2(test.relative_risk) if test.relative_risk > 0 else 0.0
+    if test.observed <= 0 or test.surprise < gate or test.relative_risk < min_rr:
+        return None
+    contribution = weight * min(log_rr, 4.0)
+    if contribution <= 0:
+        return None
+    detail = (f"{test.observed} {what} where {test.expected:.2f} were expected at the peers' rate "
+              f"(chance 1 in 10^{test.surprise:.1f}); shrunk relative risk "
+              f"{test.relative_risk:.2f} × weight {weight} → {contribution:.2f}")
+    evidence: dict[str, Any] = {**test.to_dict(), **(extra or {})}
+    evidence["setl_ids"] = list(setl_ids)
+    return RuleHit(rule, title, contribution, detail, evidence)
+
+
+def _loo_rate(k_all: float, n_all: float, k: float, n: float) -> float:
+    """The peers' rate: everyone else's events over everyone else's exposure."""
+    rest = n_all - n
+    return (k_all - k) / rest if rest > 0 else 0.0
+
+
+def find_leads(
+    *,
+    session: Session,
+    kind: str | None = None,
+    case_id: str | None = None,
+    params: LeadParams | None = None,
+) -> list[Lead]:
+    """Run every rule and return the leads, highest score first.
+
+    With ``case_id``, seizures mean the case's seizures, and only entities tied to the case's
+    boxes (their cards, institutions, doctors and codes) are returned.
+    """
+    params = params or LeadParams()
+    if kind is not None and kind not in KINDS:
+        raise RxtraceError(f"Unknown lead kind '{kind}': use one of {', '.join(KINDS)}.")
+    if case_id is not None and session.scalar(
+        select(models.Seizure.seizure_id).where(models.Seizure.case_id == case_id).limit(1)
+    ) is None:
+        raise NotFoundError(f"No case '{case_id}': no seizure names it.")
+    kinds = set(KINDS) if kind is None else {kind}
+    sql = _Sql(session)
+    found = _Found()
+    try:
+        _fill_seized(sql, case_id)
+        _fill_units(sql)
+        if kinds & {"code", "institution", "card"}:
+            _rule_codes(sql, params, found)
+        if kinds & {"card", "institution", "doctor"}:
+            _rule_seized(sql, params, found, kinds)
+        if "card" in kinds:
+            _rule_cross_institution(sql, params, found)
+        if "institution" in kinds:
+            _rule_institution_shape(sql, params, found)
+        scope = _case_scope(sql) if case_id is not None else None
+        names = _names(sql, found)
+    finally:
+        sql.drop_all()
+    leads = []
+    for (k, ident), hits in found.hits.items():
+        if k not in kinds or (scope is not None and ident not in scope.get(k, set())):
+            continue
+        ordered = tuple(sorted(hits, key=lambda h: (-h.contribution, h.rule)))
+        leads.append(Lead(k, ident, names.get((k, ident)), ordered))
+    leads.sort(key=lambda lead: (-lead.score, KINDS.index(lead.kind), lead.id))
+    return leads
+
+
+def _fill_seized(sql: _Sql, case_id: str | None) -> None:
+    """Seized boxes (a case code stands for every box under it), one row per box and seizure."""
+    case_join = "JOIN seizure z ON z.seizure_id = sc.seizure_id AND z.case_id = :case" if case_id else ""
+    sql.temp(
+        "rxtrace_lead_seized",
+        "hi BIGINT NOT NULL, lo BIGINT NOT NULL, seizure_id TEXT, box_med TEXT",
+        f"""
+        WITH RECURSIVE walk(hi, lo, seizure_id, box_med, depth) AS (
+            SELECT sc.key_hi, sc.key_lo, CAST(sc.seizure_id AS TEXT),
+                   CAST(sc.box_med_list_codg AS TEXT), 0
+            FROM seized_code sc {case_join}
+            WHERE sc.key_hi IS NOT NULL
+            UNION
+            SELECT a.child_hi, a.child_lo, w.seizure_id, CAST(NULL AS TEXT), w.depth + 1
+            FROM walk w JOIN aggregation a ON a.parent_hi = w.hi AND a.parent_lo = w.lo
+            WHERE w.depth < {_MAX_DEPTH}
+        )
+        SELECT hi, lo, seizure_id, MAX(box_med) FROM walk GROUP BY hi, lo, seizure_id
+        """,
+        {"case": case_id} if case_id else None,
+    )
+    # Insurance rows of the seized boxes: a few per box, so small whatever the sales volume.
+    sql.temp(
+        "rxtrace_lead_seized_sales",
+        "id BIGINT, hi BIGINT, lo BIGINT, setl_id TEXT, inst TEXT, psn TEXT, dr TEXT, med TEXT, "
+        "cnt BIGINT, trdn INTEGER, fen BIGINT, seizures BIGINT, box_med TEXT",
+        f"""
+        SELECT d.id, s.hi, s.lo, d.setl_id, d.fixmedins_code, d.psn_no, d.dr_code,
+               d.med_list_codg, d.sel_retn_cnt, d.trdn_flag, d.hifp_pay_fen, s.n, s.box_med
+        FROM (SELECT hi, lo, COUNT(DISTINCT seizure_id) AS n, MAX(box_med) AS box_med
+              FROM rxtrace_lead_seized GROUP BY hi, lo) s
+        JOIN dispensing d ON d.key_hi = s.hi AND d.key_lo = s.lo
+        WHERE {_INS}
+        """,
+    )
+
+
+def _fill_units(sql: _Sql) -> None:
+    sql.temp(
+        "rxtrace_lead_upb",
+        "med TEXT PRIMARY KEY, upb BIGINT",
+        "SELECT med_list_codg, MAX(units_per_box) FROM catalog_product "
+        "WHERE med_list_codg IS NOT NULL AND units_per_box > 0 GROUP BY med_list_codg",
+    )
+
+
+def _case_scope(sql: _Sql) -> dict[str, set[str]]:
+    rows = sql.rows("SELECT psn, inst, dr, hi, lo FROM rxtrace_lead_seized_sales")
+    keys = {f"{hi}:{lo}" for *_, hi, lo in rows}
+    return {
+        "card": {r[0] for r in rows},
+        "institution": {r[1] for r in rows},
+        "doctor": {r[2] for r in rows if r[2]},
+        "code": keys,
+    }
+
+
+def _limited(ids: Iterable[str], params: LeadParams) -> list[str]:
+    return sorted(set(ids))[: params.evidence_limit]
+
+
+def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
+    """Codes settled twice or more (resold), and codes on two drugs (cloned)."""
+    # One pass over the insurance rows: net whole boxes, split units and the drugs per code.
+    sql.temp(
+        "rxtrace_lead_codes",
+        "hi BIGINT NOT NULL, lo BIGINT NOT NULL, whole BIGINT, units BIGINT, "
+        "dmin TEXT, dmax TEXT, upb BIGINT",
+        f"""
+        SELECT c.hi, c.lo, c.whole, c.units, c.dmin, c.dmax, u.upb FROM (
+            SELECT d.key_hi AS hi, d.key_lo AS lo,
+                   SUM(CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt ELSE 0 END) AS whole,
+                   SUM(CASE WHEN d.trdn_flag <> 0 THEN d.sel_retn_cnt ELSE 0 END) AS units,
+                   MIN(d.med_list_codg) AS dmin, MAX(d.med_list_codg) AS dmax
+            FROM dispensing d WHERE {_INS}
+            GROUP BY d.key_hi, d.key_lo
+            HAVING SUM(CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt ELSE 0 END) >= 2
+                OR SUM(CASE WHEN d.trdn_flag <> 0 THEN d.sel_retn_cnt ELSE 0 END) > 0
+                OR MIN(d.med_list_codg) <> MAX(d.med_list_codg)
+        ) c LEFT JOIN rxtrace_lead_upb u ON u.med = c.dmin
+        WHERE c.whole >= 2 OR (c.whole >= 1 AND c.units > 0) OR c.units > u.upb
+           OR c.dmin <> c.dmax
+        """,
+    )
+    # A national code's first seven digits name its product; the catalog says which drug that
+    # is. Grouping by (product, drug) keeps this a scan with a tiny result.
+    catalog = {pid: med for pid, med in sql.rows(
+        "SELECT product_id, med_list_codg FROM catalog_product WHERE med_list_codg IS NOT NULL")}
+    mismatched: list[tuple[int, str]] = []
+    for product, med in sql.rows(
+        f"SELECT d.key_hi / 1000, d.med_list_codg FROM dispensing d WHERE {_INS} AND d.key_hi > 0 "
+        "GROUP BY d.key_hi / 1000, d.med_list_codg"
+    ):
+        expected = catalog.get(str(product))
+        if expected is not None and expected != med:
+            mismatched.append((int(product), med))
+    sql.temp("rxtrace_lead_badprod", "product BIGINT, med TEXT",
+             "SELECT product, med FROM (VALUES (0, '')) v(product, med) WHERE 1 = 0"
+             if sql.pg else "SELECT 0, '' WHERE 1 = 0")
+    if mismatched:
+        sql.session.execute(text("INSERT INTO rxtrace_lead_badprod (product, med) VALUES (:p, :m)"),
+                            [{"p": p, "m": m} for p, m in mismatched])
+    rows = sql.rows(
+        f"""
+        SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code, d.psn_no,
+               d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen,
+               c.whole, c.units, c.upb, c.dmin, c.dmax, 0 AS badprod
+        FROM rxtrace_lead_codes c JOIN dispensing d ON d.key_hi = c.hi AND d.key_lo = c.lo
+        WHERE {_INS}
+        UNION ALL
+        SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code, d.psn_no,
+               d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen,
+               NULL, NULL, NULL, NULL, NULL, 1
+        FROM rxtrace_lead_badprod b JOIN dispensing d
+          ON d.key_hi >= b.product * 1000 AND d.key_hi < b.product * 1000 + 1000
+         AND d.med_list_codg = b.med
+        WHERE {_INS}
+        """,
+    )
+    seized_box_med = {(hi, lo): med for hi, lo, med in sql.rows(
+        "SELECT hi, lo, MAX(box_med) FROM rxtrace_lead_seized GROUP BY hi, lo")}
+    by_code: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    bad_rows: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for row in rows:
+        (bad_rows if row.badprod else by_code)[(row.key_hi, row.key_lo)].append(row)
+    # Seized boxes whose printed drug is not the drug their sales name.
+    for (hi, lo), med in seized_box_med.items():
+        if med and (hi, lo) not in by_code:
+            sales = sql.rows(
+                f"SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code, "
+                f"d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, "
+                f"d.hifp_pay_fen FROM dispensing d WHERE d.key_hi = :hi AND d.key_lo = :lo "
+                f"AND {_INS}", {"hi": hi, "lo": lo})
+            if any(s.med_list_codg != med for s in sales):
+                by_code[(hi, lo)].extend(sales)
+    resale_by_inst: dict[str, list[str]] = defaultdict(list)
+    cards_resold: dict[str, set[str]] = defaultdict(set)
+    card_setls: dict[str, set[str]] = defaultdict(set)
+    clone_by_inst: dict[str, list[str]] = defaultdict(list)
+    codes = set(by_code) | set(bad_rows)
+    for key in sorted(codes):
+        sales = sorted(by_code.get(key, []), key=lambda r: (r.sel_retn_time, r.id))
+        hits: list[RuleHit] = []
+        ident = f"{key[0]}:{key[1]}"
+        upb = next((r.upb for r in sales if getattr(r, "upb", None)), None)
+        resales = _resales(sales, upb)
+        whole = sum(r.sel_retn_cnt for r in sales if not r.trdn_flag)
+        units = sum(r.sel_retn_cnt for r in sales if r.trdn_flag)
+        if resales:
+            extra = len(resales)
+            hits.append(RuleHit(
+                "resold", "Resold or re-dispensed box", params.w_resold * (1 + min(math.log2(extra), 3)),
+                f"settled {whole} whole box(es) net"
+                + (f" and {units} split unit(s)" if units else "")
+                + f": {extra} sale(s) of a box already dispensed",
+                {"net_boxes": whole, "split_units": units, "units_per_box": upb,
+                 "resales": extra, "institutions": sorted({r.fixmedins_code for r in resales}),
+                 "cards": sorted({r.psn_no for r in sales}),
+                 "fund_fen": sum(r.hifp_pay_fen for r in sales),
+                 "setl_ids": _limited((r.setl_id for r in sales), params)}))
+            for r in resales:
+                resale_by_inst[r.fixmedins_code].append(r.setl_id)
+            for r in sales:
+                if r.sel_retn_cnt > 0:
+                    cards_resold[r.psn_no].add(ident)
+                    card_setls[r.psn_no].add(r.setl_id)
+        reasons: list[str] = []
+        clone_rows: list[Any] = []
+        drugs = sorted({r.med_list_codg for r in sales})
+        if len(drugs) > 1:
+            reasons.append(f"sales name {len(drugs)} drugs: {', '.join(drugs)}")
+            # Which sale is the clone is unknown without the catalog: the minority drug's.
+            counts = {d: sum(1 for r in sales if r.med_list_codg == d) for d in drugs}
+            major = max(drugs, key=lambda d: (counts[d], d))
+            clone_rows += [r for r in sales if r.med_list_codg != major]
+        box_med = seized_box_med.get(key)
+        if box_med and sales and any(r.med_list_codg != box_med for r in sales):
+            reasons.append(f"the seized box shows {box_med}, the sale names {', '.join(drugs)}")
+            clone_rows += [r for r in sales if r.med_list_codg != box_med]
+        if key in bad_rows:
+            bad = bad_rows[key]
+            reasons.append("the code's product identifier belongs to another drug than "
+                           f"{', '.join(sorted({r.med_list_codg for r in bad}))}")
+            clone_rows += bad
+        if reasons:
+            hits.append(RuleHit(
+                "cloned", "Cloned code", params.w_clone * min(len(reasons), 2),
+                "; ".join(reasons),
+                {"drugs": sorted({r.med_list_codg for r in sales + bad_rows.get(key, [])}),
+                 "box_med_list_codg": box_med,
+                 "institutions": sorted({r.fixmedins_code for r in clone_rows}),
+                 "setl_ids": _limited((r.setl_id for r in clone_rows), params)}))
+            for r in {r.id: r for r in clone_rows}.values():
+                clone_by_inst[r.fixmedins_code].append(r.setl_id)
+        if hits:
+            if key in seized_box_med:
+                hits.append(RuleHit("seized_code", "Code found on a seized box", 1.0,
+                                    "this code was read off a seized box", {"setl_ids": []}))
+            for hit in hits:
+                found.add("code", ident, hit)
+            found.names[("code", ident)] = drugs[0] if drugs else None
+
+    _attribute_rate(
+        sql, params, found, "institution", "resold_at",
+        "Sold boxes already dispensed", params.w_resold,
+        {i: (len(v), v) for i, v in resale_by_inst.items()}, _inst_exposure(sql),
+        "sales of an already-dispensed box", min_rr=2 ** params.min_log2_rr)
+    _attribute_rate(
+        sql, params, found, "institution", "cloned_at", "Sold cloned codes", params.w_clone,
+        {i: (len(v), v) for i, v in clone_by_inst.items()}, _inst_exposure(sql),
+        "sales of a cloned code", min_rr=2 ** params.min_log2_rr)
+    if cards_resold:
+        exposure = _card_exposure(sql, cards_resold)
+        _attribute_rate(
+            sql, params, found, "card", "resold_card", "Card on resold boxes", params.w_resold,
+            {c: (len(v), sorted(card_setls[c])) for c, v in cards_resold.items()},
+            exposure, "purchases of a box settled twice", min_rr=2 ** params.min_log2_rr)
+
+
+def _resales(sales: Sequence[Any], upb: int | None) -> list[Any]:
+    """The sales of a box already dispensed: the later sales, once the box is used up."""
+    whole = units = 0
+    out = []
+    for row in sales:
+        count = int(row.sel_retn_cnt)
+        if count > 0:
+            if row.trdn_flag:
+                used_up = whole >= 1 or (upb is not None and units + count > upb)
+            else:
+                used_up = whole >= 1 or units > 0
+            if used_up:
+                out.append(row)
+        if row.trdn_flag:
+            units += count
+        else:
+            whole += count
+    return out
+
+
+_exposure_cache: dict[int, dict[str, tuple[float, str | None]]] = {}
+
+
+def _inst_exposure(sql: _Sql) -> dict[str, tuple[float, str | None]]:
+    """Insurance sale rows per institution, and its kind (the peer group)."""
+    cached = _exposure_cache.get(id(sql))
+    if cached is None:
+        cached = {inst: (float(n), kind) for inst, n, kind in sql.rows(
+            f"SELECT d.fixmedins_code, COUNT(*), MAX(i.kind) FROM dispensing d "
+            f"LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
+            f"WHERE {_INS} AND d.sel_retn_cnt > 0 GROUP BY d.fixmedins_code")}
+        _exposure_cache.clear()
+        _exposure_cache[id(sql)] = cached
+    return cached
+
+
+def _card_exposure(sql: _Sql, cards: Iterable[str]) -> dict[str, tuple[float, str | None]]:
+    """Sale rows per card, for the given cards only (through the card index)."""
+    sql.temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY", "SELECT '' WHERE 1 = 0"
+             if not sql.pg else "SELECT CAST('' AS TEXT) WHERE FALSE")
+    sql.session.execute(text("INSERT INTO rxtrace_lead_cardset (psn) VALUES (:p)"),
+                        [{"p": c} for c in sorted(set(cards))])
+    return {psn: (float(n), None) for psn, n in sql.rows(
+        f"SELECT d.psn_no, COUNT(*) FROM rxtrace_lead_cardset c "
+        f"JOIN dispensing d ON d.psn_no = c.psn WHERE {_INS} AND d.sel_retn_cnt > 0 "
+        f"GROUP BY d.psn_no")}
+
+
+def _totals(sql: _Sql, kind: str) -> tuple[float, int]:
+    """All insurance sale rows, and how many entities of the kind have any."""
+    if kind == "card":
+        row = sql.rows(f"SELECT COUNT(*), COUNT(DISTINCT d.psn_no) FROM dispensing d "
+                       f"WHERE {_INS} AND d.sel_retn_cnt > 0")[0]
+    elif kind == "doctor":
+        row = sql.rows(f"SELECT COUNT(*), COUNT(DISTINCT d.dr_code) FROM dispensing d "
+                       f"WHERE {_INS} AND d.sel_retn_cnt > 0 AND d.dr_code IS NOT NULL")[0]
+    else:
+        exposure = _inst_exposure(sql)
+        return sum(n for n, _ in exposure.values()), len(exposure)
+    return float(row[0] or 0), int(row[1] or 0)
+
+
+def _attribute_rate(
+    sql: _Sql, params: LeadParams, found: _Found, kind: str, rule: str, title: str,
+    weight: float, events: Mapping[str, tuple[int, Sequence[str]]],
+    exposure: Mapping[str, tuple[float, str | None]], what: str, *, min_rr: float,
+    totals: tuple[float, int] | None = None, extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Test each entity's events against everyone else's rate; record the hits."""
+    if not events:
+        return
+    n_all, tested = totals if totals is not None else _totals(sql, kind)
+    k_all = sum(k for k, _ in events.values())
+    gate = _gate(params, tested)
+    for ident, (k, setls) in events.items():
+        n = exposure.get(ident, (float(k), None))[0]
+        test = rate_test(k, n, _loo_rate(k_all, n_all, k, n), prior=params.prior_events)
+        hit = _rate_hit(rule, title, weight, test, gate, min_rr=min_rr, what=what,
+                        extra=(extra or {}).get(ident), setl_ids=_limited(setls, params))
+        if hit is not None:
+            found.add(kind, ident, hit)
+
+
+def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -> None:
+    """Cards whose boxes were seized; institutions and doctors whose share of seized boxes is
+    far beyond their share of sales; doctors whose prescriptions go to the seized cards."""
+    rows = sql.rows("SELECT id, hi, lo, setl_id, inst, psn, dr, cnt, fen, seizures "
+                    "FROM rxtrace_lead_seized_sales")
+    seizures_by_box = {(hi, lo): sid for hi, lo, sid in sql.rows(
+        "SELECT hi, lo, seizure_id FROM rxtrace_lead_seized")}
+    box_seizures: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for hi, lo, sid in sql.rows("SELECT hi, lo, seizure_id FROM rxtrace_lead_seized"):
+        box_seizures[(hi, lo)].add(sid)
+    del seizures_by_box
+    card_boxes: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    card_fen: dict[str, int] = defaultdict(int)
+    card_setls: dict[str, set[str]] = defaultdict(set)
+    card_insts: dict[str, set[str]] = defaultdict(set)
+    inst_events: dict[str, list[str]] = defaultdict(list)
+    doctor_events: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        card_fen[row.psn] += int(row.fen)
+        if row.cnt > 0:
+            card_boxes[row.psn].add((row.hi, row.lo))
+            card_setls[row.psn].add(row.setl_id)
+            card_insts[row.psn].add(row.inst)
+            inst_events[row.inst].append(row.setl_id)
+            if row.dr:
+                doctor_events[row.dr].append(row.setl_id)
+    if "card" in kinds:
+        for card, boxes in card_boxes.items():
+            seizures = set().union(*(box_seizures[b] for b in boxes))
+            contribution = params.w_seized * min(math.log2(1 + len(boxes)), 4.0)
+            found.add("card", card, RuleHit(
+                "card_seized", "Card whose boxes were seized", contribution,
+                f"{len(boxes)} seized box(es) were bought on this card, "
+                f"{fen_to_yuan(card_fen[card])} yuan of fund money, in {len(seizures)} "
+                f"seizure(s), from {len(card_insts[card])} institution(s)",
+                {"boxes": len(boxes), "fund_fen": card_fen[card],
+                 "fund_yuan": str(fen_to_yuan(card_fen[card])),
+                 "seizures": sorted(seizures), "institutions": sorted(card_insts[card]),
+                 "setl_ids": _limited(card_setls[card], params)}))
+    if "institution" in kinds:
+        exposure = _inst_exposure(sql)
+        _attribute_rate(
+            sql, params, found, "institution", "seized_share",
+            "Share of sales found in seizures", params.w_seized_share,
+            {i: (len(v), v) for i, v in inst_events.items()}, exposure,
+            "sold boxes found in seizures", min_rr=2 ** params.min_log2_rr)
+    if "doctor" in kinds and (doctor_events or card_boxes):
+        doctor_exposure = {dr: (float(n), None) for dr, n in sql.rows(
+            f"SELECT d.dr_code, COUNT(*) FROM dispensing d WHERE {_INS} AND d.sel_retn_cnt > 0 "
+            f"AND d.dr_code IS NOT NULL GROUP BY d.dr_code")}
+        totals = (sum(n for n, _ in doctor_exposure.values()), len(doctor_exposure))
+        _attribute_rate(
+            sql, params, found, "doctor", "seized_share",
+            "Share of prescriptions found in seizures", params.w_seized_share,
+            {d: (len(v), v) for d, v in doctor_events.items()}, doctor_exposure,
+            "prescribed boxes found in seizures", min_rr=2 ** params.min_log2_rr, totals=totals)
+        if card_boxes:
+            sql.temp("rxtrace_lead_seized_cards", "psn TEXT PRIMARY KEY",
+                     "SELECT DISTINCT psn FROM rxtrace_lead_seized_sales WHERE cnt > 0")
+            concentrated: dict[str, tuple[int, list[str]]] = {}
+            for dr, k in sql.rows(
+                f"SELECT d.dr_code, COUNT(*) FROM rxtrace_lead_seized_cards c "
+                f"JOIN dispensing d ON d.psn_no = c.psn WHERE {_INS} AND d.sel_retn_cnt > 0 "
+                f"AND d.dr_code IS NOT NULL GROUP BY d.dr_code"
+            ):
+                concentrated[dr] = (int(k), [])
+            _fill_evidence(sql, concentrated, params, (
+                f"SELECT d.dr_code, d.setl_id FROM rxtrace_lead_seized_cards c "
+                f"JOIN dispensing d ON d.psn_no = c.psn WHERE {_INS} AND d.sel_retn_cnt > 0 "
+                f"AND d.dr_code IS NOT NULL"))
+            _attribute_rate(
+                sql, params, found, "doctor", "seized_cards",
+                "Prescriptions concentrated on seized cards", params.w_seized_cards,
+                concentrated, doctor_exposure, "prescriptions for cards with seized boxes",
+                min_rr=2 ** params.min_log2_rr, totals=totals)
+
+
+def _fill_evidence(sql: _Sql, events: dict[str, tuple[int, list[str]]], params: LeadParams,
+                   pairs_sql: str) -> None:
+    """Attach up to ``evidence_limit`` setl_ids per entity from a query of (entity, setl_id)."""
+    limit = params.evidence_limit
+    for ident, setl in sql.rows(
+        f"SELECT e, s FROM (SELECT x.e, x.s, ROW_NUMBER() OVER (PARTITION BY x.e ORDER BY x.s) "
+        f"AS rn FROM (SELECT DISTINCT q.* FROM ({pairs_sql}) q(e, s)) x) y WHERE rn <= {limit}"
+        if sql.pg else
+        f"SELECT e, s FROM (SELECT x.e, x.s, ROW_NUMBER() OVER (PARTITION BY x.e ORDER BY x.s) "
+        f"AS rn FROM (SELECT DISTINCT * FROM ({pairs_sql})) AS x(e, s)) y WHERE rn <= {limit}"
+    ):
+        if ident in events:
+            events[ident][1].append(setl)
+
+
+def _rule_cross_institution(sql: _Sql, params: LeadParams, found: _Found) -> None:
+    """One card collecting the same drug from many institutions, beyond a plausible dose.
+
+    Windows are fixed buckets of ``window_days`` on two grids offset by half a window, so any
+    burst shorter than half a window lies whole inside one bucket: set-based, no sliding join.
+    """
+    period = params.window_days * 86400
+    limit_units = params.max_units_per_day * params.window_days
+    epoch = sql.epoch("d.sel_retn_time")
+    units = "CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END"
+    grid = (
+        "SELECT d.psn_no AS psn, d.med_list_codg AS med, d.fixmedins_code AS inst, "
+        "{g} AS g, ({epoch} + {offset}) / {period} AS b, {units} AS units, d.setl_id AS setl "
+        f"FROM dispensing d LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg WHERE {_INS}"
+    )
+    both = " UNION ALL ".join(
+        grid.format(g=g, epoch=epoch, offset=offset, period=period, units=units)
+        for g, offset in ((0, 0), (1, period // 2))
+    )
+    sql.temp(
+        "rxtrace_lead_windows",
+        "psn TEXT, med TEXT, g INTEGER, b BIGINT, insts BIGINT, units BIGINT",
+        f"SELECT psn, med, g, b, COUNT(DISTINCT inst), SUM(units) FROM ({both}) x "
+        f"GROUP BY psn, med, g, b "
+        f"HAVING COUNT(DISTINCT inst) >= {int(params.min_institutions)} "
+        f"OR (COUNT(DISTINCT inst) >= 2 AND SUM(units) > {float(limit_units)})",
+    )
+    best: dict[str, Any] = {}
+    for row in sql.rows("SELECT psn, med, g, b, insts, units FROM rxtrace_lead_windows"):
+        rank = (row.insts, row.units or 0)
+        if row.psn not in best or rank > (best[row.psn].insts, best[row.psn].units or 0):
+            best[row.psn] = row
+    if not best:
+        return
+    # The settlements inside each card's worst window, through the card index.
+    setls: dict[str, list[str]] = defaultdict(list)
+    insts: dict[str, set[str]] = defaultdict(set)
+    window_rows = sql.rows(
+        f"SELECT w.psn, d.setl_id, d.fixmedins_code FROM rxtrace_lead_windows w "
+        f"JOIN dispensing d ON d.psn_no = w.psn AND d.med_list_codg = w.med "
+        f"WHERE {_INS} AND ({epoch} + w.g * {period // 2}) / {period} = w.b")
+    for psn, setl, inst in window_rows:
+        row = best.get(psn)
+        if row is not None:
+            insts[psn].add(inst)
+            setls[psn].append(setl)
+    for psn, row in best.items():
+        start = _EPOCH + timedelta(seconds=row.b * period - row.g * (period // 2))
+        span = f"{start:%Y-%m-%d} – {start + timedelta(days=params.window_days):%Y-%m-%d}"
+        evidence = {"drug": row.med, "window_start": start.date().isoformat(),
+                    "window_days": params.window_days, "institutions": int(row.insts),
+                    "units": None if row.units is None else int(row.units),
+                    "plausible_units": limit_units,
+                    "setl_ids": _limited(setls[psn], params)}
+        if row.insts >= params.min_institutions:
+            contribution = params.w_cross_institution * min(
+                math.log2(row.insts / (params.min_institutions - 1)) + 0.5, 3.0)
+            found.add("card", psn, RuleHit(
+                "cross_institution", "Same drug from many institutions", contribution,
+                f"{row.insts} institutions dispensed {row.med} to this card in {span}",
+                evidence))
+        if row.units is not None and row.units > limit_units and row.insts >= 2:
+            ratio = row.units / limit_units
+            contribution = params.w_oversupply * min(0.5 + math.log2(ratio), 3.0)
+            found.add("card", psn, RuleHit(
+                "oversupply", "More than a plausible dose", contribution,
+                f"{row.units} units of {row.med} from {row.insts} institutions in {span}: "
+                f"{ratio:.1f}× the {params.max_units_per_day:g} units a day a patient can take",
+                evidence))
+
+
+def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> None:
+    """Phantom billing shows in the shape of an institution's sales, whatever its size:
+    boxes per card, visits without a visit number (or one shared by several cards), most
+    cards getting the very same basket, and identical bills to different cards minutes apart.
+    """
+    epoch = sql.epoch("MIN(d.sel_retn_time)")
+    sql.temp(
+        "rxtrace_lead_setl",
+        "inst TEXT, setl_id TEXT, psn TEXT, sn TEXT, t BIGINT, ndrug BIGINT, dmin TEXT, "
+        "dmax TEXT, boxes BIGINT",
+        f"SELECT d.fixmedins_code, d.setl_id, MIN(d.psn_no), MIN(d.mdtrt_sn), {epoch}, "
+        f"COUNT(DISTINCT d.med_list_codg), MIN(d.med_list_codg), MAX(d.med_list_codg), "
+        f"SUM(d.sel_retn_cnt) FROM dispensing d WHERE {_INS} AND d.sel_retn_cnt > 0 "
+        f"GROUP BY d.fixmedins_code, d.setl_id",
+    )
+    per_inst = {r.inst: r for r in sql.rows(
+        "SELECT s.inst, COUNT(*) AS setls, COUNT(DISTINCT s.psn) AS cards, SUM(s.boxes) AS boxes, "
+        "MAX(i.kind) AS kind FROM rxtrace_lead_setl s "
+        "LEFT JOIN institution i ON i.fixmedins_code = s.inst GROUP BY s.inst")}
+    if not per_inst:
+        return
+    tested = len(per_inst)
+    gate = _gate(params, tested)
+
+    def peer_rate(events: Mapping[str, float], exposure: Mapping[str, float], inst: str) -> float:
+        """Everyone else of the same kind; everyone else when the kind has too few others."""
+        kind = per_inst[inst].kind
+        same = [i for i in exposure if per_inst[i].kind == kind and i != inst]
+        pool = same if sum(exposure[i] for i in same) >= 100 else [i for i in exposure if i != inst]
+        n = sum(exposure[i] for i in pool)
+        return sum(events.get(i, 0.0) for i in pool) / n if n > 0 else 0.0
+
+    def test_all(rule: str, title: str, weight: float, events: Mapping[str, float],
+                 exposure: Mapping[str, float], what: str, evidence_sql: str | None) -> None:
+        hits: dict[str, RateTest] = {}
+        for inst in per_inst:
+            k = int(events.get(inst, 0))
+            if k <= 0:
+                continue
+            hits[inst] = rate_test(k, exposure[inst], peer_rate(events, exposure, inst),
+                                   prior=params.prior_events)
+        fired = {i: t for i, t in hits.items() if t.surprise >= gate
+                 and t.relative_risk >= params.min_rr_shape}
+        setls: dict[str, tuple[int, list[str]]] = {i: (0, []) for i in fired}
+        if fired and evidence_sql:
+            _fill_evidence(sql, setls, params, evidence_sql)
+        for inst, test in fired.items():
+            hit = _rate_hit(rule, title, weight, test, gate, min_rr=params.min_rr_shape,
+                            what=what, setl_ids=setls[inst][1],
+                            extra={"kind": per_inst[inst].kind})
+            if hit is not None:
+                found.add("institution", inst, hit)
+
+    test_all("boxes_per_card", "Boxes per card far above peers", params.w_boxes_per_card,
+             {i: float(r.boxes or 0) for i, r in per_inst.items()},
+             {i: float(r.cards) for i, r in per_inst.items()}, "boxes (per card)", None)
+
+    sql.temp(
+        "rxtrace_lead_badvisit", "inst TEXT, setl_id TEXT",
+        "SELECT s.inst, s.setl_id FROM rxtrace_lead_setl s LEFT JOIN ("
+        "  SELECT inst, sn FROM rxtrace_lead_setl WHERE sn IS NOT NULL AND sn <> '' "
+        "  GROUP BY inst, sn HAVING MIN(psn) <> MAX(psn)) r ON r.inst = s.inst AND r.sn = s.sn "
+        "WHERE s.sn IS NULL OR s.sn = '' OR r.sn IS NOT NULL",
+    )
+    test_all("visit_ids", "Settlements without a real visit number", params.w_visit_ids,
+             {i: float(n) for i, n in sql.rows(
+                 "SELECT inst, COUNT(*) FROM rxtrace_lead_badvisit GROUP BY inst")},
+             {i: float(r.setls) for i, r in per_inst.items()},
+             "settlements with no visit number or one shared by several cards",
+             "SELECT inst, setl_id FROM rxtrace_lead_badvisit")
+
+    # The modal basket: (number of drugs, first drug, last drug, boxes) stands for the
+    # basket; only baskets of two drugs or more, since one popular drug is normal anywhere.
+    sql.temp(
+        "rxtrace_lead_modal", "inst TEXT, ndrug BIGINT, dmin TEXT, dmax TEXT, boxes BIGINT, n BIGINT",
+        "SELECT inst, ndrug, dmin, dmax, boxes, n FROM ("
+        "  SELECT inst, ndrug, dmin, dmax, boxes, COUNT(DISTINCT psn) AS n, "
+        "  ROW_NUMBER() OVER (PARTITION BY inst ORDER BY COUNT(DISTINCT psn) DESC, dmin) AS rn "
+        "  FROM rxtrace_lead_setl WHERE ndrug >= 2 GROUP BY inst, ndrug, dmin, dmax, boxes"
+        ") x WHERE rn = 1",
+    )
+    test_all("modal_basket", "Many cards getting the very same drugs", params.w_modal_basket,
+             {i: float(n) for i, n in sql.rows("SELECT inst, n FROM rxtrace_lead_modal")},
+             {i: float(r.cards) for i, r in per_inst.items()},
+             "cards given the same multi-drug basket",
+             "SELECT s.inst, s.setl_id FROM rxtrace_lead_setl s JOIN rxtrace_lead_modal m "
+             "ON m.inst = s.inst AND m.ndrug = s.ndrug AND m.dmin = s.dmin AND m.dmax = s.dmax "
+             "AND m.boxes = s.boxes")
+
+    sql.temp(
+        "rxtrace_lead_bunched", "inst TEXT, setl_id TEXT",
+        "SELECT inst, setl_id FROM ("
+        "  SELECT inst, setl_id, psn, t, ndrug, dmin, dmax, boxes, "
+        "  LAG(t) OVER w AS pt, LAG(psn) OVER w AS ppsn, LAG(ndrug) OVER w AS pndrug, "
+        "  LAG(dmin) OVER w AS pdmin, LAG(dmax) OVER w AS pdmax, LAG(boxes) OVER w AS pboxes "
+        "  FROM rxtrace_lead_setl WINDOW w AS (PARTITION BY inst ORDER BY t, setl_id)"
+        f") x WHERE t - pt <= {int(params.bunch_seconds)} AND psn <> ppsn AND ndrug = pndrug "
+        "AND dmin = pdmin AND dmax = pdmax AND boxes = pboxes",
+    )
+    test_all("bunched", "Identical bills to different cards minutes apart", params.w_bunched,
+             {i: float(n) for i, n in sql.rows(
+                 "SELECT inst, COUNT(*) FROM rxtrace_lead_bunched GROUP BY inst")},
+             {i: float(r.setls) for i, r in per_inst.items()},
+             f"settlements identical to the previous one, for another card, within "
+             f"{params.bunch_seconds} s",
+             "SELECT inst, setl_id FROM rxtrace_lead_bunched")
+
+
+def _names(sql: _Sql, found: _Found) -> dict[tuple[str, str], str | None]:
+    names: dict[tuple[str, str], str | None] = dict(found.names)
+    insts = {i for k, i in found.hits if k == "institution"}
+    if insts:
+        for code, name in sql.session.execute(
+            select(models.Institution.fixmedins_code, models.Institution.name)
+            .where(models.Institution.fixmedins_code.in_(sorted(insts)))
+        ):
+            names[("institution", code)] = name
+    doctors = sorted(i for k, i in found.hits if k == "doctor")
+    for start in range(0, len(doctors), 500):
+        chunk = doctors[start:start + 500]
+        for dr, name in sql.session.execute(
+            select(models.Dispensing.dr_code, models.Institution.name)
+            .join(models.Institution,
+                  models.Institution.fixmedins_code == models.Dispensing.fixmedins_code)
+            .where(models.Dispensing.dr_code.in_(chunk)).distinct()
+        ):
+            names.setdefault(("doctor", dr), f"doctor at {name}")
+    codes = {i for k, i in found.hits if k == "code"}
+    meds = {names.get(("code", c)) for c in codes} - {None}
+    if meds:
+        drug_names = dict(sql.session.execute(
+            select(models.CatalogProduct.med_list_codg, models.CatalogProduct.name)
+            .where(models.CatalogProduct.med_list_codg.in_(sorted(m for m in meds if m)))
+        ).tuples().all())
+        for c in codes:
+            med = names.get(("code", c))
+            if med in drug_names:
+                names[("code", c)] = drug_names[med]
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Workflow
+
+
+@dataclass(frozen=True)
+class StoredLead:
+    """A lead as kept: its number for the workflow, its state and its last findings."""
+
+    lead_id: int
+    status: str
+    lead: Lead
+    first_seen_at: datetime
+    updated_at: datetime
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        return {"lead_id": self.lead_id, "status": self.status,
+                **self.lead.to_dict(reveal=reveal),
+                "first_seen_at": self.first_seen_at, "updated_at": self.updated_at}
+
+
+@dataclass(frozen=True)
+class LeadEvent:
+    at: datetime
+    by: str
+    from_status: str | None
+    to_status: str
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_user() -> str:
+    """The operating-system user, so every change names who made it."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "unknown"
+
+
+def _ident(lead: Lead) -> str:
+    return lead.id
+
+
+def save_leads(
+    leads: Sequence[Lead], *, session: Session, scope: str | None = None,
+    now: datetime | None = None,
+) -> list[StoredLead]:
+    """Raise new leads (status ``new``) and refresh known ones, keeping their state."""
+    now = now or datetime.now().replace(microsecond=0)
+    wanted = {(lead.kind, _ident(lead)): lead for lead in leads}
+    existing: dict[tuple[str, str], models.LeadRecord] = {}
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for kind, ident in wanted:
+        by_kind[kind].append(ident)
+    for kind, idents in by_kind.items():
+        for start in range(0, len(idents), 500):
+            for record in session.scalars(select(models.LeadRecord).where(
+                models.LeadRecord.kind == kind,
+                models.LeadRecord.entity_id.in_(idents[start:start + 500]),
+            )):
+                existing[(record.kind, record.entity_id)] = record
+    out: list[StoredLead] = []
+    fresh: list[models.LeadRecord] = []
+    for key, lead in wanted.items():
+        record = existing.get(key)
+        document = lead.to_dict(reveal=True)
+        if record is None:
+            record = models.LeadRecord(
+                kind=lead.kind, entity_id=key[1], name=lead.name, status="new",
+                score=lead.score, rules=document["rules"], evidence=document["evidence"],
+                scope=scope, first_seen_at=now, last_seen_at=now, updated_at=now)
+            session.add(record)
+            fresh.append(record)
+        else:
+            record.name, record.score = lead.name, lead.score
+            record.rules, record.evidence = document["rules"], document["evidence"]
+            record.scope, record.last_seen_at = scope, now
+        existing[key] = record
+    session.flush()
+    for record in fresh:
+        session.add(models.LeadEvent(lead_id=record.id, at=now, by=_SYSTEM, from_status=None,
+                                     to_status="new", note=f"raised, score {record.score:g}"))
+    session.flush()
+    for key, lead in wanted.items():
+        record = existing[key]
+        out.append(StoredLead(record.id, record.status, lead, record.first_seen_at,
+                              record.updated_at))
+    return out
+
+
+def _stored(record: models.LeadRecord) -> StoredLead:
+    rules = tuple(
+        RuleHit(r["rule"], r["title"], float(r["contribution"]), r["detail"],
+                r.get("evidence") or {})
+        for r in record.rules or []
+    )
+    lead = Lead(record.kind, record.entity_id, record.name, rules)
+    return StoredLead(record.id, record.status, lead, record.first_seen_at, record.updated_at)
+
+
+def lead_history(lead_id: int, *, session: Session) -> tuple[StoredLead, list[LeadEvent]]:
+    """A stored lead and every step of its history, oldest first."""
+    record = session.get(models.LeadRecord, lead_id)
+    if record is None:
+        raise NotFoundError(f"No lead {lead_id}: run `rxtrace leads` to raise leads.")
+    events = [
+        LeadEvent(e.at, e.by, e.from_status, e.to_status, e.note)
+        for e in session.scalars(select(models.LeadEvent)
+                                 .where(models.LeadEvent.lead_id == lead_id)
+                                 .order_by(models.LeadEvent.at, models.LeadEvent.id))
+    ]
+    return _stored(record), events
+
+
+def change_status(
+    lead_id: int, *, session: Session, status: str | None = None, note: str | None = None,
+    by: str | None = None, now: datetime | None = None,
+) -> tuple[StoredLead, list[LeadEvent]]:
+    """Move a lead along its workflow, or add a note; every change is kept with who and why.
+
+    Closing and reopening need a reason; a move the workflow does not allow is refused.
+    """
+    record = session.get(models.LeadRecord, lead_id)
+    if record is None:
+        raise NotFoundError(f"No lead {lead_id}.")
+    note = (note or "").strip() or None
+    if status is None and note is None:
+        raise RxtraceError("Give --status, --note or both.")
+    if status is not None:
+        if status not in STATUSES:
+            raise RxtraceError(f"Unknown status '{status}': use one of {', '.join(STATUSES)}.")
+        if status not in TRANSITIONS[record.status]:
+            allowed = ", ".join(sorted(TRANSITIONS[record.status]))
+            raise ConflictError(
+                f"Lead {lead_id} is {record.status}; it can go to {allowed}, not {status}.")
+        if (status == "closed" or record.status == "closed") and note is None:
+            verb = "Closing" if status == "closed" else "Reopening"
+            raise ConflictError(f"{verb} lead {lead_id} needs a reason: give --note.")
+    now = now or datetime.now().replace(microsecond=0)
+    previous = record.status
+    target = status or previous
+    session.add(models.LeadEvent(lead_id=lead_id, at=now, by=(by or default_user())[:64],
+                                 from_status=previous, to_status=target, note=note))
+    record.status, record.updated_at = target, now
+    session.flush()
+    return lead_history(lead_id, session=session)
