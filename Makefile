@@ -24,7 +24,7 @@ test: $(STAMP)
 	scripts/system-deps test
 	-scripts/start-postgres
 	$(BIN)/ruff check .
-	$(BIN)/mypy trace scanners geo api
+	MYPY=$(BIN)/mypy scripts/typecheck
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

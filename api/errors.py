@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from rxtrace.trace.errors import ConflictError, ContractError, NotFoundError, ParseError, RxtraceError
+from rxtrace.trace.errors import (
+    ConflictError,
+    ContractError,
+    NotFoundError,
+    ParseError,
+    RxtraceError,
+)
 
 __all__ = ["DEFAULT_STATUS_CODES", "add_exception_handlers"]
 

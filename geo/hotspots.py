@@ -299,9 +299,10 @@ def _study_cells(xy_distinct: np.ndarray, occupied: np.ndarray, res: int) -> np.
     return np.array(sorted(cells), dtype=np.uint64)
 
 
-def _gi_star(y: np.ndarray, cells: np.ndarray, occupied_min: int, *, permutations: int | None,
-             seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """z, pseudo p and the tested mask for counts ``y`` on ``cells`` (sorted H3 ints)."""
+def _gi_star(y: np.ndarray, cells: np.ndarray, occupied_min: int, *, testable: bool, permutations: int | None,
+             seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """For counts ``y`` on ``cells`` (sorted H3 ints): z, pseudo p, the cells tested (the FDR
+    family), whether each cell's permutation tail agrees with its z, and the permutations."""
     import h3.api.basic_int as h3i
     import libpysal
     from esda.getisord import G_Local
@@ -320,14 +321,14 @@ def _gi_star(y: np.ndarray, cells: np.ndarray, occupied_min: int, *, permutation
     adj = sparse.csr_matrix((np.ones(len(focal)), (focal, neighbor)), shape=(n, n))
     occ = (y > 0).astype(float)
     occupied_around = adj @ occ + occ
-    tested = occupied_around >= occupied_min
+    tested = (occupied_around >= occupied_min) & testable
     m = int(tested.sum())
     if permutations is None:
         wanted = math.ceil(m / 0.05) if m else 0
         affordable = PERMUTATION_BUDGET // max(n, 1)
         permutations = int(min(MAX_PERMUTATIONS, max(999, min(wanted, affordable))))
-    if n < 3 or m == 0 or np.all(y == y[0]):
-        return np.zeros(n), np.ones(n), tested, permutations
+    if n < 3 or not testable or m == 0 or np.all(y == y[0]):
+        return np.zeros(n), np.ones(n), tested, np.zeros(n, dtype=bool), permutations
     neighbours: dict[int, list[int]] = {i: [] for i in range(n)}
     for i, j in zip(focal, neighbor, strict=True):
         neighbours[i].append(j)
@@ -340,7 +341,15 @@ def _gi_star(y: np.ndarray, cells: np.ndarray, occupied_min: int, *, permutation
                     keep_simulations=False, seed=seed, n_jobs=1)
     z = np.nan_to_num(np.asarray(g.Zs, dtype=float))
     p = np.asarray(g.p_sim, dtype=float)
-    return z, p, tested, permutations
+    # esda folds the pseudo p-value towards whichever tail the observation is in, and the
+    # conditional test holds the cell's own count fixed: a busy cell with quiet neighbours can
+    # sit in the *low* tail while its z is positive. That is an outlier, not a hot or cold
+    # spot, so such cells are left unclassified.
+    cardinality = np.asarray(adj.sum(axis=1)).ravel()
+    expected = y + cardinality * (y.sum() - y) / (n - 1)
+    observed = y + adj @ y
+    agrees = np.sign(observed - expected) == np.sign(z)
+    return z, p, tested, agrees, permutations
 
 
 def _contents(
@@ -420,6 +429,7 @@ def find_hotspots(
     resolution: int | None = None,
     permutations: int | None = None,
     min_occupied: int = 2,
+    min_points: int = 30,
     eps_m: float = 150.0,
     min_samples: int = 5,
     max_cells: int = 250_000,
@@ -449,8 +459,6 @@ def find_hotspots(
     if n == 0:
         return HotspotResult(**base, resolution=None, cell_spacing_m=None, nn_distance_m=None,
                              n_cells=0, n_tested=0, permutations=0, notes=("no points with coordinates",))
-    if n < 30:
-        notes.append(f"only {n} points: Gi* is unreliable under 30 (ArcGIS refuses to run)")
 
     xy = _to_utm(lon_a, lat_a)
     distinct = np.unique(np.round(xy, 0), axis=0)
@@ -480,7 +488,12 @@ def find_hotspots(
     pos = np.searchsorted(cells, occupied)
     y = np.zeros(cells.size)
     y[pos] = counts_occ
-    z, p, tested, perms = _gi_star(y, cells, min_occupied, permutations=permutations, seed=seed)
+    testable = n >= min_points
+    if not testable:
+        notes.append(f"only {n} points: under {min_points} no cell is classed hot or cold "
+                     "(ArcGIS's rule for Gi*); clusters still are")
+    z, p, tested, agrees, perms = _gi_star(y, cells, min_occupied, testable=testable, permutations=permutations,
+                                   seed=seed)
     q = np.ones(cells.size)
     q[tested] = bh_adjust(p[tested])
     if len(distinct) == 1:
@@ -492,7 +505,7 @@ def find_hotspots(
     contents = _contents(groups, info_kept, fund)
     out_cells: list[HexCell] = []
     for i in range(cells.size):
-        b = confidence_bin(float(z[i]), float(q[i])) if tested[i] else 0
+        b = confidence_bin(float(z[i]), float(q[i])) if tested[i] and agrees[i] else 0
         if y[i] == 0 and b == 0:
             continue
         cid = int(cells[i])

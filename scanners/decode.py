@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -89,7 +90,7 @@ _CELL: Final = 8
 # Target size of a module in the resampled 1D crop: zxing-cpp and zbar are most reliable at
 # 3-5 pixels per module; below 2 they fail on blur, above 6 the crop is slower for nothing.
 _TARGET_MODULE_PX: Final = 3.5
-_MIN_LINEAR_EDGES: Final = 16
+_MIN_LINEAR_EDGES: Final = 12
 
 
 @dataclass(frozen=True)
@@ -456,10 +457,11 @@ def _linear_crop(
     if width_px < 16 or width_px > 4000:
         return None
     # Averaging ~3 full-resolution rows per output row cancels noise and JPEG blocks without
-    # smearing the bars that perspective leaves slightly tilted.
-    height_px = max(12, min(64, round(out_h / 3)))
+    # smearing the bars that perspective leaves slightly tilted. Decoders need a few good
+    # rows, not hundreds: 32 rows is plenty and keeps warps and scans cheap.
+    height_px = max(8, min(32, round(out_h / 3)))
     cx, cy = cand.center
-    dense_rows = max(height_px, round(out_h))
+    dense_rows = max(height_px, min(round(out_h), 3 * height_px))
     # Affine frame → crop taking the symbol's axis to +x (scaled by s) and the bars to +y
     # (full density): a sheared symbol comes out as an upright rectangle with vertical bars.
     # The rows are then area-averaged down to height_px.
@@ -468,7 +470,7 @@ def _linear_crop(
     basis = np.stack([e1, bar], axis=1)
     if abs(float(np.linalg.det(basis))) < 0.3:
         return None
-    linear = np.diag([s, 1.0]) @ np.linalg.inv(basis)
+    linear = np.diag([s, dense_rows / out_h]) @ np.linalg.inv(basis)
     m_dense = np.zeros((2, 3))
     m_dense[:, :2] = linear
     m_dense[:, 2] = np.array([width_px / 2, dense_rows / 2]) - linear @ np.array([cx, cy])
@@ -536,14 +538,14 @@ def _stretch(img: Gray) -> Gray:
     lo, hi = _percentiles(img, 0.01, 0.99)
     if hi - lo < 4:
         return img
-    f = (img.astype(np.float32) - lo) * (255.0 / (hi - lo))
-    return np.clip(f, 0, 255).astype(np.uint8)
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
+    return np.asarray(cv2.LUT(img, lut.astype(np.uint8)), dtype=np.uint8)
 
 
 def _unsharp(img: Gray, sigma: float, amount: float) -> Gray:
-    f = img.astype(np.float32)
-    blurred = cv2.GaussianBlur(f, (0, 0), sigma)
-    return np.clip(f + amount * (f - blurred), 0, 255).astype(np.uint8)
+    blurred = cv2.GaussianBlur(img, (0, 0), sigma)
+    # Saturating uint8 arithmetic: clipping is what we want anyway, at a third of the cost.
+    return np.asarray(cv2.addWeighted(img, 1.0 + amount, blurred, -amount, 0), dtype=np.uint8)
 
 
 _CLAHE = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(4, 4))
@@ -608,24 +610,48 @@ def _engine_read(
 
 
 def _climb_linear(
-    gray: Gray, cand: _Candidate, ladder: Sequence[_Step], need: int = 2
+    gray: Gray,
+    cand: _Candidate,
+    ladder: Sequence[_Step],
+    need: int = 2,
+    base: tuple[Gray, _Affine, float] | None = None,
 ) -> list[_Read]:
     """Run the 1D ladder until ``need`` independent decodes agree (or it runs out)."""
-    crops: dict[float, tuple[Gray, _Affine] | None] = {}
+    if base is None:
+        base = _linear_base(gray, cand, max(step[0] for step in ladder))
+        if base is None:
+            return []
+    crops: dict[float, tuple[Gray, _Affine]] = {}
     got: list[_Read] = []
     for module_px, variant, engine in ladder:
         if module_px not in crops:
-            crops[module_px] = _linear_crop(gray, cand, module_px)
-        cut = crops[module_px]
-        if cut is None:
-            continue
-        crop, inverse = cut
+            crops[module_px] = _rescale_crop(base, module_px)
+        crop, inverse = crops[module_px]
         label = f"m{module_px:g}-{variant}"
         got += _engine_read(_prep(variant, crop, module_px), engine, label, _LINEAR_FORMATS,
                             inverse)  # fmt: skip
         if _agreed(got, need):
             break
     return got
+
+
+def _linear_base(gray: Gray, cand: _Candidate, module_px: float) -> tuple[Gray, _Affine, float] | None:
+    cut = _linear_crop(gray, cand, module_px)
+    return None if cut is None else (cut[0], cut[1], module_px)
+
+
+def _rescale_crop(base: tuple[Gray, _Affine, float], module_px: float) -> tuple[Gray, _Affine]:
+    """The base crop resampled across the bars to another module size (one warp per region)."""
+    crop, inverse, base_px = base
+    if module_px == base_px:
+        return crop, inverse
+    f = module_px / base_px
+    width = max(16, round(crop.shape[1] * f))
+    small = cv2.resize(crop, (width, crop.shape[0]), interpolation=cv2.INTER_AREA)
+    fx = crop.shape[1] / width
+    # crop_base x = fx * crop_small x; compose with the base crop's inverse.
+    scale = np.array([[fx, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return np.asarray(small, dtype=np.uint8), np.asarray(np.vstack([inverse, [0, 0, 1]]) @ scale)[:2]
 
 
 def _climb_matrix(gray: Gray, cand: _Candidate, ladder: Sequence[_Step]) -> list[_Read]:
@@ -698,24 +724,39 @@ def decode_frame(
     image: npt.NDArray[np.generic],
     *,
     effort: Effort = "full",
+    executor: Executor | None = None,
 ) -> FrameReads:
     """Decode every supported symbol in ``image`` (gray, BGR or BGRA ``uint8`` array).
 
-    Returns sightings (one per distinct code) and unread spots. Deterministic: the same pixels
-    give the same result (no time budget that could cut work differently between runs).
+    Returns sightings (one per distinct code) and unread spots. With an ``executor`` the
+    full-frame pass, the detector and the regions run on its threads (zxing-cpp, zbar and
+    OpenCV release the GIL). The result does not depend on it, nor on timing: every
+    candidate is processed on its own and the reads are merged in a fixed order.
     """
     gray = to_gray(image)
-    reads: list[_Read] = []
-    errors: list[UnreadSpot] = []
+    matrix_errors: list[UnreadSpot] = []
+    linear_errors: list[UnreadSpot] = []
+    max_linear, max_matrix = (12, 6) if effort == "full" else (5, 2)
+
     # Matrix symbols need try_rotate; linear ones do not (the region pass deskews them), and
     # without it the linear scan costs a third.
-    reads += _zxing(gray, _MATRIX_FORMATS, "full", full=True, try_rotate=True, errors=errors)
-    reads += _zxing(gray, _LINEAR_FORMATS, "full", full=True, errors=errors)
+    def matrix_pass() -> list[_Read]:
+        return _zxing(gray, _MATRIX_FORMATS, "full", full=True, try_rotate=True,
+                      errors=matrix_errors)  # fmt: skip
 
-    max_linear, max_matrix = (12, 6) if effort == "full" else (5, 2)
+    if executor is not None:
+        matrix_future = executor.submit(matrix_pass)
+        detected = _detect(gray, max_linear, max_matrix)
+        reads = _zxing(gray, _LINEAR_FORMATS, "full", full=True, errors=linear_errors)
+        reads = matrix_future.result() + reads
+    else:
+        reads = matrix_pass()
+        reads += _zxing(gray, _LINEAR_FORMATS, "full", full=True, errors=linear_errors)
+        detected = _detect(gray, max_linear, max_matrix)
+
     candidates: list[_Candidate] = []
     # zxing-cpp's own failed detections come first: a symbol is certainly there.
-    for spot in errors:
+    for spot in matrix_errors + linear_errors:
         if spot.symbology_hint in ECC_SYMBOLOGIES:
             (cx, cy), (w, h), _deg = cv2.minAreaRect(np.asarray(spot.polygon, np.float32))
             candidates.append(_Candidate((cx, cy), (w, h), 0.0, 0.0, "matrix", "zxing-error",
@@ -723,40 +764,69 @@ def decode_frame(
         else:
             candidates.append(_linear_from_polygon(spot.polygon, "zxing-error",
                                                    spot.symbology_hint))  # fmt: skip
-    candidates += _detect(gray, max_linear, max_matrix)
-
-    unread: list[UnreadSpot] = []
-    found_before = list(reads)
+    candidates += detected
+    # Each region is processed independently (so it can run on any thread); overlapping
+    # candidates would decode the same symbol twice, so the later one is dropped up front.
+    kept: list[_Candidate] = []
     for cand in candidates:
         poly = cand.polygon()
-        if _covered(poly, found_before):
+        if _covered(poly, reads):
             continue
-        if cand.kind == "linear":
-            refined = _refine(gray, cand)
-            if cand.origin == "detector":
-                # Cheap gate: stray lines and text edges are coherent too, but show only a
-                # few edges across; a symbol shows dozens.
-                probe = _linear_crop(gray, refined, 2.0)
-                if probe is None or _edge_count(probe[0]) < _MIN_LINEAR_EDGES:
-                    continue
-            ladder = _LINEAR_LADDER if effort == "full" else _LINEAR_LADDER[:3]
-            got = _climb_linear(gray, refined, ladder)
-        else:
-            ladder = _MATRIX_LADDER if effort == "full" else _MATRIX_LADDER[:1]
-            got = _climb_matrix(gray, cand, ladder)
-        if got:
-            reads += got
-            found_before += got
-        elif cand.origin == "zxing-error" or cand.kind == "linear":
-            unread.append(UnreadSpot(poly, cand.hint, f"{cand.origin}: not decoded"))
+        centre = _centroid(poly)
+        if any(k.kind == cand.kind and _poly_contains(k.polygon(), centre) for k in kept):
+            continue
+        kept.append(cand)
 
-    # Confirmation: a 1D symbol read once in the full pass gets a second, independent decode
-    # from its deskewed crop; without it a single checksum is all that vouches for the text.
-    for r in [r for r in reads if r.engine == "zxing/full" and r.symbology not in ECC_SYMBOLOGIES]:
+    def region(cand: _Candidate) -> tuple[list[_Read], UnreadSpot | None]:
+        return _region(gray, cand, effort)
+
+    def confirm(r: _Read) -> list[_Read]:
+        # A 1D symbol read once by the full pass gets a second, independent decode from its
+        # deskewed crop: without it a single checksum is all that vouches for the text.
         cand = _refine(gray, _linear_from_polygon(r.polygon, "read", r.symbology))
-        reads += _climb_linear(gray, cand, _CONFIRM_LADDER, need=1)
+        return _climb_linear(gray, cand, _CONFIRM_LADDER, need=1)
 
+    to_confirm = [r for r in reads if r.symbology not in ECC_SYMBOLOGIES]
+    mapper = map if executor is None else executor.map
+    region_results = list(mapper(region, kept))
+    confirmations = list(mapper(confirm, to_confirm))
+
+    unread: list[UnreadSpot] = []
+    for got, spot in region_results:
+        reads += got
+        if spot is not None:
+            unread.append(spot)
+    for extra in confirmations:
+        reads += extra
     return FrameReads(tuple(_merge(reads)), tuple(_drop_explained(unread, reads)))
+
+
+def _region(
+    gray: Gray, cand: _Candidate, effort: Effort
+) -> tuple[list[_Read], UnreadSpot | None]:
+    """Decode one candidate region; an unread spot if it held a symbol that did not decode."""
+    poly = cand.polygon()
+    unread = UnreadSpot(poly, cand.hint, f"{cand.origin}: not decoded")
+    if cand.kind == "matrix":
+        # Text and textures look like matrix symbols to the detector; only a symbol that
+        # zxing-cpp itself half-saw earns the whole ladder, and is reported if unread.
+        if cand.origin == "zxing-error":
+            ladder = _MATRIX_LADDER if effort == "full" else _MATRIX_LADDER[:2]
+            got = _climb_matrix(gray, cand, ladder)
+            return got, (None if got else unread)
+        return _climb_matrix(gray, cand, _MATRIX_LADDER[:1]), None
+    refined = _refine(gray, cand)
+    ladder = _LINEAR_LADDER if effort == "full" else _LINEAR_LADDER[:3]
+    base = _linear_base(gray, refined, max(step[0] for step in ladder))
+    if base is None:
+        return [], None
+    # Cheap gate: stray lines and text edges are coherent too, but show only a few edges
+    # across; a symbol shows dozens.
+    edges = _edge_count(_rescale_crop(base, 3.5)[0])
+    if cand.origin == "detector" and edges < _MIN_LINEAR_EDGES:
+        return [], None
+    got = _climb_linear(gray, refined, ladder, base=base)
+    return got, (None if got else unread)
 
 
 def _agreed(reads: Sequence[_Read], need: int) -> bool:

@@ -55,7 +55,7 @@ def _pg_admin() -> Engine | None:
         with admin.connect() as conn:
             conn.execute(text("select 1"))
         return admin
-    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+    except Exception as exc:
         if os.environ.get("RXTRACE_REQUIRE_PG") == "1":
             raise RuntimeError(f"PostgreSQL required but unreachable at {PG_URL}: {exc}") from exc
         return None

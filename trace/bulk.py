@@ -6,8 +6,8 @@ type's own bind processor, so what lands is byte-for-byte what the ORM would hav
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import zlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -37,9 +37,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
         return 0
     columns = list(rows[0])
     processors = _processors(conn, table, columns)
-    values = [
-        tuple(proc(row[name]) for proc, name in zip(processors, columns)) for row in rows
-    ]
+    values = [tuple(proc(row[name]) for proc, name in zip(processors, columns, strict=False)) for row in rows]
     names = ", ".join(f'"{name}"' for name in columns)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
@@ -55,8 +53,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
                 for value in values:
                     copy.write_row(value)
             cursor.execute(
-                f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}" '
-                "ON CONFLICT DO NOTHING"
+                f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}" ON CONFLICT DO NOTHING'
             )
             return int(cursor.rowcount)
     marks = ", ".join("?" for _ in columns)

@@ -223,8 +223,11 @@ class BoxCode:
         if (compact.startswith("8") or twenty_digits) and not body.startswith("("):
             national = NationalCode.parse(value)
             return cls(value, "national", national.value, national.product_id, national=national)
-        if compact.startswith("01") or body.startswith(("(", GS)) or GS in body or (
-            body.lower().startswith(("http://", "https://"))
+        if (
+            compact.startswith("01")
+            or body.startswith(("(", GS))
+            or GS in body
+            or (body.lower().startswith(("http://", "https://")))
         ):
             gs1 = Gs1Code.parse(value)
             key = f"01{gs1.gtin}21{gs1.serial}"

@@ -49,28 +49,72 @@ TABLES: dict[str, TableSpec] = {
     for spec in (
         TableSpec(
             "dispensing",
-            ("setl_id", "fixmedins_code", "psn_no", "med_list_codg", "drug_trac_codg",
-             "sel_retn_cnt", "sel_retn_time", "hifp_pay"),
-            ("mdtrt_sn", "certno", "psn_name", "dr_code", "rxno", "trdn_flag", "sel_retn_type",
-             "mdtrt_setl_type", "finl_trns_pric", "manu_lotnum", "expy_end"),
+            (
+                "setl_id",
+                "fixmedins_code",
+                "psn_no",
+                "med_list_codg",
+                "drug_trac_codg",
+                "sel_retn_cnt",
+                "sel_retn_time",
+                "hifp_pay",
+            ),
+            (
+                "mdtrt_sn",
+                "certno",
+                "psn_name",
+                "dr_code",
+                "rxno",
+                "trdn_flag",
+                "sel_retn_type",
+                "mdtrt_setl_type",
+                "finl_trns_pric",
+                "manu_lotnum",
+                "expy_end",
+            ),
             "dispensing",
         ),
-        TableSpec("institutions", ("fixmedins_code", "name"),
-                  ("kind", "adcode", "address", "lon", "lat", "crs"), "institution"),
-        TableSpec("insured", ("psn_no",),
-                  ("birth_year", "gender", "adcode", "lon", "lat", "crs"), "insured_person"),
-        TableSpec("catalog", ("product_id", "name"),
-                  ("med_list_codg", "spec", "manufacturer", "units_per_box", "price"),
-                  "catalog_product"),
+        TableSpec(
+            "institutions",
+            ("fixmedins_code", "name"),
+            ("kind", "adcode", "address", "lon", "lat", "crs"),
+            "institution",
+        ),
+        TableSpec(
+            "insured", ("psn_no",), ("birth_year", "gender", "adcode", "lon", "lat", "crs"), "insured_person"
+        ),
+        TableSpec(
+            "catalog",
+            ("product_id", "name"),
+            ("med_list_codg", "spec", "manufacturer", "units_per_box", "price"),
+            "catalog_product",
+        ),
         TableSpec("aggregation", ("parent_code", "child_code"), ("level",), "aggregation"),
-        TableSpec("waybills", ("waybill_no", "ship_time", "receiver_adcode"),
-                  ("carrier", "sender_phone", "sender_adcode", "sender_lon", "sender_lat",
-                   "receiver_lon", "receiver_lat", "crs", "weight_kg", "pieces",
-                   "declared_content"), "waybill"),
-        TableSpec("seizures", ("seizure_id", "case_id", "seized_at"),
-                  ("place_kind", "address", "lon", "lat", "crs", "waybill_no"), "seizure"),
-        TableSpec("seized_codes", ("seizure_id", "code"),
-                  ("scanned_at", "box_med_list_codg"), "seized_code"),
+        TableSpec(
+            "waybills",
+            ("waybill_no", "ship_time", "receiver_adcode"),
+            (
+                "carrier",
+                "sender_phone",
+                "sender_adcode",
+                "sender_lon",
+                "sender_lat",
+                "receiver_lon",
+                "receiver_lat",
+                "crs",
+                "weight_kg",
+                "pieces",
+                "declared_content",
+            ),
+            "waybill",
+        ),
+        TableSpec(
+            "seizures",
+            ("seizure_id", "case_id", "seized_at"),
+            ("place_kind", "address", "lon", "lat", "crs", "waybill_no"),
+            "seizure",
+        ),
+        TableSpec("seized_codes", ("seizure_id", "code"), ("scanned_at", "box_med_list_codg"), "seized_code"),
     )
 }
 
@@ -90,10 +134,9 @@ def detect_table(columns: tuple[str, ...], forced: str | None = None) -> TableSp
             raise ContractError(f"Unknown table '{forced}': expected one of {', '.join(TABLES)}.")
         missing = [name for name in spec.required if name not in present]
         if missing:
-            raise ContractError(
-                f"The header lacks required column(s) of {spec.name}: {', '.join(missing)}."
-            )
+            raise ContractError(f"The header lacks required column(s) of {spec.name}: {', '.join(missing)}.")
         return spec
+
     # The table sharing the most columns with the header is what the file means to be; when it
     # lacks a required column the file is refused rather than taken for a smaller table that
     # happens to fit (a dispensing export without drug codes is not a list of insured persons).
@@ -175,7 +218,7 @@ def parse_time(value: str, what: str = "time") -> datetime:
     parsed: datetime | None = None
     for fmt in _TIME_FORMATS:
         try:
-            parsed = datetime.strptime(text, fmt)  # noqa: DTZ007 - naive is Shanghai time
+            parsed = datetime.strptime(text, fmt)
             break
         except ValueError:
             continue
@@ -193,7 +236,7 @@ def _date(value: str, what: str) -> date:
     text = value.strip()
     for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d"):
         try:
-            return datetime.strptime(text, fmt).date()  # noqa: DTZ007
+            return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
     try:
@@ -275,7 +318,7 @@ class _Row:
 
     def crs(self) -> str:
         value = self.get("crs")
-        return "wgs84" if value is None else _choice(value, "crs", _CRS)  # type: ignore[no-any-return]
+        return "wgs84" if value is None else _choice(value, "crs", _CRS)
 
 
 _CRS = {"wgs84": "wgs84", "gcj02": "gcj02", "wgs-84": "wgs84", "gcj-02": "gcj02"}
@@ -331,20 +374,42 @@ def _dispensing(row: _Row, protector: Protector) -> dict[str, Any]:
         "sel_retn_cnt": count,
         "sel_retn_time": row.time("sel_retn_time", required=True),
         "sel_retn_type": kind,
-        "mdtrt_setl_type": _choice(row.get("mdtrt_setl_type") or "1", "mdtrt_setl_type",
-                                   _SETL_TYPES),
+        "mdtrt_setl_type": _choice(row.get("mdtrt_setl_type") or "1", "mdtrt_setl_type", _SETL_TYPES),
         "finl_trns_pric_e4": row.amount("finl_trns_pric", 4),
         "hifp_pay_fen": pay,
         "manu_lotnum": row.text("manu_lotnum"),
         "expy_end": _date(v, "expy_end") if (v := row.get("expy_end")) else None,
     }
     out["row_digest"] = _digest(
-        *(out[k] for k in ("setl_id", "mdtrt_sn", "fixmedins_code", "psn_no", "certno_hmac",
-                           "psn_name_hmac", "dr_code", "rxno", "med_list_codg")),
+        *(
+            out[k]
+            for k in (
+                "setl_id",
+                "mdtrt_sn",
+                "fixmedins_code",
+                "psn_no",
+                "certno_hmac",
+                "psn_name_hmac",
+                "dr_code",
+                "rxno",
+                "med_list_codg",
+            )
+        ),
         code.key,
-        *(out[k] for k in ("trdn_flag", "sel_retn_cnt", "sel_retn_time", "sel_retn_type",
-                           "mdtrt_setl_type", "finl_trns_pric_e4", "hifp_pay_fen",
-                           "manu_lotnum", "expy_end")),
+        *(
+            out[k]
+            for k in (
+                "trdn_flag",
+                "sel_retn_cnt",
+                "sel_retn_time",
+                "sel_retn_type",
+                "mdtrt_setl_type",
+                "finl_trns_pric_e4",
+                "hifp_pay_fen",
+                "manu_lotnum",
+                "expy_end",
+            )
+        ),
     )
     return out
 
@@ -490,8 +555,9 @@ def seized_code_values(
         out["code_family"] = code.family
         out["code_key"] = code.key
         out["key_hi"], out["key_lo"] = key_parts(code.key)
-    out["row_digest"] = _digest(seizure_id, out["code_key"] or code_text, scanned_at,
-                                box_med_list_codg, method)
+    out["row_digest"] = _digest(
+        seizure_id, out["code_key"] or code_text, scanned_at, box_med_list_codg, method
+    )
     return out
 
 
@@ -527,4 +593,3 @@ def convert_row(spec: TableSpec, values: Values, protector: Protector) -> dict[s
     if spec.name != "aggregation":
         out["extra"] = _extra(values, spec)
     return out
-

@@ -35,21 +35,35 @@ DEMO_CASE = "CASE-2026-0117"
 
 # Shanghai's 16 districts: administrative division code, name, rough centre (WGS-84).
 DISTRICTS: tuple[tuple[str, str, float, float], ...] = (
-    ("310101", "黄浦", 121.484, 31.222), ("310104", "徐汇", 121.437, 31.179),
-    ("310105", "长宁", 121.404, 31.213), ("310106", "静安", 121.448, 31.247),
-    ("310107", "普陀", 121.396, 31.250), ("310109", "虹口", 121.491, 31.270),
-    ("310110", "杨浦", 121.526, 31.287), ("310112", "闵行", 121.420, 31.090),
-    ("310113", "宝山", 121.410, 31.390), ("310114", "嘉定", 121.250, 31.360),
-    ("310115", "浦东", 121.600, 31.210), ("310116", "金山", 121.250, 30.800),
-    ("310117", "松江", 121.220, 31.030), ("310118", "青浦", 121.060, 31.150),
-    ("310120", "奉贤", 121.520, 30.920), ("310151", "崇明", 121.570, 31.620),
+    ("310101", "黄浦", 121.484, 31.222),
+    ("310104", "徐汇", 121.437, 31.179),
+    ("310105", "长宁", 121.404, 31.213),
+    ("310106", "静安", 121.448, 31.247),
+    ("310107", "普陀", 121.396, 31.250),
+    ("310109", "虹口", 121.491, 31.270),
+    ("310110", "杨浦", 121.526, 31.287),
+    ("310112", "闵行", 121.420, 31.090),
+    ("310113", "宝山", 121.410, 31.390),
+    ("310114", "嘉定", 121.250, 31.360),
+    ("310115", "浦东", 121.600, 31.210),
+    ("310116", "金山", 121.250, 30.800),
+    ("310117", "松江", 121.220, 31.030),
+    ("310118", "青浦", 121.060, 31.150),
+    ("310120", "奉贤", 121.520, 30.920),
+    ("310151", "崇明", 121.570, 31.620),
 )
 
 # Destination cities of courier parcels: prefecture-level code and centre.
 CITIES: tuple[tuple[str, float, float], ...] = (
-    ("410100", 113.625, 34.746), ("340100", 117.227, 31.820), ("130100", 114.514, 38.042),
-    ("370100", 117.000, 36.675), ("320100", 118.796, 32.060), ("330100", 120.155, 30.274),
-    ("420100", 114.305, 30.593), ("440100", 113.264, 23.129), ("230100", 126.642, 45.756),
+    ("410100", 113.625, 34.746),
+    ("340100", 117.227, 31.820),
+    ("130100", 114.514, 38.042),
+    ("370100", 117.000, 36.675),
+    ("320100", 118.796, 32.060),
+    ("330100", 120.155, 30.274),
+    ("420100", 114.305, 30.593),
+    ("440100", 113.264, 23.129),
+    ("230100", 126.642, 45.756),
     ("510100", 104.066, 30.572),
 )
 
@@ -75,6 +89,7 @@ DRUGS: tuple[tuple[str, str, str, int, str, bool], ...] = (
     ("沙库巴曲缬沙坦钠片(诺欣妥)", "100mg*14片", "诺华", 14, "170.00", True),
 )
 
+KIND_NAMES = {"hospital": "医院", "clinic": "诊所", "pharmacy": "药房"}
 FUND_SHARE = 0.75  # the fund pays three quarters of a box's price in this world
 
 
@@ -131,10 +146,24 @@ class _World:
         drugs = []
         for i, (name, spec, maker, units, price, expensive) in enumerate(DRUGS):
             gs1 = i % 6 == 5  # imports carry GS1 DataMatrix codes
-            product = _gtin(f"0{690 + i:03d}{self.rng.randrange(10**8, 10**9)}"[:13]) if gs1 else (
-                f"8{self.rng.randrange(10**4, 10**5)}{i % 10}")
-            drugs.append(Drug(product, f"XA{i:02d}{self.rng.randrange(10**10, 10**11)}", name, spec,
-                              maker, units, int(price.replace(".", "")), expensive, gs1))
+            product = (
+                _gtin(f"0{690 + i:03d}{self.rng.randrange(10**8, 10**9)}"[:13])
+                if gs1
+                else (f"8{self.rng.randrange(10**4, 10**5)}{i % 10}")
+            )
+            drugs.append(
+                Drug(
+                    product,
+                    f"XA{i:02d}{self.rng.randrange(10**10, 10**11)}",
+                    name,
+                    spec,
+                    maker,
+                    units,
+                    int(price.replace(".", "")),
+                    expensive,
+                    gs1,
+                )
+            )
         return drugs
 
     def _institutions(self) -> list[dict[str, Any]]:
@@ -145,26 +174,35 @@ class _World:
                 for _ in range(count):
                     n += 1
                     prefix = kind[0].upper()
-                    out.append({
-                        "fixmedins_code": f"{prefix}{adcode}{n:05d}",
-                        "name": f"{district}{'医院' if kind == 'hospital' else '诊所' if kind == 'clinic' else '药房'}{n}",
-                        "kind": kind, "adcode": adcode,
-                        "address": f"上海市{district}区某路{self.rng.randrange(1, 999)}号",
-                        "lon": lon + self.rng.uniform(-0.03, 0.03),
-                        "lat": lat + self.rng.uniform(-0.025, 0.025),
-                    })
+                    out.append(
+                        {
+                            "fixmedins_code": f"{prefix}{adcode}{n:05d}",
+                            "name": f"{district}{KIND_NAMES[kind]}{n}",
+                            "kind": kind,
+                            "adcode": adcode,
+                            "address": f"上海市{district}区某路{self.rng.randrange(1, 999)}号",
+                            "lon": lon + self.rng.uniform(-0.03, 0.03),
+                            "lat": lat + self.rng.uniform(-0.025, 0.025),
+                        }
+                    )
         return out
 
     def _persons(self, count: int) -> list[dict[str, Any]]:
         out = []
         for i in range(count):
             adcode, _, lon, lat = self.rng.choice(DISTRICTS)
-            out.append({
-                "psn_no": f"31{i:010d}", "birth_year": self.rng.randrange(1935, 2005),
-                "gender": self.rng.choice("MF"), "adcode": adcode,
-                "lon": lon + self.rng.uniform(-0.02, 0.02), "lat": lat + self.rng.uniform(-0.02, 0.02),
-                "certno": f"31011{self.rng.randrange(10**12, 10**13)}", "name": f"居民{i}",
-            })
+            out.append(
+                {
+                    "psn_no": f"31{i:010d}",
+                    "birth_year": self.rng.randrange(1935, 2005),
+                    "gender": self.rng.choice("MF"),
+                    "adcode": adcode,
+                    "lon": lon + self.rng.uniform(-0.02, 0.02),
+                    "lat": lat + self.rng.uniform(-0.02, 0.02),
+                    "certno": f"31011{self.rng.randrange(10**12, 10**13)}",
+                    "name": f"居民{i}",
+                }
+            )
         return out
 
     # ---- codes and sales ----
@@ -174,33 +212,62 @@ class _World:
             return f"(01){drug.product_id}(21)S{self.serial:09d}(17)271231(10)B{self.serial % 9000 + 1000}"
         return f"{drug.product_id}{self.serial:09d}{self.rng.randrange(10**4):04d}"
 
-    def sell(self, code: str, drug: Drug, person: dict[str, Any], inst: dict[str, Any], when: datetime,
-             *, kind: str = "sale", units: int | None = None, self_paid: bool = False,
-             doctor: str | None = None, med_list_codg: str | None = None) -> None:
+    def sell(
+        self,
+        code: str,
+        drug: Drug,
+        person: dict[str, Any],
+        inst: dict[str, Any],
+        when: datetime,
+        *,
+        kind: str = "sale",
+        units: int | None = None,
+        self_paid: bool = False,
+        doctor: str | None = None,
+        med_list_codg: str | None = None,
+    ) -> None:
         self.setl += 1
         split = units is not None
         price = drug.price_fen if not split else -(-drug.price_fen // drug.units)
-        qty = units if split else 1
+        qty = units if units is not None else 1
         pay = 0 if self_paid else round(price * qty * FUND_SHARE)
         sign = -1 if kind == "return" else 1
-        self.sales.append({
-            "setl_id": f"S{self.setl:010d}", "mdtrt_sn": f"M{self.setl:010d}",
-            "fixmedins_code": inst["fixmedins_code"], "psn_no": person["psn_no"],
-            "certno": person["certno"], "psn_name": person["name"],
-            "dr_code": doctor or (f"D{inst['fixmedins_code'][1:]}{self.rng.randrange(3):02d}"
-                                  if inst["kind"] != "pharmacy" else ""),
-            "rxno": f"RX{self.setl:010d}" if inst["kind"] != "pharmacy" else "",
-            "med_list_codg": med_list_codg or drug.med_list_codg, "drug_trac_codg": code,
-            "trdn_flag": 1 if split else 0, "sel_retn_cnt": sign * qty,
-            "sel_retn_time": when.strftime("%Y-%m-%d %H:%M:%S"), "sel_retn_type": kind,
-            "mdtrt_setl_type": 2 if self_paid else 1, "finl_trns_pric": _money(price),
-            "hifp_pay": _money(sign * pay), "manu_lotnum": f"L{self.rng.randrange(10**5, 10**6)}",
-            "expy_end": "2027-12-31",
-        })
+        self.sales.append(
+            {
+                "setl_id": f"S{self.setl:010d}",
+                "mdtrt_sn": f"M{self.setl:010d}",
+                "fixmedins_code": inst["fixmedins_code"],
+                "psn_no": person["psn_no"],
+                "certno": person["certno"],
+                "psn_name": person["name"],
+                "dr_code": doctor
+                or (
+                    f"D{inst['fixmedins_code'][1:]}{self.rng.randrange(3):02d}"
+                    if inst["kind"] != "pharmacy"
+                    else ""
+                ),
+                "rxno": f"RX{self.setl:010d}" if inst["kind"] != "pharmacy" else "",
+                "med_list_codg": med_list_codg or drug.med_list_codg,
+                "drug_trac_codg": code,
+                "trdn_flag": 1 if split else 0,
+                "sel_retn_cnt": sign * qty,
+                "sel_retn_time": when.strftime("%Y-%m-%d %H:%M:%S"),
+                "sel_retn_type": kind,
+                "mdtrt_setl_type": 2 if self_paid else 1,
+                "finl_trns_pric": _money(price),
+                "hifp_pay": _money(sign * pay),
+                "manu_lotnum": f"L{self.rng.randrange(10**5, 10**6)}",
+                "expy_end": "2027-12-31",
+            }
+        )
 
     def when(self, start: datetime = datetime(2025, 1, 1), days: int = 364) -> datetime:
-        return start + timedelta(days=self.rng.randrange(days), hours=self.rng.randrange(8, 20),
-                                 minutes=self.rng.randrange(60), seconds=self.rng.randrange(60))
+        return start + timedelta(
+            days=self.rng.randrange(days),
+            hours=self.rng.randrange(8, 20),
+            minutes=self.rng.randrange(60),
+            seconds=self.rng.randrange(60),
+        )
 
 
 def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> DemoWorld:
@@ -257,8 +324,14 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
         for person in rng.sample(ghost_cards, 8):
             drug = expensive[(day // 3) % 3]
             code = w.new_code(drug)
-            w.sell(code, drug, person, phantom, datetime(2025, 7, 1, 8, 5) + timedelta(days=day, minutes=rng.randrange(30)),
-                   doctor=doctor)
+            w.sell(
+                code,
+                drug,
+                person,
+                phantom,
+                datetime(2025, 7, 1, 8, 5) + timedelta(days=day, minutes=rng.randrange(30)),
+                doctor=doctor,
+            )
             diverted.append((code, drug))
             if drug is expensive[1] and len(carton) < 10:
                 carton.append(code)
@@ -274,8 +347,14 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
     # A cloned code: one box's code printed on boxes of another drug.
     clone_code, clone_drug = diverted[40]
     other = next(d for d in expensive if d is not clone_drug)
-    w.sell(clone_code, other, rng.choice(w.persons), rng.choice(pharmacies), w.when(datetime(2025, 11, 1), 30),
-           med_list_codg=other.med_list_codg)
+    w.sell(
+        clone_code,
+        other,
+        rng.choice(w.persons),
+        rng.choice(pharmacies),
+        w.when(datetime(2025, 11, 1), 30),
+        med_list_codg=other.med_list_codg,
+    )
 
     # Seizures of one case: stalls at compounds, a warehouse, a parcel, and a photographed pile.
     seizure_sites = [
@@ -288,41 +367,87 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
     seizures = []
     for i, (sid, kind, addr, lon, lat, waybill) in enumerate(seizure_sites):
         glon, glat = wgs84_to_gcj02(lon, lat)  # officers' phones record GCJ-02
-        seizures.append({"seizure_id": sid, "case_id": DEMO_CASE,
-                         "seized_at": f"2026-01-{15 + i:02d} 10:30:00", "place_kind": kind,
-                         "address": addr, "lon": round(glon, 6), "lat": round(glat, 6), "crs": "gcj02",
-                         "waybill_no": waybill or ""})
+        seizures.append(
+            {
+                "seizure_id": sid,
+                "case_id": DEMO_CASE,
+                "seized_at": f"2026-01-{15 + i:02d} 10:30:00",
+                "place_kind": kind,
+                "address": addr,
+                "lon": round(glon, 6),
+                "lat": round(glat, 6),
+                "crs": "gcj02",
+                "waybill_no": waybill or "",
+            }
+        )
     seized_rows: list[dict[str, Any]] = []
     pool = diverted[50:]
     per_seizure = (70, 45, 40, 35)
     cursor = 0
-    for (sid, *_rest), n in zip(seizure_sites[:4], per_seizure):
-        for code, drug in pool[cursor:cursor + n]:
-            seized_rows.append({"seizure_id": sid, "code": code, "scanned_at": "2026-01-17 15:00:00",
-                                "box_med_list_codg": drug.med_list_codg})
+    for (sid, *_rest), n in zip(seizure_sites[:4], per_seizure, strict=False):
+        for code, drug in pool[cursor : cursor + n]:
+            seized_rows.append(
+                {
+                    "seizure_id": sid,
+                    "code": code,
+                    "scanned_at": "2026-01-17 15:00:00",
+                    "box_med_list_codg": drug.med_list_codg,
+                }
+            )
         cursor += n
     hand_seized = seized_rows
     # Resold boxes, the clone, a box bought self-paid, a re-read, two damaged labels, the carton.
     for code, drug in resold[:12]:
-        hand_seized.append({"seizure_id": "SZ-2026-0117-02", "code": code, "scanned_at": "",
-                            "box_med_list_codg": drug.med_list_codg})
-    hand_seized.append({"seizure_id": "SZ-2026-0117-03", "code": clone_code, "scanned_at": "",
-                        "box_med_list_codg": other.med_list_codg})
+        hand_seized.append(
+            {
+                "seizure_id": "SZ-2026-0117-02",
+                "code": code,
+                "scanned_at": "",
+                "box_med_list_codg": drug.med_list_codg,
+            }
+        )
+    hand_seized.append(
+        {
+            "seizure_id": "SZ-2026-0117-03",
+            "code": clone_code,
+            "scanned_at": "",
+            "box_med_list_codg": other.med_list_codg,
+        }
+    )
     self_paid = next(s for s in w.sales if s["mdtrt_setl_type"] == 2)
-    hand_seized.append({"seizure_id": "SZ-2026-0117-03", "code": self_paid["drug_trac_codg"],
-                        "scanned_at": "", "box_med_list_codg": ""})
+    hand_seized.append(
+        {
+            "seizure_id": "SZ-2026-0117-03",
+            "code": self_paid["drug_trac_codg"],
+            "scanned_at": "",
+            "box_med_list_codg": "",
+        }
+    )
     hand_seized.append(dict(hand_seized[0], seizure_id="SZ-2026-0117-04"))
-    hand_seized.append({"seizure_id": "SZ-2026-0117-01", "code": hand_seized[1]["code"][:17],
-                        "scanned_at": "", "box_med_list_codg": ""})
-    hand_seized.append({"seizure_id": "SZ-2026-0117-01", "code": "8A" + hand_seized[2]["code"][2:],
-                        "scanned_at": "", "box_med_list_codg": ""})
+    hand_seized.append(
+        {
+            "seizure_id": "SZ-2026-0117-01",
+            "code": hand_seized[1]["code"][:17],
+            "scanned_at": "",
+            "box_med_list_codg": "",
+        }
+    )
+    hand_seized.append(
+        {
+            "seizure_id": "SZ-2026-0117-01",
+            "code": "8A" + hand_seized[2]["code"][2:],
+            "scanned_at": "",
+            "box_med_list_codg": "",
+        }
+    )
     carton_code = f"{carton[0][:7]}9{rng.randrange(10**11, 10**12)}"
-    hand_seized.append({"seizure_id": "SZ-2026-0117-04", "code": carton_code, "scanned_at": "",
-                        "box_med_list_codg": ""})
+    hand_seized.append(
+        {"seizure_id": "SZ-2026-0117-04", "code": carton_code, "scanned_at": "", "box_med_list_codg": ""}
+    )
     aggregation = [{"parent_code": carton_code, "child_code": c, "level": "case"} for c in carton]
 
     # The photographed pile: its codes come from the camera, not from a hand scanner.
-    for code, drug in pool[cursor:cursor + 24]:
+    for code, drug in pool[cursor : cursor + 24]:
         if drug.gs1:
             gtin = drug.product_id
             serial = code.split("(21)")[1].split("(")[0]
@@ -335,29 +460,87 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
     for i in range(240):
         adcode, _, lon, lat = rng.choice(DISTRICTS)
         city, clon, clat = rng.choice(CITIES)
-        waybills.append(_waybill(f"YT{i:011d}", w.when(datetime(2025, 9, 1), 140), "圆通", adcode, lon, lat,
-                                 city, clon, clat, rng.uniform(0.2, 3.0), rng.choice(["衣物", "书籍", "日用品", "食品"]), rng))
+        waybills.append(
+            _waybill(
+                f"YT{i:011d}",
+                w.when(datetime(2025, 9, 1), 140),
+                "圆通",
+                adcode,
+                lon,
+                lat,
+                city,
+                clon,
+                clat,
+                rng.uniform(0.2, 3.0),
+                rng.choice(["衣物", "书籍", "日用品", "食品"]),
+                rng,
+            )
+        )
     for i in range(26):
-        waybills.append(_waybill(f"SF20251{i:09d}", w.when(datetime(2025, 10, 1), 105), "顺丰", "310107",
-                                 121.400, 31.252, "410100", 113.625, 34.746, rng.uniform(8, 15), "日用品", rng))
-    waybills.append(_waybill("SF2026011700001", datetime(2026, 1, 18, 9, 0), "顺丰", "310107", 121.396,
-                             31.240, "410100", 113.625, 34.746, 12.5, "日用品", rng))
+        waybills.append(
+            _waybill(
+                f"SF20251{i:09d}",
+                w.when(datetime(2025, 10, 1), 105),
+                "顺丰",
+                "310107",
+                121.400,
+                31.252,
+                "410100",
+                113.625,
+                34.746,
+                rng.uniform(8, 15),
+                "日用品",
+                rng,
+            )
+        )
+    waybills.append(
+        _waybill(
+            "SF2026011700001",
+            datetime(2026, 1, 18, 9, 0),
+            "顺丰",
+            "310107",
+            121.396,
+            31.240,
+            "410100",
+            113.625,
+            34.746,
+            12.5,
+            "日用品",
+            rng,
+        )
+    )
 
     # Write the contract files, dispensing in the three encodings the contract allows.
     rng.shuffle(w.sales)
     third = len(w.sales) // 3
     files = [
         _write_csv(folder / "institutions.csv", _with_crs(w.institutions, rng)),
-        _write_csv(folder / "insured.csv", [{k: p[k] for k in ("psn_no", "birth_year", "gender", "adcode", "lon", "lat")}
-                                            for p in w.persons]),
-        _write_csv(folder / "catalog.csv", [{
-            "product_id": d.product_id, "med_list_codg": d.med_list_codg, "name": d.name, "spec": d.spec,
-            "manufacturer": d.manufacturer, "units_per_box": d.units, "price": _money(d.price_fen)}
-            for d in w.drugs]),
+        _write_csv(
+            folder / "insured.csv",
+            [
+                {k: p[k] for k in ("psn_no", "birth_year", "gender", "adcode", "lon", "lat")}
+                for p in w.persons
+            ],
+        ),
+        _write_csv(
+            folder / "catalog.csv",
+            [
+                {
+                    "product_id": d.product_id,
+                    "med_list_codg": d.med_list_codg,
+                    "name": d.name,
+                    "spec": d.spec,
+                    "manufacturer": d.manufacturer,
+                    "units_per_box": d.units,
+                    "price": _money(d.price_fen),
+                }
+                for d in w.drugs
+            ],
+        ),
         _write_csv(folder / "aggregation.csv", aggregation),
         _write_csv(folder / "dispensing_2025_a.csv", w.sales[:third]),
-        _write_csv(folder / "dispensing_2025_b_gb18030.csv", w.sales[third:2 * third], encoding="gb18030"),
-        _write_jsonl(folder / "dispensing_2025_c.jsonl", w.sales[2 * third:]),
+        _write_csv(folder / "dispensing_2025_b_gb18030.csv", w.sales[third : 2 * third], encoding="gb18030"),
+        _write_jsonl(folder / "dispensing_2025_c.jsonl", w.sales[2 * third :]),
         _write_csv(folder / "waybills.csv", waybills),
         _write_csv(folder / "seizures.csv", seizures),
         _write_csv(folder / "seized_codes.csv", hand_seized),
@@ -367,13 +550,36 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
     return result
 
 
-def _waybill(no: str, when: datetime, carrier: str, adcode: str, lon: float, lat: float, city: str,
-             clon: float, clat: float, kg: float, content: str, rng: random.Random) -> dict[str, Any]:
-    return {"waybill_no": no, "ship_time": when.strftime("%Y-%m-%d %H:%M:%S"), "carrier": carrier,
-            "sender_phone": f"1{rng.randrange(30, 90)}{rng.randrange(10**8):08d}", "sender_adcode": adcode,
-            "sender_lon": round(lon + rng.uniform(-0.01, 0.01), 6), "sender_lat": round(lat + rng.uniform(-0.01, 0.01), 6),
-            "receiver_adcode": city, "receiver_lon": clon, "receiver_lat": clat, "crs": "wgs84",
-            "weight_kg": round(kg, 1), "pieces": 1, "declared_content": content}
+def _waybill(
+    no: str,
+    when: datetime,
+    carrier: str,
+    adcode: str,
+    lon: float,
+    lat: float,
+    city: str,
+    clon: float,
+    clat: float,
+    kg: float,
+    content: str,
+    rng: random.Random,
+) -> dict[str, Any]:
+    return {
+        "waybill_no": no,
+        "ship_time": when.strftime("%Y-%m-%d %H:%M:%S"),
+        "carrier": carrier,
+        "sender_phone": f"1{rng.randrange(30, 90)}{rng.randrange(10**8):08d}",
+        "sender_adcode": adcode,
+        "sender_lon": round(lon + rng.uniform(-0.01, 0.01), 6),
+        "sender_lat": round(lat + rng.uniform(-0.01, 0.01), 6),
+        "receiver_adcode": city,
+        "receiver_lon": clon,
+        "receiver_lat": clat,
+        "crs": "wgs84",
+        "weight_kg": round(kg, 1),
+        "pieces": 1,
+        "declared_content": content,
+    }
 
 
 def _with_crs(rows: Sequence[dict[str, Any]], rng: random.Random) -> Iterator[dict[str, Any]]:
@@ -388,7 +594,9 @@ def _with_crs(rows: Sequence[dict[str, Any]], rng: random.Random) -> Iterator[di
         yield out
 
 
-def _write_csv(path: Path, rows: Iterator[dict[str, Any]] | Sequence[dict[str, Any]], *, encoding: str = "utf-8") -> Path:
+def _write_csv(
+    path: Path, rows: Iterator[dict[str, Any]] | Sequence[dict[str, Any]], *, encoding: str = "utf-8"
+) -> Path:
     rows = list(rows)
     buffer = io.StringIO()
     if rows:

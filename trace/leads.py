@@ -39,11 +39,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
-from rxtrace.trace.errors import ConflictError, NotFoundError, RxtraceError
+from rxtrace.trace.codes import parse_code
+from rxtrace.trace.errors import ConflictError, NotFoundError, ParseError, RxtraceError
 from rxtrace.trace.protect import mask_id
 from rxtrace.trace.resolution import fen_to_yuan
 
@@ -80,6 +81,7 @@ _SYSTEM = "rxtrace"
 _EPOCH = datetime(1970, 1, 1)
 _INS = "d.mdtrt_setl_type = 1"
 _MAX_DEPTH = 6
+_MIN_PEER_EXPOSURE = 100.0
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,11 @@ class LeadParams:
     """Every threshold the analysis uses; printed in the dossier with its results."""
 
     window_days: int = 30
-    # Most oral drugs are taken at most three times a day; a card that collects more units of
-    # one drug than that over a window, from several institutions, is stocking up or resold.
+    # Most tablets are taken at most three a day; some drugs go by ten pills a dose, so the
+    # plausible quantity of a drug is also at least ``typical_factor`` times what a card
+    # usually takes of it in a window (the data's own dose), plus the last box bought.
     max_units_per_day: float = 3.0
+    typical_factor: float = 3.0
     min_institutions: int = 3
     bunch_seconds: int = 120
     prior_events: float = 2.0
@@ -284,6 +288,7 @@ class _Sql:
         self.session = session
         self.pg = session.get_bind().dialect.name == "postgresql"
         self.temps: list[str] = []
+        self.cache: dict[str, Any] = {}
 
     def epoch(self, column: str) -> str:
         # Both read a naive timestamp as if it were UTC: the same number, so differences and
@@ -308,6 +313,20 @@ class _Sql:
         if name not in self.temps:
             self.temps.append(name)
 
+    def empty_temp(self, name: str, columns: str) -> None:
+        self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        self.session.execute(text(f"CREATE TEMPORARY TABLE {name} ({columns})"))
+        if name not in self.temps:
+            self.temps.append(name)
+
+    def fill(self, name: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            marks = ", ".join(f":{c}" for c in columns)
+            self.session.execute(
+                text(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"), list(rows))
+            if self.pg:
+                self.session.execute(text(f"ANALYZE {name}"))
+
     def drop_all(self) -> None:
         for name in reversed(self.temps):
             self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
@@ -324,6 +343,8 @@ class _Found:
 
     hits: dict[tuple[str, str], list[RuleHit]] = field(default_factory=lambda: defaultdict(list))
     names: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    # A code is found by its stored key halves; it is shown by its key text.
+    code_ids: dict[str, str] = field(default_factory=dict)
 
     def add(self, kind: str, ident: str, hit: RuleHit) -> None:
         self.hits[(kind, ident)].append(hit)
@@ -401,7 +422,8 @@ def find_leads(
         if k not in kinds or (scope is not None and ident not in scope.get(k, set())):
             continue
         ordered = tuple(sorted(hits, key=lambda h: (-h.contribution, h.rule)))
-        leads.append(Lead(k, ident, names.get((k, ident)), ordered))
+        shown = found.code_ids.get(ident, ident) if k == "code" else ident
+        leads.append(Lead(k, shown, names.get((k, ident)), ordered))
     leads.sort(key=lambda lead: (-lead.score, KINDS.index(lead.kind), lead.id))
     return leads
 
@@ -492,8 +514,8 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
     )
     # A national code's first seven digits name its product; the catalog says which drug that
     # is. Grouping by (product, drug) keeps this a scan with a tiny result.
-    catalog = {pid: med for pid, med in sql.rows(
-        "SELECT product_id, med_list_codg FROM catalog_product WHERE med_list_codg IS NOT NULL")}
+    catalog = dict(sql.rows(
+        "SELECT product_id, med_list_codg FROM catalog_product WHERE med_list_codg IS NOT NULL"))
     mismatched: list[tuple[int, str]] = []
     for product, med in sql.rows(
         f"SELECT d.key_hi / 1000, d.med_list_codg FROM dispensing d WHERE {_INS} AND d.key_hi > 0 "
@@ -502,27 +524,31 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
         expected = catalog.get(str(product))
         if expected is not None and expected != med:
             mismatched.append((int(product), med))
-    sql.temp("rxtrace_lead_badprod", "product BIGINT, med TEXT",
-             "SELECT product, med FROM (VALUES (0, '')) v(product, med) WHERE 1 = 0"
-             if sql.pg else "SELECT 0, '' WHERE 1 = 0")
-    if mismatched:
-        sql.session.execute(text("INSERT INTO rxtrace_lead_badprod (product, med) VALUES (:p, :m)"),
-                            [{"p": p, "m": m} for p, m in mismatched])
+    sql.empty_temp("rxtrace_lead_badprod", "product BIGINT, med TEXT")
+    sql.fill("rxtrace_lead_badprod", ("product", "med"),
+             [{"product": p, "med": m} for p, m in mismatched])
+    columns = ("d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code, "
+               "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, "
+               "d.hifp_pay_fen, d.drug_trac_codg")
     rows = sql.rows(
         f"""
-        SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code, d.psn_no,
-               d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen,
-               c.whole, c.units, c.upb, c.dmin, c.dmax, 0 AS badprod
+        SELECT {columns}, c.upb, 0 AS badprod
         FROM rxtrace_lead_codes c JOIN dispensing d ON d.key_hi = c.hi AND d.key_lo = c.lo
         WHERE {_INS}
         UNION ALL
-        SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code, d.psn_no,
-               d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen,
-               NULL, NULL, NULL, NULL, NULL, 1
+        SELECT {columns}, NULL, 1
         FROM rxtrace_lead_badprod b JOIN dispensing d
           ON d.key_hi >= b.product * 1000 AND d.key_hi < b.product * 1000 + 1000
          AND d.med_list_codg = b.med
         WHERE {_INS}
+        UNION ALL
+        SELECT {columns}, u.upb, 0
+        FROM (SELECT DISTINCT hi, lo FROM rxtrace_lead_seized_sales
+              WHERE box_med IS NOT NULL AND med <> box_med) m
+        JOIN dispensing d ON d.key_hi = m.hi AND d.key_lo = m.lo
+        LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg
+        WHERE {_INS} AND NOT EXISTS (
+            SELECT 1 FROM rxtrace_lead_codes c WHERE c.hi = m.hi AND c.lo = m.lo)
         """,
     )
     seized_box_med = {(hi, lo): med for hi, lo, med in sql.rows(
@@ -531,16 +557,9 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
     bad_rows: dict[tuple[int, int], list[Any]] = defaultdict(list)
     for row in rows:
         (bad_rows if row.badprod else by_code)[(row.key_hi, row.key_lo)].append(row)
-    # Seized boxes whose printed drug is not the drug their sales name.
-    for (hi, lo), med in seized_box_med.items():
-        if med and (hi, lo) not in by_code:
-            sales = sql.rows(
-                f"SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code, "
-                f"d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, "
-                f"d.hifp_pay_fen FROM dispensing d WHERE d.key_hi = :hi AND d.key_lo = :lo "
-                f"AND {_INS}", {"hi": hi, "lo": lo})
-            if any(s.med_list_codg != med for s in sales):
-                by_code[(hi, lo)].extend(sales)
+        ident = f"{row.key_hi}:{row.key_lo}"
+        if ident not in found.code_ids:
+            found.code_ids[ident] = _key_text(row.key_hi, row.key_lo, row.drug_trac_codg)
     resale_by_inst: dict[str, list[str]] = defaultdict(list)
     cards_resold: dict[str, set[str]] = defaultdict(set)
     card_setls: dict[str, set[str]] = defaultdict(set)
@@ -550,7 +569,7 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
         sales = sorted(by_code.get(key, []), key=lambda r: (r.sel_retn_time, r.id))
         hits: list[RuleHit] = []
         ident = f"{key[0]}:{key[1]}"
-        upb = next((r.upb for r in sales if getattr(r, "upb", None)), None)
+        upb = next((r.upb for r in sales if r.upb), None)
         resales = _resales(sales, upb)
         whole = sum(r.sel_retn_cnt for r in sales if not r.trdn_flag)
         units = sum(r.sel_retn_cnt for r in sales if r.trdn_flag)
@@ -575,6 +594,7 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
         reasons: list[str] = []
         clone_rows: list[Any] = []
         drugs = sorted({r.med_list_codg for r in sales})
+        all_drugs = sorted({r.med_list_codg for r in sales + bad_rows.get(key, [])})
         if len(drugs) > 1:
             reasons.append(f"sales name {len(drugs)} drugs: {', '.join(drugs)}")
             # Which sale is the clone is unknown without the catalog: the minority drug's.
@@ -594,7 +614,7 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
             hits.append(RuleHit(
                 "cloned", "Cloned code", params.w_clone * min(len(reasons), 2),
                 "; ".join(reasons),
-                {"drugs": sorted({r.med_list_codg for r in sales + bad_rows.get(key, [])}),
+                {"drugs": all_drugs,
                  "box_med_list_codg": box_med,
                  "institutions": sorted({r.fixmedins_code for r in clone_rows}),
                  "setl_ids": _limited((r.setl_id for r in clone_rows), params)}))
@@ -606,7 +626,7 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
                                     "this code was read off a seized box", {"setl_ids": []}))
             for hit in hits:
                 found.add("code", ident, hit)
-            found.names[("code", ident)] = drugs[0] if drugs else None
+            found.names[("code", ident)] = all_drugs[0] if all_drugs else None
 
     _attribute_rate(
         sql, params, found, "institution", "resold_at",
@@ -645,28 +665,32 @@ def _resales(sales: Sequence[Any], upb: int | None) -> list[Any]:
     return out
 
 
-_exposure_cache: dict[int, dict[str, tuple[float, str | None]]] = {}
+def _key_text(hi: int, lo: int, written: str) -> str:
+    """The box key as text: a national key from its halves, a GS1 key parsed from the sale."""
+    if hi >= 0:
+        return f"{hi:010d}{lo:010d}"
+    try:
+        return parse_code(written).key
+    except ParseError:
+        return f"{hi}:{lo}"
 
 
 def _inst_exposure(sql: _Sql) -> dict[str, tuple[float, str | None]]:
     """Insurance sale rows per institution, and its kind (the peer group)."""
-    cached = _exposure_cache.get(id(sql))
+    cached: dict[str, tuple[float, str | None]] | None = sql.cache.get("inst_exposure")
     if cached is None:
         cached = {inst: (float(n), kind) for inst, n, kind in sql.rows(
             f"SELECT d.fixmedins_code, COUNT(*), MAX(i.kind) FROM dispensing d "
             f"LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
             f"WHERE {_INS} AND d.sel_retn_cnt > 0 GROUP BY d.fixmedins_code")}
-        _exposure_cache.clear()
-        _exposure_cache[id(sql)] = cached
+        sql.cache["inst_exposure"] = cached
     return cached
 
 
 def _card_exposure(sql: _Sql, cards: Iterable[str]) -> dict[str, tuple[float, str | None]]:
     """Sale rows per card, for the given cards only (through the card index)."""
-    sql.temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY", "SELECT '' WHERE 1 = 0"
-             if not sql.pg else "SELECT CAST('' AS TEXT) WHERE FALSE")
-    sql.session.execute(text("INSERT INTO rxtrace_lead_cardset (psn) VALUES (:p)"),
-                        [{"p": c} for c in sorted(set(cards))])
+    sql.empty_temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY")
+    sql.fill("rxtrace_lead_cardset", ("psn",), [{"psn": c} for c in sorted(set(cards))])
     return {psn: (float(n), None) for psn, n in sql.rows(
         f"SELECT d.psn_no, COUNT(*) FROM rxtrace_lead_cardset c "
         f"JOIN dispensing d ON d.psn_no = c.psn WHERE {_INS} AND d.sel_retn_cnt > 0 "
@@ -713,12 +737,9 @@ def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) 
     far beyond their share of sales; doctors whose prescriptions go to the seized cards."""
     rows = sql.rows("SELECT id, hi, lo, setl_id, inst, psn, dr, cnt, fen, seizures "
                     "FROM rxtrace_lead_seized_sales")
-    seizures_by_box = {(hi, lo): sid for hi, lo, sid in sql.rows(
-        "SELECT hi, lo, seizure_id FROM rxtrace_lead_seized")}
     box_seizures: dict[tuple[int, int], set[str]] = defaultdict(set)
     for hi, lo, sid in sql.rows("SELECT hi, lo, seizure_id FROM rxtrace_lead_seized"):
         box_seizures[(hi, lo)].add(sid)
-    del seizures_by_box
     card_boxes: dict[str, set[tuple[int, int]]] = defaultdict(set)
     card_fen: dict[str, int] = defaultdict(int)
     card_setls: dict[str, set[str]] = defaultdict(set)
@@ -775,7 +796,7 @@ def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) 
             ):
                 concentrated[dr] = (int(k), [])
             _fill_evidence(sql, concentrated, params, (
-                f"SELECT d.dr_code, d.setl_id FROM rxtrace_lead_seized_cards c "
+                f"SELECT d.dr_code AS e, d.setl_id AS s FROM rxtrace_lead_seized_cards c "
                 f"JOIN dispensing d ON d.psn_no = c.psn WHERE {_INS} AND d.sel_retn_cnt > 0 "
                 f"AND d.dr_code IS NOT NULL"))
             _attribute_rate(
@@ -787,14 +808,11 @@ def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) 
 
 def _fill_evidence(sql: _Sql, events: dict[str, tuple[int, list[str]]], params: LeadParams,
                    pairs_sql: str) -> None:
-    """Attach up to ``evidence_limit`` setl_ids per entity from a query of (entity, setl_id)."""
-    limit = params.evidence_limit
+    """Attach up to ``evidence_limit`` setl_ids per entity from a query of columns e, s."""
+    limit = int(params.evidence_limit)
     for ident, setl in sql.rows(
-        f"SELECT e, s FROM (SELECT x.e, x.s, ROW_NUMBER() OVER (PARTITION BY x.e ORDER BY x.s) "
-        f"AS rn FROM (SELECT DISTINCT q.* FROM ({pairs_sql}) q(e, s)) x) y WHERE rn <= {limit}"
-        if sql.pg else
-        f"SELECT e, s FROM (SELECT x.e, x.s, ROW_NUMBER() OVER (PARTITION BY x.e ORDER BY x.s) "
-        f"AS rn FROM (SELECT DISTINCT * FROM ({pairs_sql})) AS x(e, s)) y WHERE rn <= {limit}"
+        f"SELECT e, s FROM (SELECT e, s, ROW_NUMBER() OVER (PARTITION BY e ORDER BY s) AS rn "
+        f"FROM (SELECT DISTINCT p.e, p.s FROM ({pairs_sql}) p) x) y WHERE rn <= {limit}"
     ):
         if ident in events:
             events[ident][1].append(setl)
@@ -807,12 +825,12 @@ def _rule_cross_institution(sql: _Sql, params: LeadParams, found: _Found) -> Non
     burst shorter than half a window lies whole inside one bucket: set-based, no sliding join.
     """
     period = params.window_days * 86400
-    limit_units = params.max_units_per_day * params.window_days
+    floor_units = params.max_units_per_day * params.window_days
     epoch = sql.epoch("d.sel_retn_time")
     units = "CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END"
     grid = (
         "SELECT d.psn_no AS psn, d.med_list_codg AS med, d.fixmedins_code AS inst, "
-        "{g} AS g, ({epoch} + {offset}) / {period} AS b, {units} AS units, d.setl_id AS setl "
+        "{g} AS g, ({epoch} + {offset}) / {period} AS b, {units} AS units "
         f"FROM dispensing d LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg WHERE {_INS}"
     )
     both = " UNION ALL ".join(
@@ -820,15 +838,33 @@ def _rule_cross_institution(sql: _Sql, params: LeadParams, found: _Found) -> Non
         for g, offset in ((0, 0), (1, period // 2))
     )
     sql.temp(
-        "rxtrace_lead_windows",
+        "rxtrace_lead_cw",
         "psn TEXT, med TEXT, g INTEGER, b BIGINT, insts BIGINT, units BIGINT",
         f"SELECT psn, med, g, b, COUNT(DISTINCT inst), SUM(units) FROM ({both}) x "
-        f"GROUP BY psn, med, g, b "
-        f"HAVING COUNT(DISTINCT inst) >= {int(params.min_institutions)} "
-        f"OR (COUNT(DISTINCT inst) >= 2 AND SUM(units) > {float(limit_units)})",
+        f"GROUP BY psn, med, g, b",
+    )
+    sql.temp(
+        "rxtrace_lead_plausible", "med TEXT PRIMARY KEY, typical DOUBLE PRECISION, "
+        "plausible DOUBLE PRECISION",
+        f"SELECT c.med, AVG(c.units), "
+        f"CASE WHEN {float(params.typical_factor)} * AVG(c.units) > {float(floor_units)} "
+        f"THEN {float(params.typical_factor)} * AVG(c.units) ELSE {float(floor_units)} END "
+        f"+ COALESCE(MAX(u.upb), 0) "
+        f"FROM rxtrace_lead_cw c LEFT JOIN rxtrace_lead_upb u ON u.med = c.med "
+        f"WHERE c.g = 0 AND c.units > 0 GROUP BY c.med",
+    )
+    sql.temp(
+        "rxtrace_lead_windows",
+        "psn TEXT, med TEXT, g INTEGER, b BIGINT, insts BIGINT, units BIGINT, "
+        "typical DOUBLE PRECISION, plausible DOUBLE PRECISION",
+        f"SELECT c.psn, c.med, c.g, c.b, c.insts, c.units, p.typical, p.plausible "
+        f"FROM rxtrace_lead_cw c LEFT JOIN rxtrace_lead_plausible p ON p.med = c.med "
+        f"WHERE c.insts >= {int(params.min_institutions)} "
+        f"OR (c.insts >= 2 AND c.units > p.plausible)",
     )
     best: dict[str, Any] = {}
-    for row in sql.rows("SELECT psn, med, g, b, insts, units FROM rxtrace_lead_windows"):
+    for row in sql.rows("SELECT psn, med, g, b, insts, units, typical, plausible "
+                        "FROM rxtrace_lead_windows"):
         rank = (row.insts, row.units or 0)
         if row.psn not in best or rank > (best[row.psn].insts, best[row.psn].units or 0):
             best[row.psn] = row
@@ -836,23 +872,23 @@ def _rule_cross_institution(sql: _Sql, params: LeadParams, found: _Found) -> Non
         return
     # The settlements inside each card's worst window, through the card index.
     setls: dict[str, list[str]] = defaultdict(list)
-    insts: dict[str, set[str]] = defaultdict(set)
     window_rows = sql.rows(
-        f"SELECT w.psn, d.setl_id, d.fixmedins_code FROM rxtrace_lead_windows w "
+        f"SELECT w.psn, w.med, w.g, w.b, d.setl_id FROM rxtrace_lead_windows w "
         f"JOIN dispensing d ON d.psn_no = w.psn AND d.med_list_codg = w.med "
         f"WHERE {_INS} AND ({epoch} + w.g * {period // 2}) / {period} = w.b")
-    for psn, setl, inst in window_rows:
+    for psn, med, g, b, setl in window_rows:
         row = best.get(psn)
-        if row is not None:
-            insts[psn].add(inst)
+        if row is not None and (row.med, row.g, row.b) == (med, g, b):
             setls[psn].append(setl)
     for psn, row in best.items():
         start = _EPOCH + timedelta(seconds=row.b * period - row.g * (period // 2))
         span = f"{start:%Y-%m-%d} – {start + timedelta(days=params.window_days):%Y-%m-%d}"
+        plausible = None if row.plausible is None else round(float(row.plausible), 1)
         evidence = {"drug": row.med, "window_start": start.date().isoformat(),
                     "window_days": params.window_days, "institutions": int(row.insts),
                     "units": None if row.units is None else int(row.units),
-                    "plausible_units": limit_units,
+                    "typical_units": None if row.typical is None else round(float(row.typical), 1),
+                    "plausible_units": plausible,
                     "setl_ids": _limited(setls[psn], params)}
         if row.insts >= params.min_institutions:
             contribution = params.w_cross_institution * min(
@@ -861,13 +897,15 @@ def _rule_cross_institution(sql: _Sql, params: LeadParams, found: _Found) -> Non
                 "cross_institution", "Same drug from many institutions", contribution,
                 f"{row.insts} institutions dispensed {row.med} to this card in {span}",
                 evidence))
-        if row.units is not None and row.units > limit_units and row.insts >= 2:
-            ratio = row.units / limit_units
+        if row.units is not None and plausible and row.units > plausible and row.insts >= 2:
+            ratio = row.units / plausible
             contribution = params.w_oversupply * min(0.5 + math.log2(ratio), 3.0)
             found.add("card", psn, RuleHit(
                 "oversupply", "More than a plausible dose", contribution,
                 f"{row.units} units of {row.med} from {row.insts} institutions in {span}: "
-                f"{ratio:.1f}× the {params.max_units_per_day:g} units a day a patient can take",
+                f"{ratio:.1f}× the plausible {plausible:g} (at least "
+                f"{params.max_units_per_day:g} a day, or {params.typical_factor:g}× a card's "
+                f"usual {row.typical or 0:.0f} in {params.window_days} days, plus one box)",
                 evidence))
 
 
@@ -895,23 +933,27 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
     tested = len(per_inst)
     gate = _gate(params, tested)
 
-    def peer_rate(events: Mapping[str, float], exposure: Mapping[str, float], inst: str) -> float:
-        """Everyone else of the same kind; everyone else when the kind has too few others."""
-        kind = per_inst[inst].kind
-        same = [i for i in exposure if per_inst[i].kind == kind and i != inst]
-        pool = same if sum(exposure[i] for i in same) >= 100 else [i for i in exposure if i != inst]
-        n = sum(exposure[i] for i in pool)
-        return sum(events.get(i, 0.0) for i in pool) / n if n > 0 else 0.0
-
     def test_all(rule: str, title: str, weight: float, events: Mapping[str, float],
                  exposure: Mapping[str, float], what: str, evidence_sql: str | None) -> None:
+        # Peers are everyone else of the same kind (hospital, clinic, pharmacy), or everyone
+        # else when the kind has too little volume besides the institution itself.
+        kind_k: dict[str | None, float] = defaultdict(float)
+        kind_n: dict[str | None, float] = defaultdict(float)
+        for inst, row in per_inst.items():
+            kind_k[row.kind] += events.get(inst, 0.0)
+            kind_n[row.kind] += exposure[inst]
+        all_k, all_n = sum(kind_k.values()), sum(kind_n.values())
         hits: dict[str, RateTest] = {}
         for inst in per_inst:
             k = int(events.get(inst, 0))
             if k <= 0:
                 continue
-            hits[inst] = rate_test(k, exposure[inst], peer_rate(events, exposure, inst),
-                                   prior=params.prior_events)
+            kind, n = per_inst[inst].kind, exposure[inst]
+            if kind_n[kind] - n >= _MIN_PEER_EXPOSURE:
+                rate = _loo_rate(kind_k[kind], kind_n[kind], k, n)
+            else:
+                rate = _loo_rate(all_k, all_n, k, n)
+            hits[inst] = rate_test(k, n, rate, prior=params.prior_events)
         fired = {i: t for i, t in hits.items() if t.surprise >= gate
                  and t.relative_risk >= params.min_rr_shape}
         setls: dict[str, tuple[int, list[str]]] = {i: (0, []) for i in fired}
@@ -940,7 +982,7 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
                  "SELECT inst, COUNT(*) FROM rxtrace_lead_badvisit GROUP BY inst")},
              {i: float(r.setls) for i, r in per_inst.items()},
              "settlements with no visit number or one shared by several cards",
-             "SELECT inst, setl_id FROM rxtrace_lead_badvisit")
+             "SELECT inst AS e, setl_id AS s FROM rxtrace_lead_badvisit")
 
     # The modal basket: (number of drugs, first drug, last drug, boxes) stands for the
     # basket; only baskets of two drugs or more, since one popular drug is normal anywhere.
@@ -956,7 +998,7 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
              {i: float(n) for i, n in sql.rows("SELECT inst, n FROM rxtrace_lead_modal")},
              {i: float(r.cards) for i, r in per_inst.items()},
              "cards given the same multi-drug basket",
-             "SELECT s.inst, s.setl_id FROM rxtrace_lead_setl s JOIN rxtrace_lead_modal m "
+             "SELECT s.inst AS e, s.setl_id AS s FROM rxtrace_lead_setl s JOIN rxtrace_lead_modal m "
              "ON m.inst = s.inst AND m.ndrug = s.ndrug AND m.dmin = s.dmin AND m.dmax = s.dmax "
              "AND m.boxes = s.boxes")
 
@@ -976,7 +1018,7 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
              {i: float(r.setls) for i, r in per_inst.items()},
              f"settlements identical to the previous one, for another card, within "
              f"{params.bunch_seconds} s",
-             "SELECT inst, setl_id FROM rxtrace_lead_bunched")
+             "SELECT inst AS e, setl_id AS s FROM rxtrace_lead_bunched")
 
 
 def _names(sql: _Sql, found: _Found) -> dict[tuple[str, str], str | None]:
@@ -998,6 +1040,14 @@ def _names(sql: _Sql, found: _Found) -> dict[tuple[str, str], str | None]:
             .where(models.Dispensing.dr_code.in_(chunk)).distinct()
         ):
             names.setdefault(("doctor", dr), f"doctor at {name}")
+    cards = sorted(i for k, i in found.hits if k == "card")
+    for start in range(0, len(cards), 500):
+        for psn, name in sql.session.execute(
+            select(models.Dispensing.psn_no, models.Dispensing.psn_name_masked)
+            .where(models.Dispensing.psn_no.in_(cards[start:start + 500]),
+                   models.Dispensing.psn_name_masked.is_not(None)).distinct()
+        ):
+            names.setdefault(("card", psn), name)
     codes = {i for k, i in found.hits if k == "code"}
     meds = {names.get(("code", c)) for c in codes} - {None}
     if meds:

@@ -80,7 +80,8 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             out.extend(
-                p for p in sorted(path.rglob("*"))
+                p
+                for p in sorted(path.rglob("*"))
                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         elif path.is_file():
@@ -125,8 +126,14 @@ def load_paths(
     report = LoadReport()
     for path in expand_paths(paths):
         report.files.append(
-            _load_file(path, session=session, protector=protector, table=table,
-                       progress=progress, batch_rows=batch_rows)
+            _load_file(
+                path,
+                session=session,
+                protector=protector,
+                table=table,
+                progress=progress,
+                batch_rows=batch_rows,
+            )
         )
     return report
 
@@ -144,12 +151,20 @@ def _load_file(
     size = path.stat().st_size
     record = session.scalars(select(models.LoadedFile).where(models.LoadedFile.sha256 == sha)).first()
     if record is not None and record.status == "done":
-        return FileReport(str(path), sha, "already_loaded", record.table_name, record.file_format,
-                          record.encoding)
+        return FileReport(
+            str(path), sha, "already_loaded", record.table_name, record.file_format, record.encoding
+        )
     if record is None:
-        record = models.LoadedFile(sha256=sha, path=str(path), size_bytes=size, status="loading",
-                                   started_at=datetime.now(), rows_taken=0, rows_duplicate=0,
-                                   rows_rejected=0)
+        record = models.LoadedFile(
+            sha256=sha,
+            path=str(path),
+            size_bytes=size,
+            status="loading",
+            started_at=datetime.now(),
+            rows_taken=0,
+            rows_duplicate=0,
+            rows_rejected=0,
+        )
         session.add(record)
     record.path, record.started_at, record.error = str(path), datetime.now(), None
     try:
@@ -186,8 +201,15 @@ def _load_file(
     for line_no, values, raw, reason in _converted(reader, spec, protector):
         done += 1
         if values is None:
-            rejects.append({"file_id": record.id, "table_name": spec.name, "line_no": line_no,
-                            "reason": reason, "raw": raw})
+            rejects.append(
+                {
+                    "file_id": record.id,
+                    "table_name": spec.name,
+                    "line_no": line_no,
+                    "reason": reason,
+                    "raw": raw,
+                }
+            )
         else:
             values["file_id"] = record.id
             if spec.name in ("dispensing", "seized_codes"):
@@ -216,5 +238,3 @@ def _converted(
             yield rec.line_no, convert_row(spec, rec.values, protector), rec.raw, None
         except ParseError as exc:
             yield rec.line_no, None, rec.raw, str(exc)
-
-

@@ -55,8 +55,7 @@ class Record:
 def _decode_sample(sample: bytes, path: Path) -> str:
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in sample:
         raise ContractError(
-            f"Failed to read '{path}': it is UTF-16 or binary; the contract allows UTF-8 or "
-            "GB18030 text."
+            f"Failed to read '{path}': it is UTF-16 or binary; the contract allows UTF-8 or GB18030 text."
         )
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -293,7 +292,7 @@ def _csv_records(lines: Iterator[_Line], columns: tuple[str, ...]) -> Iterator[R
             reason = f"expected {len(columns)} fields, got {len(row)}"
             yield _reject(taken, reason + (" (the file ends inside this row)" if truncated else ""))
             continue
-        values = {name: (value if value != "" else None) for name, value in zip(columns, row)}
+        values = {name: (value if value != "" else None) for name, value in zip(columns, row, strict=False)}
         yield Record(taken[0].line_no, values, _raw(taken))
 
 

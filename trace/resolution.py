@@ -241,7 +241,5 @@ def summarise(boxes: Sequence[BoxResolution]) -> Summary:
         clone_suspects=sum(1 for b in boxes if b.clone_suspect),
         cards=_rank((s.psn_no, None, i, s.hifp_pay_fen) for i, s in indexed),
         institutions=_rank((s.fixmedins_code, s.institution, i, s.hifp_pay_fen) for i, s in indexed),
-        doctors=_rank(
-            (s.dr_code, s.institution, i, s.hifp_pay_fen) for i, s in indexed if s.dr_code
-        ),
+        doctors=_rank((s.dr_code, s.institution, i, s.hifp_pay_fen) for i, s in indexed if s.dr_code),
     )

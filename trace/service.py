@@ -104,12 +104,11 @@ def resolve_case(case_id: str, *, session: Session) -> Resolution:
 
 def _seized_reads(session: Session, seizure_ids: Sequence[str]) -> list[SeizedRead]:
     order = {sid: i for i, sid in enumerate(seizure_ids)}
-    rows = session.execute(
-        select(models.SeizedCode.seizure_id, models.SeizedCode.code,
-               models.SeizedCode.box_med_list_codg)
+    rows = list(session.execute(
+        select(models.SeizedCode.seizure_id, models.SeizedCode.code, models.SeizedCode.box_med_list_codg)
         .where(models.SeizedCode.seizure_id.in_(seizure_ids))
         .order_by(models.SeizedCode.id)
-    ).all()
+    ).all())
     rows.sort(key=lambda r: order[r.seizure_id])  # stable: reading order within a seizure
     return [SeizedRead(r.code, r.seizure_id, r.box_med_list_codg) for r in rows]
 
@@ -131,25 +130,34 @@ def resolve_reads(reads: Sequence[SeizedRead], *, session: Session) -> Resolutio
             marker = "malformed:" + read.code.strip()
             if marker not in seen:
                 seen.add(marker)
-                boxes.append(BoxResolution(code=read.code, key=None, family=None,
-                                           status=Status.MALFORMED, parse_error=str(code),
-                                           seizure_id=read.seizure_id,
-                                           box_med_list_codg=read.box_med_list_codg))
+                boxes.append(
+                    BoxResolution(
+                        code=read.code,
+                        key=None,
+                        family=None,
+                        status=Status.MALFORMED,
+                        parse_error=str(code),
+                        seizure_id=read.seizure_id,
+                        box_med_list_codg=read.box_med_list_codg,
+                    )
+                )
             continue
         for leaf_key, leaf_family in leaves.get(code.key, [(code.key, code.family)]):
             if leaf_key in seen:
                 continue
             seen.add(leaf_key)
             is_child = leaf_key != code.key
-            boxes.append(BoxResolution(
-                code=leaf_key if is_child else read.code,
-                key=leaf_key,
-                family=leaf_family,
-                status=Status.NOT_DISPENSED,
-                via_case=read.code if is_child else None,
-                seizure_id=read.seizure_id,
-                box_med_list_codg=None if is_child else read.box_med_list_codg,
-            ))
+            boxes.append(
+                BoxResolution(
+                    code=leaf_key if is_child else read.code,
+                    key=leaf_key,
+                    family=leaf_family,
+                    status=Status.NOT_DISPENSED,
+                    via_case=read.code if is_child else None,
+                    seizure_id=read.seizure_id,
+                    box_med_list_codg=None if is_child else read.box_med_list_codg,
+                )
+            )
 
     keyed = [box for box in boxes if box.key is not None]
     sales = _sales_by_key(session, [box.key for box in keyed if box.key])
@@ -161,9 +169,12 @@ def resolve_reads(reads: Sequence[SeizedRead], *, session: Session) -> Resolutio
         if product is None and box.sales:
             product = products.get("med:" + box.sales[0].med_list_codg)
         if product is not None:
-            box.product = {"name": product.name, "spec": product.spec,
-                           "manufacturer": product.manufacturer,
-                           "product_id": product.product_id}
+            box.product = {
+                "name": product.name,
+                "spec": product.spec,
+                "manufacturer": product.manufacturer,
+                "product_id": product.product_id,
+            }
             box.units_per_box = product.units_per_box
         box.status = classify(box.sales, box.units_per_box)
         box.clone_reasons = clone_reasons(box.sales, box.box_med_list_codg)
@@ -181,13 +192,14 @@ def _family(key: str) -> str:
 
 def _fill_keys(session: Session, keys: Iterable[str]) -> None:
     """Put ``keys`` into the session's temporary key table (created on first use)."""
-    session.execute(text(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS rxtrace_batch_keys "
-        "(hi BIGINT NOT NULL, lo BIGINT NOT NULL, key_text TEXT NOT NULL)"
-    ))
+    session.execute(
+        text(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS rxtrace_batch_keys "
+            "(hi BIGINT NOT NULL, lo BIGINT NOT NULL, key_text TEXT NOT NULL)"
+        )
+    )
     session.execute(text("DELETE FROM rxtrace_batch_keys"))
-    rows = [{"hi": hi, "lo": lo, "key_text": key} for key in set(keys)
-            for hi, lo in [key_parts(key)]]
+    rows = [{"hi": hi, "lo": lo, "key_text": key} for key in set(keys) for hi, lo in [key_parts(key)]]
     if rows:
         session.execute(
             text("INSERT INTO rxtrace_batch_keys (hi, lo, key_text) VALUES (:hi, :lo, :key_text)"),
@@ -207,11 +219,13 @@ def _expand_cases(session: Session, keys: Sequence[str]) -> dict[str, list[tuple
             break
         _fill_keys(session, frontier)
         children: dict[str, list[str]] = defaultdict(list)
-        for parent, child in session.execute(text(
-            "SELECT a.parent_key, a.child_key FROM rxtrace_batch_keys k "
-            "JOIN aggregation a ON a.parent_hi = k.hi AND a.parent_lo = k.lo "
-            "ORDER BY a.parent_key, a.child_key"
-        )):
+        for parent, child in session.execute(
+            text(
+                "SELECT a.parent_key, a.child_key FROM rxtrace_batch_keys k "
+                "JOIN aggregation a ON a.parent_hi = k.hi AND a.parent_lo = k.lo "
+                "ORDER BY a.parent_key, a.child_key"
+            )
+        ):
             children[parent].append(child)
         next_frontier: dict[str, str] = {}
         for key, top in frontier.items():
@@ -228,22 +242,35 @@ def _expand_cases(session: Session, keys: Sequence[str]) -> dict[str, list[tuple
 def _sales_by_key(session: Session, keys: Sequence[str]) -> dict[str, list[Sale]]:
     _fill_keys(session, keys)
     out: dict[str, list[Sale]] = defaultdict(list)
-    rows = session.execute(text(
-        "SELECT k.key_text, d.setl_id, d.rxno, d.sel_retn_time, d.fixmedins_code, i.name, "
-        "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen, "
-        "d.sel_retn_type "
-        "FROM rxtrace_batch_keys k "
-        "JOIN dispensing d ON d.key_hi = k.hi AND d.key_lo = k.lo "
-        "LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
-        "WHERE d.mdtrt_setl_type = 1 "
-        "ORDER BY d.sel_retn_time, d.id"
-    ).columns(sel_retn_time=DateTime()))
+    rows = session.execute(
+        text(
+            "SELECT k.key_text, d.setl_id, d.rxno, d.sel_retn_time, d.fixmedins_code, i.name, "
+            "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen, "
+            "d.sel_retn_type "
+            "FROM rxtrace_batch_keys k "
+            "JOIN dispensing d ON d.key_hi = k.hi AND d.key_lo = k.lo "
+            "LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
+            "WHERE d.mdtrt_setl_type = 1 "
+            "ORDER BY d.sel_retn_time, d.id"
+        ).columns(sel_retn_time=DateTime())
+    )
     for row in rows:
-        out[row[0]].append(Sale(
-            setl_id=row[1], rxno=row[2], time=row[3], fixmedins_code=row[4], institution=row[5],
-            psn_no=row[6], dr_code=row[7], med_list_codg=row[8], trdn_flag=int(row[9]),
-            count=int(row[10]), hifp_pay_fen=int(row[11]), sel_retn_type=row[12],
-        ))
+        out[row[0]].append(
+            Sale(
+                setl_id=row[1],
+                rxno=row[2],
+                time=row[3],
+                fixmedins_code=row[4],
+                institution=row[5],
+                psn_no=row[6],
+                dr_code=row[7],
+                med_list_codg=row[8],
+                trdn_flag=int(row[9]),
+                count=int(row[10]),
+                hifp_pay_fen=int(row[11]),
+                sel_retn_type=row[12],
+            )
+        )
     return out
 
 
@@ -255,13 +282,17 @@ def _products(
     drugs = sorted({s.med_list_codg for rows in sales.values() for s in rows})
     found: dict[str, models.CatalogProduct] = {}
     for start in range(0, len(ids), _CHUNK):
-        for product in session.scalars(select(models.CatalogProduct).where(
-            models.CatalogProduct.product_id.in_(ids[start:start + _CHUNK])
-        )):
+        for product in session.scalars(
+            select(models.CatalogProduct).where(
+                models.CatalogProduct.product_id.in_(ids[start : start + _CHUNK])
+            )
+        ):
             found[product.product_id] = product
     for start in range(0, len(drugs), _CHUNK):
-        for product in session.scalars(select(models.CatalogProduct).where(
-            models.CatalogProduct.med_list_codg.in_(drugs[start:start + _CHUNK])
-        )):
+        for product in session.scalars(
+            select(models.CatalogProduct).where(
+                models.CatalogProduct.med_list_codg.in_(drugs[start : start + _CHUNK])
+            )
+        ):
             found.setdefault("med:" + (product.med_list_codg or ""), product)
     return found

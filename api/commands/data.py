@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.progress import TaskID
 from sqlalchemy import select
 
 from rxtrace.api.commands.common import FormatOption, app_context, progress_bar
@@ -30,7 +31,7 @@ def load(
     app = app_context(ctx)
     started = time.monotonic()
     with progress_bar() as progress, app.session() as session:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
         start_times: dict[str, float] = {}
 
         def hook(name: str, done: int, total: int, rows: int) -> None:
@@ -46,21 +47,33 @@ def load(
     if report.refused:
         first = report.refused[0]
         raise RxtraceError(
-            f"{len(report.refused)} of {len(report.files)} file(s) refused; first: {first.path}: {first.error}"
+            f"{len(report.refused)} of {len(report.files)} file(s) refused; "
+            f"first: {first.path}: {first.error}"
         )
 
 
 def _print_load(report: LoadReport, output: Format, elapsed: float) -> None:
     if output is Format.json:
-        print_json({
-            "files": [vars(f) for f in report.files],
-            "tables": report.per_table(),
-            "seconds": round(elapsed, 3),
-        })
+        print_json(
+            {
+                "files": [vars(f) for f in report.files],
+                "tables": report.per_table(),
+                "seconds": round(elapsed, 3),
+            }
+        )
         return
     rows = [
-        (Path(f.path).name, f.table or "-", f.status, f.file_format, f.encoding, f.taken, f.duplicate,
-         f.rejected, f.error or "")
+        (
+            Path(f.path).name,
+            f.table or "-",
+            f.status,
+            f.file_format,
+            f.encoding,
+            f.taken,
+            f.duplicate,
+            f.rejected,
+            f.error or "",
+        )
         for f in report.files
     ]
     columns = ("file", "table", "status", "format", "encoding", "taken", "duplicate", "set aside", "reason")
@@ -98,18 +111,22 @@ def rejects(
             query = query.where(models.RejectedRow.table_name == table)
         if file:
             query = query.where(models.LoadedFile.path.contains(file))
-        found = [(path, row.table_name, row.line_no, row.reason, row.raw) for row, path in session.execute(query)]
+        found = [
+            (path, row.table_name, row.line_no, row.reason, row.raw) for row, path in session.execute(query)
+        ]
         refused = session.scalars(
             select(models.LoadedFile).where(models.LoadedFile.status == "refused")
         ).all()
     if output is Format.json:
-        print_json({
-            "rejects": [
-                {"file": p, "table": t, "line": n, "reason": r, "raw": (raw or "").rstrip("\r\n")}
-                for p, t, n, r, raw in found
-            ],
-            "refused_files": [{"file": f.path, "reason": f.error} for f in refused],
-        })
+        print_json(
+            {
+                "rejects": [
+                    {"file": p, "table": t, "line": n, "reason": r, "raw": (raw or "").rstrip("\r\n")}
+                    for p, t, n, r, raw in found
+                ],
+                "refused_files": [{"file": f.path, "reason": f.error} for f in refused],
+            }
+        )
         return
     rows = [(p, t, n, r, (raw or "").rstrip("\r\n")[:120]) for p, t, n, r, raw in found]
     if output is Format.csv:

@@ -44,9 +44,14 @@ def demo(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ".rxtrace-demo").write_text("made by rxtrace demo\n")
     url = database_url or f"sqlite:///{(folder / 'rxtrace.db').resolve()}"
-    app = AppContext(Settings(data_dir=folder.resolve(), database_url=url,
-                              secret_key=base.settings.secret_key,
-                              key_file=folder.resolve() / "secret.key"))
+    app = AppContext(
+        Settings(
+            data_dir=folder.resolve(),
+            database_url=url,
+            secret_key=base.settings.secret_key,
+            key_file=folder.resolve() / "secret.key",
+        )
+    )
 
     started = time.monotonic()
     err.print(f"[bold]1. World[/] writing contract files to {folder / 'data'}")

@@ -44,17 +44,37 @@ def print_resolution(resolution: Resolution, output: Format, *, reveal: bool, to
         return
     rows = [
         (
-            box.code, box.key, box.family, str(box.status),
-            (box.product or {}).get("name"), len(box.sales),
+            box.code,
+            box.key,
+            box.family,
+            str(box.status),
+            (box.product or {}).get("name"),
+            len(box.sales),
             box.sales[0].setl_id if box.sales else None,
             ";".join(sorted({s.fixmedins_code for s in box.sales})),
             ";".join(sorted({s.psn_no if reveal else mask_id(s.psn_no) for s in box.sales})),
-            box.fund_loss, "yes" if box.clone_suspect else "", box.via_case, box.seizure_id,
+            box.fund_loss,
+            "yes" if box.clone_suspect else "",
+            box.via_case,
+            box.seizure_id,
         )
         for box in resolution.boxes
     ]
-    columns = ("code", "key", "family", "status", "product", "sales", "first setl_id",
-               "institutions", "cards", "fund_loss", "clone", "via_case", "seizure_id")
+    columns = (
+        "code",
+        "key",
+        "family",
+        "status",
+        "product",
+        "sales",
+        "first setl_id",
+        "institutions",
+        "cards",
+        "fund_loss",
+        "clone",
+        "via_case",
+        "seizure_id",
+    )
     if output is Format.csv:
         print_csv(columns, rows)
         return
@@ -63,17 +83,22 @@ def print_resolution(resolution: Resolution, output: Format, *, reveal: bool, to
     print_table(
         f"Resolution ({scope})" if scope else "Resolution",
         ("status", "boxes"),
-        [(status, count) for status, count in summary.statuses.items()]
-        + [("total", summary.boxes)],
+        [(status, count) for status, count in summary.statuses.items()] + [("total", summary.boxes)],
         caption=f"fund loss {summary.fund_loss} yuan; {summary.clone_suspects} suspected clone(s)",
     )
     document = summary.to_dict(reveal=reveal, top=top)
-    for label, key in (("Cards", "top_cards"), ("Institutions", "top_institutions"),
-                       ("Doctors", "top_doctors")):
+    for label, key in (
+        ("Cards", "top_cards"),
+        ("Institutions", "top_institutions"),
+        ("Doctors", "top_doctors"),
+    ):
         ranked = document[key]["by_boxes"]
         if ranked:
-            print_table(f"Top {label.lower()} by boxes", ("id", "name", "boxes", "fund_loss"),
-                        [(r["id"], r["name"], r["boxes"], r["fund_loss"]) for r in ranked])
+            print_table(
+                f"Top {label.lower()} by boxes",
+                ("id", "name", "boxes", "fund_loss"),
+                [(r["id"], r["name"], r["boxes"], r["fund_loss"]) for r in ranked],
+            )
     print_table("Boxes", columns[:1] + columns[3:], [r[:1] + r[3:] for r in rows])
     if not rows:
         err.print("No codes to resolve.")

@@ -23,8 +23,15 @@ def rxtrace_command() -> str:
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RXTRACE_")}
     environ.update({"RXTRACE_DATA_DIR": str(tmp_path / "data"), "RXTRACE_SECRET_KEY": "k" * 32, **env})
-    return subprocess.run([rxtrace_command(), *args], cwd=tmp_path, env=environ, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [rxtrace_command(), *args],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_installed_command_runs_from_another_folder(tmp_path: Path) -> None:
@@ -67,8 +74,7 @@ def test_failures_exit_non_zero_with_one_line(tmp_path: Path) -> None:
 
 
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
-    result = run(["resolve", "8" * 20], tmp_path,
-                 RXTRACE_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none")
+    result = run(["resolve", "8" * 20], tmp_path, RXTRACE_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none")
     assert result.returncode != 0
     assert result.stderr.strip().startswith("error: database:")
     assert result.stderr.strip().count("\n") == 0

@@ -37,16 +37,23 @@ def test_sample_loads_unchanged_on_both_engines(any_session: Session, protector:
     tables = report.per_table()
     assert all(t["rejected"] == 0 for t in tables.values()), tables
     expected_lines = {
-        "dispensing": 474 * 3, "institutions": 234, "insured": 60, "catalog": 34,
-        "aggregation": 5, "waybills": 6, "seizures": 1, "seized_codes": 25,
+        "dispensing": 474 * 3,
+        "institutions": 234,
+        "insured": 60,
+        "catalog": 34,
+        "aggregation": 5,
+        "waybills": 6,
+        "seizures": 1,
+        "seized_codes": 25,
     }
     assert {name: t["taken"] for name, t in tables.items()} == expected_lines
     encodings = {Path(f.path).name: (f.file_format, f.encoding) for f in report.files}
     assert encodings["dispensing_part2_gb18030.csv"] == ("csv", "gb18030")
     assert encodings["dispensing_part3.jsonl"] == ("jsonl", "utf-8")
     # GB18030 text arrives intact.
-    name = any_session.scalar(select(models.CatalogProduct.name).where(
-        models.CatalogProduct.product_id == "8339563"))
+    name = any_session.scalar(
+        select(models.CatalogProduct.name).where(models.CatalogProduct.product_id == "8339563")
+    )
     assert name == "琥珀酸美托洛尔缓释片(倍他乐克)"
     # Loading again adds nothing.
     again = load_paths([SAMPLE], session=any_session, protector=protector)
@@ -65,9 +72,14 @@ def test_sample_gcj02_point_is_stored_as_wgs84(session: Session, protector: Prot
     assert seizure.lon < 121.4  # GCJ-02 lies east of WGS-84 in Shanghai
 
 
-def test_sensitive_fields_are_never_stored_in_clear(session: Session, protector: Protector, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "d.csv", [sale("83395630003642750912", certno="310119461691164854",
-                                                psn_name="张三丰")], DISPENSING_COLUMNS)
+def test_sensitive_fields_are_never_stored_in_clear(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "d.csv",
+        [sale("83395630003642750912", certno="310119461691164854", psn_name="张三丰")],
+        DISPENSING_COLUMNS,
+    )
     load_paths([path], session=session, protector=protector)
     row = session.scalars(select(models.Dispensing)).one()
     stored = " ".join(str(v) for v in vars(row).values())
@@ -83,25 +95,35 @@ def test_another_key_is_refused(session: Session, protector: Protector, tmp_path
         load_paths([path], session=session, protector=Protector(b"other-key-" + b"1" * 30))
 
 
-def test_same_rows_in_a_new_export_are_not_doubled(session: Session, protector: Protector, tmp_path: Path) -> None:
+def test_same_rows_in_a_new_export_are_not_doubled(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     rows = [sale("83395630003642750912"), sale("83395630003721997697")]
     write_csv(folder / "a.csv", rows, DISPENSING_COLUMNS)
-    write_jsonl(folder / "b.jsonl", rows + [sale("83395630003801185475")])
+    write_jsonl(folder / "b.jsonl", [*rows, sale("83395630003801185475")])
     report = load_paths([folder], session=session, protector=protector)
     assert [(f.taken, f.duplicate) for f in report.files] == [(2, 0), (1, 2)]
     assert count(session, models.Dispensing) == 3
 
 
-def test_returns_are_stored_negative_whatever_sign_was_written(session: Session, protector: Protector, tmp_path: Path) -> None:
+def test_returns_are_stored_negative_whatever_sign_was_written(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
     code = "83395630003642750912"
-    path = write_csv(tmp_path / "d.csv", [returned(code), returned(code, sel_retn_cnt="1", hifp_pay="49.50",
-                                                                    sel_retn_time="2025-03-05 10:00:00")],
-                     DISPENSING_COLUMNS)
+    path = write_csv(
+        tmp_path / "d.csv",
+        [
+            returned(code),
+            returned(code, sel_retn_cnt="1", hifp_pay="49.50", sel_retn_time="2025-03-05 10:00:00"),
+        ],
+        DISPENSING_COLUMNS,
+    )
     load_paths([path], session=session, protector=protector)
-    assert sorted(session.execute(select(models.Dispensing.sel_retn_cnt, models.Dispensing.hifp_pay_fen))) == [
-        (-1, -4950), (-1, -4950)]
+    assert sorted(
+        session.execute(select(models.Dispensing.sel_retn_cnt, models.Dispensing.hifp_pay_fen))
+    ) == [(-1, -4950), (-1, -4950)]
 
 
 def test_unknown_columns_are_kept_aside(session: Session, protector: Protector, tmp_path: Path) -> None:
@@ -111,9 +133,18 @@ def test_unknown_columns_are_kept_aside(session: Session, protector: Protector, 
     assert session.scalars(select(models.Dispensing.extra)).one() == {"insutype": "310"}
 
 
-def test_utf8_bom_and_crlf_and_upper_case_header(session: Session, protector: Protector, tmp_path: Path) -> None:
-    text = "\r\n".join([",".join(c.upper() for c in DISPENSING_COLUMNS),
-                        ",".join(sale("83395630003642750912")[c] for c in DISPENSING_COLUMNS)]) + "\r\n"
+def test_utf8_bom_and_crlf_and_upper_case_header(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    text = (
+        "\r\n".join(
+            [
+                ",".join(c.upper() for c in DISPENSING_COLUMNS),
+                ",".join(sale("83395630003642750912")[c] for c in DISPENSING_COLUMNS),
+            ]
+        )
+        + "\r\n"
+    )
     path = tmp_path / "d.csv"
     path.write_bytes(codecs.BOM_UTF8 + text.encode())
     report = load_paths([path], session=session, protector=protector)
@@ -128,7 +159,10 @@ def test_utf8_bom_and_crlf_and_upper_case_header(session: Session, protector: Pr
         ("setl_id,psn_no\n".encode("utf-16"), "UTF-16 or binary"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "UTF-16 or binary"),
         (b"just some words\n", "the header has 1 column"),
-        (b"setl_id,fixmedins_code,psn_no\nS1,C1,P1\n", "closest is dispensing, which lacks required column(s) med_list_codg"),
+        (
+            b"setl_id,fixmedins_code,psn_no\nS1,C1,P1\n",
+            "closest is dispensing, which lacks required column(s) med_list_codg",
+        ),
     ],
 )
 def test_refused_files_say_why_and_stop_nothing_else(
@@ -152,16 +186,18 @@ def test_header_only_file_loads_nothing(session: Session, protector: Protector, 
     assert (report.files[0].status, report.files[0].taken, report.files[0].rejected) == ("loaded", 0, 0)
 
 
-def test_bad_rows_are_set_aside_with_file_line_and_reason(session: Session, protector: Protector, tmp_path: Path) -> None:
+def test_bad_rows_are_set_aside_with_file_line_and_reason(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
     code = "83395630003642750912"
     rows = [
-        sale(code),                                            # line 2: good
-        sale("83395630003721997697", hifp_pay="abc"),          # 3: non-numeric amount
+        sale(code),  # line 2: good
+        sale("83395630003721997697", hifp_pay="abc"),  # 3: non-numeric amount
         sale("83395630003801185475", sel_retn_time="yesterday"),  # 4: unparseable time
-        sale("hello-world"),                                   # 5: code of no family
-        sale("83395630003880342133", psn_no=""),               # 6: missing required value
-        sale("83395630003959539350", hifp_pay="1.234"),        # 7: sub-fen amount
-        sale("83395630004038744838"),                          # 8: good
+        sale("hello-world"),  # 5: code of no family
+        sale("83395630003880342133", psn_no=""),  # 6: missing required value
+        sale("83395630003959539350", hifp_pay="1.234"),  # 7: sub-fen amount
+        sale("83395630004038744838"),  # 8: good
     ]
     path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
     with path.open("a", encoding="utf-8") as handle:
@@ -190,7 +226,9 @@ def test_wrong_encoding_line_is_set_aside(session: Session, protector: Protector
     assert "not valid utf-8" in rejects(session)[0].reason
 
 
-def test_a_line_of_tens_of_megabytes_is_refused_without_holding_it(session: Session, protector: Protector, tmp_path: Path) -> None:
+def test_a_line_of_tens_of_megabytes_is_refused_without_holding_it(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
     path = write_csv(tmp_path / "d.csv", [sale("83395630003642750912")], DISPENSING_COLUMNS)
     with path.open("ab") as handle:
         handle.write(b"S2,")
@@ -211,19 +249,28 @@ def test_a_line_of_tens_of_megabytes_is_refused_without_holding_it(session: Sess
     assert peak < 4 * MAX_LINE_BYTES + (8 << 20)
 
 
-def test_gb18030_after_an_ascii_start_is_read_as_gb18030(session: Session, protector: Protector, tmp_path: Path) -> None:
+def test_gb18030_after_an_ascii_start_is_read_as_gb18030(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
     rows = [sale(f"833956300036427{i:05d}", psn_name="x") for i in range(3)]
     path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
     late = sale("83395630003721997697", psn_name="居民甲")
-    path.write_bytes(path.read_bytes() + ",".join(late[c] for c in DISPENSING_COLUMNS).encode("gb18030") + b"\n")
+    path.write_bytes(
+        path.read_bytes() + ",".join(late[c] for c in DISPENSING_COLUMNS).encode("gb18030") + b"\n"
+    )
     report = load_paths([path], session=session, protector=protector)
     assert (report.files[0].taken, report.files[0].rejected) == (4, 0)
-    masked = session.scalars(select(models.Dispensing.psn_name_masked).where(
-        models.Dispensing.drug_trac_codg == "83395630003721997697")).one()
+    masked = session.scalars(
+        select(models.Dispensing.psn_name_masked).where(
+            models.Dispensing.drug_trac_codg == "83395630003721997697"
+        )
+    ).one()
     assert masked == "居**"
 
 
-def test_an_interrupted_load_completes_when_run_again(session: Session, protector: Protector, tmp_path: Path) -> None:
+def test_an_interrupted_load_completes_when_run_again(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
     rows = [sale(f"8339563000364{i:07d}") for i in range(50)]
     path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
     calls = 0
@@ -244,10 +291,13 @@ def test_an_interrupted_load_completes_when_run_again(session: Session, protecto
 
 
 def test_seized_codes_keep_malformed_reads(session: Session, protector: Protector, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "s.csv", [
-        {"seizure_id": "Z1", "code": "8123456789", "scanned_at": "", "box_med_list_codg": ""},
-        {"seizure_id": "Z1", "code": "83395630003642750912", "scanned_at": "", "box_med_list_codg": "X9"},
-    ])
+    path = write_csv(
+        tmp_path / "s.csv",
+        [
+            {"seizure_id": "Z1", "code": "8123456789", "scanned_at": "", "box_med_list_codg": ""},
+            {"seizure_id": "Z1", "code": "83395630003642750912", "scanned_at": "", "box_med_list_codg": "X9"},
+        ],
+    )
     load_paths([path], session=session, protector=protector)
     stored = {c.code: c for c in session.scalars(select(models.SeizedCode))}
     assert "expected 20 digits, got 10" in (stored["8123456789"].parse_error or "")

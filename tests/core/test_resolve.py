@@ -11,15 +11,23 @@ from sqlalchemy.orm import Session
 
 from rxtrace.trace.load import load_paths
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.resolution import Status
 from rxtrace.trace.service import resolve_case, resolve_codes, resolve_seizure
 
 from .builders import returned, sale, write_world
 
 A, B, C, D, E, F, G = (f"8339563000364275{i:04d}" for i in range(7))
 GTIN = "06901234567892"
-CATALOG = [{"product_id": "8339563", "med_list_codg": "X1", "name": "倍他乐克", "spec": "47.5mg*7片",
-            "manufacturer": "上海医药", "units_per_box": "7", "price": "38.5"}]
+CATALOG = [
+    {
+        "product_id": "8339563",
+        "med_list_codg": "X1",
+        "name": "倍他乐克",
+        "spec": "47.5mg*7片",
+        "manufacturer": "上海医药",
+        "units_per_box": "7",
+        "price": "38.5",
+    }
+]
 
 
 def load_world(session: Session, protector: Protector, folder: Path, **world: object) -> None:
@@ -34,26 +42,46 @@ def statuses(session: Session, *codes: str) -> list[str]:
 
 def test_every_status_of_the_contract(any_session: Session, protector: Protector, tmp_path: Path) -> None:
     sales = [
-        sale(A),                                                  # dispensed
-        sale(B), returned(B),                                     # returned
+        sale(A),  # dispensed
+        sale(B),
+        returned(B),  # returned
         sale(C, trdn_flag=1, sel_retn_cnt=3, hifp_pay="2.49"),
-        sale(C, trdn_flag=1, sel_retn_cnt=4, hifp_pay="3.32"),    # split 7 of 7: split_pack
-        sale(D), sale(D, fixmedins_code="C2", psn_no="P2"),       # twice: repeatedly
-        sale(E, trdn_flag=1, sel_retn_cnt=5), sale(E, trdn_flag=1, sel_retn_cnt=5),  # 10 > 7
-        sale(F, mdtrt_setl_type=2, hifp_pay="0"),                 # self-paid only: not dispensed
-        sale(G), returned(G), sale(G, psn_no="P3"),               # sale, return, resale: once
+        sale(C, trdn_flag=1, sel_retn_cnt=4, hifp_pay="3.32"),  # split 7 of 7: split_pack
+        sale(D),
+        sale(D, fixmedins_code="C2", psn_no="P2"),  # twice: repeatedly
+        sale(E, trdn_flag=1, sel_retn_cnt=5),
+        sale(E, trdn_flag=1, sel_retn_cnt=5),  # 10 > 7
+        sale(F, mdtrt_setl_type=2, hifp_pay="0"),  # self-paid only: not dispensed
+        sale(G),
+        returned(G),
+        sale(G, psn_no="P3"),  # sale, return, resale: once
     ]
     load_world(any_session, protector, tmp_path / "w", sales=sales, catalog=CATALOG)
     assert statuses(any_session, A, B, C, D, E, F, G, "8123", f"8{'0' * 19}") == [
-        "dispensed", "returned", "split_pack", "dispensed_repeatedly", "dispensed_repeatedly",
-        "not_dispensed", "dispensed", "malformed", "not_dispensed",
+        "dispensed",
+        "returned",
+        "split_pack",
+        "dispensed_repeatedly",
+        "dispensed_repeatedly",
+        "not_dispensed",
+        "dispensed",
+        "malformed",
+        "not_dispensed",
     ]
 
 
-def test_fund_loss_counts_returns_and_is_exact(any_session: Session, protector: Protector, tmp_path: Path) -> None:
-    sales = [sale(A, hifp_pay="0.10"), sale(A, hifp_pay="0.20", psn_no="P2"),
-             sale(B, hifp_pay="49.50"), returned(B, hifp_pay="-49.50"),
-             sale(C, hifp_pay="33.33"), returned(C, hifp_pay="-33.33"), sale(C, hifp_pay="33.34")]
+def test_fund_loss_counts_returns_and_is_exact(
+    any_session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    sales = [
+        sale(A, hifp_pay="0.10"),
+        sale(A, hifp_pay="0.20", psn_no="P2"),
+        sale(B, hifp_pay="49.50"),
+        returned(B, hifp_pay="-49.50"),
+        sale(C, hifp_pay="33.33"),
+        returned(C, hifp_pay="-33.33"),
+        sale(C, hifp_pay="33.34"),
+    ]
     load_world(any_session, protector, tmp_path / "w", sales=sales)
     result = resolve_codes([A, B, C], session=any_session)
     assert [box.fund_loss for box in result.boxes] == [Decimal("0.30"), Decimal("0.00"), Decimal("33.34")]
@@ -61,12 +89,20 @@ def test_fund_loss_counts_returns_and_is_exact(any_session: Session, protector: 
     assert result.to_dict()["summary"]["fund_loss"] == Decimal("33.64")
 
 
-def test_case_codes_expand_and_boxes_count_once(any_session: Session, protector: Protector, tmp_path: Path) -> None:
+def test_case_codes_expand_and_boxes_count_once(
+    any_session: Session, protector: Protector, tmp_path: Path
+) -> None:
     parent, middle = "85555550000000000001", "85555550000000000002"
     sales = [sale(A, hifp_pay="10.00"), sale(B, hifp_pay="20.00"), sale(C, hifp_pay="30.00")]
     seized = [("Z1", parent), ("Z1", A), ("Z2", f"]C0{A}"), ("Z2", "nonsense"), ("Z2", "nonsense")]
-    load_world(any_session, protector, tmp_path / "w", sales=sales, seized=seized,
-               aggregation=[(parent, A), (parent, middle), (middle, B), (middle, C)])
+    load_world(
+        any_session,
+        protector,
+        tmp_path / "w",
+        sales=sales,
+        seized=seized,
+        aggregation=[(parent, A), (parent, middle), (middle, B), (middle, C)],
+    )
     result = resolve_case("CASE-1", session=any_session)
     by_key = {box.key: box for box in result.boxes}
     assert set(by_key) == {A, B, C, None}
@@ -78,39 +114,81 @@ def test_case_codes_expand_and_boxes_count_once(any_session: Session, protector:
 
 
 def test_clone_suspects(any_session: Session, protector: Protector, tmp_path: Path) -> None:
-    sales = [sale(A, med_list_codg="X1"), sale(A, med_list_codg="X2", psn_no="P9"), sale(B, med_list_codg="X1")]
+    sales = [
+        sale(A, med_list_codg="X1"),
+        sale(A, med_list_codg="X2", psn_no="P9"),
+        sale(B, med_list_codg="X1"),
+    ]
     load_world(any_session, protector, tmp_path / "w", sales=sales)
     from rxtrace.trace.service import SeizedRead, resolve_reads
 
-    result = resolve_reads([SeizedRead(A), SeizedRead(B, box_med_list_codg="X7"), SeizedRead(C, box_med_list_codg="X7")],
-                           session=any_session)
+    result = resolve_reads(
+        [SeizedRead(A), SeizedRead(B, box_med_list_codg="X7"), SeizedRead(C, box_med_list_codg="X7")],
+        session=any_session,
+    )
     a, b, c = result.boxes
     assert a.clone_suspect and "2 different drugs" in a.clone_reasons[0]
     assert b.clone_suspect and "the box shows X7" in b.clone_reasons[0]
     assert not c.clone_suspect  # nothing sold: nothing to contradict
 
 
-def test_gs1_written_forms_resolve_to_one_sale(session: Session, protector: Protector, tmp_path: Path) -> None:
+def test_gs1_written_forms_resolve_to_one_sale(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
     code = f"(01){GTIN}(21)SER/1(17)271231"
     load_world(session, protector, tmp_path / "w", sales=[sale(code)])
-    result = resolve_codes([f"]d201{GTIN}21SER/1\x1d17271231", f"https://id.gs1.org/01/{GTIN}/21/SER%2F1"],
-                           session=session)
+    result = resolve_codes(
+        [f"]d201{GTIN}21SER/1\x1d17271231", f"https://id.gs1.org/01/{GTIN}/21/SER%2F1"], session=session
+    )
     assert [str(b.status) for b in result.boxes] == ["dispensed"]
 
 
 def test_json_shape_and_masking(session: Session, protector: Protector, tmp_path: Path) -> None:
-    load_world(session, protector, tmp_path / "w", sales=[sale(A, psn_no="310000000051")], catalog=CATALOG,
-               seized=[("Z1", A)])
+    load_world(
+        session,
+        protector,
+        tmp_path / "w",
+        sales=[sale(A, psn_no="310000000051")],
+        catalog=CATALOG,
+        seized=[("Z1", A)],
+    )
     doc = resolve_seizure("Z1", session=session).to_dict()
     assert set(doc) >= {"summary", "codes"}
-    assert set(doc["summary"]) >= {"boxes", "statuses", "fund_loss", "top_cards", "top_institutions", "top_doctors"}
+    assert set(doc["summary"]) >= {
+        "boxes",
+        "statuses",
+        "fund_loss",
+        "top_cards",
+        "top_institutions",
+        "top_doctors",
+    }
     (box,) = doc["codes"]
-    assert set(box) >= {"code", "key", "family", "status", "product", "sales", "fund_loss", "clone_suspect",
-                        "via_case", "seizure_id"}
+    assert set(box) >= {
+        "code",
+        "key",
+        "family",
+        "status",
+        "product",
+        "sales",
+        "fund_loss",
+        "clone_suspect",
+        "via_case",
+        "seizure_id",
+    }
     assert box["product"]["name"] == "倍他乐克" and box["product"]["spec"] == "47.5mg*7片"
     (s,) = box["sales"]
-    assert set(s) >= {"setl_id", "rxno", "time", "fixmedins_code", "institution", "psn_no", "dr_code",
-                      "med_list_codg", "trdn_flag", "hifp_pay"}
+    assert set(s) >= {
+        "setl_id",
+        "rxno",
+        "time",
+        "fixmedins_code",
+        "institution",
+        "psn_no",
+        "dr_code",
+        "med_list_codg",
+        "trdn_flag",
+        "hifp_pay",
+    }
     assert s["psn_no"] == "3100****0051"
     assert doc["summary"]["top_cards"]["by_boxes"][0]["id"] == "3100****0051"
     revealed = resolve_seizure("Z1", session=session).to_dict(reveal=True)

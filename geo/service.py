@@ -1,0 +1,360 @@
+"""What the maps read from the database: case points, hot spots and courier routes.
+
+Everything a caller needs is a session and, optionally, a case; the same calls serve the
+command line, the web demo and the dossier. Results are identical on SQLite and PostgreSQL:
+queries return rows in a fixed order, and the one spatial join done in SQL on PostGIS
+(``ST_DWithin`` on the sphere) measures exactly as the Python fallback does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from rxtrace.geo import boundaries
+from rxtrace.geo.hotspots import HotspotResult, Incident, find_hotspots
+from rxtrace.geo.routes import FlagRules, Route, WaybillPoint, build_routes, shanghai_district
+from rxtrace.trace import models
+from rxtrace.trace.errors import NotFoundError, RxtraceError
+
+__all__ = [
+    "LAYERS",
+    "CasePoints",
+    "MapPoint",
+    "case_ids",
+    "case_points",
+    "has_postgis",
+    "hotspots",
+    "near_seizure_sites",
+    "routes",
+]
+
+LAYERS = ("seizures", "residences", "institutions")
+_CHUNK = 500
+BoxKey = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class MapPoint:
+    """A located thing of a case: a seizure site, a card's residence or an institution."""
+
+    kind: str
+    id: str
+    lon: float
+    lat: float
+    label: str
+    when: datetime | None = None
+    info: Incident = field(default_factory=Incident)
+
+    def to_feature(self, fund_fen: int | None = None) -> dict[str, Any]:
+        props: dict[str, Any] = {"kind": self.kind, "id": self.id, "label": self.label,
+                                 "when": self.when.isoformat() if self.when else None,
+                                 "seizures": list(self.info.seizures), "cards": len(self.info.cards),
+                                 "boxes": len(self.info.boxes)}
+        if fund_fen is not None:
+            props["fund_yuan"] = f"{fund_fen / 100:.2f}"
+        return {"type": "Feature", "properties": props,
+                "geometry": {"type": "Point", "coordinates": [self.lon, self.lat]}}
+
+
+@dataclass(frozen=True)
+class CasePoints:
+    """The located points of a case (or of every case), with the fund paid per seized box."""
+
+    case_id: str | None
+    seizures: tuple[MapPoint, ...]
+    residences: tuple[MapPoint, ...]
+    institutions: tuple[MapPoint, ...]
+    box_fund: dict[BoxKey, int]
+    unlocated: dict[str, int]
+
+    def layer(self, name: str) -> tuple[MapPoint, ...]:
+        if name not in LAYERS:
+            raise RxtraceError(f"unknown layer {name!r}: choose one of {', '.join(LAYERS)}")
+        points: tuple[MapPoint, ...] = getattr(self, name)
+        return points
+
+    def fund_of(self, point: MapPoint) -> int:
+        return sum(self.box_fund.get(b, 0) for b in point.info.boxes)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _scope_seizures(session: Session, case_id: str | None) -> list[models.Seizure]:
+    query = select(models.Seizure).order_by(models.Seizure.seizure_id)
+    if case_id is not None:
+        query = query.where(models.Seizure.case_id == case_id)
+    found = list(session.scalars(query))
+    if case_id is not None and not found:
+        raise NotFoundError(f"no case {case_id!r}: no seizure is recorded under it")
+    return found
+
+
+def _expand_parents(session: Session, keys: set[BoxKey]) -> dict[BoxKey, set[BoxKey]]:
+    """Each seized key mapped to the boxes it stands for (a case code to its children)."""
+    result: dict[BoxKey, set[BoxKey]] = {k: {k} for k in keys}
+    frontier = {k: {k} for k in keys}  # the current level's codes per original key
+    for _level in range(4):  # case > middle > box: a few levels at most
+        current = sorted({c for cs in frontier.values() for c in cs})
+        children: dict[BoxKey, list[BoxKey]] = defaultdict(list)
+        for chunk in _chunks(current):
+            rows = session.execute(
+                select(models.Aggregation.parent_hi, models.Aggregation.parent_lo,
+                       models.Aggregation.child_hi, models.Aggregation.child_lo)
+                .where(tuple_(models.Aggregation.parent_hi, models.Aggregation.parent_lo).in_(chunk))
+            )
+            for ph, pl, ch, cl in rows:
+                children[(ph, pl)].append((ch, cl))
+        if not children:
+            break
+        new_frontier: dict[BoxKey, set[BoxKey]] = {}
+        for original, codes in frontier.items():
+            expanded = {c for code in codes if code in children for c in children[code]}
+            if not expanded:
+                continue
+            result[original] = (result[original] - {c for c in codes if c in children}) | expanded
+            new_frontier[original] = expanded
+        frontier = new_frontier
+    return result
+
+
+def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
+    """Seizure sites, residences of the cards whose seized boxes the fund paid for, and the
+    institutions that sold them; a case's parent codes stand for the boxes inside."""
+    seizures = _scope_seizures(session, case_id)
+    by_id = {s.seizure_id: s for s in seizures}
+    seized: dict[str, set[BoxKey]] = defaultdict(set)
+    for chunk in _chunks(sorted(by_id)):
+        for sid, hi, lo in session.execute(
+            select(models.SeizedCode.seizure_id, models.SeizedCode.key_hi, models.SeizedCode.key_lo)
+            .where(models.SeizedCode.seizure_id.in_(chunk), models.SeizedCode.key_hi.is_not(None))
+        ):
+            seized[sid].add((hi, lo))
+    expansion = _expand_parents(session, {k for ks in seized.values() for k in ks})
+    boxes_of: dict[str, set[BoxKey]] = {sid: {b for k in ks for b in expansion[k]} for sid, ks in seized.items()}
+    all_boxes = sorted({b for bs in boxes_of.values() for b in bs})
+
+    box_fund: dict[BoxKey, int] = defaultdict(int)
+    box_cards: dict[BoxKey, set[str]] = defaultdict(set)
+    box_insts: dict[BoxKey, set[str]] = defaultdict(set)
+    d = models.Dispensing
+    for chunk in _chunks(all_boxes):
+        for hi, lo, psn, inst, fen, kind in session.execute(
+            select(d.key_hi, d.key_lo, d.psn_no, d.fixmedins_code, d.hifp_pay_fen, d.sel_retn_type)
+            .where(d.mdtrt_setl_type == 1, tuple_(d.key_hi, d.key_lo).in_(chunk))
+        ):
+            key = (hi, lo)
+            box_fund[key] += fen
+            if kind != "return":
+                box_cards[key].add(psn)
+                box_insts[key].add(inst)
+
+    seizures_of_box: dict[BoxKey, set[str]] = defaultdict(set)
+    for sid, bs in boxes_of.items():
+        for b in bs:
+            seizures_of_box[b].add(sid)
+
+    unlocated: dict[str, int] = defaultdict(int)
+    seizure_points = []
+    for s in seizures:
+        bs = boxes_of.get(s.seizure_id, set())
+        cards = sorted({c for b in bs for c in box_cards.get(b, ())})
+        if s.lon is None or s.lat is None:
+            unlocated["seizures"] += 1
+            continue
+        seizure_points.append(MapPoint("seizure", s.seizure_id, s.lon, s.lat,
+                                       s.address or s.place_kind or s.seizure_id, s.seized_at,
+                                       Incident((s.seizure_id,), tuple(cards), tuple(sorted(bs)))))
+
+    def owners(index: dict[BoxKey, set[str]]) -> dict[str, set[BoxKey]]:
+        out: dict[str, set[BoxKey]] = defaultdict(set)
+        for b, names in index.items():
+            for n in names:
+                out[n].add(b)
+        return out
+
+    card_boxes = owners(box_cards)
+    inst_boxes = owners(box_insts)
+    residence_points = []
+    for chunk in _chunks(sorted(card_boxes)):
+        for person in session.scalars(select(models.InsuredPerson).where(models.InsuredPerson.psn_no.in_(chunk))):
+            bs = card_boxes[person.psn_no]
+            if person.lon is None or person.lat is None:
+                continue
+            sids = sorted({s for b in bs for s in seizures_of_box[b]})
+            residence_points.append(MapPoint("residence", person.psn_no, person.lon, person.lat, person.psn_no,
+                                             None, Incident(tuple(sids), (person.psn_no,), tuple(sorted(bs)))))
+    residence_points.sort(key=lambda p: p.id)
+    unlocated["residences"] = len(card_boxes) - len(residence_points)
+    institution_points = []
+    for chunk in _chunks(sorted(inst_boxes)):
+        for inst in session.scalars(select(models.Institution)
+                                    .where(models.Institution.fixmedins_code.in_(chunk))):
+            bs = inst_boxes[inst.fixmedins_code]
+            if inst.lon is None or inst.lat is None:
+                continue
+            sids = sorted({s for b in bs for s in seizures_of_box[b]})
+            cards = sorted({c for b in bs for c in box_cards[b]})
+            institution_points.append(MapPoint("institution", inst.fixmedins_code, inst.lon, inst.lat, inst.name,
+                                               None, Incident(tuple(sids), tuple(cards), tuple(sorted(bs)))))
+    institution_points.sort(key=lambda p: p.id)
+    unlocated["institutions"] = len(inst_boxes) - len(institution_points)
+    return CasePoints(case_id, tuple(seizure_points), tuple(residence_points), tuple(institution_points),
+                      dict(box_fund), {k: v for k, v in unlocated.items() if v})
+
+
+def hotspots(
+    *,
+    session: Session,
+    case_id: str | None = None,
+    layer: str = "residences",
+    points: CasePoints | None = None,
+    **options: Any,
+) -> HotspotResult:
+    """Gi* hot cells and compound clusters of one layer of a case (or of every case).
+
+    ``options`` go to :func:`rxtrace.geo.hotspots.find_hotspots` (resolution, permutations,
+    min_occupied, eps_m, min_samples, seed).
+    """
+    pts = points if points is not None else case_points(session=session, case_id=case_id)
+    layer_points = pts.layer(layer)
+    result = find_hotspots([p.lon for p in layer_points], [p.lat for p in layer_points],
+                           info=[p.info for p in layer_points], box_fund=pts.box_fund, layer=layer,
+                           case_id=case_id, **options)
+    if pts.unlocated.get(layer):
+        from dataclasses import replace
+
+        result = replace(result, notes=(*result.notes, f"{pts.unlocated[layer]} {layer} without coordinates"))
+    return result
+
+
+def has_postgis(session: Session) -> bool:
+    """Whether the database is PostgreSQL with the PostGIS extension installed in it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    return session.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first() is not None
+
+
+def near_seizure_sites(
+    *, session: Session, case_id: str | None = None, near_m: float = 500.0, use_sql: bool | None = None
+) -> dict[str, list[str]]:
+    """Waybill number → seizure sites within ``near_m`` metres of its sender (great circle).
+
+    On PostGIS the join runs in SQL (``ST_DWithin`` on geography, sphere); elsewhere, or with
+    ``use_sql=False``, in Python on the same sphere, so both give the same pairs.
+    """
+    sql = has_postgis(session) if use_sql is None else use_sql
+    out: dict[str, list[str]] = defaultdict(list)
+    if sql:
+        case_clause = "AND s.case_id = :case_id" if case_id is not None else ""
+        rows = session.execute(text(f"""
+            SELECT w.waybill_no, s.seizure_id
+            FROM waybill w JOIN seizure s
+              ON ST_DWithin(ST_SetSRID(ST_MakePoint(w.sender_lon, w.sender_lat), 4326)::geography,
+                            ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)::geography, :near, false)
+            WHERE w.sender_lon IS NOT NULL AND w.sender_lat IS NOT NULL
+              AND s.lon IS NOT NULL AND s.lat IS NOT NULL {case_clause}
+            ORDER BY w.waybill_no, s.seizure_id
+        """), {"near": near_m, "case_id": case_id})
+        for no, sid in rows:
+            out[no].append(sid)
+        return dict(out)
+    sites = [(s.seizure_id, s.lon, s.lat) for s in _scope_seizures(session, case_id)
+             if s.lon is not None and s.lat is not None]
+    if not sites:
+        return {}
+    # A box around each site first: cheap in SQL, and it keeps the Python work to candidates.
+    lat_pad = near_m / 111_000.0 * 1.01
+    for sid, slon, slat in sites:
+        lon_pad = lat_pad / max(math.cos(math.radians(slat)), 0.01)
+        w = models.Waybill
+        rows = session.execute(
+            select(w.waybill_no, w.sender_lon, w.sender_lat)
+            .where(w.sender_lon.between(slon - lon_pad, slon + lon_pad),
+                   w.sender_lat.between(slat - lat_pad, slat + lat_pad))
+        )
+        for no, wlon, wlat in rows:
+            if boundaries.haversine_m(wlon, wlat, slon, slat) <= near_m:
+                out[no].append(sid)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def _waybills(session: Session) -> list[WaybillPoint]:
+    out = []
+    w = models.Waybill
+    for row in session.execute(select(w).order_by(w.waybill_no)).scalars():
+        frm = shanghai_district(row.sender_adcode, row.sender_lon, row.sender_lat)
+        if frm is None:
+            continue  # not sent from Shanghai: outside these routes
+        to = boundaries.city_of(row.receiver_adcode)
+        if to.startswith("31"):
+            continue  # delivered within Shanghai: not an outbound route
+        out.append(WaybillPoint(row.waybill_no, row.ship_time, frm, to, row.weight_kg, row.pieces,
+                                row.declared_content, row.sender_lon, row.sender_lat))
+    return out
+
+
+def routes(
+    *,
+    session: Session,
+    case_id: str | None = None,
+    hotspot_result: HotspotResult | None = None,
+    rules: FlagRules | None = None,
+) -> list[Route]:
+    """Courier routes out of Shanghai, flagged against the case's seizures and hot spots.
+
+    Every outbound waybill on record makes the flows; a case (or, without one, every case)
+    gives the seizure sites, seized waybills and hot spots the flags are judged against.
+    ``hotspot_result`` defaults to the case's residence hot spots.
+    """
+    rules = rules or FlagRules()
+    seizures = _scope_seizures(session, case_id)
+    waybills = _waybills(session)
+    known = {w.waybill_no for w in waybills}
+    tied: dict[str, list[str]] = defaultdict(list)
+    for s in seizures:
+        if s.waybill_no and s.waybill_no in known:
+            tied[s.waybill_no].append(s.seizure_id)
+    anchors: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for no, sids in near_seizure_sites(session=session, case_id=case_id, near_m=rules.near_m).items():
+        for sid in sids:
+            anchors[no].append((f"seizure:{sid}", f"seizure site {sid}"))
+    if seizures:
+        hs = hotspot_result if hotspot_result is not None else hotspots(session=session, case_id=case_id)
+        _hotspot_anchors(hs, waybills, rules, anchors)
+    return build_routes(waybills, tied=tied, anchors=anchors, rules=rules)
+
+
+def _hotspot_anchors(hs: HotspotResult, waybills: Sequence[WaybillPoint], rules: FlagRules,
+                     anchors: dict[str, list[tuple[str, str]]]) -> None:
+    import h3
+
+    hot = {c.cell for c in hs.cells if c.bin >= 2}
+    clusters = [c for c in hs.clusters if c.bin >= 2]
+    for w in waybills:
+        if w.sender_lon is None or w.sender_lat is None:
+            continue
+        if hot and hs.resolution is not None:
+            cell = h3.latlng_to_cell(w.sender_lat, w.sender_lon, hs.resolution)
+            if cell in hot:
+                anchors[w.waybill_no].append((f"cell:{cell}", f"{hs.layer} hot spot {cell}"))
+        for c in clusters:
+            if boundaries.haversine_m(w.sender_lon, w.sender_lat, c.lon, c.lat) <= c.radius_m + rules.near_m:
+                anchors[w.waybill_no].append((f"cluster:{c.cluster_id}",
+                                              f"{hs.layer} cluster {c.cluster_id} ({c.count} points)"))
+
+
+def case_ids(*, session: Session) -> list[str]:
+    """Every case with a seizure on record."""
+    return list(session.scalars(select(models.Seizure.case_id).group_by(models.Seizure.case_id)
+                                .order_by(func.min(models.Seizure.case_id))))
