@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -39,7 +40,7 @@ class TableSpec:
     optional: tuple[str, ...]
     model_table: str
 
-    @property
+    @cached_property
     def columns(self) -> frozenset[str]:
         return frozenset(self.required + self.optional)
 
@@ -216,17 +217,19 @@ def parse_time(value: str, what: str = "time") -> datetime:
     """
     text = value.strip()
     parsed: datetime | None = None
-    for fmt in _TIME_FORMATS:
+    try:
+        # The common case (ISO 8601, with a space or a T) in C; the other spellings below.
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00")) if len(text) > 10 else None
+    except ValueError:
+        parsed = None
+    for fmt in _TIME_FORMATS if parsed is None else ():
         try:
             parsed = datetime.strptime(text, fmt)
             break
         except ValueError:
             continue
     if parsed is None:
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise _fail(value, what, "expected a time like 2025-03-04 09:12:45") from None
+        raise _fail(value, what, "expected a time like 2025-03-04 09:12:45")
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(SHANGHAI).replace(tzinfo=None)
     return parsed
@@ -234,6 +237,11 @@ def parse_time(value: str, what: str = "time") -> datetime:
 
 def _date(value: str, what: str) -> date:
     text = value.strip()
+    if len(text) == 10 and text[4] == "-":
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
     for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d"):
         try:
             return datetime.strptime(text, fmt).date()
