@@ -215,6 +215,10 @@ class BoxCode:
         if not isinstance(value, str):
             raise ParseError(f"Failed to parse {value!r} as traceability code: not text.")
         text = value.strip()
+        if len(text) == 20 and text[0] == "8" and text.isdigit() and text.isascii():
+            # The common case on a load of millions: a clean national code, nothing to undo.
+            national = NationalCode(text)
+            return cls(value, "national", text, text[:7], national=national)
         for spelling in _GS_SPELLINGS:
             text = text.replace(spelling, GS)
         body = text[3:] if _SYMBOLOGY_ID.match(text) else text
