@@ -237,7 +237,7 @@ def summarise(boxes: Sequence[BoxResolution]) -> Summary:
     return Summary(
         boxes=len(boxes),
         statuses=statuses,
-        fund_loss=sum((b.fund_loss for b in boxes), Decimal("0.00")),
+        fund_loss=fen_to_yuan(sum(s.hifp_pay_fen for _, s in indexed)),
         clone_suspects=sum(1 for b in boxes if b.clone_suspect),
         cards=_rank((s.psn_no, None, i, s.hifp_pay_fen) for i, s in indexed),
         institutions=_rank((s.fixmedins_code, s.institution, i, s.hifp_pay_fen) for i, s in indexed),

@@ -104,11 +104,13 @@ def resolve_case(case_id: str, *, session: Session) -> Resolution:
 
 def _seized_reads(session: Session, seizure_ids: Sequence[str]) -> list[SeizedRead]:
     order = {sid: i for i, sid in enumerate(seizure_ids)}
-    rows = list(session.execute(
-        select(models.SeizedCode.seizure_id, models.SeizedCode.code, models.SeizedCode.box_med_list_codg)
-        .where(models.SeizedCode.seizure_id.in_(seizure_ids))
-        .order_by(models.SeizedCode.id)
-    ).all())
+    rows = list(
+        session.execute(
+            select(models.SeizedCode.seizure_id, models.SeizedCode.code, models.SeizedCode.box_med_list_codg)
+            .where(models.SeizedCode.seizure_id.in_(seizure_ids))
+            .order_by(models.SeizedCode.id)
+        ).all()
+    )
     rows.sort(key=lambda r: order[r.seizure_id])  # stable: reading order within a seizure
     return [SeizedRead(r.code, r.seizure_id, r.box_med_list_codg) for r in rows]
 
@@ -121,7 +123,8 @@ def resolve_reads(reads: Sequence[SeizedRead], *, session: Session) -> Resolutio
             parsed.append((read, BoxCode.parse(read.code)))
         except ParseError as exc:
             parsed.append((read, exc))
-    leaves = _expand_cases(session, [c.key for _, c in parsed if isinstance(c, BoxCode)])
+    keys = _KeyTable(session)
+    leaves = _expand_cases(keys, [c.key for _, c in parsed if isinstance(c, BoxCode)])
 
     boxes: list[BoxResolution] = []
     seen: set[str] = set()
@@ -160,7 +163,7 @@ def resolve_reads(reads: Sequence[SeizedRead], *, session: Session) -> Resolutio
             )
 
     keyed = [box for box in boxes if box.key is not None]
-    sales = _sales_by_key(session, [box.key for box in keyed if box.key])
+    sales = _sales_by_key(keys, [box.key for box in keyed if box.key])
     products = _products(session, keyed, sales)
     for box in keyed:
         assert box.key is not None
@@ -190,36 +193,48 @@ def _family(key: str) -> str:
     return "national" if key[0] == "8" else "gs1"
 
 
-def _fill_keys(session: Session, keys: Iterable[str]) -> None:
-    """Put ``keys`` into the session's temporary key table (created on first use)."""
-    session.execute(
-        text(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS rxtrace_batch_keys "
-            "(hi BIGINT NOT NULL, lo BIGINT NOT NULL, key_text TEXT NOT NULL)"
-        )
-    )
-    session.execute(text("DELETE FROM rxtrace_batch_keys"))
-    rows = [{"hi": hi, "lo": lo, "key_text": key} for key in set(keys) for hi, lo in [key_parts(key)]]
-    if rows:
+class _KeyTable:
+    """The session's temporary table of a batch's keys, filled once per distinct key set."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.current: frozenset[str] | None = None
         session.execute(
-            text("INSERT INTO rxtrace_batch_keys (hi, lo, key_text) VALUES (:hi, :lo, :key_text)"),
-            rows,
+            text(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS rxtrace_batch_keys "
+                "(hi BIGINT NOT NULL, lo BIGINT NOT NULL, key_text TEXT NOT NULL)"
+            )
         )
-        if len(rows) > 1000 and session.get_bind().dialect.name == "postgresql":
-            # Without statistics the planner guesses a tiny table and may pick a poor join.
-            session.execute(text("ANALYZE rxtrace_batch_keys"))
+
+    def fill(self, keys: Iterable[str]) -> None:
+        wanted = frozenset(keys)
+        if wanted == self.current:
+            return
+        self.current = wanted
+        conn = self.session.connection()
+        conn.exec_driver_sql("DELETE FROM rxtrace_batch_keys")
+        rows = [(*key_parts(key), key) for key in wanted]
+        if conn.dialect.name == "postgresql":
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy("COPY rxtrace_batch_keys (hi, lo, key_text) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            # Without statistics the planner guesses the table's size and may scan dispensing.
+            cursor.execute("ANALYZE rxtrace_batch_keys")
+        elif rows:
+            conn.exec_driver_sql("INSERT INTO rxtrace_batch_keys (hi, lo, key_text) VALUES (?, ?, ?)", rows)
 
 
-def _expand_cases(session: Session, keys: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+def _expand_cases(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """For each key that is a packaging parent, the leaf box keys under it (any depth)."""
     result: dict[str, list[tuple[str, str]]] = {}
     frontier: dict[str, str] = {key: key for key in keys}  # current key -> top-level key read
     for _ in range(MAX_DEPTH):
         if not frontier:
             break
-        _fill_keys(session, frontier)
+        table.fill(frontier)
         children: dict[str, list[str]] = defaultdict(list)
-        for parent, child in session.execute(
+        for parent, child in table.session.execute(
             text(
                 "SELECT a.parent_key, a.child_key FROM rxtrace_batch_keys k "
                 "JOIN aggregation a ON a.parent_hi = k.hi AND a.parent_lo = k.lo "
@@ -239,8 +254,9 @@ def _expand_cases(session: Session, keys: Sequence[str]) -> dict[str, list[tuple
     return result
 
 
-def _sales_by_key(session: Session, keys: Sequence[str]) -> dict[str, list[Sale]]:
-    _fill_keys(session, keys)
+def _sales_by_key(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[Sale]]:
+    table.fill(keys)
+    session = table.session
     out: dict[str, list[Sale]] = defaultdict(list)
     rows = session.execute(
         text(
