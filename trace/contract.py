@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from rxtrace.trace.codes import BoxCode, key_parts, show
@@ -540,8 +540,15 @@ def seized_code_values(
     scanned_at: datetime | None,
     box_med_list_codg: str | None,
     method: str,
+    *,
+    evidence: str | None = None,
 ) -> dict[str, Any]:
-    """A seized code's stored values; a code of no family is kept, as ``malformed``."""
+    """A seized code's stored values; a code of no family is kept, as ``malformed``.
+
+    ``evidence`` (a camera read's source file digest) replaces the read's time in the row's
+    identity, so scanning the same photo again adds nothing while the same box seen in two
+    photos keeps both as evidence.
+    """
     code_text = raw_code.strip("\r\n")
     out: dict[str, Any] = {
         "seizure_id": seizure_id,
@@ -564,7 +571,11 @@ def seized_code_values(
         out["code_key"] = code.key
         out["key_hi"], out["key_lo"] = key_parts(code.key)
     out["row_digest"] = _digest(
-        seizure_id, out["code_key"] or code_text, scanned_at, box_med_list_codg, method
+        seizure_id,
+        out["code_key"] or code_text,
+        evidence if evidence is not None else scanned_at,
+        box_med_list_codg,
+        method,
     )
     return out
 
