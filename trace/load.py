@@ -9,11 +9,7 @@ interrupted load can simply be run again: what was stored is recognised and skip
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
 from rxtrace.trace.bulk import insert_ignore
-from rxtrace.trace.contract import TABLES, TableSpec, convert_row, detect_table
+from rxtrace.trace.contract import TableSpec, convert_row, detect_table
 from rxtrace.trace.errors import ContractError, ParseError, RxtraceError
 from rxtrace.trace.protect import Protector
 from rxtrace.trace.reading import Record, RecordReader, sniff
@@ -108,12 +104,6 @@ def ensure_key(session: Session, protector: Protector) -> None:
         )
 
 
-def _workers(size: int) -> int:
-    if size < PARALLEL_MIN_BYTES:
-        return 1
-    return max(1, min(8, len(os.sched_getaffinity(0))))
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -130,7 +120,6 @@ def load_paths(
     table: str | None = None,
     progress: ProgressHook | None = None,
     batch_rows: int = BATCH_ROWS,
-    parallel: bool = True,
 ) -> LoadReport:
     """Load every file under ``paths``; files are independent, a refused one stops no other."""
     ensure_key(session, protector)
@@ -144,7 +133,6 @@ def load_paths(
                 table=table,
                 progress=progress,
                 batch_rows=batch_rows,
-                parallel=parallel,
             )
         )
     return report
@@ -158,7 +146,6 @@ def _load_file(
     table: str | None,
     progress: ProgressHook | None,
     batch_rows: int,
-    parallel: bool,
 ) -> FileReport:
     sha = _sha256(path)
     size = path.stat().st_size
@@ -211,8 +198,7 @@ def _load_file(
         rows.clear()
         rejects.clear()
 
-    workers = _workers(size) if parallel else 1
-    for line_no, values, raw, reason in _converted(reader, spec, protector, workers=workers):
+    for line_no, values, raw, reason in _convert_records(reader, spec, protector):
         done += 1
         if values is None:
             rejects.append(
@@ -244,9 +230,6 @@ def _load_file(
 Converted = tuple[int, dict[str, Any] | None, str, str | None]
 """``(line_no, stored values or None, raw text, reason it was set aside or None)``."""
 
-PARALLEL_MIN_BYTES = 32 << 20  # below this, starting worker processes costs more than it saves
-CHUNK_RECORDS = 4_000
-
 
 def _convert_records(records: Iterable[Record], spec: TableSpec, protector: Protector) -> Iterator[Converted]:
     for rec in records:
@@ -257,52 +240,3 @@ def _convert_records(records: Iterable[Record], spec: TableSpec, protector: Prot
             yield rec.line_no, convert_row(spec, rec.values, protector), rec.raw, None
         except ParseError as exc:
             yield rec.line_no, None, rec.raw, str(exc)
-
-
-_worker_protector: Protector | None = None
-
-
-def _init_worker(key: bytes) -> None:
-    global _worker_protector  # one protector per worker process, set once
-    _worker_protector = Protector(key)
-
-
-def _convert_chunk(table: str, records: list[Record]) -> list[Converted]:
-    assert _worker_protector is not None
-    return list(_convert_records(records, TABLES[table], _worker_protector))
-
-
-def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
-    for rec in records:
-        chunk.append(rec)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _converted(
-    reader: RecordReader, spec: TableSpec, protector: Protector, *, workers: int
-) -> Iterator[Converted]:
-    """Records checked and converted, in file order.
-
-    Conversion (parsing codes, times and amounts; keyed hashes) is the load's main cost, so a
-    large file is converted by worker processes while this one reads and writes. At most a few
-    chunks are in flight, so memory stays flat however large the file.
-    """
-    if workers <= 1:
-        yield from _convert_records(reader, spec, protector)
-        return
-    # spawn, not fork: a forked worker would share the parent's database sockets.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(protector.key,)) as pool:
-        pending: deque[Future[list[Converted]]] = deque()
-        for chunk in _chunks(reader, CHUNK_RECORDS):
-            pending.append(pool.submit(_convert_chunk, spec.name, chunk))
-            if len(pending) >= workers * 3:
-                yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()

@@ -72,11 +72,6 @@ class Protector:
         self._hmac = hmac.new(key, digestmod=hashlib.sha256)
 
     @property
-    def key(self) -> bytes:
-        """The key itself, to hand to worker processes of a load."""
-        return self._key
-
-    @property
     def fingerprint(self) -> str:
         """Identifies the key without revealing it, so a database refuses a different key."""
         return hashlib.sha256(b"rxtrace-key-id:" + self._key).hexdigest()[:16]

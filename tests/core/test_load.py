@@ -303,20 +303,3 @@ def test_seized_codes_keep_malformed_reads(session: Session, protector: Protecto
     assert "expected 20 digits, got 10" in (stored["8123456789"].parse_error or "")
     assert stored["83395630003642750912"].box_med_list_codg == "X9"
 
-
-def test_parallel_conversion_gives_the_same_rows_and_rejects(
-    session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from rxtrace.trace import load as load_module
-
-    rows = [sale(f"8339563000{i:010d}") for i in range(9000)]
-    rows[10]["hifp_pay"] = "abc"
-    rows[8500]["drug_trac_codg"] = "junk"
-    path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
-    monkeypatch.setattr(load_module, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(load_module, "CHUNK_RECORDS", 1000)
-    report = load_paths([path], session=session, protector=protector)
-    assert (report.files[0].taken, report.files[0].rejected) == (8998, 2)
-    assert [r.line_no for r in rejects(session)] == [12, 8502]
-    digest = session.scalars(select(models.Dispensing.certno_hmac).limit(1)).one()
-    assert digest == protector.digest("310119461691164854")
