@@ -9,7 +9,7 @@ row scan lines only (zbar scanners are not thread-safe, hence one per thread).
 from __future__ import annotations
 
 import threading
-from ctypes import c_void_p, cast, string_at
+from ctypes import c_void_p, string_at
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -41,7 +41,8 @@ class _Scanner:
         zb.zbar_image_scanner_set_config(self.handle, zb.ZBarSymbol.NONE, cfg.CFG_ENABLE, 0)
         for symbol in _WANTED:
             zb.zbar_image_scanner_set_config(self.handle, symbol, cfg.CFG_ENABLE, 1)
-        # Every row, no columns: crops arrive with their bars vertical.
+        # Every row, no columns: crops arrive with their bars vertical. (Scanning every third
+        # row only was no faster and lost second votes.)
         zb.zbar_image_scanner_set_config(self.handle, zb.ZBarSymbol.NONE, cfg.CFG_X_DENSITY, 0)
         zb.zbar_image_scanner_set_config(self.handle, zb.ZBarSymbol.NONE, cfg.CFG_Y_DENSITY, 1)
 
@@ -60,7 +61,7 @@ def scan_rows(gray: npt.NDArray[np.uint8]) -> list[ZbarSymbol]:
     if scanner is None:
         scanner = _Scanner()
         _local.scanner = scanner
-    pixels = np.ascontiguousarray(gray, dtype=np.uint8).tobytes()
+    pixels = np.ascontiguousarray(gray, dtype=np.uint8)
     height, width = gray.shape[:2]
     image = zb.zbar_image_create()
     if not image:
@@ -69,7 +70,8 @@ def scan_rows(gray: npt.NDArray[np.uint8]) -> list[ZbarSymbol]:
     try:
         zb.zbar_image_set_format(image, _FOURCC_Y800)
         zb.zbar_image_set_size(image, width, height)
-        zb.zbar_image_set_data(image, cast(pixels, c_void_p), len(pixels), None)
+        # zbar reads the buffer in place; ``pixels`` outlives the scan (cleanup=None).
+        zb.zbar_image_set_data(image, pixels.ctypes.data_as(c_void_p), pixels.nbytes, None)
         if zb.zbar_scan_image(scanner.handle, image) < 0:
             return out
         symbol = zb.zbar_image_first_symbol(image)

@@ -9,8 +9,9 @@ the two code families to refuse misreads and to ask the caller's catalog about a
   QR, ``]C1`` GS1-128) and the FNC1 separators kept as ``\\x1d``, so that the domain parser sees
   exactly what the symbol carried. Its product identifier is the GTIN-14 of AI (01).
 
-Both families' well-formedness is checked here with a private rule rather than through
-``rxtrace.trace.codes``: the scanner must stay importable on its own, and the rule is small.
+The authority on well-formedness is ``rxtrace.trace.codes.parse_code`` (the service asks it
+before accepting a national code); this module only tells families apart by form, extracts
+product identifiers for the catalog check, and converts GS1 spellings for the renderer.
 """
 
 from __future__ import annotations

@@ -10,12 +10,15 @@ Pipeline (each step exists because the one before it misses a known class of sym
    (high coherence); DataMatrix/QR are patches of strong gradient with no dominant direction.
    zxing-cpp's linear readers only scan rows and columns, so a Code 128 lying at 30° or 60°
    in a pile is invisible to pass 1: the detector gives its angle.
-3. **Region pass**: each candidate not already read is cut out with a rotation that makes
-   its bars vertical (for 1D), resampled so that a module is ~3-4 pixels and averaged along
-   the bars (which cancels noise and JPEG blocks), and run through a short ladder of
-   pre-processing variants (plain, contrast-normalised + sharpened, CLAHE, Otsu) with
-   zxing-cpp and pyzbar (zbar reads some small-module Code 128 that zxing-cpp misses).
-   The ladder stops as soon as two independent decodes agree.
+3. **Region pass**: each candidate not already read is re-measured at full resolution and
+   cut out with an affine map that makes its bars vertical and its long axis horizontal
+   (perspective shears a symbol, and rows must follow its axis to cross every bar), scaled
+   to a target module size and averaged along the bars (which cancels noise and JPEG
+   blocks). It then climbs a short ladder of (module size, pre-processing, engine) steps:
+   contrast stretch + unsharp mask at the module's scale, stronger sharpening, CLAHE, with
+   zxing-cpp (local or global binarizer) and zbar (which reads some small-module Code 128
+   that zxing-cpp misses). The ladder stops as soon as two independent decodes agree.
+   Matrix candidates get 2× and 3× upscaled, sharpened crops.
 4. **Merge**: reads of the same code are one sighting with a vote count; two different codes
    read at the same place in one frame are a conflict and both are flagged, since one of
    them must be a misread.
@@ -38,16 +41,16 @@ import math
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import zxingcpp
 
-from rxtrace.scanners._zbar import scan_rows
-from rxtrace.scanners.codes import GS, GS1_IDENTIFIERS, element_string_to_hri
-from rxtrace.scanners.models import Polygon
+from ._zbar import scan_rows
+from .codes import GS, GS1_IDENTIFIERS, element_string_to_hri
+from .models import Polygon
 
 __all__ = [
     "ECC_SYMBOLOGIES",
@@ -78,9 +81,8 @@ _ZX_NAMES: Final[dict[object, str]] = {
     _Z.QRCode: "qrcode",
     _Z.EAN13: "ean13",
 }
-_ALL_FORMATS: Final = [_Z.Code128, _Z.DataMatrix, _Z.QRCode, _Z.EAN13]
-_LINEAR_FORMATS: Final = [_Z.Code128, _Z.EAN13]
-_MATRIX_FORMATS: Final = [_Z.DataMatrix, _Z.QRCode]
+_LINEAR_FORMATS: Final = zxingcpp.BarcodeFormats([_Z.Code128, _Z.EAN13])
+_MATRIX_FORMATS: Final = zxingcpp.BarcodeFormats([_Z.DataMatrix, _Z.QRCode])
 _ZBAR_NAMES: Final = {"CODE128": "code128", "EAN13": "ean13"}
 
 # Detector grid: gradients at half resolution, tensor averaged over 4×4 half-res pixels, so
@@ -91,6 +93,8 @@ _CELL: Final = 8
 # 3-5 pixels per module; below 2 they fail on blur, above 6 the crop is slower for nothing.
 _TARGET_MODULE_PX: Final = 3.5
 _MIN_LINEAR_EDGES: Final = 12
+_DOWNSCALE_FROM: Final = 3_000_000
+_ZBAR_ROWS: Final = 16
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class Sighting:
 
     @property
     def votes(self) -> int:
+        """Independent decodes (engine × pre-processing) that produced this code."""
         return len(self.engines)
 
 
@@ -152,6 +157,8 @@ class _Candidate:
     kind: Literal["linear", "matrix"]
     origin: str
     hint: str | None
+    edges: int | None = None
+    """Linear: bar edges counted across the refined patch (None until refined)."""
 
     def polygon(self) -> Polygon:
         if self.kind == "matrix":
@@ -164,7 +171,16 @@ class _Candidate:
         return tuple((round(float(p[0])), round(float(p[1]))) for p in pts)
 
 
-def to_gray(image: npt.NDArray[np.generic]) -> Gray:
+def _u8(array: object) -> Gray:
+    """Re-type an OpenCV result (its stubs say "some integer or float array")."""
+    return np.asarray(array, dtype=np.uint8)
+
+
+def _f32(array: object) -> _F32:
+    return np.asarray(array, dtype=np.float32)
+
+
+def to_gray(image: npt.NDArray[Any]) -> Gray:
     """8-bit grayscale view of a gray, BGR or BGRA image (16-bit images are scaled down)."""
     if image.dtype != np.uint8:
         if image.dtype == np.uint16:
@@ -176,9 +192,9 @@ def to_gray(image: npt.NDArray[np.generic]) -> Gray:
     if image.ndim == 3 and image.shape[2] == 1:
         return np.ascontiguousarray(image[:, :, 0])
     if image.ndim == 3 and image.shape[2] == 3:
-        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+        return _u8(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
     if image.ndim == 3 and image.shape[2] == 4:
-        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY), dtype=np.uint8)
+        return _u8(cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY))
     raise ValueError(f"unsupported image shape {image.shape}")
 
 
@@ -192,10 +208,17 @@ def _transform_points(points: Iterable[tuple[float, float]], inverse: _Affine | 
     return tuple((round(float(x)), round(float(y))) for x, y in pts)
 
 
-def _zx_code(barcode: zxingcpp.Barcode) -> str:
+# The identifier that announces GS1 data in each symbology. zxing-cpp reports variants
+# (e.g. ``]d5``/``]d8`` when an ECI or reader-programming flag is also set); the domain parser
+# only needs to know the data is a GS1 element string, so the code carries the canonical one
+# and the exact identifier stays in ``Sighting.symbology_identifier``.
+_GS1_PREFIX: Final = {"code128": "]C1", "datamatrix": "]d2", "qrcode": "]Q3"}
+
+
+def _zx_code(barcode: zxingcpp.Barcode, symbology: str) -> str:
     text = str(barcode.text)
-    if barcode.content_type == zxingcpp.ContentType.GS1:
-        return str(barcode.symbology_identifier) + text
+    if barcode.content_type == zxingcpp.ContentType.GS1 and symbology in _GS1_PREFIX:
+        return _GS1_PREFIX[symbology] + text
     return text
 
 
@@ -207,7 +230,7 @@ def _zx_polygon(barcode: zxingcpp.Barcode, inverse: _Affine | None) -> Polygon:
 
 def _zxing(
     image: Gray,
-    formats: Sequence[object],
+    formats: zxingcpp.BarcodeFormats,
     variant: str,
     inverse: _Affine | None = None,
     *,
@@ -219,12 +242,14 @@ def _zxing(
     """zxing-cpp on ``image``; positions mapped to frame coordinates through ``inverse``."""
     found = zxingcpp.read_barcodes(
         image,
-        formats=list(formats),
+        formats=formats,
         # Crops are already deskewed and at a good scale: rotation and downscaling passes
         # would only cost time there. (try_rotate also matters to zxing-cpp's DataMatrix
         # detector, which finds far fewer symbols without it.)
         try_rotate=try_rotate,
-        try_downscale=full,
+        # zxing-cpp's pyramid helps on large pictures (big modules, blur at full scale);
+        # on a 1080p photo it found nothing more in our pile set and cost a quarter.
+        try_downscale=full and image.size > _DOWNSCALE_FROM,
         # Drug labels are dark on light; inverted symbols are not worth doubling the time.
         try_invert=False,
         text_mode=zxingcpp.TextMode.Plain,
@@ -240,10 +265,9 @@ def _zxing(
             if errors is not None:
                 errors.append(UnreadSpot(_zx_polygon(b, inverse), symbology, f"zxing: {b.error}"))
             continue
-        reads.append(
-            _Read(_zx_code(b), symbology, str(b.symbology_identifier), _zx_polygon(b, inverse),
-                  f"zxing/{variant}")  # fmt: skip
-        )
+        polygon = _zx_polygon(b, inverse)
+        identifier = str(b.symbology_identifier)
+        reads.append(_Read(_zx_code(b, symbology), symbology, identifier, polygon, f"zxing/{variant}"))
     return reads
 
 
@@ -267,13 +291,12 @@ def _pyzbar(image: Gray, variant: str, inverse: _Affine | None = None) -> list[_
         if code is None:
             continue
         identifier = "]E0" if symbology == "ean13" else "]C0"
-        pts = sym.points
-        if pts:
+        corners: list[tuple[float, float]] = []
+        if sym.points:
             # zbar gives the ends of every scan line that decoded; keep their hull's corners.
-            arr = np.asarray(pts, dtype=np.float32)
-            (cx, cy), (w, h), deg = cv2.minAreaRect(arr)
-            pts = tuple((float(x), float(y)) for x, y in cv2.boxPoints(((cx, cy), (w, h), deg)))
-        reads.append(_Read(code, symbology, identifier, _transform_points(pts, inverse),
+            rect = cv2.minAreaRect(np.asarray(sym.points, dtype=np.float32))
+            corners = [(float(x), float(y)) for x, y in cv2.boxPoints(rect)]
+        reads.append(_Read(code, symbology, identifier, _transform_points(corners, inverse),
                            f"pyzbar/{variant}"))  # fmt: skip
     return reads
 
@@ -287,9 +310,11 @@ def _detect(gray: Gray, max_linear: int, max_matrix: int) -> list[_Candidate]:
     gx = cv2.Sobel(half, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(half, cv2.CV_32F, 0, 1, ksize=3)
     grid = (half.shape[1] // 4, half.shape[0] // 4)
-    j11 = cv2.resize(cv2.multiply(gx, gx), grid, interpolation=cv2.INTER_AREA)
-    j22 = cv2.resize(cv2.multiply(gy, gy), grid, interpolation=cv2.INTER_AREA)
-    j12 = cv2.resize(cv2.multiply(gx, gy), grid, interpolation=cv2.INTER_AREA)
+    if min(grid) < 3:
+        return []  # smaller than 24×24 px: nothing a detector could add to the full pass
+    j11 = _f32(cv2.resize(cv2.multiply(gx, gx), grid, interpolation=cv2.INTER_AREA))
+    j22 = _f32(cv2.resize(cv2.multiply(gy, gy), grid, interpolation=cv2.INTER_AREA))
+    j12 = _f32(cv2.resize(cv2.multiply(gx, gy), grid, interpolation=cv2.INTER_AREA))
     # Signed mean gradient against mean gradient magnitude: ~1 on a step edge (box and label
     # borders, table edges, whose gradients all point one way), ~0 over bars and modules,
     # whose edges alternate. Without it, borders merge with the symbols they frame and
@@ -299,23 +324,26 @@ def _detect(gray: Gray, max_linear: int, max_matrix: int) -> list[_Candidate]:
     mean_mag = cv2.resize(cv2.magnitude(gx, gy), grid, interpolation=cv2.INTER_AREA)
     # A 3×3-cell window (24 px) spans several bars even at large modules.
     j11, j22, j12, mean_gx, mean_gy, mean_mag = (
-        cv2.blur(j, (3, 3)) for j in (j11, j22, j12, mean_gx, mean_gy, mean_mag)
+        _f32(cv2.blur(j, (3, 3))) for j in (j11, j22, j12, mean_gx, mean_gy, mean_mag)
     )
-    stepness = cv2.magnitude(mean_gx, mean_gy) / (mean_mag + 1e-3)
+    stepness = _f32(cv2.magnitude(mean_gx, mean_gy)) / (mean_mag + 1e-3)
     trace = j11 + j22
-    coherence = cv2.magnitude(j11 - j22, 2 * j12) / (trace + 1e-3)
-    energy = np.sqrt(trace)
+    coherence = _f32(cv2.magnitude(j11 - j22, 2 * j12)) / (trace + 1e-3)
+    energy = _f32(np.sqrt(trace))
     # Threshold relative to the picture (lighting and contrast vary by a factor of 5 between
     # photos), with a floor so a flat picture yields nothing rather than its noise.
-    floor = float(np.median(energy))
-    thr = max(2.0 * floor, 12.0)
+    # The median would do for a pile, but a close-up whose symbol fills the frame has a
+    # median inside the symbol; a low percentile stays in the background, and the cap keeps
+    # a busy background from hiding the symbols.
+    low, high = (float(v) for v in np.percentile(energy, (20, 99)))
+    thr = max(min(2.5 * low, 0.3 * high), 12.0)
     strong = (energy > thr) & (stepness < 0.45)
     linear_mask = (strong & (coherence > 0.55)).astype(np.uint8)
     matrix_mask = (strong & (coherence < 0.45)).astype(np.uint8)
     kernel = np.ones((3, 3), np.uint8)
-    linear_mask = cv2.morphologyEx(linear_mask, cv2.MORPH_CLOSE, kernel)
-    matrix_mask = cv2.morphologyEx(matrix_mask, cv2.MORPH_CLOSE, kernel)
-    scale = _CELL * gray.shape[1] / (grid[0] * _CELL) if grid[0] else _CELL
+    linear_mask = _u8(cv2.morphologyEx(linear_mask, cv2.MORPH_CLOSE, kernel))
+    matrix_mask = _u8(cv2.morphologyEx(matrix_mask, cv2.MORPH_CLOSE, kernel))
+    scale = gray.shape[1] / grid[0]
     out = _components(linear_mask, "linear", j11, j22, j12, energy, scale, max_linear)
     out += _components(matrix_mask, "matrix", j11, j22, j12, energy, scale, max_matrix)
     return out
@@ -338,16 +366,15 @@ def _components(
     energy_sum[stats[:, cv2.CC_STAT_AREA] < 3] = 0.0
     # Geometry costs ~0.1 ms a component and a busy picture has ~70: measure only the
     # strongest few, with slack for those the geometry then rejects.
-    order = [int(i) for i in np.argsort(-energy_sum)[: 2 * limit] if energy_sum[i] > 0]
+    order = [int(i) for i in np.argsort(-energy_sum)[: limit + 4] if energy_sum[i] > 0]
     scored: list[tuple[float, _Candidate]] = []
     for i in order:
         x, y, w, h, _area = (int(v) for v in stats[i])
         sub = labels[y : y + h, x : x + w] == i
         ys, xs = np.nonzero(sub)
         pts = np.stack([xs + x, ys + y], axis=1).astype(np.float32) + 0.5
-        (cx, cy), (rw, rh), _deg = cv2.minAreaRect(pts)
-        rw, rh = rw + 1.0, rh + 1.0
         if kind == "linear":
+            cx, cy = float(pts[:, 0].mean()), float(pts[:, 1].mean())
             a11 = float(j11[y : y + h, x : x + w][sub].sum())
             a22 = float(j22[y : y + h, x : x + w][sub].sum())
             a12 = float(j12[y : y + h, x : x + w][sub].sum())
@@ -363,13 +390,18 @@ def _components(
             size = (length * scale, height * scale)
         else:
             normal = axis = 0.0
-            if max(rw, rh) / min(rw, rh) > 3.0 or max(rw, rh) * scale > 900:
+            (cx, cy), (rw, rh), _deg = cv2.minAreaRect(pts)
+            rw, rh = rw + 1.0, rh + 1.0
+            # DataMatrix and QR on boxes are square or 1:2 rectangles of at least ~40 px;
+            # lines of text are longer and thinner, specks smaller.
+            if max(rw, rh) / min(rw, rh) > 2.2 or max(rw, rh) * scale > 900:
+                continue
+            if min(rw, rh) * scale < 40:
                 continue
             size = (rw * scale, rh * scale)
         score = float(energy_sum[i])
         scored.append(
-            (score, _Candidate((cx * scale, cy * scale), size, normal, axis, kind, "detector",
-                               kind))  # fmt: skip
+            (score, _Candidate((cx * scale, cy * scale), size, normal, axis, kind, "detector", kind))
         )
     scored.sort(key=lambda t: -t[0])
     return [c for _, c in scored[:limit]]
@@ -381,14 +413,17 @@ def _components(
 def _long_axis(pts: _F32, normal: float) -> float:
     """Principal axis of the component's cells, oriented like ``normal``; shear capped."""
     centred = pts - pts.mean(axis=0)
-    cov = centred.T @ centred
-    evals, evecs = np.linalg.eigh(cov)
-    major = evecs[:, int(np.argmax(evals))]
-    axis = math.atan2(float(major[1]), float(major[0]))
+    cxx = float(np.dot(centred[:, 0], centred[:, 0]))
+    cyy = float(np.dot(centred[:, 1], centred[:, 1]))
+    cxy = float(np.dot(centred[:, 0], centred[:, 1]))
+    axis = 0.5 * math.atan2(2 * cxy, cxx - cyy)
+    spread = math.hypot(cxx - cyy, 2 * cxy)
+    major, minor = (cxx + cyy + spread) / 2, (cxx + cyy - spread) / 2
     shear = (axis - normal + math.pi / 2) % math.pi - math.pi / 2
     # Perspective rarely shears a symbol by more than ~30°; beyond that the component is a
-    # barcode merged with a neighbour, and the bars' normal is the better guess.
-    if abs(shear) > math.radians(30) or evals.max() < 2.0 * max(evals.min(), 1e-6):
+    # barcode merged with a neighbour, and the bars' normal is the better guess. A roundish
+    # component has no reliable long axis at all.
+    if abs(shear) > math.radians(30) or major < 2.0 * max(minor, 1e-6):
         return normal
     return normal + shear
 
@@ -397,16 +432,20 @@ def _oblique_extent(
     pts: _F32, center: tuple[float, float], normal: float, axis: float
 ) -> tuple[tuple[float, float], float, float] | None:
     """Centre, length along ``axis`` and height along the bars of a point set."""
-    e1 = np.array([math.cos(axis), math.sin(axis)])
-    bar = np.array([-math.sin(normal), math.cos(normal)])
-    basis = np.stack([e1, bar], axis=1)
-    if abs(float(np.linalg.det(basis))) < 0.3:
+    # Coordinates (a, b) with p - centre = a·e1 + b·bar, solved by Cramer's rule.
+    e1x, e1y = math.cos(axis), math.sin(axis)
+    bx, by = -math.sin(normal), math.cos(normal)
+    det = e1x * by - e1y * bx
+    if abs(det) < 0.3:
         return None
-    coords = np.linalg.solve(basis, (pts - np.asarray(center)).T)
-    lo, hi = coords.min(axis=1), coords.max(axis=1)
-    mid = (lo + hi) / 2
-    c = np.asarray(center) + basis @ mid
-    return (float(c[0]), float(c[1])), float(hi[0] - lo[0] + 1.0), float(hi[1] - lo[1] + 1.0)
+    dx = pts[:, 0] - center[0]
+    dy = pts[:, 1] - center[1]
+    a = (dx * by - dy * bx) / det
+    b = (e1x * dy - e1y * dx) / det
+    a_lo, a_hi, b_lo, b_hi = float(a.min()), float(a.max()), float(b.min()), float(b.max())
+    ma, mb = (a_lo + a_hi) / 2, (b_lo + b_hi) / 2
+    c = (center[0] + ma * e1x + mb * bx, center[1] + ma * e1y + mb * by)
+    return c, a_hi - a_lo + 1.0, b_hi - b_lo + 1.0
 
 
 def _refine(gray: Gray, cand: _Candidate) -> _Candidate:
@@ -416,7 +455,9 @@ def _refine(gray: Gray, cand: _Candidate) -> _Candidate:
     and neighbours; a few degrees of error smear thin bars once rows are averaged.
     """
     length, height = cand.size
-    w, h = round(min(length, 1200)), round(min(max(height, 16.0), 400))
+    # A band through the middle is enough to measure a direction; the full height of a big
+    # candidate would only cost time.
+    w, h = round(min(length, 900)), round(min(max(height, 16.0), 96))
     if w < 16 or h < 8:
         return cand
     c, sn = math.cos(cand.normal), math.sin(cand.normal)
@@ -424,8 +465,8 @@ def _refine(gray: Gray, cand: _Candidate) -> _Candidate:
     m = np.array([[c, sn, 0.0], [-sn, c, 0.0]])
     m[0, 2] = w / 2 - (m[0, 0] * cx + m[0, 1] * cy)
     m[1, 2] = h / 2 - (m[1, 0] * cx + m[1, 1] * cy)
-    patch = cv2.warpAffine(gray, m, (w, h), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    patch = _u8(cv2.warpAffine(gray, m, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
     gx = cv2.Sobel(patch, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(patch, cv2.CV_32F, 0, 1, ksize=3)
     a11 = float(cv2.sumElems(cv2.multiply(gx, gx))[0])
@@ -436,7 +477,7 @@ def _refine(gray: Gray, cand: _Candidate) -> _Candidate:
     if abs(delta) > math.radians(20):
         return cand
     return _Candidate(cand.center, cand.size, cand.normal + delta, cand.axis, cand.kind,
-                      cand.origin, cand.hint)  # fmt: skip
+                      cand.origin, cand.hint, _edge_count(patch))  # fmt: skip
 
 
 def _linear_crop(
@@ -496,7 +537,7 @@ def _matrix_crop(gray: Gray, cand: _Candidate, scale: float) -> tuple[Gray, _Aff
         return None
     crop = gray[y0:y1, x0:x1]
     if scale != 1.0:
-        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        crop = _u8(cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC))
     m = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
     return np.asarray(crop, dtype=np.uint8), np.asarray(cv2.invertAffineTransform(m))
 
@@ -548,9 +589,6 @@ def _unsharp(img: Gray, sigma: float, amount: float) -> Gray:
     return np.asarray(cv2.addWeighted(img, 1.0 + amount, blurred, -amount, 0), dtype=np.uint8)
 
 
-_CLAHE = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(4, 4))
-
-
 def _prep(name: str, img: Gray, module_px: float) -> Gray:
     """Pre-processing variant ``name`` for an image whose module is ~``module_px`` pixels.
 
@@ -567,7 +605,9 @@ def _prep(name: str, img: Gray, module_px: float) -> Gray:
     if name == "sharp+":
         return _unsharp(_stretch(img), 1.5 * module_px / 3.5, 3.0)
     if name == "clahe":
-        return np.asarray(_CLAHE.apply(img), dtype=np.uint8)
+        # A CLAHE object keeps work buffers: one per call, since regions run on threads.
+        clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(4, 4))
+        return _u8(clahe.apply(img))
     raise ValueError(name)
 
 
@@ -598,9 +638,16 @@ _MATRIX_LADDER: Final[tuple[_Step, ...]] = (
 
 
 def _engine_read(
-    img: Gray, engine: str, variant: str, formats: Sequence[object], inverse: _Affine
+    img: Gray, engine: str, variant: str, formats: zxingcpp.BarcodeFormats, inverse: _Affine
 ) -> list[_Read]:
     if engine == "pyzbar":
+        if img.shape[0] > _ZBAR_ROWS:
+            # zbar's cost is per scan line, whatever the width; averaging pairs of rows
+            # (along the bars) halves it and loses nothing.
+            squeezed = _u8(cv2.resize(img, (img.shape[1], _ZBAR_ROWS), interpolation=cv2.INTER_AREA))
+            fy = img.shape[0] / _ZBAR_ROWS
+            inverse = inverse @ np.array([[1.0, 0.0, 0.0], [0.0, fy, 0.0], [0.0, 0.0, 1.0]])
+            return _pyzbar(squeezed, variant, inverse)
         return _pyzbar(img, variant, inverse)
     binarizer = (
         zxingcpp.Binarizer.GlobalHistogram if engine == "zxing-global"
@@ -659,7 +706,7 @@ def _climb_matrix(gray: Gray, cand: _Candidate, ladder: Sequence[_Step]) -> list
     crops: dict[float, tuple[Gray, _Affine] | None] = {}
     for scale, variant, engine in ladder:
         # Large symbols have large modules; upscaling them only costs time.
-        if max(cand.size) * scale > 1600:
+        if max(cand.size) * scale > 800:
             scale = 1.0
         if scale not in crops:
             crops[scale] = _matrix_crop(gray, cand, scale)
@@ -697,7 +744,10 @@ def _centroid(polygon: Polygon) -> tuple[float, float]:
 
 def _covered(cand_poly: Polygon, reads: Sequence[_Read]) -> bool:
     c = _centroid(cand_poly)
-    return any(_poly_contains(r.polygon, c, margin=12.0) or _poly_contains(cand_poly, _centroid(r.polygon)) for r in reads)
+    return any(
+        _poly_contains(r.polygon, c, margin=12.0) or _poly_contains(cand_poly, _centroid(r.polygon))
+        for r in reads
+    )
 
 
 def _area(polygon: Polygon) -> float:
@@ -721,7 +771,7 @@ def _comparable(code: str) -> str:
 
 
 def decode_frame(
-    image: npt.NDArray[np.generic],
+    image: npt.NDArray[Any],
     *,
     effort: Effort = "full",
     executor: Executor | None = None,
@@ -736,7 +786,7 @@ def decode_frame(
     gray = to_gray(image)
     matrix_errors: list[UnreadSpot] = []
     linear_errors: list[UnreadSpot] = []
-    max_linear, max_matrix = (12, 6) if effort == "full" else (5, 2)
+    max_linear, max_matrix = (12, 4) if effort == "full" else (5, 2)
 
     # Matrix symbols need try_rotate; linear ones do not (the region pass deskews them), and
     # without it the linear scan costs a third.
@@ -792,10 +842,10 @@ def decode_frame(
     confirmations = list(mapper(confirm, to_confirm))
 
     unread: list[UnreadSpot] = []
-    for got, spot in region_results:
+    for got, missed in region_results:
         reads += got
-        if spot is not None:
-            unread.append(spot)
+        if missed is not None:
+            unread.append(missed)
     for extra in confirmations:
         reads += extra
     return FrameReads(tuple(_merge(reads)), tuple(_drop_explained(unread, reads)))
@@ -816,14 +866,13 @@ def _region(
             return got, (None if got else unread)
         return _climb_matrix(gray, cand, _MATRIX_LADDER[:1]), None
     refined = _refine(gray, cand)
+    # Cheap gate, on the patch the refinement already cut: stray lines and text edges are
+    # coherent too, but show only a few edges across; a symbol shows dozens.
+    if cand.origin == "detector" and (refined.edges or 0) < _MIN_LINEAR_EDGES:
+        return [], None
     ladder = _LINEAR_LADDER if effort == "full" else _LINEAR_LADDER[:3]
     base = _linear_base(gray, refined, max(step[0] for step in ladder))
     if base is None:
-        return [], None
-    # Cheap gate: stray lines and text edges are coherent too, but show only a few edges
-    # across; a symbol shows dozens.
-    edges = _edge_count(_rescale_crop(base, 3.5)[0])
-    if cand.origin == "detector" and edges < _MIN_LINEAR_EDGES:
         return [], None
     got = _climb_linear(gray, refined, ladder, base=base)
     return got, (None if got else unread)
@@ -866,6 +915,16 @@ def _merge(reads: Sequence[_Read]) -> list[Sighting]:
                 # Without zxing's ]C1 we cannot tell what the symbol carried: not a read.
                 continue
         groups.setdefault(code, []).append(r)
+    # zbar misreads what it does not implement (Code 128 FNC4 extended characters come out
+    # with their high bit cleared): a zbar-only code where zxing-cpp read another code is
+    # zbar's mistake, not a conflict between equals.
+    zx_groups = {c: g for c, g in groups.items() if any(r.engine.startswith("zxing/") for r in g)}
+    for code in [c for c in groups if c not in zx_groups]:
+        zbar_polys = [r.polygon for r in groups[code]]
+        if any(
+            _overlap(p, r.polygon) for p in zbar_polys for g in zx_groups.values() for r in g
+        ):
+            del groups[code]
     sightings: list[Sighting] = []
     for code, group in groups.items():
         # The first read is the earliest in the pipeline: full pass before crops, which also
@@ -880,6 +939,10 @@ def _merge(reads: Sequence[_Read]) -> list[Sighting]:
     return _flag_conflicts(sightings)
 
 
+def _overlap(a: Polygon, b: Polygon) -> bool:
+    return _poly_contains(a, _centroid(b), 4.0) or _poly_contains(b, _centroid(a), 4.0)
+
+
 def _looks_gs1(text: str) -> bool:
     try:
         element_string_to_hri(text)
@@ -889,16 +952,17 @@ def _looks_gs1(text: str) -> bool:
 
 
 def _flag_conflicts(sightings: list[Sighting]) -> list[Sighting]:
+    """Resolve two codes read at one place: the one with more votes stands, the other is
+    dropped as a misread; on a tie both are kept and flagged (the service rejects them)."""
     out: list[Sighting] = []
     for s in sightings:
-        clash = any(
-            o.code != s.code
-            and not (s.ecc and o.ecc)
-            and (_poly_contains(o.polygon, _centroid(s.polygon), 4.0)
-                 or _poly_contains(s.polygon, _centroid(o.polygon), 4.0))
-            for o in sightings
-        )  # fmt: skip
-        if clash:
+        rivals = [
+            o for o in sightings
+            if o.code != s.code and not (s.ecc and o.ecc) and _overlap(o.polygon, s.polygon)
+        ]  # fmt: skip
+        if any(o.votes > s.votes for o in rivals):
+            continue
+        if any(o.votes == s.votes for o in rivals):
             s = Sighting(s.code, s.symbology, s.symbology_identifier, s.polygon, s.engines,
                          s.ecc, conflict=True)  # fmt: skip
         out.append(s)

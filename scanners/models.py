@@ -18,8 +18,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rxtrace.trace.errors import RxtraceError
-
 __all__ = [
     "Confidence",
     "Polygon",
@@ -39,8 +37,11 @@ Confidence = Literal["high", "medium", "low"]
 SourceKind = Literal["image", "video", "stream"]
 
 
-class ScanError(RxtraceError):
+class ScanError(Exception):
     """An input that cannot be scanned: unreadable, corrupt, not an image, too large.
+
+    Deliberately not a subclass of ``rxtrace.trace.errors.RxtraceError``: the scanner is a
+    leaf package that the domain does not depend on, and vice versa.
 
     Batch scans catch it per file and record it in :attr:`ScanResult.errors`; the batch goes on.
     """
@@ -76,6 +77,7 @@ class ScannedBox:
     """Why this confidence, in a few words (``catalog``, ``ecc``, ``2 frames``...)."""
 
     def as_dict(self) -> dict[str, object]:
+        """JSON-ready mapping (polygon as ``[[x, y], ...]``)."""
         return {
             "code": self.code,
             "symbology": self.symbology,
@@ -105,6 +107,7 @@ class UnreadRegion:
     reason: str = ""
 
     def as_dict(self) -> dict[str, object]:
+        """JSON-ready mapping (polygon as ``[[x, y], ...]``)."""
         return {
             "source": self.source,
             "frame": self.frame,
@@ -125,6 +128,7 @@ class SourceFile:
     size_bytes: int | None = None
 
     def as_dict(self) -> dict[str, object]:
+        """JSON-ready mapping."""
         return {
             "source": self.source,
             "kind": self.kind,
@@ -142,6 +146,7 @@ class ScanIssue:
     message: str
 
     def as_dict(self) -> dict[str, object]:
+        """JSON-ready mapping."""
         return {"source": self.source, "message": self.message}
 
 
@@ -162,6 +167,7 @@ class ScanResult:
         return frozenset(b.code for b in self.boxes)
 
     def as_dict(self) -> dict[str, object]:
+        """The whole result as JSON-ready data (see the module docstring for the shape)."""
         return {
             "boxes": [b.as_dict() for b in self.boxes],
             "unread": [u.as_dict() for u in self.unread],

@@ -30,8 +30,8 @@ import zxingcpp
 from barcode import EAN13, Code128
 from barcode.writer import ImageWriter
 
-from rxtrace.scanners.codes import GS1_IDENTIFIERS, element_string_to_hri
-from rxtrace.scanners.models import Polygon, ScanError
+from .codes import GS1_IDENTIFIERS, element_string_to_hri, hri_to_element_string
+from .models import Polygon, ScanError
 
 __all__ = [
     "DAMAGE_LEVELS",
@@ -127,7 +127,7 @@ def _python_barcode(code: str, symbology: str) -> tuple[Gray, tuple[int, int, in
             raise ValueError(f"EAN-13 check digit is wrong in {code!r}")
     image = _as_gray(np.asarray(bc.render(options)))
     # The bars are the top block of dark rows; the digits below are separated by white rows.
-    dark_rows = (image < 128).any(axis=1)
+    dark_rows = np.asarray((image < 128).any(axis=1), dtype=bool)
     first = int(np.argmax(dark_rows))
     gap = np.nonzero(~dark_rows[first:])[0]
     last = first + int(gap[0]) if gap.size else image.shape[0]
@@ -185,8 +185,6 @@ def random_codes(
     rng: np.random.Generator, n: int, symbologies: Sequence[str] = ("code128", "datamatrix")
 ) -> list[tuple[str, str]]:
     """``n`` plausible (code, symbology) pairs: national codes, GS1 element strings, EAN-13, QR."""
-    from rxtrace.scanners.codes import hri_to_element_string
-
     def gtin14() -> str:
         body = "0" + "69" + "".join(str(d) for d in rng.integers(0, 10, 10))
         digits = [int(c) for c in body]
@@ -269,7 +267,7 @@ def _paste(
         kernel = np.zeros((motion, motion), np.float32)
         kernel[motion // 2, :] = 1.0 / motion
         rot = cv2.getRotationMatrix2D((motion / 2 - 0.5, motion / 2 - 0.5), rng.uniform(0, 180), 1)
-        kernel = cv2.warpAffine(kernel, rot, (motion, motion))
+        kernel = np.asarray(cv2.warpAffine(kernel, rot, (motion, motion)), dtype=np.float32)
         kernel /= max(float(kernel.sum()), 1e-6)
         patch = cv2.filter2D(patch, -1, kernel)
         mask = cv2.filter2D(mask, -1, kernel)
@@ -348,7 +346,7 @@ def _to_bgr(gray_f: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.ND
     """Tint the luminance so the output is a colour photo while luminance stays as damaged."""
     tint = rng.uniform(0.85, 1.15, 3).astype(np.float32)
     bgr = np.clip(gray_f[:, :, None] * tint[None, None, :], 0, 255)
-    return bgr.astype(np.uint8)
+    return np.asarray(bgr, dtype=np.uint8)
 
 
 def _layout(
@@ -438,7 +436,9 @@ def iter_video_frames(
     for code, symbology in codes:
         label, quad = render_label(code, symbology)
         lo, hi = preset.module_1d if symbology in ("code128", "ean13") else preset.module_2d
-        scale = min(float(rng.uniform(lo, hi)) / _HIRES_MODULE, 0.45 * h / max(label.shape))
+        # Labels pass nearly level; each must fit in half the width and most of the height.
+        fit = min(0.5 * w / label.shape[1], 0.7 * h / label.shape[0])
+        scale = min(float(rng.uniform(lo, hi)) / _HIRES_MODULE, fit)
         angle = float(rng.uniform(-0.5, 0.5))
         y = float(rng.uniform(0.3, 0.7) * h)
         base = _quad_for(rng, (label.shape[1], label.shape[0]), scale, (0.0, y), angle,
