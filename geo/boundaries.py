@@ -67,8 +67,9 @@ def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 def _cities() -> dict[str, City]:
     with (DATA_DIR / "cities.csv").open(encoding="utf-8", newline="") as f:
         return {
-            r["adcode"]: City(r["adcode"], r["name"], r["province_adcode"], r["province"],
-                              float(r["lon"]), float(r["lat"]))
+            r["adcode"]: City(
+                r["adcode"], r["name"], r["province_adcode"], r["province"], float(r["lon"]), float(r["lat"])
+            )
             for r in csv.DictReader(f)
         }
 
@@ -118,8 +119,9 @@ def _district_shapes() -> tuple[tuple[District, Any], ...]:
     out = []
     for feature in doc["features"]:
         p = feature["properties"]
-        out.append((District(p["adcode"], p["name"], p["label"][0], p["label"][1]),
-                    prep(shape(feature["geometry"]))))
+        out.append(
+            (District(p["adcode"], p["name"], p["label"][0], p["label"][1]), prep(shape(feature["geometry"])))
+        )
     return tuple(out)
 
 

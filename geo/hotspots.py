@@ -19,10 +19,15 @@ The method follows ArcGIS's Optimized Hot Spot Analysis where it can, with these
 * **Confidence bins** as ArcGIS's ``Gi_Bin``: ±3, ±2, ±1 when the FDR-adjusted p-value is
   within 1 %, 5 %, 10 %; the sign is that of the z-score.
 
+* **A cap on cells** (60,000 by default): without numba, esda's permutation loop costs about
+  a millisecond per cell at 999 permutations, so very dense data gets the next coarser
+  resolution rather than a run of many minutes.
+
 Compounds (one address shared by many cards, or a few buildings) are usually smaller than a
-cell; DBSCAN in metres (UTM 51N) finds them, and each cluster is tested against the count a
-uniform spread over the study area would put in its footprint (Poisson), with the same FDR
-step across clusters.
+cell; DBSCAN in metres (UTM 51N) finds them. Its core count grows with the overall density
+(:func:`cluster_min_samples`), so that ordinary density makes no cluster, and each cluster is
+tested against the count a uniform spread over the study area would put in its footprint
+(Poisson), with the same FDR step across clusters.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ __all__ = [
     "HotspotResult",
     "Incident",
     "bh_adjust",
+    "cluster_min_samples",
     "confidence_bin",
     "find_hotspots",
     "pick_resolution",
@@ -51,9 +57,10 @@ __all__ = [
 UTM51N = "EPSG:32651"
 MIN_RES, MAX_RES = 6, 10
 LEVELS = ((0.01, 3), (0.05, 2), (0.10, 1))
-PERMUTATION_BUDGET = 40_000_000  # cells × permutations: about ten seconds of esda without numba
+PERMUTATION_BUDGET = 20_000_000  # cells × permutations: about 20 s of esda on one core without numba
 MAX_PERMUTATIONS = 9_999
 DEFAULT_SEED = 12345
+SNAP_ABOVE = 50_000  # points; see _clusters
 
 
 @dataclass(frozen=True)
@@ -119,8 +126,11 @@ class HexCell:
         }
 
     def to_feature(self) -> dict[str, Any]:
-        return {"type": "Feature", "properties": {"kind": "cell", **self.to_dict()},
-                "geometry": {"type": "Polygon", "coordinates": [self.boundary()]}}
+        return {
+            "type": "Feature",
+            "properties": {"kind": "cell", **self.to_dict()},
+            "geometry": {"type": "Polygon", "coordinates": [self.boundary()]},
+        }
 
 
 @dataclass(frozen=True)
@@ -166,8 +176,11 @@ class Cluster:
         }
 
     def to_feature(self) -> dict[str, Any]:
-        return {"type": "Feature", "properties": {"kind": "cluster", **self.to_dict()},
-                "geometry": {"type": "Point", "coordinates": [self.lon, self.lat]}}
+        return {
+            "type": "Feature",
+            "properties": {"kind": "cluster", **self.to_dict()},
+            "geometry": {"type": "Point", "coordinates": [self.lon, self.lat]},
+        }
 
 
 @dataclass(frozen=True)
@@ -219,8 +232,11 @@ class HotspotResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.summary(), "cells": [c.to_dict() for c in self.cells],
-                "clusters": [c.to_dict() for c in self.clusters]}
+        return {
+            **self.summary(),
+            "cells": [c.to_dict() for c in self.cells],
+            "clusters": [c.to_dict() for c in self.clusters],
+        }
 
     def to_geojson(self) -> dict[str, Any]:
         """A FeatureCollection of cell polygons then cluster points; the summary rides along."""
@@ -260,15 +276,14 @@ def _cell_spacing(res: int) -> float:
     return math.sqrt(3.0) * float(h3.average_hexagon_edge_length(res, unit="m"))
 
 
-def pick_resolution(nn_distance_m: float | None, area_m2: float, *, max_cells: int = 250_000) -> int:
+def pick_resolution(nn_distance_m: float | None, area_m2: float, *, max_cells: int = 60_000) -> int:
     """The H3 resolution whose spacing is nearest the distance, kept under ``max_cells`` cells."""
     import h3
 
     if nn_distance_m is None or nn_distance_m <= 0:
         res = MAX_RES
     else:
-        res = min(range(MIN_RES, MAX_RES + 1),
-                  key=lambda r: abs(math.log(_cell_spacing(r) / nn_distance_m)))
+        res = min(range(MIN_RES, MAX_RES + 1), key=lambda r: abs(math.log(_cell_spacing(r) / nn_distance_m)))
     while res > MIN_RES and area_m2 / (float(h3.average_hexagon_area(res, unit="m^2"))) > max_cells:
         res -= 1
     return res
@@ -299,8 +314,15 @@ def _study_cells(xy_distinct: np.ndarray, occupied: np.ndarray, res: int) -> np.
     return np.array(sorted(cells), dtype=np.uint64)
 
 
-def _gi_star(y: np.ndarray, cells: np.ndarray, occupied_min: int, *, testable: bool, permutations: int | None,
-             seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+def _gi_star(
+    y: np.ndarray,
+    cells: np.ndarray,
+    occupied_min: int,
+    *,
+    testable: bool,
+    permutations: int | None,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """For counts ``y`` on ``cells`` (sorted H3 ints): z, pseudo p, the cells tested (the FDR
     family), whether each cell's permutation tail agrees with its z, and the permutations."""
     import h3.api.basic_int as h3i
@@ -337,8 +359,18 @@ def _gi_star(y: np.ndarray, cells: np.ndarray, occupied_min: int, *, testable: b
         # esda warns that its default alternative will change; the folded (directed) p-value
         # it computes today is the one-sided test in the direction of the z-score we report.
         warnings.simplefilter("ignore")
-        g = G_Local(y.astype(float), w, transform="B", permutations=permutations, star=True,
-                    keep_simulations=False, seed=seed, n_jobs=1)
+        # One process: without numba, esda's joblib workers spent longer waiting than
+        # computing (bench/geo_bench.py: 17 s on two cores against 7 s on one).
+        g = G_Local(
+            y.astype(float),
+            w,
+            transform="B",
+            permutations=permutations,
+            star=True,
+            keep_simulations=False,
+            seed=seed,
+            n_jobs=1,
+        )
     z = np.nan_to_num(np.asarray(g.Zs, dtype=float))
     p = np.asarray(g.p_sim, dtype=float)
     # esda folds the pseudo p-value towards whichever tail the observation is in, and the
@@ -367,13 +399,53 @@ def _contents(
             seizures.update(item.seizures)
             cards.update(item.cards)
             boxes.update(item.boxes)
-        out[key] = (tuple(sorted(seizures)), tuple(sorted(cards)), len(boxes),
-                    sum(box_fund.get(b, 0) for b in boxes))
+        out[key] = (
+            tuple(sorted(seizures)),
+            tuple(sorted(cards)),
+            len(boxes),
+            sum(box_fund.get(b, 0) for b in boxes),
+        )
     return out
 
 
-def _clusters(xy: np.ndarray, info: Sequence[Incident] | None, box_fund: Mapping[tuple[int, int], int],
-              study_area_m2: float, eps_m: float, min_samples: int) -> list[Cluster]:
+def _distinct(xy: np.ndarray, snap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct points on a ``snap``-metre grid: the points, each input's index, the counts.
+
+    One int64 key per point: ``np.unique(axis=0)`` sorts rows as structured data, several
+    times slower on a million points.
+    """
+    if len(xy) == 0:
+        return xy.copy(), np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    grid = np.round(xy / snap).astype(np.int64)
+    origin = grid.min(axis=0)
+    grid -= origin
+    span = int(grid[:, 1].max()) + 1
+    keys = grid[:, 0] * span + grid[:, 1]
+    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    points = (grid[first] + origin).astype(float) * snap
+    return points, inverse.reshape(-1), counts
+
+
+def cluster_min_samples(n: int, study_area_m2: float, eps_m: float) -> int:
+    """DBSCAN's core count: at least 5, and more than a uniform spread of ``n`` points over the
+    area would put within ``eps_m`` of any one point (Poisson, once in ``n`` tries), so that
+    ordinary density makes no cluster however many points there are."""
+    from scipy import stats
+
+    if n == 0 or study_area_m2 <= 0:
+        return 5
+    mean = n * math.pi * eps_m**2 / study_area_m2
+    return max(5, int(stats.poisson.isf(1.0 / max(n, 2), mean)) + 1)
+
+
+def _clusters(
+    xy: np.ndarray,
+    info: Sequence[Incident] | None,
+    box_fund: Mapping[tuple[int, int], int],
+    study_area_m2: float,
+    eps_m: float,
+    min_samples: int,
+) -> list[Cluster]:
     import pyproj
     from scipy import stats
     from sklearn.cluster import DBSCAN
@@ -382,17 +454,25 @@ def _clusters(xy: np.ndarray, info: Sequence[Incident] | None, box_fund: Mapping
     if n < min_samples or study_area_m2 <= 0:
         return []
     # Coincident points (one community address) are one sample with a weight: the same
-    # clustering as the raw points, at the cost of the distinct locations only.
-    rounded = np.round(xy, 0)
-    distinct, inverse, weight = np.unique(rounded, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    labels_d = DBSCAN(eps=eps_m, min_samples=min_samples).fit(distinct, sample_weight=weight).labels_
+    # clustering as the raw points, at the cost of the distinct locations only. With very many
+    # locations, DBSCAN's neighbour lists in dense compounds would not fit in memory, so points
+    # are snapped to a grid of a quarter of eps first (compound-scale, and residences are only
+    # known to the community anyway).
+    snap = 1.0 if n <= SNAP_ABOVE else eps_m / 4
+    distinct, inverse, weight = _distinct(xy, snap)
+    labels_d = (
+        DBSCAN(eps=eps_m, min_samples=min_samples, n_jobs=-1 if n > SNAP_ABOVE else None)
+        .fit(distinct, sample_weight=weight)
+        .labels_
+    )
     labels = labels_d[inverse]
     back = pyproj.Transformer.from_crs(UTM51N, "EPSG:4326", always_xy=True)
     found: list[tuple[int, float, float, float, int, float, float, float]] = []
     groups: dict[int, list[int]] = {}
-    for label in sorted(set(labels_d.tolist()) - {-1}):
-        members = np.flatnonzero(labels == label)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(labels.max() + 2) if labels.size else [])
+    for label in range(int(labels.max()) + 1 if labels.size else 0):
+        members = order[bounds[label] : bounds[label + 1]]
         pts = xy[members]
         centre = pts.mean(axis=0)
         radius = float(np.sqrt(((pts - centre) ** 2).sum(axis=1)).max())
@@ -409,12 +489,29 @@ def _clusters(xy: np.ndarray, info: Sequence[Incident] | None, box_fund: Mapping
     q = bh_adjust(np.array([f[7] for f in found]))
     contents = _contents(groups, info, box_fund)
     out = []
-    for rank, (f, qv) in enumerate(sorted(zip(found, q.tolist(), strict=True),
-                                          key=lambda t: (-t[0][4], t[0][1], t[0][2])), start=1):
+    for rank, (f, qv) in enumerate(
+        sorted(zip(found, q.tolist(), strict=True), key=lambda t: (-t[0][4], t[0][1], t[0][2])), start=1
+    ):
         label, lon, lat, radius, count, expected, z, p = f
         seizures, cards, boxes, fund = contents.get(label, ((), (), 0, 0))
-        out.append(Cluster(rank, lon, lat, radius, count, expected, z, p, qv, confidence_bin(z, qv),
-                           seizures, cards, boxes, fund))
+        out.append(
+            Cluster(
+                rank,
+                lon,
+                lat,
+                radius,
+                count,
+                expected,
+                z,
+                p,
+                qv,
+                confidence_bin(z, qv),
+                seizures,
+                cards,
+                boxes,
+                fund,
+            )
+        )
     return out
 
 
@@ -431,8 +528,8 @@ def find_hotspots(
     min_occupied: int = 2,
     min_points: int = 30,
     eps_m: float = 150.0,
-    min_samples: int = 5,
-    max_cells: int = 250_000,
+    min_samples: int | None = None,
+    max_cells: int = 60_000,
     seed: int = DEFAULT_SEED,
 ) -> HotspotResult:
     """Gi* hot spots over H3 cells and DBSCAN clusters for points given in WGS-84.
@@ -454,14 +551,28 @@ def find_hotspots(
     fund = box_fund or {}
     n = int(lon_a.size)
     notes: list[str] = []
-    base = {"layer": layer, "case_id": case_id, "n_points": n, "seed": seed, "eps_m": eps_m,
-            "min_samples": min_samples}
+    base: dict[str, Any] = {
+        "layer": layer,
+        "case_id": case_id,
+        "n_points": n,
+        "seed": seed,
+        "eps_m": eps_m,
+        "min_samples": min_samples or 5,
+    }
     if n == 0:
-        return HotspotResult(**base, resolution=None, cell_spacing_m=None, nn_distance_m=None,
-                             n_cells=0, n_tested=0, permutations=0, notes=("no points with coordinates",))
+        return HotspotResult(
+            **base,
+            resolution=None,
+            cell_spacing_m=None,
+            nn_distance_m=None,
+            n_cells=0,
+            n_tested=0,
+            permutations=0,
+            notes=("no points with coordinates",),
+        )
 
     xy = _to_utm(lon_a, lat_a)
-    distinct = np.unique(np.round(xy, 0), axis=0)
+    distinct = _distinct(xy, 1.0)[0]
     nn: float | None = None
     core = distinct
     if len(distinct) >= 2:
@@ -480,9 +591,11 @@ def find_hotspots(
     hull_area = float(_hull_area(core))
     res = resolution if resolution is not None else pick_resolution(nn, hull_area, max_cells=max_cells)
 
-    point_cells = np.fromiter((h3i.latlng_to_cell(la, lo, res) for lo, la in zip(lon_a.tolist(), lat_a.tolist(),
-                                                                                   strict=True)),
-                              dtype=np.uint64, count=n)
+    point_cells = np.fromiter(
+        (h3i.latlng_to_cell(la, lo, res) for lo, la in zip(lon_a.tolist(), lat_a.tolist(), strict=True)),
+        dtype=np.uint64,
+        count=n,
+    )
     occupied, point_cell_idx, counts_occ = np.unique(point_cells, return_inverse=True, return_counts=True)
     cells = _study_cells(core, occupied, res)
     pos = np.searchsorted(cells, occupied)
@@ -490,10 +603,13 @@ def find_hotspots(
     y[pos] = counts_occ
     testable = n >= min_points
     if not testable:
-        notes.append(f"only {n} points: under {min_points} no cell is classed hot or cold "
-                     "(ArcGIS's rule for Gi*); clusters still are")
-    z, p, tested, agrees, perms = _gi_star(y, cells, min_occupied, testable=testable, permutations=permutations,
-                                   seed=seed)
+        notes.append(
+            f"only {n} points: under {min_points} no cell is classed hot or cold "
+            "(ArcGIS's rule for Gi*); clusters still are"
+        )
+    z, p, tested, agrees, perms = _gi_star(
+        y, cells, min_occupied, testable=testable, permutations=permutations, seed=seed
+    )
     q = np.ones(cells.size)
     q[tested] = bh_adjust(p[tested])
     if len(distinct) == 1:
@@ -511,16 +627,43 @@ def find_hotspots(
         cid = int(cells[i])
         clat, clon = h3i.cell_to_latlng(cid)
         seizures, cards, boxes, fund_fen = contents.get(i, ((), (), 0, 0))
-        out_cells.append(HexCell(h3i.int_to_str(cid), res, round(clon, 6), round(clat, 6), int(y[i]),
-                                 float(z[i]), float(p[i]), float(q[i]), b, bool(tested[i]),
-                                 seizures, cards, boxes, fund_fen))
+        out_cells.append(
+            HexCell(
+                h3i.int_to_str(cid),
+                res,
+                round(clon, 6),
+                round(clat, 6),
+                int(y[i]),
+                float(z[i]),
+                float(p[i]),
+                float(q[i]),
+                b,
+                bool(tested[i]),
+                seizures,
+                cards,
+                boxes,
+                fund_fen,
+            )
+        )
     out_cells.sort(key=lambda c: (-c.bin, -c.z, c.cell))
     # Clusters are judged against the study area's own extent (the cells' total area).
     cell_area = float(h3i.average_hexagon_area(res, unit="m^2"))
-    clusters = _clusters(xy, info_kept, fund, cells.size * cell_area, eps_m, min_samples)
-    return HotspotResult(**base, resolution=res, cell_spacing_m=_cell_spacing(res), nn_distance_m=nn,
-                         n_cells=int(cells.size), n_tested=int(tested.sum()), permutations=perms,
-                         cells=tuple(out_cells), clusters=tuple(clusters), notes=tuple(notes))
+    area = cells.size * cell_area
+    samples = min_samples if min_samples is not None else cluster_min_samples(n, area, eps_m)
+    clusters = _clusters(xy, info_kept, fund, area, eps_m, samples)
+    base["min_samples"] = samples
+    return HotspotResult(
+        **base,
+        resolution=res,
+        cell_spacing_m=_cell_spacing(res),
+        nn_distance_m=nn,
+        n_cells=int(cells.size),
+        n_tested=int(tested.sum()),
+        permutations=perms,
+        cells=tuple(out_cells),
+        clusters=tuple(clusters),
+        notes=tuple(notes),
+    )
 
 
 def _hull_area(xy: np.ndarray) -> float:

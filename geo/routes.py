@@ -31,7 +31,9 @@ __all__ = [
     "shanghai_district",
 ]
 
-_DRUG_WORDS = re.compile(r"药|藥|医疗|醫療|处方|胶囊|片剂|针剂|注射|drug|medic|pharm|pill|tablet", re.IGNORECASE)
+_DRUG_WORDS = re.compile(
+    r"药|藥|医疗|醫療|处方|胶囊|片剂|针剂|注射|drug|medic|pharm|pill|tablet", re.IGNORECASE
+)
 # Codes retired by district mergers: senders' address books keep using them for years.
 _OBSOLETE_DISTRICTS = {"310103": "310101", "310108": "310106", "310230": "310151"}
 
@@ -148,13 +150,13 @@ def build_routes(
     *,
     tied: Mapping[str, Sequence[str]],
     anchors: Mapping[str, Sequence[tuple[str, str]]],
-    rules: FlagRules = FlagRules(),  # noqa: B008 - frozen, so one shared default is safe
+    rules: FlagRules = FlagRules(),
 ) -> list[Route]:
     """Group waybills into routes and flag them, most suspicious first.
 
     ``tied`` maps a waybill number to the seizures made from it; ``anchors`` maps a waybill to
-    what its sender is near: ``(label, readable)`` pairs such as ``("seizure:S1", "seizure
-    site S1")`` or ``("cell:8831...", "hot spot cell 8831...")``.
+    what its sender is near: ``(label, readable)`` pairs such as ``("seizure:S1", "within 500 m
+    of seizure site S1")`` or ``("cell:8831...", "inside residences hot spot 8831...")``.
     """
     by_route: dict[tuple[str, str], list[WaybillPoint]] = defaultdict(list)
     for w in waybills:
@@ -184,8 +186,10 @@ def build_routes(
         mean_kg = sum(w.weight_kg or 0.0 for w in items) / len(items)
         to_name, _ = _place(to)
         dist = _distance_km(items[0])
-        text = (f"{len(items)} heavy parcels (mean {mean_kg:.1f} kg) declared as {'/'.join(declared)} "
-                f"sent from near {readable[label]} to {to_name} ({dist:,.0f} km)")
+        text = (
+            f"{len(items)} heavy parcels (mean {mean_kg:.1f} kg) declared as {'/'.join(declared)} "
+            f"sent from {readable[label]} to {to_name} ({dist:,.0f} km)"
+        )
         for w in items:
             if text not in reasons[w.waybill_no]:
                 reasons[w.waybill_no].append(text)
@@ -202,18 +206,39 @@ def build_routes(
         from_name, from_pt = _place(frm)
         to_name, to_pt = _place(to)
         dist = (boundaries.haversine_m(*from_pt, *to_pt) / 1000.0) if from_pt and to_pt else None
-        out.append(Route(
-            from_code=frm, from_name=from_name, to_code=to, to_name=to_name, parcels=len(items),
-            pieces=sum(w.pieces or 1 for w in items),
-            weight_kg=sum(w.weight_kg or 0.0 for w in items), flagged=bool(flagged), why=tuple(why),
-            distance_km=dist, from_point=from_pt, to_point=to_pt, first_ship=items[0].ship_time,
-            last_ship=items[-1].ship_time, waybills=tuple(w.waybill_no for w in items),
-            flagged_waybills=tuple(flagged),
-            ship_days=tuple(w.ship_time.date().isoformat() for w in items),
-        ))
+        out.append(
+            Route(
+                from_code=frm,
+                from_name=from_name,
+                to_code=to,
+                to_name=to_name,
+                parcels=len(items),
+                pieces=sum(w.pieces or 1 for w in items),
+                weight_kg=sum(w.weight_kg or 0.0 for w in items),
+                flagged=bool(flagged),
+                why=tuple(why),
+                distance_km=dist,
+                from_point=from_pt,
+                to_point=to_pt,
+                first_ship=items[0].ship_time,
+                last_ship=items[-1].ship_time,
+                waybills=tuple(w.waybill_no for w in items),
+                flagged_waybills=tuple(flagged),
+                ship_days=tuple(w.ship_time.date().isoformat() for w in items),
+            )
+        )
     tied_count = {r: sum(1 for n in r.flagged_waybills if n in tied) for r in out}
-    out.sort(key=lambda r: (not r.flagged, -tied_count[r], -len(r.flagged_waybills), -r.weight_kg,
-                            -r.parcels, r.from_code, r.to_code))
+    out.sort(
+        key=lambda r: (
+            not r.flagged,
+            -tied_count[r],
+            -len(r.flagged_waybills),
+            -r.weight_kg,
+            -r.parcels,
+            r.from_code,
+            r.to_code,
+        )
+    )
     return out
 
 

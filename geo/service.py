@@ -54,14 +54,22 @@ class MapPoint:
     info: Incident = field(default_factory=Incident)
 
     def to_feature(self, fund_fen: int | None = None) -> dict[str, Any]:
-        props: dict[str, Any] = {"kind": self.kind, "id": self.id, "label": self.label,
-                                 "when": self.when.isoformat() if self.when else None,
-                                 "seizures": list(self.info.seizures), "cards": len(self.info.cards),
-                                 "boxes": len(self.info.boxes)}
+        props: dict[str, Any] = {
+            "kind": self.kind,
+            "id": self.id,
+            "label": self.label,
+            "when": self.when.isoformat() if self.when else None,
+            "seizures": list(self.info.seizures),
+            "cards": len(self.info.cards),
+            "boxes": len(self.info.boxes),
+        }
         if fund_fen is not None:
             props["fund_yuan"] = f"{fund_fen / 100:.2f}"
-        return {"type": "Feature", "properties": props,
-                "geometry": {"type": "Point", "coordinates": [self.lon, self.lat]}}
+        return {
+            "type": "Feature",
+            "properties": props,
+            "geometry": {"type": "Point", "coordinates": [self.lon, self.lat]},
+        }
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ class CasePoints:
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _scope_seizures(session: Session, case_id: str | None) -> list[models.Seizure]:
@@ -109,9 +117,12 @@ def _expand_parents(session: Session, keys: set[BoxKey]) -> dict[BoxKey, set[Box
         children: dict[BoxKey, list[BoxKey]] = defaultdict(list)
         for chunk in _chunks(current):
             rows = session.execute(
-                select(models.Aggregation.parent_hi, models.Aggregation.parent_lo,
-                       models.Aggregation.child_hi, models.Aggregation.child_lo)
-                .where(tuple_(models.Aggregation.parent_hi, models.Aggregation.parent_lo).in_(chunk))
+                select(
+                    models.Aggregation.parent_hi,
+                    models.Aggregation.parent_lo,
+                    models.Aggregation.child_hi,
+                    models.Aggregation.child_lo,
+                ).where(tuple_(models.Aggregation.parent_hi, models.Aggregation.parent_lo).in_(chunk))
             )
             for ph, pl, ch, cl in rows:
                 children[(ph, pl)].append((ch, cl))
@@ -136,12 +147,16 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
     seized: dict[str, set[BoxKey]] = defaultdict(set)
     for chunk in _chunks(sorted(by_id)):
         for sid, hi, lo in session.execute(
-            select(models.SeizedCode.seizure_id, models.SeizedCode.key_hi, models.SeizedCode.key_lo)
-            .where(models.SeizedCode.seizure_id.in_(chunk), models.SeizedCode.key_hi.is_not(None))
+            select(models.SeizedCode.seizure_id, models.SeizedCode.key_hi, models.SeizedCode.key_lo).where(
+                models.SeizedCode.seizure_id.in_(chunk), models.SeizedCode.key_hi.is_not(None)
+            )
         ):
-            seized[sid].add((hi, lo))
+            if hi is not None and lo is not None:  # the query excludes NULL; mypy can't see it
+                seized[sid].add((hi, lo))
     expansion = _expand_parents(session, {k for ks in seized.values() for k in ks})
-    boxes_of: dict[str, set[BoxKey]] = {sid: {b for k in ks for b in expansion[k]} for sid, ks in seized.items()}
+    boxes_of: dict[str, set[BoxKey]] = {
+        sid: {b for k in ks for b in expansion[k]} for sid, ks in seized.items()
+    }
     all_boxes = sorted({b for bs in boxes_of.values() for b in bs})
 
     box_fund: dict[BoxKey, int] = defaultdict(int)
@@ -150,8 +165,9 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
     d = models.Dispensing
     for chunk in _chunks(all_boxes):
         for hi, lo, psn, inst, fen, kind in session.execute(
-            select(d.key_hi, d.key_lo, d.psn_no, d.fixmedins_code, d.hifp_pay_fen, d.sel_retn_type)
-            .where(d.mdtrt_setl_type == 1, tuple_(d.key_hi, d.key_lo).in_(chunk))
+            select(d.key_hi, d.key_lo, d.psn_no, d.fixmedins_code, d.hifp_pay_fen, d.sel_retn_type).where(
+                d.mdtrt_setl_type == 1, tuple_(d.key_hi, d.key_lo).in_(chunk)
+            )
         ):
             key = (hi, lo)
             box_fund[key] += fen
@@ -172,9 +188,17 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
         if s.lon is None or s.lat is None:
             unlocated["seizures"] += 1
             continue
-        seizure_points.append(MapPoint("seizure", s.seizure_id, s.lon, s.lat,
-                                       s.address or s.place_kind or s.seizure_id, s.seized_at,
-                                       Incident((s.seizure_id,), tuple(cards), tuple(sorted(bs)))))
+        seizure_points.append(
+            MapPoint(
+                "seizure",
+                s.seizure_id,
+                s.lon,
+                s.lat,
+                s.address or s.place_kind or s.seizure_id,
+                s.seized_at,
+                Incident((s.seizure_id,), tuple(cards), tuple(sorted(bs))),
+            )
+        )
 
     def owners(index: dict[BoxKey, set[str]]) -> dict[str, set[BoxKey]]:
         out: dict[str, set[BoxKey]] = defaultdict(set)
@@ -187,30 +211,57 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
     inst_boxes = owners(box_insts)
     residence_points = []
     for chunk in _chunks(sorted(card_boxes)):
-        for person in session.scalars(select(models.InsuredPerson).where(models.InsuredPerson.psn_no.in_(chunk))):
+        for person in session.scalars(
+            select(models.InsuredPerson).where(models.InsuredPerson.psn_no.in_(chunk))
+        ):
             bs = card_boxes[person.psn_no]
             if person.lon is None or person.lat is None:
                 continue
             sids = sorted({s for b in bs for s in seizures_of_box[b]})
-            residence_points.append(MapPoint("residence", person.psn_no, person.lon, person.lat, person.psn_no,
-                                             None, Incident(tuple(sids), (person.psn_no,), tuple(sorted(bs)))))
+            residence_points.append(
+                MapPoint(
+                    "residence",
+                    person.psn_no,
+                    person.lon,
+                    person.lat,
+                    person.psn_no,
+                    None,
+                    Incident(tuple(sids), (person.psn_no,), tuple(sorted(bs))),
+                )
+            )
     residence_points.sort(key=lambda p: p.id)
     unlocated["residences"] = len(card_boxes) - len(residence_points)
     institution_points = []
     for chunk in _chunks(sorted(inst_boxes)):
-        for inst in session.scalars(select(models.Institution)
-                                    .where(models.Institution.fixmedins_code.in_(chunk))):
-            bs = inst_boxes[inst.fixmedins_code]
-            if inst.lon is None or inst.lat is None:
+        for place in session.scalars(
+            select(models.Institution).where(models.Institution.fixmedins_code.in_(chunk))
+        ):
+            bs = inst_boxes[place.fixmedins_code]
+            if place.lon is None or place.lat is None:
                 continue
             sids = sorted({s for b in bs for s in seizures_of_box[b]})
             cards = sorted({c for b in bs for c in box_cards[b]})
-            institution_points.append(MapPoint("institution", inst.fixmedins_code, inst.lon, inst.lat, inst.name,
-                                               None, Incident(tuple(sids), tuple(cards), tuple(sorted(bs)))))
+            institution_points.append(
+                MapPoint(
+                    "institution",
+                    place.fixmedins_code,
+                    place.lon,
+                    place.lat,
+                    place.name,
+                    None,
+                    Incident(tuple(sids), tuple(cards), tuple(sorted(bs))),
+                )
+            )
     institution_points.sort(key=lambda p: p.id)
     unlocated["institutions"] = len(inst_boxes) - len(institution_points)
-    return CasePoints(case_id, tuple(seizure_points), tuple(residence_points), tuple(institution_points),
-                      dict(box_fund), {k: v for k, v in unlocated.items() if v})
+    return CasePoints(
+        case_id,
+        tuple(seizure_points),
+        tuple(residence_points),
+        tuple(institution_points),
+        dict(box_fund),
+        {k: v for k, v in unlocated.items() if v},
+    )
 
 
 def hotspots(
@@ -228,9 +279,15 @@ def hotspots(
     """
     pts = points if points is not None else case_points(session=session, case_id=case_id)
     layer_points = pts.layer(layer)
-    result = find_hotspots([p.lon for p in layer_points], [p.lat for p in layer_points],
-                           info=[p.info for p in layer_points], box_fund=pts.box_fund, layer=layer,
-                           case_id=case_id, **options)
+    result = find_hotspots(
+        [p.lon for p in layer_points],
+        [p.lat for p in layer_points],
+        info=[p.info for p in layer_points],
+        box_fund=pts.box_fund,
+        layer=layer,
+        case_id=case_id,
+        **options,
+    )
     if pts.unlocated.get(layer):
         from dataclasses import replace
 
@@ -257,7 +314,8 @@ def near_seizure_sites(
     out: dict[str, list[str]] = defaultdict(list)
     if sql:
         case_clause = "AND s.case_id = :case_id" if case_id is not None else ""
-        rows = session.execute(text(f"""
+        rows = session.execute(
+            text(f"""
             SELECT w.waybill_no, s.seizure_id
             FROM waybill w JOIN seizure s
               ON ST_DWithin(ST_SetSRID(ST_MakePoint(w.sender_lon, w.sender_lat), 4326)::geography,
@@ -265,12 +323,17 @@ def near_seizure_sites(
             WHERE w.sender_lon IS NOT NULL AND w.sender_lat IS NOT NULL
               AND s.lon IS NOT NULL AND s.lat IS NOT NULL {case_clause}
             ORDER BY w.waybill_no, s.seizure_id
-        """), {"near": near_m, "case_id": case_id})
+        """),
+            {"near": near_m, "case_id": case_id},
+        )
         for no, sid in rows:
             out[no].append(sid)
         return dict(out)
-    sites = [(s.seizure_id, s.lon, s.lat) for s in _scope_seizures(session, case_id)
-             if s.lon is not None and s.lat is not None]
+    sites = [
+        (s.seizure_id, s.lon, s.lat)
+        for s in _scope_seizures(session, case_id)
+        if s.lon is not None and s.lat is not None
+    ]
     if not sites:
         return {}
     # A box around each site first: cheap in SQL, and it keeps the Python work to candidates.
@@ -279,9 +342,10 @@ def near_seizure_sites(
         lon_pad = lat_pad / max(math.cos(math.radians(slat)), 0.01)
         w = models.Waybill
         rows = session.execute(
-            select(w.waybill_no, w.sender_lon, w.sender_lat)
-            .where(w.sender_lon.between(slon - lon_pad, slon + lon_pad),
-                   w.sender_lat.between(slat - lat_pad, slat + lat_pad))
+            select(w.waybill_no, w.sender_lon, w.sender_lat).where(
+                w.sender_lon.between(slon - lon_pad, slon + lon_pad),
+                w.sender_lat.between(slat - lat_pad, slat + lat_pad),
+            )
         )
         for no, wlon, wlat in rows:
             if boundaries.haversine_m(wlon, wlat, slon, slat) <= near_m:
@@ -299,8 +363,19 @@ def _waybills(session: Session) -> list[WaybillPoint]:
         to = boundaries.city_of(row.receiver_adcode)
         if to.startswith("31"):
             continue  # delivered within Shanghai: not an outbound route
-        out.append(WaybillPoint(row.waybill_no, row.ship_time, frm, to, row.weight_kg, row.pieces,
-                                row.declared_content, row.sender_lon, row.sender_lat))
+        out.append(
+            WaybillPoint(
+                row.waybill_no,
+                row.ship_time,
+                frm,
+                to,
+                row.weight_kg,
+                row.pieces,
+                row.declared_content,
+                row.sender_lon,
+                row.sender_lat,
+            )
+        )
     return out
 
 
@@ -328,15 +403,19 @@ def routes(
     anchors: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for no, sids in near_seizure_sites(session=session, case_id=case_id, near_m=rules.near_m).items():
         for sid in sids:
-            anchors[no].append((f"seizure:{sid}", f"seizure site {sid}"))
+            anchors[no].append((f"seizure:{sid}", f"within {rules.near_m:,.0f} m of seizure site {sid}"))
     if seizures:
         hs = hotspot_result if hotspot_result is not None else hotspots(session=session, case_id=case_id)
         _hotspot_anchors(hs, waybills, rules, anchors)
     return build_routes(waybills, tied=tied, anchors=anchors, rules=rules)
 
 
-def _hotspot_anchors(hs: HotspotResult, waybills: Sequence[WaybillPoint], rules: FlagRules,
-                     anchors: dict[str, list[tuple[str, str]]]) -> None:
+def _hotspot_anchors(
+    hs: HotspotResult,
+    waybills: Sequence[WaybillPoint],
+    rules: FlagRules,
+    anchors: dict[str, list[tuple[str, str]]],
+) -> None:
     import h3
 
     hot = {c.cell for c in hs.cells if c.bin >= 2}
@@ -347,14 +426,20 @@ def _hotspot_anchors(hs: HotspotResult, waybills: Sequence[WaybillPoint], rules:
         if hot and hs.resolution is not None:
             cell = h3.latlng_to_cell(w.sender_lat, w.sender_lon, hs.resolution)
             if cell in hot:
-                anchors[w.waybill_no].append((f"cell:{cell}", f"{hs.layer} hot spot {cell}"))
+                anchors[w.waybill_no].append((f"cell:{cell}", f"inside {hs.layer} hot spot {cell}"))
         for c in clusters:
             if boundaries.haversine_m(w.sender_lon, w.sender_lat, c.lon, c.lat) <= c.radius_m + rules.near_m:
-                anchors[w.waybill_no].append((f"cluster:{c.cluster_id}",
-                                              f"{hs.layer} cluster {c.cluster_id} ({c.count} points)"))
+                anchors[w.waybill_no].append(
+                    (f"cluster:{c.cluster_id}", f"near {hs.layer} cluster {c.cluster_id} ({c.count} points)")
+                )
 
 
 def case_ids(*, session: Session) -> list[str]:
     """Every case with a seizure on record."""
-    return list(session.scalars(select(models.Seizure.case_id).group_by(models.Seizure.case_id)
-                                .order_by(func.min(models.Seizure.case_id))))
+    return list(
+        session.scalars(
+            select(models.Seizure.case_id)
+            .group_by(models.Seizure.case_id)
+            .order_by(func.min(models.Seizure.case_id))
+        )
+    )

