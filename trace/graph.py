@@ -130,11 +130,11 @@ def build_case_graph(
                         sale.institution or sale.fixmedins_code, "dispensed at")]
             if sale.dr_code:
                 parties.append((f"doctor:{sale.dr_code}", "doctor", sale.dr_code, "prescribed by"))
-            for pnode, ptype, label, verb in parties:
+            for pnode, ptype, label, relation in parties:
                 if pnode not in g:
                     g.add_node(pnode, type=ptype, label=label)
                 if not g.has_edge(snode, pnode):
-                    g.add_edge(snode, pnode, label=verb, time=_time(sale.time), money="")
+                    g.add_edge(snode, pnode, label=relation, time=_time(sale.time), money="")
                 fed[pnode].add(bnode)
                 fund[pnode] += sale.hifp_pay_fen
 
@@ -144,10 +144,10 @@ def build_case_graph(
         data["boxes"] = len(fed.get(node, ()))
         data["fund"] = data.get("fund") or str(fen_to_yuan(fund.get(node, 0)))
         data["hub"] = False
-    parties = [n for n, d in g.nodes(data=True) if d["type"] in _PARTIES and d["boxes"] > 1]
-    parties.sort(key=lambda n: (-g.nodes[n]["boxes"], -g.nodes[n]["centrality"], n))
+    feeders = [n for n, d in g.nodes(data=True) if d["type"] in _PARTIES and d["boxes"] > 1]
+    feeders.sort(key=lambda n: (-g.nodes[n]["boxes"], -g.nodes[n]["centrality"], n))
     hubs = []
-    for node in parties[:top_hubs]:
+    for node in feeders[:top_hubs]:
         data = g.nodes[node]
         data["hub"] = True
         hubs.append(Hub(node, data["type"], data["label"], data["boxes"],

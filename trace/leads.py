@@ -82,6 +82,7 @@ _EPOCH = datetime(1970, 1, 1)
 _INS = "d.mdtrt_setl_type = 1"
 _MAX_DEPTH = 6
 _MIN_PEER_EXPOSURE = 100.0
+_MIN_OWN_PAIRS = 30
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class LeadParams:
     min_log2_rr: float = 0.5
     # Volume-shape rules need a doubling: honest institutions differ by tens of percent.
     min_rr_shape: float = 2.0
+    # A standard prescription may legitimately go to this share of an institution's cards.
+    modal_floor: float = 0.1
     evidence_limit: int = 20
     w_resold: float = 3.0
     w_clone: float = 3.0
@@ -290,6 +293,14 @@ class _Sql:
         self.temps: list[str] = []
         self.cache: dict[str, Any] = {}
 
+    def tune(self) -> None:
+        """Room for the big GROUP BYs to sort and hash in memory rather than on disk."""
+        if self.pg:
+            self.session.execute(text("SET LOCAL work_mem = '256MB'"))
+        else:
+            self.session.execute(text("PRAGMA temp_store = MEMORY"))
+            self.session.execute(text("PRAGMA cache_size = -262144"))
+
     def epoch(self, column: str) -> str:
         # Both read a naive timestamp as if it were UTC: the same number, so differences and
         # buckets agree across engines; only differences and buckets are ever used.
@@ -402,11 +413,12 @@ def find_leads(
     kinds = set(KINDS) if kind is None else {kind}
     sql = _Sql(session)
     found = _Found()
+    sql.tune()
     try:
         _fill_seized(sql, case_id)
         _fill_units(sql)
         if kinds & {"code", "institution", "card"}:
-            _rule_codes(sql, params, found)
+            _rule_codes(sql, params, found, kinds)
         if kinds & {"card", "institution", "doctor"}:
             _rule_seized(sql, params, found, kinds)
         if "card" in kinds:
@@ -489,7 +501,7 @@ def _limited(ids: Iterable[str], params: LeadParams) -> list[str]:
     return sorted(set(ids))[: params.evidence_limit]
 
 
-def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
+def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -> None:
     """Codes settled twice or more (resold), and codes on two drugs (cloned)."""
     # One pass over the insurance rows: net whole boxes, split units and the drugs per code.
     sql.temp(
@@ -628,6 +640,11 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found) -> None:
                 found.add("code", ident, hit)
             found.names[("code", ident)] = all_drugs[0] if all_drugs else None
 
+    if "institution" not in kinds:
+        resale_by_inst.clear()
+        clone_by_inst.clear()
+    if "card" not in kinds:
+        cards_resold.clear()
     _attribute_rate(
         sql, params, found, "institution", "resold_at",
         "Sold boxes already dispensed", params.w_resold,
@@ -911,8 +928,9 @@ def _rule_cross_institution(sql: _Sql, params: LeadParams, found: _Found) -> Non
 
 def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> None:
     """Phantom billing shows in the shape of an institution's sales, whatever its size:
-    boxes per card, visits without a visit number (or one shared by several cards), most
-    cards getting the very same basket, and identical bills to different cards minutes apart.
+    boxes per card-day (a visit), settlements without a visit number (or one shared by several
+    cards), most cards getting the very same basket, and identical bills to different cards
+    minutes apart.
     """
     epoch = sql.epoch("MIN(d.sel_retn_time)")
     sql.temp(
@@ -928,13 +946,17 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
         "SELECT s.inst, COUNT(*) AS setls, COUNT(DISTINCT s.psn) AS cards, SUM(s.boxes) AS boxes, "
         "MAX(i.kind) AS kind FROM rxtrace_lead_setl s "
         "LEFT JOIN institution i ON i.fixmedins_code = s.inst GROUP BY s.inst")}
+    card_days = dict(sql.rows(
+        "SELECT inst, COUNT(*) FROM (SELECT DISTINCT inst, psn, t / 86400 AS day "
+        "FROM rxtrace_lead_setl) x GROUP BY inst"))
     if not per_inst:
         return
     tested = len(per_inst)
     gate = _gate(params, tested)
 
     def test_all(rule: str, title: str, weight: float, events: Mapping[str, float],
-                 exposure: Mapping[str, float], what: str, evidence_sql: str | None) -> None:
+                 exposure: Mapping[str, float], what: str, evidence_sql: str | None,
+                 floor: float = 0.0) -> None:
         # Peers are everyone else of the same kind (hospital, clinic, pharmacy), or everyone
         # else when the kind has too little volume besides the institution itself.
         kind_k: dict[str | None, float] = defaultdict(float)
@@ -953,7 +975,7 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
                 rate = _loo_rate(kind_k[kind], kind_n[kind], k, n)
             else:
                 rate = _loo_rate(all_k, all_n, k, n)
-            hits[inst] = rate_test(k, n, rate, prior=params.prior_events)
+            hits[inst] = rate_test(k, n, max(rate, floor), prior=params.prior_events)
         fired = {i: t for i, t in hits.items() if t.surprise >= gate
                  and t.relative_risk >= params.min_rr_shape}
         setls: dict[str, tuple[int, list[str]]] = {i: (0, []) for i in fired}
@@ -966,9 +988,12 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
             if hit is not None:
                 found.add("institution", inst, hit)
 
-    test_all("boxes_per_card", "Boxes per card far above peers", params.w_boxes_per_card,
+    # Per card-day, not per card: a big hospital sees the same patients again and again, so
+    # its boxes per card grow with its size; what one visit takes away does not.
+    test_all("boxes_per_card", "Boxes per card-day far above peers", params.w_boxes_per_card,
              {i: float(r.boxes or 0) for i, r in per_inst.items()},
-             {i: float(r.cards) for i, r in per_inst.items()}, "boxes (per card)", None)
+             {i: float(card_days.get(i, 1)) for i, r in per_inst.items()},
+             "boxes (per card-day)", None)
 
     sql.temp(
         "rxtrace_lead_badvisit", "inst TEXT, setl_id TEXT",
@@ -1000,25 +1025,62 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
              "cards given the same multi-drug basket",
              "SELECT s.inst AS e, s.setl_id AS s FROM rxtrace_lead_setl s JOIN rxtrace_lead_modal m "
              "ON m.inst = s.inst AND m.ndrug = s.ndrug AND m.dmin = s.dmin AND m.dmax = s.dmax "
-             "AND m.boxes = s.boxes")
+             "AND m.boxes = s.boxes", floor=params.modal_floor)
 
+    # Identical bills to different cards minutes apart. A busy counter serves the next card
+    # within minutes all day, so the baseline is the institution's own: how often a bill is
+    # identical to the previous one when the two are *not* minutes apart (its drug mix). Only
+    # when it has too few such pairs do its peers' rates stand in.
     sql.temp(
-        "rxtrace_lead_bunched", "inst TEXT, setl_id TEXT",
-        "SELECT inst, setl_id FROM ("
+        "rxtrace_lead_pairs", "inst TEXT, setl_id TEXT, short INTEGER, same INTEGER",
+        "SELECT inst, setl_id, "
+        f"  CASE WHEN t - pt <= {int(params.bunch_seconds)} THEN 1 ELSE 0 END, "
+        "  CASE WHEN ndrug = pndrug AND dmin = pdmin AND dmax = pdmax AND boxes = pboxes "
+        "  THEN 1 ELSE 0 END FROM ("
         "  SELECT inst, setl_id, psn, t, ndrug, dmin, dmax, boxes, "
         "  LAG(t) OVER w AS pt, LAG(psn) OVER w AS ppsn, LAG(ndrug) OVER w AS pndrug, "
         "  LAG(dmin) OVER w AS pdmin, LAG(dmax) OVER w AS pdmax, LAG(boxes) OVER w AS pboxes "
         "  FROM rxtrace_lead_setl WINDOW w AS (PARTITION BY inst ORDER BY t, setl_id)"
-        f") x WHERE t - pt <= {int(params.bunch_seconds)} AND psn <> ppsn AND ndrug = pndrug "
-        "AND dmin = pdmin AND dmax = pdmax AND boxes = pboxes",
+        ") x WHERE pt IS NOT NULL AND psn <> ppsn",
     )
-    test_all("bunched", "Identical bills to different cards minutes apart", params.w_bunched,
-             {i: float(n) for i, n in sql.rows(
-                 "SELECT inst, COUNT(*) FROM rxtrace_lead_bunched GROUP BY inst")},
-             {i: float(r.setls) for i, r in per_inst.items()},
-             f"settlements identical to the previous one, for another card, within "
-             f"{params.bunch_seconds} s",
-             "SELECT inst AS e, setl_id AS s FROM rxtrace_lead_bunched")
+    pairs = {r.inst: r for r in sql.rows(
+        "SELECT inst, SUM(short) AS s, SUM(short * same) AS ss, SUM(1 - short) AS l, "
+        "SUM((1 - short) * same) AS sl FROM rxtrace_lead_pairs GROUP BY inst")}
+    same_k: dict[str | None, float] = defaultdict(float)
+    same_n: dict[str | None, float] = defaultdict(float)
+    for inst, r in pairs.items():
+        same_k[per_inst[inst].kind] += float(r.ss + r.sl)
+        same_n[per_inst[inst].kind] += float(r.s + r.l)
+    bunched: dict[str, RateTest] = {}
+    for inst, r in pairs.items():
+        k, n = int(r.ss or 0), float(r.s or 0)
+        if k <= 0:
+            continue
+        own_k, own_n = float(r.ss + r.sl), float(r.s + r.l)
+        kind = per_inst[inst].kind
+        if (r.l or 0) >= _MIN_OWN_PAIRS:
+            rate = float(r.sl) / float(r.l)
+        elif same_n[kind] - own_n >= _MIN_PEER_EXPOSURE:
+            rate = _loo_rate(same_k[kind], same_n[kind], own_k, own_n)
+        else:
+            rate = _loo_rate(sum(same_k.values()), sum(same_n.values()), own_k, own_n)
+        test = rate_test(k, n, rate, prior=params.prior_events)
+        if test.surprise >= gate and test.relative_risk >= params.min_rr_shape:
+            bunched[inst] = test
+    if bunched:
+        setls: dict[str, tuple[int, list[str]]] = {i: (0, []) for i in bunched}
+        _fill_evidence(sql, setls, params, "SELECT inst AS e, setl_id AS s FROM rxtrace_lead_pairs "
+                                           "WHERE short = 1 AND same = 1")
+        for inst, test in bunched.items():
+            hit = _rate_hit(
+                "bunched", "Identical bills to different cards minutes apart", params.w_bunched,
+                test, gate, min_rr=params.min_rr_shape,
+                what=f"bills identical to the previous one (another card, within "
+                     f"{params.bunch_seconds} s), against its own rate of identical bills "
+                     f"further apart",
+                extra={"kind": per_inst[inst].kind}, setl_ids=setls[inst][1])
+            if hit is not None:
+                found.add("institution", inst, hit)
 
 
 def _names(sql: _Sql, found: _Found) -> dict[tuple[str, str], str | None]:
@@ -1039,22 +1101,23 @@ def _names(sql: _Sql, found: _Found) -> dict[tuple[str, str], str | None]:
                   models.Institution.fixmedins_code == models.Dispensing.fixmedins_code)
             .where(models.Dispensing.dr_code.in_(chunk)).distinct()
         ):
-            names.setdefault(("doctor", dr), f"doctor at {name}")
+            if dr is not None:
+                names.setdefault(("doctor", dr), f"doctor at {name}")
     cards = sorted(i for k, i in found.hits if k == "card")
     for start in range(0, len(cards), 500):
-        for psn, name in sql.session.execute(
+        for psn, masked in sql.session.execute(
             select(models.Dispensing.psn_no, models.Dispensing.psn_name_masked)
             .where(models.Dispensing.psn_no.in_(cards[start:start + 500]),
                    models.Dispensing.psn_name_masked.is_not(None)).distinct()
         ):
-            names.setdefault(("card", psn), name)
+            names.setdefault(("card", psn), masked)
     codes = {i for k, i in found.hits if k == "code"}
     meds = {names.get(("code", c)) for c in codes} - {None}
     if meds:
         drug_names = dict(sql.session.execute(
             select(models.CatalogProduct.med_list_codg, models.CatalogProduct.name)
             .where(models.CatalogProduct.med_list_codg.in_(sorted(m for m in meds if m)))
-        ).tuples().all())
+        ).all())
         for c in codes:
             med = names.get(("code", c))
             if med in drug_names:
@@ -1127,9 +1190,9 @@ def save_leads(
     out: list[StoredLead] = []
     fresh: list[models.LeadRecord] = []
     for key, lead in wanted.items():
-        record = existing.get(key)
+        known = existing.get(key)
         document = lead.to_dict(reveal=True)
-        if record is None:
+        if known is None:
             record = models.LeadRecord(
                 kind=lead.kind, entity_id=key[1], name=lead.name, status="new",
                 score=lead.score, rules=document["rules"], evidence=document["evidence"],
@@ -1137,6 +1200,7 @@ def save_leads(
             session.add(record)
             fresh.append(record)
         else:
+            record = known
             record.name, record.score = lead.name, lead.score
             record.rules, record.evidence = document["rules"], document["evidence"]
             record.scope, record.last_seen_at = scope, now
@@ -1172,7 +1236,7 @@ def lead_history(lead_id: int, *, session: Session) -> tuple[StoredLead, list[Le
         LeadEvent(e.at, e.by, e.from_status, e.to_status, e.note)
         for e in session.scalars(select(models.LeadEvent)
                                  .where(models.LeadEvent.lead_id == lead_id)
-                                 .order_by(models.LeadEvent.at, models.LeadEvent.id))
+                                 .order_by(models.LeadEvent.id))
     ]
     return _stored(record), events
 

@@ -1,0 +1,204 @@
+"""Leads over N sales on SQLite and PostgreSQL, beside the raw duplicate-settlement query.
+
+    .venv/bin/python bench/leads_bench.py --rows 10000000 [--engines sqlite,postgres]
+
+Rows are generated in batches and bulk-inserted (executemany on SQLite, COPY on PostgreSQL,
+through ``rxtrace.trace.bulk.insert_ignore``): ordinary trade over a year, 10 % split packs,
+1 % returns, 2 % self-paid, 0.1 % of codes settled twice, a few cloned codes, and one case of
+seized boxes. PostgreSQL runs in a scratch database created and dropped here
+(``RXTRACE_TEST_PG_URL``, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from rxtrace.trace import models
+from rxtrace.trace.bulk import insert_ignore
+from rxtrace.trace.codes import key_parts
+from rxtrace.trace.db import make_engine, migrate
+from rxtrace.trace.leads import find_leads
+
+RAW_DUPLICATES = (
+    "SELECT key_hi, key_lo, SUM(sel_retn_cnt) FROM dispensing "
+    "WHERE mdtrt_setl_type = 1 AND trdn_flag = 0 "
+    "GROUP BY key_hi, key_lo HAVING SUM(sel_retn_cnt) >= 2"
+)
+PG_URL = os.environ.get("RXTRACE_TEST_PG_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+T0 = datetime(2025, 1, 1, 8, 0, 0)
+DRUGS = [(f"8{100000 + i:06d}", f"XB{i:04d}", (7, 14, 28, 30, 100)[i % 5]) for i in range(60)]
+BATCH = 100_000
+
+
+def rows(n: int, seed: int = 1) -> Iterator[list[dict[str, Any]]]:
+    rng = random.Random(seed)
+    insts = [(f"I{i:05d}", ("hospital", "clinic", "pharmacy")[i % 3]) for i in range(2000)]
+    cards = max(n // 20, 100)
+    batch: list[dict[str, Any]] = []
+    serial = 0
+    resold: list[tuple[str, str]] = []
+    for i in range(n):
+        inst, _ = insts[rng.randrange(len(insts))]
+        product, med, _ = DRUGS[rng.randrange(len(DRUGS))]
+        r = rng.random()
+        if resold and r < 0.001:
+            code, med = resold.pop()  # a box already dispensed, sold again
+        else:
+            serial += 1
+            code = f"{product}{serial:09d}{serial % 10000:04d}"
+            if r > 0.9985:
+                resold.append((code, med))
+        if r > 0.99995:
+            med = DRUGS[(DRUGS.index(next(d for d in DRUGS if d[1] == med)) + 1) % len(DRUGS)][1]
+        split = rng.random() < 0.10
+        ret = rng.random() < 0.01
+        self_paid = rng.random() < 0.02
+        hi, lo = key_parts(code)
+        count = rng.randint(1, 6) if split else 1
+        fen = 0 if self_paid else rng.randint(300, 20000)
+        batch.append({
+            "row_digest": hashlib.blake2b(i.to_bytes(8, "big"), digest_size=16).digest(),
+            "file_id": 0, "line_no": i, "setl_id": f"S{i:010d}", "mdtrt_sn": f"M{i:010d}",
+            "fixmedins_code": inst, "psn_no": f"P{rng.randrange(cards):09d}",
+            "dr_code": f"D{inst}{rng.randrange(8)}", "med_list_codg": med,
+            "drug_trac_codg": code, "code_family": "national", "key_hi": hi, "key_lo": lo,
+            "trdn_flag": 1 if split else 0, "sel_retn_cnt": -count if ret else count,
+            "sel_retn_time": T0 + timedelta(seconds=rng.randrange(365 * 86400)),
+            "sel_retn_type": "return" if ret else "sale",
+            "mdtrt_setl_type": 2 if self_paid else 1,
+            "hifp_pay_fen": -fen if ret else fen,
+        })
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def fill(engine: Engine, n: int) -> float:
+    started = time.perf_counter()
+    table = models.Dispensing.__table__
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM dispensing"))
+        for batch in rows(n):
+            insert_ignore(conn, table, batch)  # type: ignore[arg-type]
+    with sessionmaker(engine)() as s:
+        for code, name, kind in [(f"I{i:05d}", f"inst {i}", ("hospital", "clinic", "pharmacy")[i % 3])
+                                 for i in range(2000)]:
+            s.add(models.Institution(fixmedins_code=code, name=name, kind=kind))
+        for product, med, units in DRUGS:
+            s.add(models.CatalogProduct(product_id=product, med_list_codg=med, name=med,
+                                        units_per_box=units))
+        seized = s.execute(text(
+            "SELECT drug_trac_codg, key_hi, key_lo FROM dispensing WHERE id % 997 = 0 LIMIT 2000"
+        )).all()
+        s.add(models.Seizure(seizure_id="BZ1", case_id="BENCH", seized_at=T0 + timedelta(days=400)))
+        for j, (code, hi, lo) in enumerate(seized):
+            s.add(models.SeizedCode(row_digest=hashlib.blake2b(f"z{j}".encode(),
+                                                               digest_size=16).digest(),
+                                    seizure_id="BZ1", code=code, code_key=code, key_hi=hi,
+                                    key_lo=lo, method="hand", code_family="national"))
+        s.commit()
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    return time.perf_counter() - started
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def measure(engine: Engine, repeat: int) -> dict[str, Any]:
+    factory = sessionmaker(engine)
+
+    def raw() -> int:
+        with engine.connect() as conn:
+            return len(conn.execute(text(RAW_DUPLICATES)).all())
+
+    def leads(kind: str | None) -> Callable[[], int]:
+        def run() -> int:
+            with factory() as session:
+                found = find_leads(session=session, kind=kind)
+                session.rollback()
+                return len(found)
+        return run
+
+    raw()  # warm the cache: every figure below reads a warm table
+    raw_s, dups = timed(raw, repeat)
+    code_s, code_n = timed(leads("code"), repeat)
+    all_s, all_n = timed(leads(None), repeat)
+    return {"raw_s": raw_s, "duplicates": dups, "code_leads_s": code_s, "code_leads": code_n,
+            "all_leads_s": all_s, "all_leads": all_n}
+
+
+def run_engine(name: str, n: int, repeat: int) -> dict[str, Any]:
+    if name == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix="rxtrace-bench-"))
+        engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
+        migrate(engine)
+        cleanup: Callable[[], None] = lambda: engine.dispose()  # noqa: E731
+    else:
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        db = f"rxtrace_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+        engine = make_engine(admin.url.set(database=db).render_as_string(hide_password=False))
+        migrate(engine)
+
+        def cleanup() -> None:
+            engine.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+    try:
+        load_s = fill(engine, n)
+        result = measure(engine, repeat)
+        result["load_s"] = load_s
+        with Session(engine) as s:
+            result["rows"] = s.execute(text("SELECT COUNT(*) FROM dispensing")).scalar_one()
+        return result
+    finally:
+        cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--engines", default="sqlite,postgres")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPU, "
+          f"Python {platform.python_version()}")
+    for name in args.engines.split(","):
+        r = run_engine(name, args.rows, args.repeat)
+        print(f"{name}: {r['rows']:,} rows loaded in {r['load_s']:.1f} s")
+        print(f"  raw duplicate-settlement SQL   {r['raw_s']:8.2f} s  ({r['duplicates']:,} codes)")
+        print(f"  leads --kind code (resold+clone){r['code_leads_s']:8.2f} s  "
+              f"({r['code_leads']:,} leads)  ratio {r['code_leads_s'] / r['raw_s']:.2f}×")
+        print(f"  leads, every rule              {r['all_leads_s']:8.2f} s  "
+              f"({r['all_leads']:,} leads)  ratio {r['all_leads_s'] / r['raw_s']:.2f}×",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The dossier in every format is a valid file that says what the case is."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy.orm import Session
+
+from rxtrace.api.dossier import write_report
+from rxtrace.trace.errors import NotFoundError, RxtraceError
+
+from .builders import World
+
+FUND = "91.65"  # 5 hub boxes 10.01..10.05 + the resold box twice (20.00 × 2) + 1.50 split
+
+
+def test_pdf_is_a_pdf_naming_the_case(session: Session, case_world: World, tmp_path: Path) -> None:
+    out = tmp_path / "k1.pdf"
+    dossier = write_report("K1", session=session, fmt="pdf", out=out)
+    assert str(dossier.fund_loss) == FUND
+    assert out.read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert "K1" in text and FUND in text
+        assert "案件卷宗" in text  # the Chinese made it into the file as text
+
+
+def test_html_is_self_contained(session: Session, case_world: World, tmp_path: Path) -> None:
+    out = tmp_path / "k1.html"
+    map_png = tmp_path / "map.png"
+    shutil.copyfile(Path(__file__).with_name("tiny.png"), map_png)
+    write_report("K1", session=session, fmt="html", out=out, maps={"seizure sites": map_png})
+    page = out.read_text(encoding="utf-8")
+    assert not re.search(r"https?://", page)
+    assert "https[:]//id.gs1.org" in page  # the malformed URL code is shown, defanged
+    assert page.count("data:image/png;base64,") == 3  # link chart, timeline, the map
+    assert "K1" in page and FUND in page and "RENTED" not in page
+
+
+def test_xlsx_opens_with_exact_money(session: Session, case_world: World, tmp_path: Path) -> None:
+    out = tmp_path / "k1.xlsx"
+    write_report("K1", session=session, fmt="xlsx", out=out)
+    book = load_workbook(out)
+    assert {"Summary", "Boxes", "Leads", "Evidence", "Parameters", "Link chart",
+            "Timeline"} <= set(book.sheetnames)
+    assert book["Summary"]["B1"].value == "K1"
+    assert str(book["Summary"]["B6"].value) == FUND
+    assert book["Boxes"].max_row == 1 + 9
+
+
+def test_csv_has_one_row_a_box(session: Session, case_world: World, tmp_path: Path) -> None:
+    out = tmp_path / "k1.csv"
+    write_report("K1", session=session, fmt="csv", out=out, reveal=True)
+    with out.open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 9 and {r["case_id"] for r in rows} == {"K1"}
+    resold = [r for r in rows if r["status"] == "dispensed_repeatedly"]
+    assert len(resold) == 1 and resold[0]["card"] == "FIRST"
+    assert sum(float(r["fund_loss"]) for r in rows) == pytest.approx(float(FUND))
+
+
+def test_bad_requests(session: Session, case_world: World, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError):
+        write_report("NOPE", session=session, fmt="html", out=tmp_path / "x.html")
+    with pytest.raises(RxtraceError):
+        write_report("K1", session=session, fmt="docx", out=tmp_path / "x.docx")
+    with pytest.raises(RxtraceError, match="Cannot read map"):
+        write_report("K1", session=session, fmt="html", out=tmp_path / "x.html",
+                     maps={"m": tmp_path / "missing.png"})
