@@ -90,8 +90,13 @@ def child_rxtrace_load(url: str, csv_path: str, queue: Any) -> None:
     with session_scope(factory) as session:
         report = load_paths([Path(csv_path)], session=session, protector=Protector(b"b" * 32))
     seconds = time.perf_counter() - started
-    queue.put({"seconds": seconds, "rows": report.files[0].taken,
-               "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    queue.put(
+        {
+            "seconds": seconds,
+            "rows": report.files[0].taken,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
 
 
 RAW_DDL = (
@@ -111,7 +116,7 @@ def child_raw_load(url: str, csv_path: str, queue: Any) -> None:
         conn.execute(RAW_DDL)
         conn.execute("CREATE INDEX ix_raw_code ON raw_dispensing (drug_trac_codg)")
         marks = ",".join("?" * len(COLUMNS))
-        with open(csv_path, encoding="utf-8", newline="") as handle:
+        with Path(csv_path).open(encoding="utf-8", newline="") as handle:
             reader = csv.reader(handle)
             next(reader)
             batch: list[list[str]] = []
@@ -131,13 +136,21 @@ def child_raw_load(url: str, csv_path: str, queue: Any) -> None:
         with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn, conn.cursor() as cur:
             cur.execute(RAW_DDL)
             cur.execute("CREATE INDEX ix_raw_code ON raw_dispensing (drug_trac_codg)")
-            with open(csv_path, "rb") as handle, cur.copy("COPY raw_dispensing FROM STDIN (FORMAT csv, HEADER)") as copy:
+            with (
+                Path(csv_path).open("rb") as handle,
+                cur.copy("COPY raw_dispensing FROM STDIN (FORMAT csv, HEADER)") as copy,
+            ):
                 while block := handle.read(1 << 20):
                     copy.write(block)
             cur.execute("SELECT count(*) FROM raw_dispensing")
             rows = cur.fetchone()[0]  # type: ignore[index]
-    queue.put({"seconds": time.perf_counter() - started, "rows": rows,
-               "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    queue.put(
+        {
+            "seconds": time.perf_counter() - started,
+            "rows": rows,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
 
 
 def measure(target: Any, *args: Any) -> dict[str, float]:
@@ -170,13 +183,18 @@ def bench_resolve(url: str, rows: int, batch: int) -> dict[str, float]:
         started = time.perf_counter()
         session.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS raw_keys (hi BIGINT, lo BIGINT)"))
         session.execute(text("DELETE FROM raw_keys"))
-        session.execute(text("INSERT INTO raw_keys VALUES (:hi, :lo)"),
-                        [{"hi": hi, "lo": lo} for hi, lo in (key_parts(c) for c in set(codes))])
+        session.execute(
+            text("INSERT INTO raw_keys VALUES (:hi, :lo)"),
+            [{"hi": hi, "lo": lo} for hi, lo in (key_parts(c) for c in set(codes))],
+        )
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("ANALYZE raw_keys"))
-        raw_rows = session.execute(text(
-            "SELECT d.* FROM raw_keys k JOIN dispensing d ON d.key_hi = k.hi AND d.key_lo = k.lo "
-            "WHERE d.mdtrt_setl_type = 1")).all()
+        raw_rows = session.execute(
+            text(
+                "SELECT d.* FROM raw_keys k JOIN dispensing d ON d.key_hi = k.hi AND d.key_lo = k.lo "
+                "WHERE d.mdtrt_setl_type = 1"
+            )
+        ).all()
         raw = time.perf_counter() - started
         assert raw_rows
 
@@ -186,12 +204,20 @@ def bench_resolve(url: str, rows: int, batch: int) -> dict[str, float]:
             resolve_codes([code], session=session)
             singles.append((time.perf_counter() - started) * 1000)
     singles.sort()
-    return {"batch": batch, "seconds": ours, "raw_seconds": raw, "ratio": ours / raw,
-            "single_median_ms": statistics.median(singles), "single_p99_ms": singles[int(len(singles) * 0.99) - 1]}
+    return {
+        "batch": batch,
+        "seconds": ours,
+        "raw_seconds": raw,
+        "ratio": ours / raw,
+        "single_median_ms": statistics.median(singles),
+        "single_p99_ms": singles[int(len(singles) * 0.99) - 1],
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--codes", type=int, default=100_000)
     parser.add_argument("--engines", default="sqlite,postgres")
@@ -202,8 +228,12 @@ def main() -> None:
         print(f"writing {args.rows:,} rows to {csv_path}", file=sys.stderr)
         write_csv(csv_path, args.rows)
     size_mb = csv_path.stat().st_size / 1e6
-    report: dict[str, Any] = {"rows": args.rows, "csv_mb": round(size_mb, 1), "machine": {
-        "cpus": os.cpu_count(), "cpu": _cpu(), "python": platform.python_version()}, "engines": {}}
+    report: dict[str, Any] = {
+        "rows": args.rows,
+        "csv_mb": round(size_mb, 1),
+        "machine": {"cpus": os.cpu_count(), "cpu": _cpu(), "python": platform.python_version()},
+        "engines": {},
+    }
     for engine in args.engines.split(","):
         print(f"[{engine}] rxtrace load …", file=sys.stderr)
         ours = measure(child_rxtrace_load, engine_url(engine, f"load_{engine}"), str(csv_path))
@@ -212,9 +242,12 @@ def main() -> None:
         print(f"[{engine}] resolve …", file=sys.stderr)
         resolve = bench_resolve(_reuse(engine), args.rows, args.codes)
         report["engines"][engine] = {
-            "load_rows_per_s": args.rows / ours["seconds"], "load_peak_rss_mb": ours["rss_mb"],
-            "raw_rows_per_s": args.rows / raw["seconds"], "raw_peak_rss_mb": raw["rss_mb"],
-            "load_vs_raw": raw["seconds"] / ours["seconds"], "resolve": resolve,
+            "load_rows_per_s": args.rows / ours["seconds"],
+            "load_peak_rss_mb": ours["rss_mb"],
+            "raw_rows_per_s": args.rows / raw["seconds"],
+            "raw_peak_rss_mb": raw["rss_mb"],
+            "load_vs_raw": raw["seconds"] / ours["seconds"],
+            "resolve": resolve,
         }
     print(json.dumps(report, indent=2))
     print(_table(report), file=sys.stderr)
@@ -225,7 +258,9 @@ def _reuse(engine: str) -> str:
         return f"sqlite:///{OUT / 'load_sqlite.db'}"
     from sqlalchemy.engine import make_url
 
-    return str(make_url(PG_ADMIN).set(database="rxtrace_bench_load_postgres").render_as_string(hide_password=False))
+    return str(
+        make_url(PG_ADMIN).set(database="rxtrace_bench_load_postgres").render_as_string(hide_password=False)
+    )
 
 
 def _cpu() -> str:
@@ -239,14 +274,18 @@ def _cpu() -> str:
 
 
 def _table(report: dict[str, Any]) -> str:
-    lines = [f"{'engine':<9} {'load rows/s':>12} {'raw rows/s':>12} {'ratio':>6} {'peak MB':>8} "
-             f"{'resolve s':>9} {'raw join s':>10} {'ratio':>6} {'1-code p50':>10} {'p99 ms':>7}"]
+    lines = [
+        f"{'engine':<9} {'load rows/s':>12} {'raw rows/s':>12} {'ratio':>6} {'peak MB':>8} "
+        f"{'resolve s':>9} {'raw join s':>10} {'ratio':>6} {'1-code p50':>10} {'p99 ms':>7}"
+    ]
     for name, e in report["engines"].items():
         r = e["resolve"]
-        lines.append(f"{name:<9} {e['load_rows_per_s']:>12,.0f} {e['raw_rows_per_s']:>12,.0f} "
-                     f"{e['load_vs_raw']:>6.2f} {e['load_peak_rss_mb']:>8.0f} {r['seconds']:>9.2f} "
-                     f"{r['raw_seconds']:>10.2f} {r['ratio']:>6.2f} {r['single_median_ms']:>10.2f} "
-                     f"{r['single_p99_ms']:>7.2f}")
+        lines.append(
+            f"{name:<9} {e['load_rows_per_s']:>12,.0f} {e['raw_rows_per_s']:>12,.0f} "
+            f"{e['load_vs_raw']:>6.2f} {e['load_peak_rss_mb']:>8.0f} {r['seconds']:>9.2f} "
+            f"{r['raw_seconds']:>10.2f} {r['ratio']:>6.2f} {r['single_median_ms']:>10.2f} "
+            f"{r['single_p99_ms']:>7.2f}"
+        )
     return "\n".join(lines)
 
 

@@ -43,14 +43,20 @@ def sqlite_run(data: list[str], probes: list[str]) -> dict[str, dict[str, float]
             conn.execute("CREATE TABLE k (hi INTEGER NOT NULL, lo INTEGER NOT NULL)")
             conn.executemany("INSERT INTO k VALUES (?, ?)", ((int(c[:10]), int(c[10:])) for c in data))
             conn.execute("CREATE INDEX ix ON k (hi, lo)")
-            query, args = "SELECT count(*) FROM k WHERE hi = ? AND lo = ?", [(int(c[:10]), int(c[10:])) for c in probes]
+            query, args = (
+                "SELECT count(*) FROM k WHERE hi = ? AND lo = ?",
+                [(int(c[:10]), int(c[10:])) for c in probes],
+            )
         conn.commit()
         pages = conn.execute("SELECT count(*) FROM dbstat WHERE name = 'ix'").fetchone()[0]
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         started = time.perf_counter()
         for a in args:
             conn.execute(query, a).fetchone()
-        out[layout] = {"index_mb": pages * page_size / 1e6, "lookup_us": (time.perf_counter() - started) / len(args) * 1e6}
+        out[layout] = {
+            "index_mb": pages * page_size / 1e6,
+            "lookup_us": (time.perf_counter() - started) / len(args) * 1e6,
+        }
         conn.close()
     return out
 
@@ -82,13 +88,18 @@ def pg_run(data: list[str], probes: list[str]) -> dict[str, dict[str, float]]:
             for a in args:
                 cursor.execute(query, a, prepare=True)
                 cursor.fetchone()
-            out[layout] = {"index_mb": size / 1e6, "lookup_us": (time.perf_counter() - started) / len(args) * 1e6}
+            out[layout] = {
+                "index_mb": size / 1e6,
+                "lookup_us": (time.perf_counter() - started) / len(args) * 1e6,
+            }
         conn.execute("DROP TABLE IF EXISTS rxtrace_key_bench")
     return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--keys", type=int, default=2_000_000)
     parser.add_argument("--lookups", type=int, default=100_000)
     parser.add_argument("--engines", default="sqlite,postgres")
@@ -104,8 +115,10 @@ def main() -> None:
         for layout, figures in result.items():
             print(f"{engine:<9} {layout:<8} {figures['index_mb']:>9.1f} {figures['lookup_us']:>10.1f}")
         text, pair = result["text"], result["bigint2"]
-        print(f"{engine:<9} bigint2/text: index {pair['index_mb'] / text['index_mb']:.2f}×, "
-              f"lookup {pair['lookup_us'] / text['lookup_us']:.2f}×")
+        print(
+            f"{engine:<9} bigint2/text: index {pair['index_mb'] / text['index_mb']:.2f}×, "
+            f"lookup {pair['lookup_us'] / text['lookup_us']:.2f}×"
+        )
         sys.stdout.flush()
 
 
