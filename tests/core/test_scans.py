@@ -22,7 +22,9 @@ def read(code: str, source: str, frame: int | None = None) -> CameraRead:
     return CameraRead(code, source, "code128", frame, [[0, 0], [10, 0], [10, 5], [0, 5]], "high")
 
 
-def test_scans_are_recorded_once_with_their_evidence(any_session: Session, protector: Protector, tmp_path: Path) -> None:
+def test_scans_are_recorded_once_with_their_evidence(
+    any_session: Session, protector: Protector, tmp_path: Path
+) -> None:
     write_world(tmp_path / "in", sales=[sale(CODE)], seized=[("Z1", "83395630003721997697")])
     load_paths([tmp_path / "in"], session=any_session, protector=protector)
     sources = [ScannedSource("a.jpg", "aa" * 32, "image", 1), ScannedSource("b.mp4", "bb" * 32, "video", 90)]
@@ -35,7 +37,10 @@ def test_scans_are_recorded_once_with_their_evidence(any_session: Session, prote
         select(models.SeizedCode).where(models.SeizedCode.method == "camera").order_by(models.SeizedCode.id)
     ).all()
     assert [(c.frame, c.symbology, c.confidence) for c in stored] == [
-        (None, "code128", "high"), (17, "code128", "high"), (None, "code128", "high")]
+        (None, "code128", "high"),
+        (17, "code128", "high"),
+        (None, "code128", "high"),
+    ]
     assert stored[0].polygon == [[0, 0], [10, 0], [10, 5], [0, 5]]
     video = any_session.get(models.ScanSource, stored[1].scan_source_id)
     assert video is not None and video.sha256 == "bb" * 32 and video.frames == 90
