@@ -1,0 +1,144 @@
+"""``rxtrace scan``: photos, videos or a live camera of a seizure's boxes, to boxes on the seizure."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import TaskID
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rxtrace.api.commands.common import FormatOption, app_context, progress_bar
+from rxtrace.api.commands.resolve import print_resolution
+from rxtrace.api.output import Format, err, print_csv, print_json, print_table
+from rxtrace.trace import models
+from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.scans import CameraRead, RecordedScan, ScannedSource, record_scan
+from rxtrace.trace.service import resolve_seizure
+
+__all__ = ["catalog_products", "record_result", "register"]
+
+
+def catalog_products(session: Session) -> frozenset[str]:
+    """Product identifiers the catalog knows: a read of a known product is trusted sooner."""
+    return frozenset(session.scalars(select(models.CatalogProduct.product_id)))
+
+
+def record_result(result: Any, *, session: Session, seizure_id: str) -> RecordedScan:
+    """Store a scanner result's boxes on the seizure, with each read's evidence."""
+    return record_scan(
+        session=session,
+        seizure_id=seizure_id,
+        sources=[ScannedSource(f.source, f.sha256, f.kind, f.frames) for f in result.files],
+        reads=[
+            CameraRead(b.code, b.source, b.symbology, b.frame, [list(p) for p in b.polygon], b.confidence)
+            for b in result.boxes
+        ],
+    )
+
+
+def scan(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(None, help="Image or video files, or folders of them."),
+    seizure: str = typer.Option(..., "--seizure", help="The seizure the boxes belong to."),
+    camera: int | None = typer.Option(None, "--camera", help="Read a live camera by its index."),
+    url: str | None = typer.Option(None, "--url", help="Read a live RTSP or HTTP stream."),
+    max_frames: int | None = typer.Option(
+        None, "--max-frames", min=1, help="Stop a live read after N frames."
+    ),
+    display: bool | None = typer.Option(
+        None,
+        "--display/--headless",
+        help="Show the live frame with outlines (default: when a display exists).",
+    ),
+    output: Format = FormatOption(),
+    resolve: bool = typer.Option(False, "--resolve", help="Resolve the seizure's boxes afterwards."),
+) -> None:
+    """Read every code off photos, videos or a camera and record the boxes on a seizure."""
+    from rxtrace.scanners.service import scan_paths, scan_stream
+
+    live = [x for x in (camera, url) if x is not None]
+    if len(live) + (1 if paths else 0) != 1:
+        raise RxtraceError("Give files or folders, or exactly one of --camera N and --url URL.")
+    app = app_context(ctx)
+    started = time.monotonic()
+    with app.session() as session:
+        known = catalog_products(session)
+    if paths:
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise RxtraceError(f"No such file or folder: {', '.join(missing)}.")
+        with progress_bar(counting="items") as bar:
+            task: dict[str, TaskID] = {}
+
+            def tick(done: int, total: int, source: str) -> None:
+                if "t" not in task:
+                    task["t"] = bar.add_task("scanning", total=total)
+                bar.update(task["t"], completed=done, description=Path(source).name)
+
+            result = scan_paths(paths, catalog_products=known, progress=tick)
+    else:
+        source: int | str = camera if camera is not None else str(url)
+        err.print(f"Reading {source}; press q in the window or Ctrl-C to stop.")
+        result = scan_stream(source, catalog_products=known, display=display, max_frames=max_frames)
+    for issue in result.errors:
+        err.print(f"error: {issue.message}", markup=False, highlight=False)
+    with app.session() as session:
+        recorded = record_result(result, session=session, seizure_id=seizure)
+        resolution = resolve_seizure(seizure, session=session) if resolve else None
+    if not recorded.seizure_known:
+        err.print(f"note: seizure '{seizure}' is not loaded yet; its boxes are kept under that id.")
+    elapsed = time.monotonic() - started
+    _print(result, recorded, output, elapsed)
+    if resolution is not None and output is not Format.json:
+        print_resolution(resolution, output, reveal=app.settings.show_sensitive)
+    if output is Format.json:
+        document = result.as_dict()
+        document["recorded"] = vars(recorded)
+        if resolution is not None:
+            document["resolution"] = resolution.to_dict(reveal=app.settings.show_sensitive)
+        print_json(document)
+    if result.files == () and result.errors:
+        raise RxtraceError(f"No input could be scanned ({len(result.errors)} failed).")
+
+
+def _print(result: Any, recorded: RecordedScan, output: Format, elapsed: float) -> None:
+    if output is Format.json:
+        return
+    if output is Format.csv:
+        print_csv(
+            ("code", "symbology", "confidence", "source", "frame", "polygon", "why"),
+            [
+                (b.code, b.symbology, b.confidence, b.source, b.frame, list(b.polygon), b.reason)
+                for b in result.boxes
+            ],
+        )
+        return
+    print_table(
+        f"Boxes read for seizure {recorded.seizure_id}",
+        ("code", "symbology", "confidence", "source", "frame", "why"),
+        [
+            (
+                b.code.replace("\x1d", "<GS>"),
+                b.symbology,
+                b.confidence,
+                Path(b.source).name,
+                b.frame,
+                b.reason,
+            )
+            for b in result.boxes
+        ],
+        caption=(
+            f"{len(result.files)} file(s), {result.frames} frame(s), {len(result.boxes)} box(es), "
+            f"{len(result.unread)} region(s) seen but not read, {len(result.rejected)} read(s) not trusted, "
+            f"{len(result.errors)} error(s); {recorded.added} new on the seizure, "
+            f"{recorded.already_recorded} already recorded; {elapsed:.1f} s"
+        ),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scan")(scan)
