@@ -114,7 +114,7 @@ class DemoWorld:
     files: list[Path] = field(default_factory=list)
     case_id: str = DEMO_CASE
     photo_seizure: str = "SZ-2026-0117-05"
-    photo_codes: list[tuple[str, str]] = field(default_factory=list)  # (symbology, text)
+    photo_codes: list[tuple[str, str]] = field(default_factory=list)  # (text, symbology)
     rented_cards: list[str] = field(default_factory=list)
     phantom_clinic: str = ""
     reselling_pharmacy: str = ""
@@ -451,9 +451,9 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
         if drug.gs1:
             gtin = drug.product_id
             serial = code.split("(21)")[1].split("(")[0]
-            result.photo_codes.append(("datamatrix", f"01{gtin}21{serial}\x1d17271231"))
+            result.photo_codes.append((f"01{gtin}21{serial}\x1d17271231", "datamatrix"))
         else:
-            result.photo_codes.append(("code128", code))
+            result.photo_codes.append((code, "code128"))
 
     # Courier waybills: ordinary parcels, and a heavy repeated route to Zhengzhou.
     waybills = []

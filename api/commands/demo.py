@@ -17,8 +17,8 @@ from rxtrace.api.commands.common import app_context
 from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
-from rxtrace.api.output import Format, err
-from rxtrace.trace.demo import generate_world
+from rxtrace.api.output import Format, err, print_table
+from rxtrace.trace.demo import DemoWorld, generate_world
 from rxtrace.trace.load import load_paths
 from rxtrace.trace.service import resolve_case
 
@@ -66,16 +66,16 @@ def demo(
     if report.refused:
         raise typer.Exit(1)
 
-    steps = _optional_steps()
-    for step in steps:
-        step(app, world, folder)
+    _scan_photos(app, world, folder)
 
-    err.print(f"[bold]Resolve[/] case {world.case_id}")
+    err.print(f"[bold]4. Resolve[/] case {world.case_id}")
     with app.session() as session:
         resolution = resolve_case(world.case_id, session=session)
     print_resolution(resolution, Format.table, reveal=False, top=5)
-    for late in _late_steps():
-        late(app, world, folder)
+
+    _leads(app, world.case_id)
+    maps = _maps(app, world.case_id, folder)
+    _dossier(app, world.case_id, folder, maps)
     err.print(f"Done in {time.monotonic() - started:.1f} s. Everything is in {folder}/.")
     err.print(
         f"Try: RXTRACE_DATABASE_URL={url} RXTRACE_KEY_FILE={folder.resolve() / 'secret.key'} "
@@ -83,12 +83,80 @@ def demo(
     )
 
 
-def _optional_steps() -> list:  # type: ignore[type-arg]
-    return []
+def _scan_photos(app: AppContext, world: DemoWorld, folder: Path) -> None:
+    """Photograph the warehouse pile (rendered, with damage) and scan the photos."""
+    import cv2
+
+    from rxtrace.api.commands.scan import catalog_products, record_result
+    from rxtrace.scanners.render import render_pile
+    from rxtrace.scanners.service import scan_paths
+
+    photos = folder / "photos"
+    photos.mkdir(exist_ok=True)
+    per_photo = 8
+    for n, start in enumerate(range(0, len(world.photo_codes), per_photo)):
+        image, _truth = render_pile(world.photo_codes[start : start + per_photo], seed=100 + n, damage="mild")
+        cv2.imwrite(str(photos / f"pile_{n + 1:02d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    err.print(f"[bold]3. Scan[/] {len(world.photo_codes)} boxes photographed in {photos}")
+    with app.session() as session:
+        known = catalog_products(session)
+    result = scan_paths([photos], catalog_products=known)
+    with app.session() as session:
+        recorded = record_result(result, session=session, seizure_id=world.photo_seizure)
+    expected = {code for code, _ in world.photo_codes}
+    read = {box.code.removeprefix("]d2") for box in result.boxes}
+    err.print(
+        f"   {len(result.boxes)} boxes read ({len(read & expected)} of {len(expected)} photographed), "
+        f"{len(result.unread)} region(s) seen but not read, {len(result.rejected)} read(s) not trusted; "
+        f"{recorded.added} recorded on seizure {world.photo_seizure}"
+    )
 
 
-def _late_steps() -> list:  # type: ignore[type-arg]
-    return []
+def _leads(app: AppContext, case_id: str) -> None:
+    from rxtrace.trace.leads import find_leads, save_leads
+
+    err.print("[bold]5. Leads[/] across all sales, top 8")
+    with app.session() as session:
+        found = find_leads(session=session)
+        save_leads(found, session=session)
+    print_table(
+        "Top leads",
+        ("kind", "id", "name", "score", "rules"),
+        [
+            (
+                lead.kind,
+                lead.display_id(reveal=False),
+                lead.name,
+                f"{lead.score:.2f}",
+                "; ".join(rule.rule for rule in lead.rules),
+            )
+            for lead in found[:8]
+        ],
+        caption=f"{len(found)} leads; `rxtrace leads --case {case_id}` for the case's own",
+    )
+
+
+def _maps(app: AppContext, case_id: str, folder: Path) -> dict[str, Path]:
+    from rxtrace.geo.maps import build_map_data, write_html_map, write_png_map
+
+    with app.session() as session:
+        data = build_map_data(session=session, case_id=case_id)
+    html = write_html_map(data, out=folder / "map.html")
+    png = write_png_map(data, out=folder / "map.png")
+    err.print(f"[bold]6. Maps[/] {html} (opens offline in any browser) and {png}")
+    return {"Collection hotspots and courier routes": png}
+
+
+def _dossier(app: AppContext, case_id: str, folder: Path, maps: dict[str, Path]) -> None:
+    from rxtrace.api.dossier import write_report
+
+    written = []
+    with app.session() as session:
+        for fmt in ("html", "pdf", "xlsx"):
+            out = folder / f"dossier_{case_id}.{fmt}"
+            write_report(case_id, session=session, fmt=fmt, out=out, maps=maps)
+            written.append(str(out))
+    err.print(f"[bold]7. Dossier[/] {', '.join(written)}")
 
 
 def register(app: typer.Typer) -> None:

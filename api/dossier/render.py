@@ -41,7 +41,17 @@ def _text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, Decimal):
         return format(value, "f")
-    return str(value)
+    # GS1 codes carry the FNC1 separator (GS, 0x1d); spreadsheets and PDFs refuse control
+    # characters, so it is written the way scanners print it.
+    return _CONTROL.sub(_show_control, str(value))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _show_control(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return "<GS>" if char == "\x1d" else f"\\x{ord(char):02x}"
 
 
 def _param_rows(d: Dossier) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -74,3 +74,17 @@ def test_bad_requests(session: Session, case_world: World, tmp_path: Path) -> No
     with pytest.raises(RxtraceError, match="Cannot read map"):
         write_report("K1", session=session, fmt="html", out=tmp_path / "x.html",
                      maps={"m": tmp_path / "missing.png"})
+
+
+def test_gs1_separators_do_not_break_the_spreadsheet(session: Session, tmp_path: Path) -> None:
+    """A GS1 code keeps its GS (0x1d) separator; XLSX refuses control characters outright."""
+    world = World(session)
+    world.seize("G1", "KG", ["]d2010690123456789221AB\x1d17271231"])
+    world.commit()
+    out = tmp_path / "kg.xlsx"
+    write_report("KG", session=session, fmt="xlsx", out=out)
+    codes = [row[2] for row in load_workbook(out)["Boxes"].iter_rows(min_row=2, values_only=True)]
+    assert codes == ["]d2010690123456789221AB<GS>17271231"]
+    pdf = tmp_path / "kg.pdf"
+    write_report("KG", session=session, fmt="pdf", out=pdf)
+    assert pdf.read_bytes().startswith(b"%PDF")
