@@ -1,0 +1,65 @@
+"""The README's main job, end to end on a small world: every step runs and leaves its output."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from rxtrace.trace.demo import DEMO_CASE, generate_world
+from rxtrace.trace.load import load_paths
+from rxtrace.trace.protect import Protector
+from rxtrace.trace.service import resolve_case
+
+from .test_cli import run
+
+
+def test_demo_world_loads_unchanged_and_plants_its_patterns(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    world = generate_world(tmp_path / "data", persons=300)
+    report = load_paths(world.files, session=session, protector=protector)
+    assert not report.refused
+    assert all(f.rejected == 0 for f in report.files), [(f.path, f.rejected) for f in report.files]
+    encodings = {f.encoding for f in report.files}
+    assert {"utf-8", "gb18030"} <= encodings and "jsonl" in {f.file_format for f in report.files}
+    result = resolve_case(DEMO_CASE, session=session)
+    statuses = result.summary.statuses
+    assert statuses["dispensed"] > 100 and statuses["dispensed_repeatedly"] >= 10
+    assert statuses["malformed"] == 2 and statuses["not_dispensed"] >= 1
+    assert result.summary.clone_suspects >= 1
+    assert any(box.via_case for box in result.boxes)  # the carton expanded
+    again = generate_world(tmp_path / "again", persons=300)
+    assert [p.read_bytes() for p in world.files] == [p.read_bytes() for p in again.files]  # fixed seed
+
+
+@pytest.mark.slow
+def test_demo_command_writes_every_output(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    result = run(["demo", "--dir", str(folder), "--persons", "300"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in (
+        "map.html",
+        "map.png",
+        f"dossier_{DEMO_CASE}.html",
+        f"dossier_{DEMO_CASE}.pdf",
+        f"dossier_{DEMO_CASE}.xlsx",
+        "rxtrace.db",
+    ):
+        assert (folder / name).stat().st_size > 0, name
+    assert len(list((folder / "photos").glob("*.jpg"))) >= 3
+    assert "dispensed_repeatedly" in result.stdout and "Top leads" in result.stdout
+    for page in ("map.html", f"dossier_{DEMO_CASE}.html"):
+        assert not re.search(r"https?://", (folder / page).read_text(encoding="utf-8")), page
+    resolved = run(
+        ["resolve", "--case", DEMO_CASE, "--format", "json"],
+        tmp_path,
+        RXTRACE_DATABASE_URL=f"sqlite:///{folder / 'rxtrace.db'}",
+        RXTRACE_KEY_FILE=str(folder / "secret.key"),
+    )
+    assert resolved.returncode == 0, resolved.stderr
+    doc = json.loads(resolved.stdout)
+    assert any(box["seizure_id"] == "SZ-2026-0117-05" for box in doc["codes"])  # the scanned pile
