@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rxtrace.trace.errors import RxtraceError
+
 __all__ = [
     "Confidence",
     "Polygon",
@@ -37,11 +39,12 @@ Confidence = Literal["high", "medium", "low"]
 SourceKind = Literal["image", "video", "stream"]
 
 
-class ScanError(Exception):
+class ScanError(RxtraceError):
     """An input that cannot be scanned: unreadable, corrupt, not an image, too large.
 
-    Deliberately not a subclass of ``rxtrace.trace.errors.RxtraceError``: the scanner is a
-    leaf package that the domain does not depend on, and vice versa.
+    A subclass of the project's one exception root, so every front end reports it the same
+    way. The scanner already leans on ``rxtrace.trace`` for what a well-formed code is; it
+    knows nothing of seizures or the database.
 
     Batch scans catch it per file and record it in :attr:`ScanResult.errors`; the batch goes on.
     """

@@ -51,8 +51,8 @@ import numpy.typing as npt
 
 # mypy, run on this folder, cannot follow the editable install's import hook to the sibling
 # package; at run time these are ordinary imports.
-from rxtrace.trace.codes import parse_code  # type: ignore[import-not-found, unused-ignore]
-from rxtrace.trace.errors import ParseError  # type: ignore[import-not-found, unused-ignore]
+from rxtrace.trace.codes import parse_code
+from rxtrace.trace.errors import ParseError
 
 from .codes import is_national_code, product_id
 from .decode import ECC_SYMBOLOGIES, Effort, FrameReads, decode_frame

@@ -101,8 +101,8 @@ def scan(
         if resolution is not None:
             document["resolution"] = resolution.to_dict(reveal=app.settings.show_sensitive)
         print_json(document)
-    if result.files == () and result.errors:
-        raise RxtraceError(f"No input could be scanned ({len(result.errors)} failed).")
+    if result.frames == 0 and result.errors:
+        raise RxtraceError(f"No input could be scanned: {result.errors[0].message}")
 
 
 def _print(result: Any, recorded: RecordedScan, output: Format, elapsed: float) -> None:
