@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["connect", "is_postgres", "make_engine", "migrate", "session_scope"]
+__all__ = ["connect", "include_object", "is_postgres", "make_engine", "migrate", "session_scope"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -44,6 +44,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA cache_size=-262144")
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
+
+
+# Tables that extensions own (PostGIS's reference systems); migrations must never touch them.
+FOREIGN_TABLES = frozenset({"spatial_ref_sys"})
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic's filter: compare and generate only what rxtrace's models own."""
+    return not (type_ == "table" and reflected and compare_to is None and name in FOREIGN_TABLES)
 
 
 def is_postgres(engine: Engine) -> bool:

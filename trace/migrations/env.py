@@ -7,7 +7,7 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
-from rxtrace.trace.db import make_engine
+from rxtrace.trace.db import include_object, make_engine
 from rxtrace.trace.models import Base
 
 config = context.config
@@ -21,6 +21,7 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
