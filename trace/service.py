@@ -194,34 +194,52 @@ def _family(key: str) -> str:
 
 
 class _KeyTable:
-    """The session's temporary table of a batch's keys, filled once per distinct key set."""
+    """A batch's keys as a relation ``k(hi, lo, key_text)`` to join against.
+
+    PostgreSQL takes them as three array parameters unnested in the query: the planner then
+    knows the batch's exact size (a temporary table has no statistics until analysed, and
+    analysing costs more than a single-code lookup). SQLite has no arrays, so the keys go into
+    a temporary table, filled once per distinct key set.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.postgres = session.get_bind().dialect.name == "postgresql"
         self.current: frozenset[str] | None = None
-        session.execute(
-            text(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS rxtrace_batch_keys "
-                "(hi BIGINT NOT NULL, lo BIGINT NOT NULL, key_text TEXT NOT NULL)"
+        self.params: dict[str, list[Any]] = {}
+        if not self.postgres:
+            session.execute(
+                text(
+                    "CREATE TEMPORARY TABLE IF NOT EXISTS rxtrace_batch_keys "
+                    "(hi BIGINT NOT NULL, lo BIGINT NOT NULL, key_text TEXT NOT NULL)"
+                )
             )
-        )
+
+    @property
+    def relation(self) -> str:
+        if self.postgres:
+            return (
+                "unnest(CAST(:his AS BIGINT[]), CAST(:los AS BIGINT[]), CAST(:keys AS TEXT[])) "
+                "AS k(hi, lo, key_text)"
+            )
+        return "rxtrace_batch_keys k"
 
     def fill(self, keys: Iterable[str]) -> None:
         wanted = frozenset(keys)
         if wanted == self.current:
             return
         self.current = wanted
+        rows = [(*key_parts(key), key) for key in wanted]
+        if self.postgres:
+            self.params = {
+                "his": [r[0] for r in rows],
+                "los": [r[1] for r in rows],
+                "keys": [r[2] for r in rows],
+            }
+            return
         conn = self.session.connection()
         conn.exec_driver_sql("DELETE FROM rxtrace_batch_keys")
-        rows = [(*key_parts(key), key) for key in wanted]
-        if conn.dialect.name == "postgresql":
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            with cursor.copy("COPY rxtrace_batch_keys (hi, lo, key_text) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            # Without statistics the planner guesses the table's size and may scan dispensing.
-            cursor.execute("ANALYZE rxtrace_batch_keys")
-        elif rows:
+        if rows:
             conn.exec_driver_sql("INSERT INTO rxtrace_batch_keys (hi, lo, key_text) VALUES (?, ?, ?)", rows)
 
 
@@ -236,10 +254,11 @@ def _expand_cases(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[tuple
         children: dict[str, list[str]] = defaultdict(list)
         for parent, child in table.session.execute(
             text(
-                "SELECT a.parent_key, a.child_key FROM rxtrace_batch_keys k "
+                f"SELECT a.parent_key, a.child_key FROM {table.relation} "
                 "JOIN aggregation a ON a.parent_hi = k.hi AND a.parent_lo = k.lo "
                 "ORDER BY a.parent_key, a.child_key"
-            )
+            ),
+            table.params,
         ):
             children[parent].append(child)
         next_frontier: dict[str, str] = {}
@@ -263,12 +282,13 @@ def _sales_by_key(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[Sale]
             "SELECT k.key_text, d.setl_id, d.rxno, d.sel_retn_time, d.fixmedins_code, i.name, "
             "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen, "
             "d.sel_retn_type "
-            "FROM rxtrace_batch_keys k "
+            f"FROM {table.relation} "
             "JOIN dispensing d ON d.key_hi = k.hi AND d.key_lo = k.lo "
             "LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
             "WHERE d.mdtrt_setl_type = 1 "
             "ORDER BY d.sel_retn_time, d.id"
-        ).columns(sel_retn_time=DateTime())
+        ).columns(sel_retn_time=DateTime()),
+        table.params,
     )
     for row in rows:
         out[row[0]].append(
