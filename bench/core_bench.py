@@ -80,6 +80,14 @@ def engine_url(engine: str, tag: str) -> str:
 # ---- child processes: one measurement each, so max RSS is theirs alone ----------------------
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. ru_maxrss would include the parent's at the fork."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_rxtrace_load(url: str, csv_path: str, queue: Any) -> None:
     from rxtrace.trace.db import connect, session_scope
     from rxtrace.trace.load import load_paths
@@ -94,7 +102,7 @@ def child_rxtrace_load(url: str, csv_path: str, queue: Any) -> None:
         {
             "seconds": seconds,
             "rows": report.files[0].taken,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_mb": peak_rss_mb(),
         }
     )
 
@@ -148,7 +156,7 @@ def child_raw_load(url: str, csv_path: str, queue: Any) -> None:
         {
             "seconds": time.perf_counter() - started,
             "rows": rows,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_mb": peak_rss_mb(),
         }
     )
 

@@ -318,6 +318,13 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
     phantom = clinics[5]
     result.phantom_clinic = phantom["fixmedins_code"]
     ghost_cards = rng.sample(w.persons, 60)
+    # Cards are rented where collectors recruit: two residential compounds near the stalls.
+    compounds = (("310107", 121.4035, 31.2562), ("310106", 121.4515, 31.2641))
+    for i, person in enumerate(rented + ghost_cards[:30]):
+        adcode, lon, lat = compounds[i % 2]
+        person.update(
+            adcode=adcode, lon=lon + rng.uniform(-0.0015, 0.0015), lat=lat + rng.uniform(-0.0012, 0.0012)
+        )
     doctor = f"D{phantom['fixmedins_code'][1:]}09"
     carton: list[str] = []
     for day in range(0, 150, 3):
