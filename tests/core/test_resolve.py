@@ -219,3 +219,30 @@ def test_resolution_is_set_based(session: Session, protector: Protector, tmp_pat
         return len(seen)
 
     assert statements_for(codes[:3]) == statements_for(codes)
+
+
+def test_statistics_do_not_turn_a_lookup_into_a_scan(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    """After ANALYZE, SQLite once built a Bloom filter over all of dispensing for one code."""
+    from sqlalchemy import text
+
+    codes = [f"8339563000{i:010d}" for i in range(300)]
+    load_world(session, protector, tmp_path / "w", sales=[sale(c) for c in codes])
+    session.execute(text("ANALYZE"))
+    captured: list[tuple[str, object]] = []
+    bind = session.get_bind()
+
+    def remember(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if "JOIN dispensing" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(bind, "before_cursor_execute", remember)
+    try:
+        resolve_codes([codes[7]], session=session)
+    finally:
+        event.remove(bind, "before_cursor_execute", remember)
+    ((statement, _parameters),) = captured
+    plan = " | ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + statement)))
+    assert "SEARCH d USING INDEX ix_dispensing_key" in plan, plan
+    assert "BLOOM" not in plan and "SCAN d" not in plan, plan
