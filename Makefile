@@ -28,4 +28,8 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/core_bench.py --rows 1000000 --codes 100000
+	$(BIN)/python bench/key_bench.py --keys 1000000 --lookups 50000
+	$(BIN)/python bench/scan_bench.py
+	$(BIN)/python bench/geo_bench.py
+	$(BIN)/python bench/leads_bench.py --rows 1000000
