@@ -69,7 +69,7 @@ class Incident:
 
     seizures: tuple[str, ...] = ()
     cards: tuple[str, ...] = ()
-    boxes: tuple[tuple[int, int], ...] = ()
+    boxes: tuple[str, ...] = ()
 
 
 def _yuan(fen: int) -> Decimal:
@@ -385,7 +385,7 @@ def _gi_star(
 
 
 def _contents(
-    groups: Mapping[int, list[int]], info: Sequence[Incident] | None, box_fund: Mapping[tuple[int, int], int]
+    groups: Mapping[int, list[int]], info: Sequence[Incident] | None, box_fund: Mapping[str, int]
 ) -> dict[int, tuple[tuple[str, ...], tuple[str, ...], int, int]]:
     out: dict[int, tuple[tuple[str, ...], tuple[str, ...], int, int]] = {}
     if info is None:
@@ -393,7 +393,7 @@ def _contents(
     for key, members in groups.items():
         seizures: set[str] = set()
         cards: set[str] = set()
-        boxes: set[tuple[int, int]] = set()
+        boxes: set[str] = set()
         for k in members:
             item = info[k]
             seizures.update(item.seizures)
@@ -441,7 +441,7 @@ def cluster_min_samples(n: int, study_area_m2: float, eps_m: float) -> int:
 def _clusters(
     xy: np.ndarray,
     info: Sequence[Incident] | None,
-    box_fund: Mapping[tuple[int, int], int],
+    box_fund: Mapping[str, int],
     study_area_m2: float,
     eps_m: float,
     min_samples: int,
@@ -520,7 +520,7 @@ def find_hotspots(
     lat: Sequence[float] | np.ndarray,
     *,
     info: Sequence[Incident] | None = None,
-    box_fund: Mapping[tuple[int, int], int] | None = None,
+    box_fund: Mapping[str, int] | None = None,
     layer: str = "points",
     case_id: str | None = None,
     resolution: int | None = None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from rxtrace.geo import boundaries
@@ -23,6 +23,7 @@ from rxtrace.geo.hotspots import HotspotResult, Incident, find_hotspots
 from rxtrace.geo.routes import FlagRules, Route, WaybillPoint, build_routes, shanghai_district
 from rxtrace.trace import models
 from rxtrace.trace.errors import NotFoundError, RxtraceError
+from rxtrace.trace.service import sales_of_boxes, seized_boxes
 
 __all__ = [
     "LAYERS",
@@ -38,7 +39,7 @@ __all__ = [
 
 LAYERS = ("seizures", "residences", "institutions")
 _CHUNK = 500
-BoxKey = tuple[int, int]
+BoxKey = str  # the box key, as rxtrace.trace.codes makes it
 
 
 @dataclass(frozen=True)
@@ -108,72 +109,24 @@ def _scope_seizures(session: Session, case_id: str | None) -> list[models.Seizur
     return found
 
 
-def _expand_parents(session: Session, keys: set[BoxKey]) -> dict[BoxKey, set[BoxKey]]:
-    """Each seized key mapped to the boxes it stands for (a case code to its children)."""
-    result: dict[BoxKey, set[BoxKey]] = {k: {k} for k in keys}
-    frontier = {k: {k} for k in keys}  # the current level's codes per original key
-    for _level in range(4):  # case > middle > box: a few levels at most
-        current = sorted({c for cs in frontier.values() for c in cs})
-        children: dict[BoxKey, list[BoxKey]] = defaultdict(list)
-        for chunk in _chunks(current):
-            rows = session.execute(
-                select(
-                    models.Aggregation.parent_hi,
-                    models.Aggregation.parent_lo,
-                    models.Aggregation.child_hi,
-                    models.Aggregation.child_lo,
-                ).where(tuple_(models.Aggregation.parent_hi, models.Aggregation.parent_lo).in_(chunk))
-            )
-            for ph, pl, ch, cl in rows:
-                children[(ph, pl)].append((ch, cl))
-        if not children:
-            break
-        new_frontier: dict[BoxKey, set[BoxKey]] = {}
-        for original, codes in frontier.items():
-            expanded = {c for code in codes if code in children for c in children[code]}
-            if not expanded:
-                continue
-            result[original] = (result[original] - {c for c in codes if c in children}) | expanded
-            new_frontier[original] = expanded
-        frontier = new_frontier
-    return result
-
-
 def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
     """Seizure sites, residences of the cards whose seized boxes the fund paid for, and the
     institutions that sold them; a case's parent codes stand for the boxes inside."""
     seizures = _scope_seizures(session, case_id)
     by_id = {s.seizure_id: s for s in seizures}
-    seized: dict[str, set[BoxKey]] = defaultdict(set)
-    for chunk in _chunks(sorted(by_id)):
-        for sid, hi, lo in session.execute(
-            select(models.SeizedCode.seizure_id, models.SeizedCode.key_hi, models.SeizedCode.key_lo).where(
-                models.SeizedCode.seizure_id.in_(chunk), models.SeizedCode.key_hi.is_not(None)
-            )
-        ):
-            if hi is not None and lo is not None:  # the query excludes NULL; mypy can't see it
-                seized[sid].add((hi, lo))
-    expansion = _expand_parents(session, {k for ks in seized.values() for k in ks})
-    boxes_of: dict[str, set[BoxKey]] = {
-        sid: {b for k in ks for b in expansion[k]} for sid, ks in seized.items()
-    }
+    # The same seizure → box → insurance-sale join as resolution, from the one place it lives.
+    boxes_of = seized_boxes(sorted(by_id), session=session)
     all_boxes = sorted({b for bs in boxes_of.values() for b in bs})
 
     box_fund: dict[BoxKey, int] = defaultdict(int)
     box_cards: dict[BoxKey, set[str]] = defaultdict(set)
     box_insts: dict[BoxKey, set[str]] = defaultdict(set)
-    d = models.Dispensing
-    for chunk in _chunks(all_boxes):
-        for hi, lo, psn, inst, fen, kind in session.execute(
-            select(d.key_hi, d.key_lo, d.psn_no, d.fixmedins_code, d.hifp_pay_fen, d.sel_retn_type).where(
-                d.mdtrt_setl_type == 1, tuple_(d.key_hi, d.key_lo).in_(chunk)
-            )
-        ):
-            key = (hi, lo)
-            box_fund[key] += fen
-            if kind != "return":
-                box_cards[key].add(psn)
-                box_insts[key].add(inst)
+    for key, sales in sales_of_boxes(all_boxes, session=session).items():
+        for sale in sales:
+            box_fund[key] += sale.hifp_pay_fen
+            if sale.sel_retn_type != "return":
+                box_cards[key].add(sale.psn_no)
+                box_insts[key].add(sale.fixmedins_code)
 
     seizures_of_box: dict[BoxKey, set[str]] = defaultdict(set)
     for sid, bs in boxes_of.items():

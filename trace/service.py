@@ -35,6 +35,8 @@ __all__ = [
     "resolve_codes",
     "resolve_reads",
     "resolve_seizure",
+    "sales_of_boxes",
+    "seized_boxes",
 ]
 
 MAX_DEPTH = 6  # pallet > case > middle > box: deeper chains are data errors, not packaging
@@ -100,6 +102,34 @@ def resolve_case(case_id: str, *, session: Session) -> Resolution:
         "reads": len(reads),
     }
     return resolution
+
+
+def seized_boxes(seizure_ids: Sequence[str], *, session: Session) -> dict[str, set[str]]:
+    """Each seizure's distinct box keys, case codes standing for the boxes under them.
+
+    Malformed reads have no key and are left out. A box read in two seizures is in both.
+    """
+    keys_of: dict[str, set[str]] = defaultdict(set)
+    ids = sorted(set(seizure_ids))
+    for start in range(0, len(ids), _CHUNK):
+        for sid, key in session.execute(
+            select(models.SeizedCode.seizure_id, models.SeizedCode.code_key).where(
+                models.SeizedCode.seizure_id.in_(ids[start : start + _CHUNK]),
+                models.SeizedCode.code_key.is_not(None),
+            )
+        ):
+            if key is not None:  # excluded by the query; the column type cannot say so
+                keys_of[sid].add(key)
+    leaves = _expand_cases(_KeyTable(session), sorted({k for ks in keys_of.values() for k in ks}))
+    return {
+        sid: {leaf for key in keys for leaf, _family in leaves.get(key, [(key, "")])}
+        for sid, keys in keys_of.items()
+    }
+
+
+def sales_of_boxes(keys: Sequence[str], *, session: Session) -> dict[str, list[Sale]]:
+    """The insurance-settled rows of each box key (returns negative), in time order."""
+    return _sales_by_key(_KeyTable(session), keys)
 
 
 def _seized_reads(session: Session, seizure_ids: Sequence[str]) -> list[SeizedRead]:

@@ -246,3 +246,24 @@ def test_statistics_do_not_turn_a_lookup_into_a_scan(
     plan = " | ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + statement)))
     assert "SEARCH d USING INDEX ix_dispensing_key" in plan, plan
     assert "BLOOM" not in plan and "SCAN d" not in plan, plan
+
+
+def test_seized_boxes_and_their_sales_for_maps(
+    any_session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    from rxtrace.trace.service import sales_of_boxes, seized_boxes
+
+    parent = "85555550000000000001"
+    seized = [("Z1", parent), ("Z1", "junk"), ("Z2", A), ("Z2", f"]C0{C}")]
+    load_world(
+        any_session,
+        protector,
+        tmp_path / "w",
+        sales=[sale(A, hifp_pay="10.00"), returned(A)],
+        seized=seized,
+        aggregation=[(parent, A), (parent, B)],
+    )
+    boxes = seized_boxes(["Z1", "Z2", "Z3"], session=any_session)
+    assert boxes == {"Z1": {A, B}, "Z2": {A, C}}  # A in both seizures; the junk read has no box
+    sales = sales_of_boxes([A, B, C], session=any_session)
+    assert [s.hifp_pay_fen for s in sales[A]] == [1000, -4950] and B not in sales
