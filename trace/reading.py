@@ -40,6 +40,8 @@ class FileShape:
     file_format: FileFormat
     encoding: str
     columns: tuple[str, ...]
+    trailing_empty: int = 0
+    """Unnamed columns at the header's end: spreadsheets write a trailing comma on every line."""
 
 
 @dataclass(frozen=True)
@@ -175,13 +177,21 @@ def sniff(path: Path) -> FileShape:
             raise ContractError(f"Failed to read '{path}' as JSON Lines: not an object a line.")
         return FileShape("jsonl", "utf-8" if encoding == "gb18030" else encoding, _names(obj))
     header = next(csv.reader([first.text]))
-    columns = _names(header)
+    trailing = len(header) - len(_without_trailing_empty(header))
+    columns = _names(header[: len(header) - trailing])
     if len(columns) < 2:
         raise ContractError(
             f"Failed to read '{path}' as CSV: the header has {len(columns)} column; "
             "expected a comma-separated header row."
         )
-    return FileShape("csv", encoding, columns)
+    return FileShape("csv", encoding, columns, trailing)
+
+
+def _without_trailing_empty(names: list[str]) -> list[str]:
+    out = list(names)
+    while out and not out[-1].strip():
+        out.pop()
+    return out
 
 
 def _names(raw: object) -> tuple[str, ...]:
@@ -219,7 +229,7 @@ class RecordReader:
             if self.shape.file_format == "jsonl":
                 yield from _jsonl_records(iter(self._lines))
             else:
-                yield from _csv_records(iter(self._lines), self.shape.columns)
+                yield from _csv_records(iter(self._lines), self.shape.columns, self.shape.trailing_empty)
 
 
 def _jsonl_records(lines: Iterator[_Line]) -> Iterator[Record]:
@@ -253,7 +263,9 @@ def _jsonl_records(lines: Iterator[_Line]) -> Iterator[Record]:
         yield Record(line.line_no, values, raw)
 
 
-def _csv_records(lines: Iterator[_Line], columns: tuple[str, ...]) -> Iterator[Record]:
+def _csv_records(
+    lines: Iterator[_Line], columns: tuple[str, ...], trailing_empty: int = 0
+) -> Iterator[Record]:
     csv.field_size_limit(MAX_LINE_BYTES)
     span: list[_Line] = []
 
@@ -287,6 +299,8 @@ def _csv_records(lines: Iterator[_Line], columns: tuple[str, ...]) -> Iterator[R
             continue
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
+        if trailing_empty and len(row) == len(columns) + trailing_empty and not any(row[len(columns) :]):
+            row = row[: len(columns)]
         if len(row) != len(columns):
             truncated = len(row) < len(columns) and not taken[-1].text.endswith("\n")
             reason = f"expected {len(columns)} fields, got {len(row)}"

@@ -303,3 +303,13 @@ def test_seized_codes_keep_malformed_reads(session: Session, protector: Protecto
     assert "expected 20 digits, got 10" in (stored["8123456789"].parse_error or "")
     assert stored["83395630003642750912"].box_med_list_codg == "X9"
 
+
+def test_trailing_commas_from_spreadsheets_are_ignored(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    row = sale("83395630003642750912")
+    lines = [",".join(DISPENSING_COLUMNS) + ",", ",".join(row[c] for c in DISPENSING_COLUMNS) + ","]
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = load_paths([path], session=session, protector=protector)
+    assert (report.files[0].table, report.files[0].taken, report.files[0].rejected) == ("dispensing", 1, 0)
