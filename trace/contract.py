@@ -172,8 +172,20 @@ def parse_amount(value: str, what: str, places: int) -> int:
     ...
     rxtrace.trace.errors.ParseError: Failed to parse '20.625' as hifp_pay: more than 2 decimals.
     """
+    text = value.strip()
+    whole, _, fraction = text.partition(".")
+    digits = whole[1:] if whole[:1] == "-" else whole
+    if (
+        digits.isascii()
+        and digits.isdigit()
+        and len(fraction) <= places
+        and (not fraction or (fraction.isascii() and fraction.isdigit()))
+    ):
+        # The common spelling ("49.5", "-26.25") in integers; every other one through Decimal.
+        scaled = int(digits) * 10**places + (int(fraction.ljust(places, "0")) if fraction else 0)
+        return -scaled if whole[:1] == "-" else scaled
     try:
-        amount = Decimal(value.strip().replace(",", ""))
+        amount = Decimal(text.replace(",", ""))
     except InvalidOperation:
         raise _fail(value, what, "expected an amount in yuan") from None
     if not amount.is_finite():
@@ -185,6 +197,9 @@ def parse_amount(value: str, what: str, places: int) -> int:
 
 
 def _integer(value: str, what: str) -> int:
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return int(text)
     try:
         number = Decimal(value.strip())
     except InvalidOperation:
@@ -286,7 +301,7 @@ class _Row:
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
-        if value is None or not value.strip():
+        if not value or value.isspace():
             return None
         return value
 
@@ -339,12 +354,15 @@ _LEVELS = {k: k for k in ("case", "middle")}
 
 
 def _digest(*parts: object) -> bytes:
-    text = "\x1f".join("" if part is None else str(part) for part in parts)
+    text = "\x1f".join(["" if part is None else str(part) for part in parts])
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
 def _extra(values: Values, spec: TableSpec) -> dict[str, Any] | None:
-    kept = {k: v for k, v in values.items() if k not in spec.columns and v not in (None, "")}
+    unknown = values.keys() - spec.columns
+    if not unknown:
+        return None
+    kept = {k: values[k] for k in sorted(unknown) if values[k] not in (None, "")}
     return kept or None
 
 

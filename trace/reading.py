@@ -306,7 +306,8 @@ def _csv_records(
             reason = f"expected {len(columns)} fields, got {len(row)}"
             yield _reject(taken, reason + (" (the file ends inside this row)" if truncated else ""))
             continue
-        values = {name: (value if value != "" else None) for name, value in zip(columns, row, strict=False)}
+        # Empty means absent; the contract's converters read "" as absent, so it stays as it is.
+        values: dict[str, str | None] = dict(zip(columns, row, strict=True))
         yield Record(taken[0].line_no, values, _raw(taken))
 
 
