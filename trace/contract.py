@@ -182,8 +182,8 @@ def parse_amount(value: str, what: str, places: int) -> int:
         and (not fraction or (fraction.isascii() and fraction.isdigit()))
     ):
         # The common spelling ("49.5", "-26.25") in integers; every other one through Decimal.
-        scaled = int(digits) * 10**places + (int(fraction.ljust(places, "0")) if fraction else 0)
-        return -scaled if whole[:1] == "-" else scaled
+        units = int(digits + fraction.ljust(places, "0"))
+        return -units if whole[:1] == "-" else units
     try:
         amount = Decimal(text.replace(",", ""))
     except InvalidOperation:
