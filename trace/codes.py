@@ -46,6 +46,8 @@ __all__ = [
     "Family",
     "Gs1Code",
     "NationalCode",
+    "element_string_to_hri",
+    "hri_to_element_string",
     "key_parts",
     "parse_code",
     "show",
@@ -145,7 +147,7 @@ class Gs1Code:
             if text.lower().startswith(("http://", "https://")):
                 elements = GS1DigitalLinkURI.parse(text).element_strings
             elif text.startswith("("):
-                elements = GS1Message.parse(_hri_to_element_string(value, text)).element_strings
+                elements = GS1Message.parse(hri_to_element_string(text)).element_strings
             else:
                 elements = GS1Message.parse(text.lstrip(GS)).element_strings
         except biip.ParseError as exc:
@@ -170,19 +172,54 @@ class Gs1Code:
         )
 
 
-def _hri_to_element_string(original: str, text: str) -> str:
-    # biip's own HRI parser refuses some legal serial characters ('/', for one), so the
-    # parentheses are turned into a raw element string with separators between fields.
-    parts: list[str] = []
+# Data length of the application identifiers whose data has a fixed length, by the AI's first
+# two digits (GS1 General Specifications, fig. 7.8.4-2): only these may be followed by another
+# AI without a GS separator.
+_FIXED_AI_LENGTH = frozenset(
+    {"00", "01", "02", "03", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20"}
+    | {"31", "32", "33", "34", "35", "36", "41"}
+)
+
+
+def hri_to_element_string(hri: str) -> str:
+    r"""The raw element string of a human-readable GS1 string, GS only after variable fields.
+
+    biip's own HRI parser refuses some legal serial characters ('/', for one), so the
+    parentheses are turned into a raw element string here; the scanner's label renderer
+    encodes symbols from the same conversion.
+
+    >>> hri_to_element_string("(01)06901234567892(21)A/1(17)271231")
+    '010690123456789221A/1\x1d17271231'
+    """
+    parts: list[tuple[str, str]] = []
     position = 0
-    for match in _HRI_ELEMENT.finditer(text):
+    for match in _HRI_ELEMENT.finditer(hri):
         if match.start() != position:
-            raise _fail(original, "GS1 element string", f"unexpected text at position {position}")
-        parts.append(match.group(1) + match.group(2))
+            break
+        parts.append((match.group(1), match.group(2)))
         position = match.end()
-    if position != len(text) or not parts:
-        raise _fail(original, "GS1 element string", f"unexpected text at position {position}")
-    return GS.join(parts)
+    if position != len(hri) or not parts:
+        raise _fail(hri, "GS1 element string", f"unexpected text at position {position}")
+    out: list[str] = []
+    for i, (ai, value) in enumerate(parts):
+        out.append(ai + value)
+        if i < len(parts) - 1 and ai[:2] not in _FIXED_AI_LENGTH:
+            out.append(GS)
+    return "".join(out)
+
+
+def element_string_to_hri(text: str) -> str:
+    r"""A raw GS1 element string (symbology identifier allowed) in its human-readable form.
+
+    >>> element_string_to_hri("]d2010690123456789221A/1\x1d17271231")
+    '(01)06901234567892(21)A/1(17)271231'
+    """
+    body = text[3:] if _SYMBOLOGY_ID.match(text) else text
+    try:
+        elements = GS1Message.parse(body).element_strings
+    except biip.ParseError as exc:
+        raise _fail(text, "GS1 element string", _biip_reason(exc)) from None
+    return "".join(f"({element.ai.ai}){element.value}" for element in elements)
 
 
 def _biip_reason(error: object) -> str:
