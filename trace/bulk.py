@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, LargeBinary, Table
 
-__all__ = ["insert_ignore"]
+__all__ = ["insert_columns", "insert_ignore"]
 
 
 def _processors(
@@ -23,26 +22,12 @@ def _processors(
     dialect = conn.dialect
     out: list[tuple[int, Callable[[Any], Any]]] = []
     for position, name in enumerate(columns):
-        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        column_type = table.c[name].type
+        if isinstance(column_type, LargeBinary):
+            continue  # sqlite3 and psycopg take bytes as they are; wrapping each costs a call
+        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             out.append((position, processor))
-    return out
-
-
-def _tuples(
-    rows: Sequence[dict[str, Any]], columns: Sequence[str], processors: list[tuple[int, Callable[[Any], Any]]]
-) -> list[tuple[Any, ...]]:
-    # Most columns pass through untouched: take them all at once in C, then convert the few
-    # (times, dates, JSON) whose type has a processor.
-    take = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    if not processors:
-        return [take(row) for row in rows]
-    out = []
-    for row in rows:
-        values = list(take(row))
-        for position, processor in processors:
-            values[position] = processor(values[position])
-        out.append(tuple(values))
     return out
 
 
@@ -53,31 +38,48 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     """
     if not rows:
         return 0
-    columns = list(rows[0])
-    processors = _processors(conn, table, columns)
-    values = _tuples(rows, columns, processors)
-    names = ", ".join(f'"{name}"' for name in columns)
+    names = list(rows[0])
+    return insert_columns(conn, table, names, [[row[name] for row in rows] for name in names])
+
+
+def insert_columns(
+    conn: Connection, table: Table, names: Sequence[str], columns: Sequence[Sequence[Any]]
+) -> int:
+    """Insert rows given column by column (``columns[j]`` holds column ``names[j]``), skipping
+    any that collide with a primary or unique key; returns how many were inserted."""
+    if not columns or not columns[0]:
+        return 0
+    converted: list[Sequence[Any]] = list(columns)
+    # Most columns pass through untouched; the few whose type converts values (times, dates,
+    # JSON) are converted a column at a time.
+    for position, processor in _processors(conn, table, names):
+        column = converted[position]
+        if column.count(None) < len(column):
+            converted[position] = [None if value is None else processor(value) for value in column]
+    values = list(zip(*converted, strict=True))
+    quoted = ", ".join(f'"{name}"' for name in names)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         # One staging table per column set: different callers write different columns.
-        staging = f"rxtrace_stage_{table.name}_{zlib.crc32(names.encode()):08x}"
+        staging = f"rxtrace_stage_{table.name}_{zlib.crc32(quoted.encode()):08x}"
         with dbapi.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute(
                 f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" AS '
-                f'SELECT {names} FROM "{table.name}" WITH NO DATA'
+                f'SELECT {quoted} FROM "{table.name}" WITH NO DATA'
             )
             cursor.execute(f'TRUNCATE "{staging}"')
-            with cursor.copy(f'COPY "{staging}" ({names}) FROM STDIN') as copy:
+            with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
                 for value in values:
                     copy.write_row(value)
             cursor.execute(
-                f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}" ON CONFLICT DO NOTHING'
+                f'INSERT INTO "{table.name}" ({quoted}) '
+                f'SELECT {quoted} FROM "{staging}" ON CONFLICT DO NOTHING'
             )
             return int(cursor.rowcount)
-    marks = ", ".join("?" for _ in columns)
+    marks = ", ".join("?" for _ in names)
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(f'INSERT OR IGNORE INTO "{table.name}" ({names}) VALUES ({marks})', values)
+        cursor.executemany(f'INSERT OR IGNORE INTO "{table.name}" ({quoted}) VALUES ({marks})', values)
         return int(cursor.rowcount)
     finally:
         cursor.close()

@@ -9,7 +9,8 @@ interrupted load can simply be run again: what was stored is recognised and skip
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,11 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
-from rxtrace.trace.bulk import insert_ignore
-from rxtrace.trace.contract import TableSpec, convert_row, detect_table
-from rxtrace.trace.errors import ContractError, ParseError, RxtraceError
+from rxtrace.trace.bulk import insert_columns, insert_ignore
+from rxtrace.trace.contract import convert_batch, detect_table
+from rxtrace.trace.errors import ContractError, RxtraceError
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.reading import Record, RecordReader, sniff
+from rxtrace.trace.reading import RecordReader, sniff
 
 __all__ = [
     "FileReport",
@@ -181,45 +182,56 @@ def _load_file(
     reader = RecordReader(path, shape)
     target = models.Base.metadata.tables[spec.model_table]
     out = FileReport(str(path), sha, "loaded", spec.name, shape.file_format, shape.encoding)
-    rows: list[dict[str, Any]] = []
-    rejects: list[dict[str, Any]] = []
-    done = 0
+    with_line = spec.name in ("dispensing", "seized_codes")
+    file_id = record.id
 
-    def flush() -> None:
+    def write(names: list[str], columns: list[list[Any]], taken: int, rejects: list[dict[str, Any]]) -> None:
         conn = session.connection()
-        inserted = insert_ignore(conn, target, rows)
+        inserted = insert_columns(conn, target, names, columns) if taken else 0
         insert_ignore(conn, models.RejectedRow.__table__, rejects)  # type: ignore[arg-type]
         out.taken += inserted
-        out.duplicate += len(rows) - inserted
+        out.duplicate += taken - inserted
         out.rejected += len(rejects)
         record.rows_taken, record.rows_duplicate = out.taken, out.duplicate
         record.rows_rejected = out.rejected
         session.commit()
-        rows.clear()
-        rejects.clear()
 
-    for line_no, values, raw, reason in _convert_records(reader, spec, protector):
-        done += 1
-        if values is None:
-            rejects.append(
-                {
-                    "file_id": record.id,
-                    "table_name": spec.name,
-                    "line_no": line_no,
-                    "reason": reason,
-                    "raw": raw,
-                }
+    # On PostgreSQL the server stores one batch while this process converts the next: the
+    # writing thread spends its time waiting on the server, with the GIL released. SQLite
+    # writes in this process, so a thread there would only contend for the GIL.
+    writer = ThreadPoolExecutor(1) if session.get_bind().dialect.name == "postgresql" else None
+    pending: Future[None] | None = None
+    done = 0
+    try:
+        for batch in reader.batches(batch_rows):
+            converted = convert_batch(spec, batch.columns, batch.rows, protector)
+            rejects = [
+                _reject(file_id, spec.name, rec.line_no, rec.error or "unreadable", rec.raw)
+                for rec in batch.rejects
+            ]
+            rejects.extend(
+                _reject(file_id, spec.name, batch.line_nos[index], reason, batch.raw(index))
+                for index, reason in converted.failed.items()
             )
-        else:
-            values["file_id"] = record.id
-            if spec.name in ("dispensing", "seized_codes"):
-                values["line_no"] = line_no
-            rows.append(values)
-        if len(rows) + len(rejects) >= batch_rows:
-            flush()
+            names = [*converted.names, "file_id"]
+            columns = [*converted.columns, [file_id] * len(converted.taken)]
+            if with_line:
+                names.append("line_no")
+                columns.append([batch.line_nos[index] for index in converted.taken])
+            if pending is not None:
+                pending.result()
+            if writer is None:
+                write(names, columns, len(converted.taken), rejects)
+            else:
+                pending = writer.submit(write, names, columns, len(converted.taken), rejects)
+            done += len(batch.rows) + len(batch.rejects)
             if progress is not None:
                 progress(path.name, reader.bytes_read, size, done)
-    flush()
+        if pending is not None:
+            pending.result()
+    finally:
+        if writer is not None:
+            writer.shutdown(wait=True)
     if progress is not None:
         progress(path.name, size, size, done)
     record.status, record.finished_at = "done", datetime.now()
@@ -227,16 +239,5 @@ def _load_file(
     return out
 
 
-Converted = tuple[int, dict[str, Any] | None, str, str | None]
-"""``(line_no, stored values or None, raw text, reason it was set aside or None)``."""
-
-
-def _convert_records(records: Iterable[Record], spec: TableSpec, protector: Protector) -> Iterator[Converted]:
-    for rec in records:
-        if rec.values is None:
-            yield rec.line_no, None, rec.raw, rec.error
-            continue
-        try:
-            yield rec.line_no, convert_row(spec, rec.values, protector), rec.raw, None
-        except ParseError as exc:
-            yield rec.line_no, None, rec.raw, str(exc)
+def _reject(file_id: int, table: str, line_no: int, reason: str, raw: str) -> dict[str, Any]:
+    return {"file_id": file_id, "table_name": table, "line_no": line_no, "reason": reason, "raw": raw}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -22,6 +22,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "FileShape",
     "Record",
+    "RecordBatch",
     "RecordReader",
     "sniff",
 ]
@@ -29,6 +30,7 @@ __all__ = [
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: far beyond any honest row, far below what hurts memory
 SAMPLE_BYTES = 1 << 20
 RAW_KEEP = 1 << 16  # how much of a set-aside record's text is kept beside its reason
+BLOCK_BYTES = 1 << 18  # read in blocks: decoding and splitting a block is C work, a line at a time is not
 
 FileFormat = Literal["csv", "jsonl"]
 
@@ -89,17 +91,45 @@ class _Line:
     error: str | None
 
 
-class _LineReader:
-    """Physical lines of a binary file, decoded one by one, with over-long lines refused.
+class _Decoder:
+    """Decodes lines in the file's encoding, one at a time when a block would not decode whole.
 
     A file whose sample is pure ASCII has not shown its encoding yet; a later line that is not
     UTF-8 is then read as GB18030, the contract's only other encoding.
     """
 
-    def __init__(self, handle: BinaryIO, encoding: str, *, ascii_so_far: bool) -> None:
-        self.handle = handle
+    def __init__(self, encoding: str, *, ascii_so_far: bool) -> None:
         self.encoding = "utf-8" if encoding == "utf-8-sig" else encoding
         self.ascii_so_far = ascii_so_far
+
+    def decode(self, chunk: bytes) -> tuple[str, str | None]:
+        """``(text, None)``, or the text with replacement characters and why it is bad."""
+        try:
+            return chunk.decode(self.encoding), None
+        except UnicodeDecodeError as exc:
+            if self.encoding == "utf-8" and self.ascii_so_far:
+                try:
+                    text = chunk.decode("gb18030")
+                    self.encoding = "gb18030"
+                    return text, None
+                except UnicodeDecodeError:
+                    pass
+            return (
+                chunk.decode(self.encoding, errors="replace"),
+                f"not valid {self.encoding} (bad byte at offset {exc.start} of the line)",
+            )
+
+
+def _too_long(size: int) -> str:
+    return f"line is {size:,} bytes long, over the limit of {MAX_LINE_BYTES:,}"
+
+
+class _LineReader:
+    """Physical lines of a binary file, decoded one by one, with over-long lines refused."""
+
+    def __init__(self, handle: BinaryIO, encoding: str, *, ascii_so_far: bool) -> None:
+        self.handle = handle
+        self.decoder = _Decoder(encoding, ascii_so_far=ascii_so_far)
         self.line_no = 0
         self.bytes_read = 0
 
@@ -116,13 +146,10 @@ class _LineReader:
             first = False
             if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
                 size = len(chunk) + self._skip_rest_of_line()
-                yield _Line(
-                    self.line_no,
-                    "",
-                    f"line is {size:,} bytes long, over the limit of {MAX_LINE_BYTES:,}",
-                )
+                yield _Line(self.line_no, "", _too_long(size))
                 continue
-            yield self._decode(chunk)
+            text, error = self.decoder.decode(chunk)
+            yield _Line(self.line_no, text, error)
 
     def _skip_rest_of_line(self) -> int:
         skipped = 0
@@ -133,22 +160,109 @@ class _LineReader:
             if not chunk or chunk.endswith(b"\n"):
                 return skipped
 
-    def _decode(self, chunk: bytes) -> _Line:
+
+class _BlockLines:
+    """The same physical lines as :class:`_LineReader`, for a CSV reader, read a block at a time.
+
+    Yields each line's text with its newline; a line that cannot be read is yielded as a bare
+    newline and its reason kept in ``errors`` by line number. Every line yielded is also kept in
+    ``kept`` (``kept[0]`` is line ``kept_from``) until the consumer lets it go, so a record set
+    aside later can still show its text.
+    """
+
+    def __init__(self, handle: BinaryIO, encoding: str, *, ascii_so_far: bool) -> None:
+        self.handle = handle
+        self.decoder = _Decoder(encoding, ascii_so_far=ascii_so_far)
+        self.bytes_read = 0
+        self.line_no = 0
+        self.errors: dict[int, str] = {}
+        self.kept: list[str] = []
+        self.kept_from = 1
+
+    def release(self, through: int) -> list[str]:
+        """Stop keeping lines up to ``through``; return them."""
+        cut = through - self.kept_from + 1
+        done, self.kept = self.kept[:cut], self.kept[cut:]
+        self.kept_from = through + 1
+        return done
+
+    def _emit(self, lines: list[str]) -> list[str]:
+        self.kept.extend(lines)
+        self.line_no += len(lines)
+        return lines
+
+    def _bad(self, text: str, error: str) -> list[str]:
+        self.kept.append(text)
+        self.line_no += 1
+        self.errors[self.line_no] = error
+        return ["\n"]
+
+    def _one(self, chunk: bytes) -> list[str]:
+        text, error = self.decoder.decode(chunk)
+        return self._bad(text, error) if error else self._emit([text])
+
+    def _decode(self, data: bytes) -> list[str]:
+        """Lines of ``data`` (whole lines only, or the file's last line without its newline)."""
         try:
-            return _Line(self.line_no, chunk.decode(self.encoding), None)
-        except UnicodeDecodeError as exc:
-            if self.encoding == "utf-8" and self.ascii_so_far:
-                try:
-                    text = chunk.decode("gb18030")
-                    self.encoding = "gb18030"
-                    return _Line(self.line_no, text, None)
-                except UnicodeDecodeError:
-                    pass
-            return _Line(
-                self.line_no,
-                chunk.decode(self.encoding, errors="replace"),
-                f"not valid {self.encoding} (bad byte at offset {exc.start} of the line)",
-            )
+            text = data.decode(self.decoder.encoding)
+        except UnicodeDecodeError:
+            chunks = data.split(b"\n")
+            end = chunks.pop()  # empty when the data ends with its newline
+            out: list[str] = []
+            for chunk in chunks:
+                out.extend(self._one(chunk + b"\n"))
+            if end:
+                out.extend(self._one(end))
+            return out
+        lines = [line + "\n" for line in text.split("\n")]
+        last = lines.pop()
+        if last != "\n":
+            lines.append(last[:-1])
+        return self._emit(lines)
+
+    def __iter__(self) -> Iterator[str]:
+        tail = b""
+        skipping: int | None = None  # bytes so far of an over-long line being skipped
+        first = True
+        while True:
+            # A block no longer than the line limit: a line within one is under the limit, so
+            # only the line running on from the previous block needs its length checked.
+            block = self.handle.read(min(BLOCK_BYTES, MAX_LINE_BYTES))
+            if not block:
+                break
+            self.bytes_read += len(block)
+            if first and block.startswith(codecs.BOM_UTF8):
+                block = block[len(codecs.BOM_UTF8) :]
+            first = False
+            while block:
+                newline = block.find(b"\n")
+                if skipping is not None:
+                    if newline < 0:
+                        skipping += len(block)
+                        block = b""
+                        continue
+                    yield from self._bad("", _too_long(skipping + newline + 1))
+                    skipping, block = None, block[newline + 1 :]
+                    continue
+                if newline < 0:
+                    tail += block
+                    block = b""
+                    if len(tail) > MAX_LINE_BYTES:
+                        skipping, tail = len(tail), b""
+                    continue
+                if len(tail) + newline > MAX_LINE_BYTES:
+                    yield from self._bad("", _too_long(len(tail) + newline + 1))
+                    tail, block = b"", block[newline + 1 :]
+                    continue
+                cut = block.rfind(b"\n") + 1
+                yield from self._decode(tail + block[:cut])
+                tail, block = block[cut:], b""
+                if len(tail) > MAX_LINE_BYTES:
+                    skipping, tail = len(tail), b""
+        if skipping is not None:
+            yield from self._bad("", _too_long(skipping))
+        elif tail:
+            yield from self._decode(tail)
 
 
 def sniff(path: Path) -> FileShape:
@@ -206,8 +320,24 @@ def _names(raw: object) -> tuple[str, ...]:
     return names
 
 
+@dataclass
+class RecordBatch:
+    """Consecutive records of a file: the readable ones as values in ``columns`` order (``None``
+    where a JSON object lacks a column), the unreadable ones set aside with their reasons."""
+
+    columns: tuple[str, ...]
+    rows: Sequence[Sequence[str | None]]
+    line_nos: list[int]
+    rejects: list[Record]
+    raws: Callable[[int], str]
+    """The text of readable record ``i``, for when it is set aside later."""
+
+    def raw(self, index: int) -> str:
+        return self.raws(index)
+
+
 class RecordReader:
-    """Every data record of a file, in order; unreadable ones come with their reason.
+    """Every data record of a file, in order, in batches; unreadable ones come with their reason.
 
     ``bytes_read`` tells how far the reader has come, for progress bars.
     """
@@ -215,21 +345,43 @@ class RecordReader:
     def __init__(self, path: Path, shape: FileShape) -> None:
         self.path = path
         self.shape = shape
-        self._lines: _LineReader | None = None
+        self._lines: _LineReader | _BlockLines | None = None
 
     @property
     def bytes_read(self) -> int:
         return self._lines.bytes_read if self._lines is not None else 0
 
-    def __iter__(self) -> Iterator[Record]:
+    def batches(self, size: int) -> Iterator[RecordBatch]:
+        """Batches of up to ``size`` records, readable or not."""
         with self.path.open("rb") as probe:
             ascii_so_far = probe.read(SAMPLE_BYTES).isascii()
         with self.path.open("rb") as handle:
-            self._lines = _LineReader(handle, self.shape.encoding, ascii_so_far=ascii_so_far)
             if self.shape.file_format == "jsonl":
-                yield from _jsonl_records(iter(self._lines))
+                self._lines = _LineReader(handle, self.shape.encoding, ascii_so_far=ascii_so_far)
+                yield from _jsonl_batches(iter(self._lines), size)
             else:
-                yield from _csv_records(iter(self._lines), self.shape.columns, self.shape.trailing_empty)
+                self._lines = _BlockLines(handle, self.shape.encoding, ascii_so_far=ascii_so_far)
+                yield from _csv_batches(self._lines, self.shape.columns, self.shape.trailing_empty, size)
+
+
+def _jsonl_batches(lines: Iterator[_Line], size: int) -> Iterator[RecordBatch]:
+    records: list[Record] = []
+    rejects: list[Record] = []
+
+    def batch() -> RecordBatch:
+        columns = tuple(dict.fromkeys(name for rec in records for name in rec.values or ()))
+        raws = [rec.raw for rec in records]
+        rows = [[(rec.values or {}).get(name) for name in columns] for rec in records]
+        return RecordBatch(columns, rows, [rec.line_no for rec in records], list(rejects), raws.__getitem__)
+
+    for rec in _jsonl_records(lines):
+        (records if rec.values is not None else rejects).append(rec)
+        if len(records) + len(rejects) >= size:
+            yield batch()
+            records.clear()
+            rejects.clear()
+    if records or rejects:
+        yield batch()
 
 
 def _jsonl_records(lines: Iterator[_Line]) -> Iterator[Record]:
@@ -263,59 +415,75 @@ def _jsonl_records(lines: Iterator[_Line]) -> Iterator[Record]:
         yield Record(line.line_no, values, raw)
 
 
-def _csv_records(
-    lines: Iterator[_Line], columns: tuple[str, ...], trailing_empty: int = 0
-) -> Iterator[Record]:
+def _csv_batches(
+    lines: _BlockLines, columns: tuple[str, ...], trailing_empty: int, size: int
+) -> Iterator[RecordBatch]:
     csv.field_size_limit(MAX_LINE_BYTES)
-    span: list[_Line] = []
-
-    def feed() -> Iterator[str]:
-        for line in lines:
-            span.append(line)
-            yield line.text if not line.error else "\n"
-
-    reader = csv.reader(feed(), strict=False)
+    reader = csv.reader(lines, strict=False)
+    width = len(columns)
+    errors = lines.errors
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    rejects: list[Record] = []
     header_seen = False
+    last = 0  # the physical line the previous record ended on
+
+    def text(start: int, end: int) -> str:
+        base = lines.kept_from
+        return _clip("".join(lines.kept[start - base : end - base + 1]))
+
+    def batch() -> RecordBatch:
+        base = lines.kept_from
+        kept = lines.release(last)
+        spans = list(zip(starts, ends, strict=True))
+
+        def raw(index: int) -> str:
+            start, end = spans[index]
+            return _clip("".join(kept[start - base : end - base + 1]))
+
+        return RecordBatch(columns, rows, starts, rejects, raw)
+
     while True:
-        span_start = len(span)
         try:
             row = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as exc:
-            taken = span[span_start:]
-            yield _reject(taken, f"not valid CSV ({exc})")
-            del span[:]
+            start, last = last + 1, reader.line_num
+            rejects.append(Record(start, None, text(start, last), f"not valid CSV ({exc})"))
             continue
-        taken = span[span_start:]
-        del span[:]
+        start, last = last + 1, reader.line_num
         if not header_seen:
-            if row:
-                header_seen = True
+            header_seen = bool(row)
             continue
-        errors = [line.error for line in taken if line.error]
         if errors:
-            yield _reject(taken, errors[0])
+            error = next((errors[n] for n in range(start, last + 1) if n in errors), None)
+            if error is not None:
+                rejects.append(Record(start, None, text(start, last), error))
+                continue
+        if not row or (len(row) == 1 and not (row[0] or "").strip()):
             continue
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        if trailing_empty and len(row) == len(columns) + trailing_empty and not any(row[len(columns) :]):
-            row = row[: len(columns)]
-        if len(row) != len(columns):
-            truncated = len(row) < len(columns) and not taken[-1].text.endswith("\n")
-            reason = f"expected {len(columns)} fields, got {len(row)}"
-            yield _reject(taken, reason + (" (the file ends inside this row)" if truncated else ""))
-            continue
+        if len(row) != width:
+            if len(row) == width + trailing_empty and not any(row[width:]):
+                row = row[:width]
+            else:
+                raw = text(start, last)
+                reason = f"expected {width} fields, got {len(row)}"
+                if len(row) < width and not raw.endswith("\n"):
+                    reason += " (the file ends inside this row)"
+                rejects.append(Record(start, None, raw, reason))
+                continue
         # Empty means absent; the contract's converters read "" as absent, so it stays as it is.
-        values: dict[str, str | None] = dict(zip(columns, row, strict=True))
-        yield Record(taken[0].line_no, values, _raw(taken))
+        rows.append(row)
+        starts.append(start)
+        ends.append(last)
+        if len(rows) + len(rejects) >= size:
+            yield batch()
+            rows, starts, ends, rejects = [], [], [], []
+    if rows or rejects:
+        yield batch()
 
 
-def _raw(lines: list[_Line]) -> str:
-    text = "".join(line.text for line in lines)
+def _clip(text: str) -> str:
     return text if len(text) <= RAW_KEEP else text[:RAW_KEEP] + "…"
-
-
-def _reject(lines: list[_Line], reason: str) -> Record:
-    line_no = lines[0].line_no if lines else 0
-    return Record(line_no, None, _raw(lines), reason)

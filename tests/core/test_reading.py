@@ -1,0 +1,84 @@
+"""The block reader: records, their first line numbers and their text, whatever the block size.
+
+A file is read in blocks for speed; a record, a multi-byte character or an over-long line may
+straddle a block's end. These tests read the same awkward file with blocks of a few bytes and
+of the real size and demand the same records, line numbers, reasons and raw text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rxtrace.trace import reading
+from rxtrace.trace.reading import RecordReader, sniff
+
+AWKWARD = (
+    "\ufeffsetl_id,note,amount\r\n"
+    "S1,plain,1.00\r\n"
+    '"S2","two\nlines",2.00\n'
+    "\n"
+    "S3,中文,3.00\n"
+    "S4,too,many,fields\n"
+).encode() + b"S5,bad \xff byte,5.00\n" + (
+    "S6," + "x" * 80 + ",6.00\n"  # over the (patched) line limit
+    'S7,"quoted, with comma",7.00\n'
+    "S8,last"  # a field short, and at the file's very end no newline either
+).encode()
+
+
+def _read(path: Path, size: int) -> list[Any]:
+    shape = sniff(path)
+    out: list[Any] = []
+    for batch in RecordReader(path, shape).batches(size):
+        for index, row in enumerate(batch.rows):
+            out.append(("row", batch.line_nos[index], row, batch.raw(index)))
+        out.extend(("reject", rec.line_no, rec.error, rec.raw) for rec in batch.rejects)
+    return sorted(out, key=lambda item: item[1])
+
+
+@pytest.fixture
+def awkward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(reading, "MAX_LINE_BYTES", 60)
+    path = tmp_path / "awkward.csv"
+    path.write_bytes(AWKWARD + b"\n" + AWKWARD.split(b"\n", 1)[1].replace(b"\xef\xbb\xbf", b""))
+    return path
+
+
+def test_records_line_numbers_and_reasons(awkward: Path) -> None:
+    got = _read(awkward, 1000)
+    first = got[:9]
+    assert first[0] == ("row", 2, ["S1", "plain", "1.00"], "S1,plain,1.00\r\n")
+    assert first[1] == ("row", 3, ["S2", "two\nlines", "2.00"], '"S2","two\nlines",2.00\n')
+    assert first[2] == ("row", 6, ["S3", "中文", "3.00"], "S3,中文,3.00\n")
+    assert first[3][:3] == ("reject", 7, "expected 3 fields, got 4")
+    assert first[4][:2] == ("reject", 8) and "not valid utf-8" in first[4][2]
+    assert first[5][:2] == ("reject", 9) and "over the limit of 60" in first[5][2]
+    assert first[6][:3] == ("row", 10, ["S7", "quoted, with comma", "7.00"])
+    # The first "S8,last" is not the file's end: the second copy follows on the next line.
+    assert first[7] == ("reject", 11, "expected 3 fields, got 2", "S8,last\n")
+    assert [item[1] for item in got] == [2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17, 18, 19, 20, 21]
+    assert got[-1] == ("reject", 21, "expected 3 fields, got 2 (the file ends inside this row)", "S8,last")
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 13, 64, 4096])
+@pytest.mark.parametrize("batch", [1, 2, 5, 1000])
+def test_block_and_batch_sizes_change_nothing(
+    awkward: Path, monkeypatch: pytest.MonkeyPatch, block: int, batch: int
+) -> None:
+    expected = _read(awkward, 1000)
+    monkeypatch.setattr(reading, "BLOCK_BYTES", block)
+    assert _read(awkward, batch) == expected
+
+
+def test_gb18030_after_ascii_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sample is ASCII, so the file is taken as UTF-8 until a line proves it GB18030.
+    monkeypatch.setattr(reading, "SAMPLE_BYTES", 40)
+    monkeypatch.setattr(reading, "BLOCK_BYTES", 16)
+    path = tmp_path / "gb.csv"
+    path.write_bytes(("a,b\n" + "x,1\n" * 20 + "中文,2\n上海,3\n").encode("gb18030"))
+    got = _read(path, 7)
+    assert [item[0] for item in got] == ["row"] * 22
+    assert got[-2][2] == ["中文", "2"] and got[-1][2] == ["上海", "3"]
