@@ -294,10 +294,10 @@ class _Sql:
         self.cache: dict[str, Any] = {}
 
     def tune(self) -> None:
-        """Room for the big GROUP BYs to sort and hash in memory rather than on disk."""
-        if self.pg:
-            self.session.execute(text("SET LOCAL work_mem = '256MB'"))
-        else:
+        """SQLite: room for the sorts in memory. PostgreSQL keeps the server's ``work_mem``:
+        its hash aggregates spill in cache-sized partitions, and were measured slower with
+        256 MB (one hash table larger than the CPU caches) than with the default 4 MB."""
+        if not self.pg:
             self.session.execute(text("PRAGMA temp_store = MEMORY"))
             self.session.execute(text("PRAGMA cache_size = -262144"))
 
@@ -501,77 +501,122 @@ def _limited(ids: Iterable[str], params: LeadParams) -> list[str]:
     return sorted(set(ids))[: params.evidence_limit]
 
 
-def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -> None:
-    """Codes settled twice or more (resold), and codes on two drugs (cloned)."""
-    # One pass over the insurance rows: net whole boxes, split units and the drugs per code.
-    sql.temp(
-        "rxtrace_lead_codes",
-        "hi BIGINT NOT NULL, lo BIGINT NOT NULL, whole BIGINT, units BIGINT, "
-        "dmin TEXT, dmax TEXT, upb BIGINT",
-        f"""
-        SELECT c.hi, c.lo, c.whole, c.units, c.dmin, c.dmax, u.upb FROM (
-            SELECT d.key_hi AS hi, d.key_lo AS lo,
-                   SUM(CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt ELSE 0 END) AS whole,
-                   SUM(CASE WHEN d.trdn_flag <> 0 THEN d.sel_retn_cnt ELSE 0 END) AS units,
-                   MIN(d.med_list_codg) AS dmin, MAX(d.med_list_codg) AS dmax
-            FROM dispensing d WHERE {_INS}
-            GROUP BY d.key_hi, d.key_lo
-            HAVING SUM(CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt ELSE 0 END) >= 2
-                OR SUM(CASE WHEN d.trdn_flag <> 0 THEN d.sel_retn_cnt ELSE 0 END) > 0
-                OR MIN(d.med_list_codg) <> MAX(d.med_list_codg)
-        ) c LEFT JOIN rxtrace_lead_upb u ON u.med = c.dmin
-        WHERE c.whole >= 2 OR (c.whole >= 1 AND c.units > 0) OR c.units > u.upb
-           OR c.dmin <> c.dmax
-        """,
-    )
-    # A national code's first seven digits name its product; the catalog says which drug that
-    # is. Grouping by (product, drug) keeps this a scan with a tiny result.
-    catalog = dict(sql.rows(
-        "SELECT product_id, med_list_codg FROM catalog_product WHERE med_list_codg IS NOT NULL"))
-    mismatched: list[tuple[int, str]] = []
-    for product, med in sql.rows(
-        f"SELECT d.key_hi / 1000, d.med_list_codg FROM dispensing d WHERE {_INS} AND d.key_hi > 0 "
-        "GROUP BY d.key_hi / 1000, d.med_list_codg"
+def _catalog_products(sql: _Sql) -> dict[int, str]:
+    """National product number → the catalog's drug, for ids written as a plain number (the
+    only ones a code's first seven digits can name)."""
+    products: dict[int, str] = {}
+    for product_id, med in sql.rows(
+        "SELECT product_id, med_list_codg FROM catalog_product WHERE med_list_codg IS NOT NULL"
     ):
-        expected = catalog.get(str(product))
-        if expected is not None and expected != med:
-            mismatched.append((int(product), med))
-    sql.empty_temp("rxtrace_lead_badprod", "product BIGINT, med TEXT")
-    sql.fill("rxtrace_lead_badprod", ("product", "med"),
-             [{"product": p, "med": m} for p, m in mismatched])
-    columns = ("d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code, "
-               "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, "
-               "d.hifp_pay_fen, d.drug_trac_codg")
+        try:
+            number = int(product_id)
+        except ValueError:
+            continue
+        # A key's high half has ten digits, so its product is positive and below 10^7.
+        if str(number) == product_id and 0 < number < 10_000_000:
+            products[number] = med
+    return products
+
+
+def _candidate_codes_sql(sql: _Sql) -> str:
+    """The codes any code rule could flag, in one pass over the insurance rows.
+
+    A code on two rows or more is always a candidate; a code on one row is one when that row
+    alone is a resale (two whole boxes or more), could hold more split units than the
+    smallest box in the catalog, or names another drug than its product's. The exact tests are
+    made in Python on the candidates' rows, so the pass only has to be cheap and to miss none.
+    """
+    if sql.pg:
+        # Hash aggregation, then one hash join per group to the small product table.
+        return f"""
+            SELECT c.hi, c.lo FROM (
+                SELECT d.key_hi AS hi, d.key_lo AS lo, COUNT(*) AS n, SUM(d.sel_retn_cnt) AS s,
+                       MIN(d.trdn_flag) AS f, MIN(d.med_list_codg) AS m
+                FROM dispensing d WHERE {_INS} GROUP BY d.key_hi, d.key_lo
+            ) c LEFT JOIN rxtrace_lead_prod p ON p.product = c.hi / 1000
+            WHERE c.n >= 2 OR (c.f = 0 AND c.s >= 2) OR c.m <> p.med
+               OR (c.f <> 0 AND c.s > (SELECT MIN(upb) FROM rxtrace_lead_upb))
+        """
+    # SQLite walks the key index in order, so the GROUP BY streams with no sort. A bare column
+    # is the group's only row when COUNT(*) = 1, and cheaper than MIN() over text; the product
+    # lookup runs only for the groups the cheaper tests did not settle.
+    return f"""
+        SELECT d.key_hi, d.key_lo FROM dispensing d WHERE {_INS}
+        GROUP BY d.key_hi, d.key_lo
+        HAVING COUNT(*) >= 2
+            OR (d.trdn_flag = 0 AND SUM(d.sel_retn_cnt) >= 2)
+            OR (d.trdn_flag <> 0 AND SUM(d.sel_retn_cnt) > (SELECT MIN(upb) FROM rxtrace_lead_upb))
+            OR d.med_list_codg <>
+               (SELECT p.med FROM rxtrace_lead_prod p WHERE p.product = d.key_hi / 1000)
+    """
+
+
+def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -> None:
+    """Codes settled twice or more (resold), and codes on two drugs (cloned).
+
+    One pass over the insurance rows singles out the few codes any rule could flag; their rows
+    are then read through the key index and every test is made exactly in Python:
+
+    * resold: net whole boxes ≥ 2, a whole box and split units, or more split units than the
+      box holds (units per box of the code's first drug);
+    * cloned: sales naming two drugs, a national code whose product identifier belongs to
+      another drug than the sale's, or a seized box whose printed drug differs from the sale's.
+    """
+    # A national code's first seven digits name its product; the catalog says which drug that
+    # is.
+    products = _catalog_products(sql)
+    # INTEGER PRIMARY KEY is SQLite's rowid: one b-tree lookup per group instead of two.
+    sql.empty_temp("rxtrace_lead_prod",
+                   f"product {'BIGINT' if sql.pg else 'INTEGER'} PRIMARY KEY, med TEXT")
+    sql.fill("rxtrace_lead_prod", ("product", "med"),
+             [{"product": p, "med": m} for p, m in products.items()])
+    sql.temp("rxtrace_lead_cand", "hi BIGINT NOT NULL, lo BIGINT NOT NULL",
+             _candidate_codes_sql(sql))
+    seized_mismatch = {(hi, lo) for hi, lo in sql.rows(
+        "SELECT DISTINCT hi, lo FROM rxtrace_lead_seized_sales "
+        "WHERE box_med IS NOT NULL AND med <> box_med")}
     rows = sql.rows(
         f"""
-        SELECT {columns}, c.upb, 0 AS badprod
-        FROM rxtrace_lead_codes c JOIN dispensing d ON d.key_hi = c.hi AND d.key_lo = c.lo
+        SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code,
+               d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt,
+               d.hifp_pay_fen, d.drug_trac_codg
+        FROM (SELECT hi, lo FROM rxtrace_lead_cand
+              UNION SELECT hi, lo FROM rxtrace_lead_seized_sales
+              WHERE box_med IS NOT NULL AND med <> box_med) c
+        JOIN dispensing d ON d.key_hi = c.hi AND d.key_lo = c.lo
         WHERE {_INS}
-        UNION ALL
-        SELECT {columns}, NULL, 1
-        FROM rxtrace_lead_badprod b JOIN dispensing d
-          ON d.key_hi >= b.product * 1000 AND d.key_hi < b.product * 1000 + 1000
-         AND d.med_list_codg = b.med
-        WHERE {_INS}
-        UNION ALL
-        SELECT {columns}, u.upb, 0
-        FROM (SELECT DISTINCT hi, lo FROM rxtrace_lead_seized_sales
-              WHERE box_med IS NOT NULL AND med <> box_med) m
-        JOIN dispensing d ON d.key_hi = m.hi AND d.key_lo = m.lo
-        LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg
-        WHERE {_INS} AND NOT EXISTS (
-            SELECT 1 FROM rxtrace_lead_codes c WHERE c.hi = m.hi AND c.lo = m.lo)
         """,
     )
+    upb_of: dict[str, int] = {med: int(upb) for med, upb in sql.rows(
+        "SELECT med, upb FROM rxtrace_lead_upb WHERE upb IS NOT NULL")}
     seized_box_med = {(hi, lo): med for hi, lo, med in sql.rows(
         "SELECT hi, lo, MAX(box_med) FROM rxtrace_lead_seized GROUP BY hi, lo")}
-    by_code: dict[tuple[int, int], list[Any]] = defaultdict(list)
-    bad_rows: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    code_rows: dict[tuple[int, int], list[Any]] = defaultdict(list)
     for row in rows:
-        (bad_rows if row.badprod else by_code)[(row.key_hi, row.key_lo)].append(row)
-        ident = f"{row.key_hi}:{row.key_lo}"
-        if ident not in found.code_ids:
-            found.code_ids[ident] = _key_text(row.key_hi, row.key_lo, row.drug_trac_codg)
+        code_rows[(row.key_hi, row.key_lo)].append(row)
+    by_code: dict[tuple[int, int], list[Any]] = {}
+    code_upb: dict[tuple[int, int], int | None] = {}
+    bad_rows: dict[tuple[int, int], list[Any]] = {}
+    for key, all_rows in code_rows.items():
+        net_whole = sum(r.sel_retn_cnt for r in all_rows if not r.trdn_flag)
+        net_units = sum(r.sel_retn_cnt for r in all_rows if r.trdn_flag)
+        meds = {r.med_list_codg for r in all_rows}
+        first_upb = upb_of.get(min(meds))
+        if (net_whole >= 2 or (net_whole >= 1 and net_units > 0) or len(meds) > 1
+                or (first_upb is not None and net_units > first_upb)):
+            by_code[key] = all_rows
+            code_upb[key] = first_upb
+        elif key in seized_mismatch:
+            # Not flagged by its sales, only by the seized box: each sale's own drug says
+            # how many units its box holds.
+            by_code[key] = all_rows
+            ordered = sorted(all_rows, key=lambda r: (r.sel_retn_time, r.id))
+            code_upb[key] = next((upb_of[r.med_list_codg] for r in ordered
+                                  if upb_of.get(r.med_list_codg)), None)
+        bad = [r for r in all_rows if r.key_hi > 0
+               and products.get(r.key_hi // 1000, r.med_list_codg) != r.med_list_codg]
+        if bad:
+            bad_rows[key] = bad
     resale_by_inst: dict[str, list[str]] = defaultdict(list)
     cards_resold: dict[str, set[str]] = defaultdict(set)
     card_setls: dict[str, set[str]] = defaultdict(set)
@@ -581,7 +626,7 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -
         sales = sorted(by_code.get(key, []), key=lambda r: (r.sel_retn_time, r.id))
         hits: list[RuleHit] = []
         ident = f"{key[0]}:{key[1]}"
-        upb = next((r.upb for r in sales if r.upb), None)
+        upb = code_upb.get(key)
         resales = _resales(sales, upb)
         whole = sum(r.sel_retn_cnt for r in sales if not r.trdn_flag)
         units = sum(r.sel_retn_cnt for r in sales if r.trdn_flag)
@@ -633,6 +678,8 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -
             for r in {r.id: r for r in clone_rows}.values():
                 clone_by_inst[r.fixmedins_code].append(r.setl_id)
         if hits:
+            found.code_ids.setdefault(
+                ident, _key_text(key[0], key[1], code_rows[key][0].drug_trac_codg))
             if key in seized_box_med:
                 hits.append(RuleHit("seized_code", "Code found on a seized box", 1.0,
                                     "this code was read off a seized box", {"setl_ids": []}))
@@ -645,15 +692,18 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -
         clone_by_inst.clear()
     if "card" not in kinds:
         cards_resold.clear()
-    _attribute_rate(
-        sql, params, found, "institution", "resold_at",
-        "Sold boxes already dispensed", params.w_resold,
-        {i: (len(v), v) for i, v in resale_by_inst.items()}, _inst_exposure(sql),
-        "sales of an already-dispensed box", min_rr=2 ** params.min_log2_rr)
-    _attribute_rate(
-        sql, params, found, "institution", "cloned_at", "Sold cloned codes", params.w_clone,
-        {i: (len(v), v) for i, v in clone_by_inst.items()}, _inst_exposure(sql),
-        "sales of a cloned code", min_rr=2 ** params.min_log2_rr)
+    if resale_by_inst or clone_by_inst:
+        # A scan of its own: only worth it when an institution is to be tested.
+        inst_exposure = _inst_exposure(sql)
+        _attribute_rate(
+            sql, params, found, "institution", "resold_at",
+            "Sold boxes already dispensed", params.w_resold,
+            {i: (len(v), v) for i, v in resale_by_inst.items()}, inst_exposure,
+            "sales of an already-dispensed box", min_rr=2 ** params.min_log2_rr)
+        _attribute_rate(
+            sql, params, found, "institution", "cloned_at", "Sold cloned codes", params.w_clone,
+            {i: (len(v), v) for i, v in clone_by_inst.items()}, inst_exposure,
+            "sales of a cloned code", min_rr=2 ** params.min_log2_rr)
     if cards_resold:
         exposure = _card_exposure(sql, cards_resold)
         _attribute_rate(

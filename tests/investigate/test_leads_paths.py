@@ -1,0 +1,145 @@
+"""The code rules' one-pass search must miss no code: each way a code can be flagged, alone on
+one sale row or over several, on both engines; and both engines find the very same leads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from rxtrace.trace.codes import key_parts
+from rxtrace.trace.leads import Lead, find_leads
+
+from .builders import T0, World
+
+
+def rules_of(leads: list[Lead], kind: str, ident: str) -> set[str]:
+    return {r.rule for lead in leads if lead.kind == kind and lead.id == ident for r in lead.rules}
+
+
+def hit_of(leads: list[Lead], ident: str, rule: str) -> Any:
+    return next(r for lead in leads if lead.kind == "code" and lead.id == ident
+                for r in lead.rules if r.rule == rule)
+
+
+def test_each_single_row_path_and_the_first_drugs_box_size(any_session: Session) -> None:
+    w = World(any_session)
+    w.drug("8300001", "XA", 7)
+    w.drug("8300002", "XB", 30)
+    # Catalog ids a code's first seven digits can never name: skipped, never an error.
+    w.drug("0830003", "XZ", 7)
+    w.drug("ABC", "XQ", 7)
+    w.institution("A")
+    w.institution("B")
+    beyond = w.new_code("8300001")  # one split sale of more units than the box holds
+    w.sale(inst="A", card="C1", code=beyond, med="XA", at=T0, count=9, split=True, fen=900)
+    double = w.new_code("8300001")  # two whole boxes on one row: flagged, but no resale
+    w.sale(inst="A", card="C2", code=double, med="XA", at=T0, count=2)
+    wrong = w.new_code("8300001")  # one sale naming another drug than its product's
+    w.sale(inst="B", card="C3", code=wrong, med="XB", at=T0)
+    unknown = w.new_code("8399999")  # a product the catalog does not know: nothing to check
+    w.sale(inst="B", card="C4", code=unknown, med="XB", at=T0)
+    # Two drugs with different box sizes: the first drug's (XA, 7 a box) decides resales.
+    mixed = w.new_code("8300002")
+    w.sale(inst="A", card="C5", code=mixed, med="XB", at=T0, count=20, split=True, fen=500)
+    w.sale(inst="B", card="C6", code=mixed, med="XA", at=T0 + timedelta(days=1), count=5,
+           split=True, fen=500)
+    # Flagged only by the seized box: one ordinary split sale, a box printed with another drug.
+    printed = w.new_code("8300002")
+    w.sale(inst="A", card="C7", code=printed, med="XB", at=T0, count=3, split=True, fen=300)
+    w.seize("Z1", "K1", [printed], box_med={printed: "XA"})
+    honest = w.new_code("8300002")
+    w.sale(inst="A", card="C8", code=honest, med="XB", at=T0, count=3, split=True, fen=300)
+    w.commit()
+    leads = find_leads(session=any_session, kind="code")
+
+    resold = hit_of(leads, beyond, "resold")
+    assert resold.evidence["split_units"] == 9 and resold.evidence["resales"] == 1
+    assert not rules_of(leads, "code", double)
+    assert "cloned" in rules_of(leads, "code", wrong)
+    assert "product identifier" in hit_of(leads, wrong, "cloned").detail
+    assert not rules_of(leads, "code", unknown)
+    assert hit_of(leads, mixed, "resold").evidence["units_per_box"] == 7
+    assert hit_of(leads, mixed, "cloned").evidence["drugs"] == ["XA", "XB"]
+    assert hit_of(leads, printed, "cloned").evidence["box_med_list_codg"] == "XA"
+    assert "resold" not in rules_of(leads, "code", printed)
+    assert not rules_of(leads, "code", honest)
+
+
+def test_gs1_codes_resold_and_never_checked_against_a_product(any_session: Session) -> None:
+    w = World(any_session)
+    w.drug("8300001", "XA", 7)
+    w.institution("A")
+    w.institution("B")
+    gs1 = "(01)06901234567892(21)SER001"
+    assert key_parts("010690123456789221SER001")[0] < 0
+    w.sale(inst="A", card="C1", code=gs1, med="XA", at=T0)
+    w.sale(inst="B", card="C2", code=gs1, med="XA", at=T0 + timedelta(days=3))
+    other = "(01)06901234567892(21)SER002"
+    w.sale(inst="A", card="C3", code=other, med="XZ", at=T0)
+    w.commit()
+    leads = find_leads(session=any_session, kind="code")
+    assert [lead.id for lead in leads if "resold" in {r.rule for r in lead.rules}] == [
+        "010690123456789221SER001"]
+    assert not any(lead.id == "010690123456789221SER002" for lead in leads)
+
+
+def _mixed_world(session: Session) -> None:
+    """A little of everything: trade, split packs, returns, self-paid sales, resales, clones,
+    a phantom clinic, a card shopping around, and a case of seized boxes."""
+    w = World(session, seed=11)
+    meds = {f"XM{i}": (f"870000{i}", (7, 14, 28, 30, 100)[i % 5]) for i in range(6)}
+    for med, (product, units) in meds.items():
+        w.drug(product, med, units)
+    insts = [w.institution(f"I{i:02d}", ("hospital", "clinic", "pharmacy")[i % 3])
+             for i in range(12)]
+    sold: list[tuple[str, str]] = []
+    for _ in range(1500):
+        med = w.rng.choice(sorted(meds))
+        code = w.new_code(meds[med][0])
+        split = w.rng.random() < 0.1
+        at = T0 + timedelta(minutes=w.rng.randrange(0, 200 * 24 * 60))
+        inst = w.rng.choice(insts)
+        w.sale(inst=inst, card=f"P{w.rng.randrange(300):04d}", code=code, med=med, at=at,
+               count=w.rng.randint(1, 4) if split else 1, split=split,
+               self_paid=w.rng.random() < 0.02, dr=f"D{inst}{w.rng.randrange(3)}")
+        if w.rng.random() < 0.01:
+            w.sale(inst=inst, card=f"P{w.rng.randrange(300):04d}", code=code, med=med,
+                   at=at + timedelta(hours=3), ret=True)
+        sold.append((code, med))
+    for code, med in sold[:40:4]:  # resold boxes
+        w.sale(inst="I05", card=f"R{code[-3:]}", code=code, med=med, at=T0 + timedelta(days=210))
+    for code, _ in sold[1:30:7]:  # cloned: the same code on another drug
+        w.sale(inst="I07", card="CL", code=code, med="XM5", at=T0 + timedelta(days=220))
+    for i in range(30):  # a phantom clinic: same basket, minutes apart, no visit number
+        for med in ("XM0", "XM1", "XM2"):
+            w.sale(inst="I04", card=f"PH{i}", code=w.new_code(meds[med][0]), med=med,
+                   at=T0 + timedelta(days=90, seconds=50 * i), setl_id=f"PH{i:03d}", sn=None)
+    for i, inst in enumerate(insts[:6]):  # one card collecting the same drug everywhere
+        w.sale(inst=inst, card="SHOP", code=w.new_code(meds["XM3"][0]), med="XM3",
+               at=T0 + timedelta(days=100 + i), count=3)
+    w.seize("Z1", "K1", [code for code, _ in sold[::37]], box_med={sold[37][0]: "XM5"})
+    w.commit()
+
+
+@pytest.fixture
+def pg_session(pg_engine: Engine) -> Iterator[Session]:
+    with sessionmaker(pg_engine, expire_on_commit=False)() as s:
+        yield s
+
+
+@pytest.mark.postgres
+def test_both_engines_find_the_same_leads(session: Session, pg_session: Session) -> None:
+    found = []
+    for s in (session, pg_session):
+        _mixed_world(s)
+        found.append(([lead.to_dict(reveal=True) for lead in find_leads(session=s)],
+                      [lead.to_dict(reveal=True) for lead in find_leads(session=s,
+                                                                        case_id="K1")]))
+    assert found[0] == found[1]
+    every_rule = {r["rule"] for lead in found[0][0] for r in lead["rules"]}
+    assert {"resold", "cloned", "resold_at", "cross_institution"} <= every_rule
