@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, LargeBinary, Table
+from sqlalchemy.dialects.sqlite import DATE as SQLITE_DATE
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 
 __all__ = ["insert_columns", "insert_ignore"]
 
@@ -25,10 +28,39 @@ def _processors(
         column_type = table.c[name].type
         if isinstance(column_type, LargeBinary):
             continue  # sqlite3 and psycopg take bytes as they are; wrapping each costs a call
-        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+        impl = column_type.dialect_impl(dialect)
+        processor = impl.bind_processor(dialect)
         if processor is not None:
-            out.append((position, processor))
+            out.append((position, _faster(impl, processor)))
     return out
+
+
+def _faster(impl: Any, processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The same text as SQLite's date and time processors, by ``isoformat`` in C.
+
+    SQLAlchemy formats each value with a %-format in Python; for a naive datetime (a date)
+    ``isoformat`` writes the very same text, several times faster. Anything else goes through
+    SQLAlchemy's own processor.
+    """
+    if isinstance(impl, SQLITE_DATETIME) and impl._storage_format == _SQLITE_DATETIME_FORMAT:
+
+        def stamp(value: Any) -> Any:
+            if type(value) is datetime and value.tzinfo is None:
+                return value.isoformat(" ", "microseconds")
+            return processor(value)
+
+        return stamp
+    if isinstance(impl, SQLITE_DATE) and impl._storage_format == _SQLITE_DATE_FORMAT:
+
+        def day(value: Any) -> Any:
+            return value.isoformat() if type(value) is date else processor(value)
+
+        return day
+    return processor
+
+
+_SQLITE_DATETIME_FORMAT = SQLITE_DATETIME()._storage_format  # type: ignore[no-untyped-call]
+_SQLITE_DATE_FORMAT = SQLITE_DATE()._storage_format  # type: ignore[no-untyped-call]
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:

@@ -23,6 +23,7 @@ from rxtrace.trace import models
 from rxtrace.trace.bulk import insert_columns, insert_ignore
 from rxtrace.trace.contract import convert_batch, detect_table
 from rxtrace.trace.errors import ContractError, RxtraceError
+from rxtrace.trace.gcpause import collector_paused
 from rxtrace.trace.protect import Protector
 from rxtrace.trace.reading import RecordReader, sniff
 
@@ -39,6 +40,10 @@ ProgressHook = Callable[[str, int, int, int], None]
 """Called as ``hook(file_name, bytes_done, bytes_total, rows_done)`` while a file loads."""
 
 BATCH_ROWS = 20_000
+COMMIT_ROWS = 200_000
+"""Rows between commits. With random keys every batch dirties pages all over the indexes, and
+SQLite writes each dirty page at every commit: fewer, larger commits write each page less often
+(1 M rows: 40 s committing every 20,000 rows against 27 s every 200,000)."""
 
 
 @dataclass
@@ -121,6 +126,7 @@ def load_paths(
     table: str | None = None,
     progress: ProgressHook | None = None,
     batch_rows: int = BATCH_ROWS,
+    commit_rows: int = COMMIT_ROWS,
 ) -> LoadReport:
     """Load every file under ``paths``; files are independent, a refused one stops no other."""
     ensure_key(session, protector)
@@ -134,6 +140,7 @@ def load_paths(
                 table=table,
                 progress=progress,
                 batch_rows=batch_rows,
+                commit_rows=commit_rows,
             )
         )
     return report
@@ -147,6 +154,7 @@ def _load_file(
     table: str | None,
     progress: ProgressHook | None,
     batch_rows: int,
+    commit_rows: int,
 ) -> FileReport:
     sha = _sha256(path)
     size = path.stat().st_size
@@ -184,6 +192,7 @@ def _load_file(
     out = FileReport(str(path), sha, "loaded", spec.name, shape.file_format, shape.encoding)
     with_line = spec.name in ("dispensing", "seized_codes")
     file_id = record.id
+    uncommitted = 0
 
     def write(names: list[str], columns: list[list[Any]], taken: int, rejects: list[dict[str, Any]]) -> None:
         conn = session.connection()
@@ -194,7 +203,11 @@ def _load_file(
         out.rejected += len(rejects)
         record.rows_taken, record.rows_duplicate = out.taken, out.duplicate
         record.rows_rejected = out.rejected
-        session.commit()
+        nonlocal uncommitted
+        uncommitted += taken + len(rejects)
+        if uncommitted >= commit_rows:  # the counters commit with the rows they count
+            session.commit()
+            uncommitted = 0
 
     # On PostgreSQL the server stores one batch while this process converts the next: the
     # writing thread spends its time waiting on the server, with the GIL released. SQLite
@@ -202,36 +215,38 @@ def _load_file(
     writer = ThreadPoolExecutor(1) if session.get_bind().dialect.name == "postgresql" else None
     pending: Future[None] | None = None
     done = 0
-    try:
-        for batch in reader.batches(batch_rows):
-            converted = convert_batch(spec, batch.columns, batch.rows, protector)
-            rejects = [
-                _reject(file_id, spec.name, rec.line_no, rec.error or "unreadable", rec.raw)
-                for rec in batch.rejects
-            ]
-            rejects.extend(
-                _reject(file_id, spec.name, batch.line_nos[index], reason, batch.raw(index))
-                for index, reason in converted.failed.items()
-            )
-            names = [*converted.names, "file_id"]
-            columns = [*converted.columns, [file_id] * len(converted.taken)]
-            if with_line:
-                names.append("line_no")
-                columns.append([batch.line_nos[index] for index in converted.taken])
+    # Each batch's rows die with it and hold no cycles: the collector would only walk them.
+    with collector_paused():
+        try:
+            for batch in reader.batches(batch_rows):
+                converted = convert_batch(spec, batch.columns, batch.rows, protector)
+                rejects = [
+                    _reject(file_id, spec.name, rec.line_no, rec.error or "unreadable", rec.raw)
+                    for rec in batch.rejects
+                ]
+                rejects.extend(
+                    _reject(file_id, spec.name, batch.line_nos[index], reason, batch.raw(index))
+                    for index, reason in converted.failed.items()
+                )
+                names = [*converted.names, "file_id"]
+                columns = [*converted.columns, [file_id] * len(converted.taken)]
+                if with_line:
+                    names.append("line_no")
+                    columns.append([batch.line_nos[index] for index in converted.taken])
+                if pending is not None:
+                    pending.result()
+                if writer is None:
+                    write(names, columns, len(converted.taken), rejects)
+                else:
+                    pending = writer.submit(write, names, columns, len(converted.taken), rejects)
+                done += len(batch.rows) + len(batch.rejects)
+                if progress is not None:
+                    progress(path.name, reader.bytes_read, size, done)
             if pending is not None:
                 pending.result()
-            if writer is None:
-                write(names, columns, len(converted.taken), rejects)
-            else:
-                pending = writer.submit(write, names, columns, len(converted.taken), rejects)
-            done += len(batch.rows) + len(batch.rejects)
-            if progress is not None:
-                progress(path.name, reader.bytes_read, size, done)
-        if pending is not None:
-            pending.result()
-    finally:
-        if writer is not None:
-            writer.shutdown(wait=True)
+        finally:
+            if writer is not None:
+                writer.shutdown(wait=True)
     if progress is not None:
         progress(path.name, size, size, done)
     record.status, record.finished_at = "done", datetime.now()

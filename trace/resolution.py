@@ -14,13 +14,13 @@ plain sums over its rows.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from rxtrace.trace.protect import mask_id
 
@@ -55,9 +55,12 @@ def fen_to_yuan(fen: int) -> Decimal:
     return Decimal(fen).scaleb(-2)
 
 
-@dataclass(frozen=True)
-class Sale:
-    """One insurance-settled dispensing row of a code (a sale, or a return with negatives)."""
+class Sale(NamedTuple):
+    """One insurance-settled dispensing row of a code (a sale, or a return with negatives).
+
+    A named tuple, not a dataclass: a batch resolve builds one per row of the join, and a
+    tuple is built straight from the row.
+    """
 
     setl_id: str
     rxno: str | None
@@ -68,7 +71,7 @@ class Sale:
     dr_code: str | None
     med_list_codg: str
     trdn_flag: int
-    count: int
+    count: int  # type: ignore[assignment]  # the field hides tuple.count, which no caller wants
     hifp_pay_fen: int
     sel_retn_type: str = "sale"
 
@@ -125,7 +128,7 @@ def clone_reasons(sales: Sequence[Sale], box_med_list_codg: str | None) -> list[
     return reasons
 
 
-@dataclass
+@dataclass(slots=True)
 class BoxResolution:
     """One distinct box of a batch and what it resolved to."""
 
@@ -217,29 +220,51 @@ class Summary:
         }
 
 
-def _rank(pairs: Iterable[tuple[str, str | None, int, int]]) -> list[Ranked]:
-    """(id, name, box index, fen) for each box a party took part in: one box counts once."""
-    boxes: dict[str, set[int]] = defaultdict(set)
-    fund: dict[str, int] = defaultdict(int)
-    names: dict[str, str | None] = {}
-    for ident, name, box, fen in pairs:
-        boxes[ident].add(box)
-        fund[ident] += fen
-        names.setdefault(ident, name)
-    return [Ranked(i, names[i], len(boxes[i]), fen_to_yuan(fund[i])) for i in boxes]
+class _Tally:
+    """Boxes and fund money per party; a box counts once however many of its sales name it."""
+
+    def __init__(self) -> None:
+        self.boxes: dict[str, int] = {}
+        self.fund: dict[str, int] = {}
+        self.names: dict[str, str | None] = {}
+        self.last_box: dict[str, int] = {}
+
+    def add(self, ident: str, name: str | None, box: int, fen: int) -> None:
+        if ident in self.fund:
+            self.fund[ident] += fen
+            if self.last_box[ident] != box:  # a box's sales come together: no set needed
+                self.last_box[ident] = box
+                self.boxes[ident] += 1
+        else:
+            self.fund[ident], self.boxes[ident], self.last_box[ident] = fen, 1, box
+            self.names[ident] = name
+
+    def ranked(self) -> list[Ranked]:
+        return [Ranked(i, self.names[i], self.boxes[i], fen_to_yuan(self.fund[i])) for i in self.fund]
 
 
 def summarise(boxes: Sequence[BoxResolution]) -> Summary:
-    statuses = {str(s): 0 for s in Status}
-    for box in boxes:
-        statuses[str(box.status)] += 1
-    indexed = [(i, sale) for i, box in enumerate(boxes) for sale in box.sales]
+    counted = Counter(box.status for box in boxes)
+    statuses = {str(s): counted.get(s, 0) for s in Status}
+    cards, institutions, doctors = _Tally(), _Tally(), _Tally()
+    total = suspects = 0
+    for index, box in enumerate(boxes):
+        if not box.sales:
+            continue
+        suspects += bool(box.clone_reasons)
+        for sale in box.sales:
+            fen = sale.hifp_pay_fen
+            total += fen
+            cards.add(sale.psn_no, None, index, fen)
+            institutions.add(sale.fixmedins_code, sale.institution, index, fen)
+            if sale.dr_code:
+                doctors.add(sale.dr_code, sale.institution, index, fen)
     return Summary(
         boxes=len(boxes),
         statuses=statuses,
-        fund_loss=fen_to_yuan(sum(s.hifp_pay_fen for _, s in indexed)),
-        clone_suspects=sum(1 for b in boxes if b.clone_suspect),
-        cards=_rank((s.psn_no, None, i, s.hifp_pay_fen) for i, s in indexed),
-        institutions=_rank((s.fixmedins_code, s.institution, i, s.hifp_pay_fen) for i, s in indexed),
-        doctors=_rank((s.dr_code, s.institution, i, s.hifp_pay_fen) for i, s in indexed if s.dr_code),
+        fund_loss=fen_to_yuan(total),
+        clone_suspects=suspects,
+        cards=cards.ranked(),
+        institutions=institutions.ranked(),
+        doctors=doctors.ranked(),
     )

@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
 from rxtrace.trace.codes import BoxCode, key_parts
 from rxtrace.trace.errors import NotFoundError, ParseError
+from rxtrace.trace.gcpause import collector_paused
 from rxtrace.trace.resolution import (
     BoxResolution,
     Sale,
@@ -43,8 +45,7 @@ MAX_DEPTH = 6  # pallet > case > middle > box: deeper chains are data errors, no
 _CHUNK = 900  # below SQLite's parameter limit on old builds
 
 
-@dataclass(frozen=True)
-class SeizedRead:
+class SeizedRead(NamedTuple):
     """A code as read off a seized box, with where it was seized and what the box showed."""
 
     code: str
@@ -70,7 +71,7 @@ class Resolution:
 
 def resolve_codes(codes: Sequence[str], *, session: Session) -> Resolution:
     """Resolve codes given directly (no seizure)."""
-    resolution = resolve_reads([SeizedRead(code) for code in codes], session=session)
+    resolution = _resolve([(code, None, None) for code in codes], session)
     resolution.scope = {"codes": len(codes)}
     return resolution
 
@@ -147,71 +148,107 @@ def _seized_reads(session: Session, seizure_ids: Sequence[str]) -> list[SeizedRe
 
 def resolve_reads(reads: Sequence[SeizedRead], *, session: Session) -> Resolution:
     """Resolve a batch of reads: parse, expand case codes, dedupe boxes, join the sales."""
-    parsed: list[tuple[SeizedRead, BoxCode | ParseError]] = []
+    return _resolve([(r.code, r.seizure_id, r.box_med_list_codg) for r in reads], session)
+
+
+_Read = tuple[str, str | None, str | None]  # (code as read, seizure, drug printed on the box)
+
+
+def _resolve(reads: Sequence[_Read], session: Session) -> Resolution:
+    with collector_paused():
+        return _resolve_unpaused(reads, session)
+
+
+def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
+    parsed: list[tuple[_Read, tuple[str, str] | ParseError]] = []
     for read in reads:
         try:
-            parsed.append((read, BoxCode.parse(read.code)))
+            parsed.append((read, _code(read[0])))
         except ParseError as exc:
             parsed.append((read, exc))
     keys = _KeyTable(session)
-    leaves = _expand_cases(keys, [c.key for _, c in parsed if isinstance(c, BoxCode)])
+    leaves = _expand_cases(keys, [c[0] for _, c in parsed if not isinstance(c, ParseError)])
 
     boxes: list[BoxResolution] = []
     seen: set[str] = set()
-    for read, code in parsed:
+    for (written, seizure_id, box_drug), code in parsed:
         if isinstance(code, ParseError):
-            marker = "malformed:" + read.code.strip()
+            marker = "malformed:" + written.strip()
             if marker not in seen:
                 seen.add(marker)
                 boxes.append(
                     BoxResolution(
-                        code=read.code,
+                        code=written,
                         key=None,
                         family=None,
                         status=Status.MALFORMED,
                         parse_error=str(code),
-                        seizure_id=read.seizure_id,
-                        box_med_list_codg=read.box_med_list_codg,
+                        seizure_id=seizure_id,
+                        box_med_list_codg=box_drug,
                     )
                 )
             continue
-        for leaf_key, leaf_family in leaves.get(code.key, [(code.key, code.family)]):
+        key, family = code
+        children = leaves.get(key)
+        if children is None:  # the common case: a box, not a case
+            if key not in seen:
+                seen.add(key)
+                boxes.append(
+                    BoxResolution(
+                        written, key, family, Status.NOT_DISPENSED, seizure_id=seizure_id,
+                        box_med_list_codg=box_drug,
+                    )
+                )
+            continue
+        for leaf_key, leaf_family in children:
             if leaf_key in seen:
                 continue
             seen.add(leaf_key)
-            is_child = leaf_key != code.key
             boxes.append(
                 BoxResolution(
-                    code=leaf_key if is_child else read.code,
+                    code=leaf_key,
                     key=leaf_key,
                     family=leaf_family,
                     status=Status.NOT_DISPENSED,
-                    via_case=read.code if is_child else None,
-                    seizure_id=read.seizure_id,
-                    box_med_list_codg=None if is_child else read.box_med_list_codg,
+                    via_case=written,
+                    seizure_id=seizure_id,
                 )
             )
 
     keyed = [box for box in boxes if box.key is not None]
     sales = _sales_by_key(keys, [box.key for box in keyed if box.key])
     products = _products(session, keyed, sales)
+    described: dict[str, dict[str, Any]] = {}
     for box in keyed:
         assert box.key is not None
-        box.sales = sales.get(box.key, [])
+        box_sales = sales.get(box.key)
         product = products.get(_product_id(box.key))
-        if product is None and box.sales:
-            product = products.get("med:" + box.sales[0].med_list_codg)
+        if product is None and box_sales:
+            product = products.get("med:" + box_sales[0].med_list_codg)
         if product is not None:
-            box.product = {
-                "name": product.name,
-                "spec": product.spec,
-                "manufacturer": product.manufacturer,
-                "product_id": product.product_id,
-            }
+            if product.product_id not in described:
+                described[product.product_id] = {
+                    "name": product.name,
+                    "spec": product.spec,
+                    "manufacturer": product.manufacturer,
+                    "product_id": product.product_id,
+                }
+            box.product = dict(described[product.product_id])
             box.units_per_box = product.units_per_box
-        box.status = classify(box.sales, box.units_per_box)
-        box.clone_reasons = clone_reasons(box.sales, box.box_med_list_codg)
+        if box_sales:  # unsold boxes keep their status and have no clone reasons
+            box.sales = box_sales
+            box.status = classify(box_sales, box.units_per_box)
+            box.clone_reasons = clone_reasons(box_sales, box.box_med_list_codg)
     return Resolution(boxes=boxes, summary=summarise(boxes))
+
+
+def _code(written: str) -> tuple[str, str]:
+    """(key, family) of a code as read."""
+    text = written.strip()
+    if len(text) == 20 and text[0] == "8" and text.isdigit() and text.isascii():
+        return text, "national"  # a clean national code is its own key
+    code = BoxCode.parse(written)
+    return code.key, code.family
 
 
 def _product_id(key: str) -> str:
@@ -254,12 +291,29 @@ class _KeyTable:
             )
         return "rxtrace_batch_keys k"
 
+    def driver_rows(self, select_sql: str) -> list[tuple[Any, ...]]:
+        """Rows of ``select_sql``, which names the batch ``{k}``, fetched by the driver itself:
+        a big batch's rows cost several times more as SQLAlchemy result rows."""
+        dbapi = self.session.connection().connection.driver_connection
+        if self.postgres:
+            relation = "unnest(%(his)s::bigint[], %(los)s::bigint[], %(keys)s::text[]) AS k(hi, lo, key_text)"
+            with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(select_sql.format(k=relation), self.params)
+                return list(cursor.fetchall())
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(select_sql.format(k="rxtrace_batch_keys k"))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
     def fill(self, keys: Iterable[str]) -> None:
         wanted = frozenset(keys)
         if wanted == self.current:
             return
         self.current = wanted
-        rows = [(*key_parts(key), key) for key in wanted]
+        # A national key's halves inline: this runs for every key of a batch of 100,000.
+        rows = [(int(k[:10]), int(k[10:]), k) if k[0] == "8" else (*key_parts(k), k) for k in wanted]
         if self.postgres:
             self.params = {
                 "his": [r[0] for r in rows],
@@ -309,40 +363,32 @@ def _expand_cases(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[tuple
 
 def _sales_by_key(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[Sale]]:
     table.fill(keys)
-    session = table.session
-    out: dict[str, list[Sale]] = defaultdict(list)
-    rows = session.execute(
-        text(
-            "SELECT k.key_text, d.setl_id, d.rxno, d.sel_retn_time, d.fixmedins_code, i.name, "
-            "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen, "
-            "d.sel_retn_type "
-            f"FROM {table.relation} "
-            # SQLite keeps the order of a CROSS JOIN: the batch always drives the code index.
-            "CROSS JOIN dispensing d "
-            "LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
-            "WHERE d.key_hi = k.hi AND d.key_lo = k.lo AND d.mdtrt_setl_type = 1 "
-            "ORDER BY d.sel_retn_time, d.id"
-        ).columns(sel_retn_time=DateTime()),
-        table.params,
-    )
-    for row in rows:
-        out[row[0]].append(
-            Sale(
-                setl_id=row[1],
-                rxno=row[2],
-                time=row[3],
-                fixmedins_code=row[4],
-                institution=row[5],
-                psn_no=row[6],
-                dr_code=row[7],
-                med_list_codg=row[8],
-                trdn_flag=int(row[9]),
-                count=int(row[10]),
-                hifp_pay_fen=int(row[11]),
-                sel_retn_type=row[12],
-            )
-        )
-    return out
+    out: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in table.driver_rows(
+        "SELECT k.key_text, d.setl_id, d.rxno, d.sel_retn_time, d.fixmedins_code, i.name, "
+        "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen, "
+        "d.sel_retn_type, d.id "
+        "FROM {k} "
+        # SQLite keeps the order of a CROSS JOIN: the batch always drives the code index.
+        "CROSS JOIN dispensing d "
+        "LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
+        "WHERE d.key_hi = k.hi AND d.key_lo = k.lo AND d.mdtrt_setl_type = 1"
+    ):
+        out[row[0]].append(row)
+    sales: dict[str, list[Sale]] = {}
+    for key, rows in out.items():
+        if len(rows) > 1:  # a code's rows in time order; sorting each few is cheaper in SQL's stead
+            rows.sort(key=lambda row: (_time(row[3]), row[13]))
+        sales[key] = [
+            Sale(r[1], r[2], _time(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12])
+            for r in rows
+        ]
+    return sales
+
+
+def _time(value: datetime | str) -> datetime:
+    # SQLite hands times back as the text SQLAlchemy stored; PostgreSQL as datetimes.
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _products(

@@ -282,7 +282,9 @@ def test_an_interrupted_load_completes_when_run_again(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        load_paths([path], session=session, protector=protector, progress=crash, batch_rows=10)
+        load_paths(
+            [path], session=session, protector=protector, progress=crash, batch_rows=10, commit_rows=10
+        )
     session.rollback()
     assert 0 < count(session, models.Dispensing) < 50
     report = load_paths([path], session=session, protector=protector, batch_rows=10)
