@@ -11,18 +11,17 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, LargeBinary, Table
+from sqlalchemy import Connection, Dialect, LargeBinary, Table
 from sqlalchemy.dialects.sqlite import DATE as SQLITE_DATE
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 
-__all__ = ["insert_columns", "insert_ignore"]
+__all__ = ["insert_columns", "insert_ignore", "insert_rows", "prepare_rows"]
 
 
 def _processors(
-    conn: Connection, table: Table, columns: Sequence[str]
+    dialect: Dialect, table: Table, columns: Sequence[str]
 ) -> list[tuple[int, Callable[[Any], Any]]]:
     """(position, processor) of the columns whose type converts values on the way in."""
-    dialect = conn.dialect
     out: list[tuple[int, Callable[[Any], Any]]] = []
     for position, name in enumerate(columns):
         column_type = table.c[name].type
@@ -79,16 +78,32 @@ def insert_columns(
 ) -> int:
     """Insert rows given column by column (``columns[j]`` holds column ``names[j]``), skipping
     any that collide with a primary or unique key; returns how many were inserted."""
+    return insert_rows(conn, table, names, prepare_rows(conn.dialect, table, names, columns))
+
+
+def prepare_rows(
+    dialect: Dialect, table: Table, names: Sequence[str], columns: Sequence[Sequence[Any]]
+) -> list[tuple[Any, ...]]:
+    """Rows as the driver takes them: each column through its type's processor, if any."""
     if not columns or not columns[0]:
-        return 0
+        return []
     converted: list[Sequence[Any]] = list(columns)
     # Most columns pass through untouched; the few whose type converts values (times, dates,
     # JSON) are converted a column at a time.
-    for position, processor in _processors(conn, table, names):
+    for position, processor in _processors(dialect, table, names):
         column = converted[position]
         if column.count(None) < len(column):
             converted[position] = [None if value is None else processor(value) for value in column]
-    values = list(zip(*converted, strict=True))
+    return list(zip(*converted, strict=True))
+
+
+def insert_rows(
+    conn: Connection, table: Table, names: Sequence[str], values: Sequence[tuple[Any, ...]]
+) -> int:
+    """Insert rows made by :func:`prepare_rows`, skipping any that collide with a primary or
+    unique key; returns how many were inserted."""
+    if not values:
+        return 0
     quoted = ", ".join(f'"{name}"' for name in names)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":

@@ -9,23 +9,26 @@ interrupted load can simply be run again: what was stored is recognised and skip
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Dialect, create_engine, select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
-from rxtrace.trace.bulk import insert_columns, insert_ignore
-from rxtrace.trace.contract import convert_batch, detect_table
+from rxtrace.trace.bulk import insert_ignore, insert_rows, prepare_rows
+from rxtrace.trace.contract import TABLES, convert_batch, detect_table
 from rxtrace.trace.errors import ContractError, RxtraceError
 from rxtrace.trace.gcpause import collector_paused
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.reading import RecordReader, sniff
+from rxtrace.trace.reading import FileShape, RecordReader, sniff
 
 __all__ = [
     "FileReport",
@@ -127,6 +130,7 @@ def load_paths(
     progress: ProgressHook | None = None,
     batch_rows: int = BATCH_ROWS,
     commit_rows: int = COMMIT_ROWS,
+    workers: bool | None = None,
 ) -> LoadReport:
     """Load every file under ``paths``; files are independent, a refused one stops no other."""
     ensure_key(session, protector)
@@ -141,6 +145,7 @@ def load_paths(
                 progress=progress,
                 batch_rows=batch_rows,
                 commit_rows=commit_rows,
+                workers=workers,
             )
         )
     return report
@@ -155,6 +160,7 @@ def _load_file(
     progress: ProgressHook | None,
     batch_rows: int,
     commit_rows: int,
+    workers: bool | None,
 ) -> FileReport:
     sha = _sha256(path)
     size = path.stat().st_size
@@ -187,71 +193,176 @@ def _load_file(
     record.status = "loading"
     session.commit()
 
-    reader = RecordReader(path, shape)
     target = models.Base.metadata.tables[spec.model_table]
     out = FileReport(str(path), sha, "loaded", spec.name, shape.file_format, shape.encoding)
-    with_line = spec.name in ("dispensing", "seized_codes")
-    file_id = record.id
     uncommitted = 0
+    postgres = session.get_bind().dialect.name == "postgresql"
 
-    def write(names: list[str], columns: list[list[Any]], taken: int, rejects: list[dict[str, Any]]) -> None:
+    def write(batch: _Prepared) -> None:
         conn = session.connection()
-        inserted = insert_columns(conn, target, names, columns) if taken else 0
-        insert_ignore(conn, models.RejectedRow.__table__, rejects)  # type: ignore[arg-type]
+        inserted = insert_rows(conn, target, batch.names, batch.rows)
+        insert_ignore(conn, models.RejectedRow.__table__, batch.rejects)  # type: ignore[arg-type]
         out.taken += inserted
-        out.duplicate += taken - inserted
-        out.rejected += len(rejects)
+        out.duplicate += len(batch.rows) - inserted
+        out.rejected += len(batch.rejects)
         record.rows_taken, record.rows_duplicate = out.taken, out.duplicate
         record.rows_rejected = out.rejected
         nonlocal uncommitted
-        uncommitted += taken + len(rejects)
+        uncommitted += len(batch.rows) + len(batch.rejects)
         if uncommitted >= commit_rows:  # the counters commit with the rows they count
             session.commit()
             uncommitted = 0
 
-    # On PostgreSQL the server stores one batch while this process converts the next: the
-    # writing thread spends its time waiting on the server, with the GIL released. SQLite
-    # writes in this process, so a thread there would only contend for the GIL.
-    writer = ThreadPoolExecutor(1) if session.get_bind().dialect.name == "postgresql" else None
+    job = _Job(path, shape, spec.name, protector, session.get_bind().dialect.name, record.id, batch_rows)
+    if workers is None:
+        workers = size >= WORKER_BYTES and (os.cpu_count() or 1) > 1
+    if workers:
+        # A big file is read and converted in a second process while this one writes.
+        batches: Iterator[_Prepared] = _from_worker(job)
+        writer = None
+    else:
+        batches = _prepare_batches(job)
+        # On PostgreSQL the server stores one batch while this process converts the next:
+        # the writing thread spends its time waiting on the server, with the GIL released.
+        # SQLite writes in this process, so a thread there would only contend for the GIL.
+        writer = ThreadPoolExecutor(1) if postgres else None
     pending: Future[None] | None = None
     done = 0
-    # Each batch's rows die with it and hold no cycles: the collector would only walk them.
-    with collector_paused():
-        try:
-            for batch in reader.batches(batch_rows):
-                converted = convert_batch(spec, batch.columns, batch.rows, protector)
-                rejects = [
-                    _reject(file_id, spec.name, rec.line_no, rec.error or "unreadable", rec.raw)
-                    for rec in batch.rejects
-                ]
-                rejects.extend(
-                    _reject(file_id, spec.name, batch.line_nos[index], reason, batch.raw(index))
-                    for index, reason in converted.failed.items()
-                )
-                names = [*converted.names, "file_id"]
-                columns = [*converted.columns, [file_id] * len(converted.taken)]
-                if with_line:
-                    names.append("line_no")
-                    columns.append([batch.line_nos[index] for index in converted.taken])
-                if pending is not None:
-                    pending.result()
-                if writer is None:
-                    write(names, columns, len(converted.taken), rejects)
-                else:
-                    pending = writer.submit(write, names, columns, len(converted.taken), rejects)
-                done += len(batch.rows) + len(batch.rejects)
-                if progress is not None:
-                    progress(path.name, reader.bytes_read, size, done)
+    try:
+        for batch in batches:
             if pending is not None:
                 pending.result()
-        finally:
-            if writer is not None:
-                writer.shutdown(wait=True)
+            if writer is None:
+                write(batch)
+            else:
+                pending = writer.submit(write, batch)
+            done += batch.records
+            if progress is not None:
+                progress(path.name, batch.bytes_read, size, done)
+        if pending is not None:
+            pending.result()
+    finally:
+        if writer is not None:
+            writer.shutdown(wait=True)
     if progress is not None:
         progress(path.name, size, size, done)
     record.status, record.finished_at = "done", datetime.now()
     session.commit()
     return out
+
+
+WORKER_BYTES = 64 << 20
+"""Files this big are converted in a second process: its start (about a second) is then small."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What converting a file needs; plain values, so it can be sent to a worker process."""
+
+    path: Path
+    shape: FileShape
+    table: str
+    protector: Protector
+    dialect: str
+    file_id: int
+    batch_rows: int
+
+
+@dataclass
+class _Prepared:
+    """A batch as the database takes it: rows ready for the driver, and the records set aside."""
+
+    names: list[str]
+    rows: list[tuple[Any, ...]]
+    rejects: list[dict[str, Any]]
+    records: int
+    bytes_read: int
+
+
+def _prepare_batches(job: _Job) -> Iterator[_Prepared]:
+    spec = TABLES[job.table]
+    target = models.Base.metadata.tables[spec.model_table]
+    dialect = _dialect(job.dialect)
+    reader = RecordReader(job.path, job.shape)
+    with_line = spec.name in ("dispensing", "seized_codes")
+    # Each batch's objects die with it and hold no cycles: the collector would only walk them.
+    with collector_paused():
+        for batch in reader.batches(job.batch_rows):
+            converted = convert_batch(spec, batch.columns, batch.rows, job.protector)
+            rejects = [
+                _reject(job.file_id, spec.name, rec.line_no, rec.error or "unreadable", rec.raw)
+                for rec in batch.rejects
+            ]
+            rejects.extend(
+                _reject(job.file_id, spec.name, batch.line_nos[index], reason, batch.raw(index))
+                for index, reason in converted.failed.items()
+            )
+            names = [*converted.names, "file_id"]
+            columns = [*converted.columns, [job.file_id] * len(converted.taken)]
+            if with_line:
+                names.append("line_no")
+                columns.append([batch.line_nos[index] for index in converted.taken])
+            yield _Prepared(
+                names,
+                prepare_rows(dialect, target, names, columns) if converted.taken else [],
+                rejects,
+                len(batch.rows) + len(batch.rejects),
+                reader.bytes_read,
+            )
+
+
+def _dialect(name: str) -> Dialect:
+    # An engine that never connects: only its dialect's value processors are wanted.
+    return create_engine("sqlite://" if name == "sqlite" else f"{name}+psycopg://").dialect
+
+
+class _WorkerError(RxtraceError):
+    pass
+
+
+def _worker(job: _Job, queue: Any) -> None:
+    try:
+        for batch in _prepare_batches(job):
+            queue.put(batch)
+        queue.put(None)
+    except BaseException as exc:  # whatever it was, the loading process must hear of it
+        queue.put(exc if isinstance(exc, RxtraceError) else _WorkerError(f"{type(exc).__name__}: {exc}"))
+    finally:
+        queue.close()
+        queue.join_thread()  # everything put is in the pipe
+        # Leave at once: a forked child flushing stdio at exit could wait on a lock that a
+        # thread of the parent (a progress bar's) held at the fork.
+        os._exit(0)
+
+
+def _from_worker(job: _Job) -> Iterator[_Prepared]:
+    # Forked, not spawned: a spawned child re-runs the caller's main script, which a script
+    # without an ``if __name__ == "__main__"`` guard cannot survive. The forked child touches
+    # no database handle it inherits (it reads the file and converts), and multiprocessing
+    # ends it with os._exit, so none of them is closed or checkpointed from there.
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue(maxsize=2)  # two batches in flight bound the memory
+    process = context.Process(target=_worker, args=(job, queue), daemon=True)
+    process.start()
+    try:
+        while True:
+            try:
+                item = queue.get(timeout=5)
+            except Empty:
+                if not process.is_alive():
+                    raise _WorkerError(
+                        f"The process converting '{job.path}' ended (exit code {process.exitcode})."
+                    ) from None
+                continue
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        if process.is_alive():
+            process.terminate()
+        process.join()
 
 
 def _reject(file_id: int, table: str, line_no: int, reason: str, raw: str) -> dict[str, Any]:

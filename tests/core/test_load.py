@@ -315,3 +315,52 @@ def test_trailing_commas_from_spreadsheets_are_ignored(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = load_paths([path], session=session, protector=protector)
     assert (report.files[0].table, report.files[0].taken, report.files[0].rejected) == ("dispensing", 1, 0)
+
+
+def _stored(session: Session) -> list[tuple[object, ...]]:
+    rows = session.execute(
+        select(
+            models.Dispensing.line_no,
+            models.Dispensing.setl_id,
+            models.Dispensing.key_hi,
+            models.Dispensing.key_lo,
+            models.Dispensing.sel_retn_time,
+            models.Dispensing.hifp_pay_fen,
+            models.Dispensing.row_digest,
+        ).order_by(models.Dispensing.line_no)
+    )
+    return [tuple(row) for row in rows]
+
+
+def test_a_second_process_converts_exactly_as_this_one(
+    any_session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    rows = [sale(f"8339563000364{i:07d}", setl_id=f"S{i}") for i in range(120)]
+    rows[7]["hifp_pay"] = "abc"
+    rows[50]["sel_retn_time"] = "2025/03/04 09:12:45"
+    path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
+    here = load_paths([path], session=any_session, protector=protector, batch_rows=25, workers=False)
+    expected, expected_rejects = _stored(any_session), [(r.line_no, r.reason) for r in rejects(any_session)]
+    any_session.execute(models.Dispensing.__table__.delete())
+    any_session.execute(models.RejectedRow.__table__.delete())
+    any_session.execute(models.LoadedFile.__table__.delete())
+    any_session.commit()
+    there = load_paths([path], session=any_session, protector=protector, batch_rows=25, workers=True)
+    totals = {"dispensing": {"taken": 119, "duplicate": 0, "rejected": 1}}
+    assert there.per_table() == here.per_table() == totals
+    assert _stored(any_session) == expected
+    assert [(r.line_no, r.reason) for r in rejects(any_session)] == expected_rejects
+
+
+def test_a_failing_conversion_process_is_reported(
+    session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rxtrace.trace import load
+
+    def broken(*_: object) -> None:
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(load, "convert_batch", broken)  # the forked process inherits it
+    path = write_csv(tmp_path / "d.csv", [sale("83395630003642750912")], DISPENSING_COLUMNS)
+    with pytest.raises(RxtraceError, match="MemoryError: out of memory"):
+        load_paths([path], session=session, protector=protector, workers=True)
