@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Dialect, LargeBinary, Table
 from sqlalchemy.dialects.sqlite import DATE as SQLITE_DATE
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
@@ -110,6 +111,19 @@ def insert_rows(
         # One staging table per column set: different callers write different columns.
         staging = f"rxtrace_stage_{table.name}_{zlib.crc32(quoted.encode()):08x}"
         with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+            # New rows, the usual case, are copied straight in: a staging table costs the server
+            # a second write and read of every row. A batch holding a row already stored fails
+            # that copy, which is undone to its savepoint and made again through staging.
+            cursor.execute("SAVEPOINT rxtrace_copy")
+            try:
+                with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+                    for value in values:
+                        copy.write_row(value)
+            except UniqueViolation:
+                cursor.execute("ROLLBACK TO SAVEPOINT rxtrace_copy")
+            else:
+                cursor.execute("RELEASE SAVEPOINT rxtrace_copy")
+                return len(values)
             cursor.execute(
                 f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" AS '
                 f'SELECT {quoted} FROM "{table.name}" WITH NO DATA'

@@ -215,7 +215,9 @@ def _load_file(
 
     job = _Job(path, shape, spec.name, protector, session.get_bind().dialect.name, record.id, batch_rows)
     if workers is None:
-        workers = size >= WORKER_BYTES and (os.cpu_count() or 1) > 1
+        # SQLite writes in this process, so converting in another uses the second core. On
+        # PostgreSQL the server already takes that core; a third busy process measured slower.
+        workers = size >= WORKER_BYTES and (os.cpu_count() or 1) > 1 and not postgres
     if workers:
         # A big file is read and converted in a second process while this one writes.
         batches: Iterator[_Prepared] = _from_worker(job)

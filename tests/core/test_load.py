@@ -96,16 +96,18 @@ def test_another_key_is_refused(session: Session, protector: Protector, tmp_path
 
 
 def test_same_rows_in_a_new_export_are_not_doubled(
-    session: Session, protector: Protector, tmp_path: Path
+    any_session: Session, protector: Protector, tmp_path: Path
 ) -> None:
+    # On PostgreSQL the second file's copy straight into the table fails on its first stored
+    # row and is made again through staging: nothing of the failed copy may remain.
     folder = tmp_path / "in"
     folder.mkdir()
     rows = [sale("83395630003642750912"), sale("83395630003721997697")]
     write_csv(folder / "a.csv", rows, DISPENSING_COLUMNS)
-    write_jsonl(folder / "b.jsonl", [*rows, sale("83395630003801185475")])
-    report = load_paths([folder], session=session, protector=protector)
-    assert [(f.taken, f.duplicate) for f in report.files] == [(2, 0), (1, 2)]
-    assert count(session, models.Dispensing) == 3
+    write_jsonl(folder / "b.jsonl", [sale("83395630003801185475"), *rows, sale("83395630003801185476")])
+    report = load_paths([folder], session=any_session, protector=protector)
+    assert [(f.taken, f.duplicate) for f in report.files] == [(2, 0), (2, 2)]
+    assert count(any_session, models.Dispensing) == 4
 
 
 def test_returns_are_stored_negative_whatever_sign_was_written(
