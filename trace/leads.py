@@ -347,9 +347,7 @@ class _Sql:
         self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
         self.session.execute(text(ddl))
         self.session.execute(text(f"INSERT INTO {name} {select_sql}"), dict(params or {}))
-        if self.pg:
-            # Fresh temporary tables have no statistics; the planner would guess them tiny.
-            self.session.execute(text(f"ANALYZE {name}"))
+        self.analyze(name)
         if name not in self.temps:
             self.temps.append(name)
 
@@ -364,8 +362,19 @@ class _Sql:
             marks = ", ".join(f":{c}" for c in columns)
             self.session.execute(
                 text(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"), list(rows))
-            if self.pg:
-                self.session.execute(text(f"ANALYZE {name}"))
+            self.analyze(name)
+
+    def analyze(self, name: str) -> None:
+        """Statistics for a fresh temporary table, which has none. PostgreSQL would guess it
+        tiny; SQLite guesses it huge, and then builds a Bloom filter over all of
+        ``dispensing`` (a full scan) before looking up a thousand codes in it. SQLite only
+        needs the row count, so its sample is kept small."""
+        if self.pg:
+            self.session.execute(text(f"ANALYZE {name}"))
+        else:
+            self.session.execute(text("PRAGMA analysis_limit = 1000"))
+            self.session.execute(text(f"ANALYZE temp.{name}"))
+            self.session.execute(text("PRAGMA analysis_limit = 0"))
 
     def drop_all(self) -> None:
         for name in reversed(self.temps):
