@@ -1,21 +1,26 @@
 """Leads over N sales on SQLite and PostgreSQL, beside the raw duplicate-settlement query.
 
     .venv/bin/python bench/leads_bench.py --rows 10000000 [--engines sqlite,postgres]
+        [--kinds code,card,institution,doctor,all] [--repeat N]
 
 Rows are generated in batches and bulk-inserted (executemany on SQLite, COPY on PostgreSQL,
 through ``rxtrace.trace.bulk.insert_ignore``): ordinary trade over a year, 10 % split packs,
 1 % returns, 2 % self-paid, 0.1 % of codes settled twice, a few cloned codes, and one case of
-seized boxes. PostgreSQL runs in a scratch database created and dropped here
-(``RXTRACE_TEST_PG_URL``, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
+seized boxes. Each timed lead kind prints a digest of its leads (rules, scores, evidence):
+the same digest on both engines means both found the very same leads. PostgreSQL runs in a
+scratch database created and dropped here (``RXTRACE_TEST_PG_URL``, default
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import platform
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -32,7 +37,7 @@ from rxtrace.trace import models
 from rxtrace.trace.bulk import insert_ignore
 from rxtrace.trace.codes import key_parts
 from rxtrace.trace.db import make_engine, migrate
-from rxtrace.trace.leads import find_leads
+from rxtrace.trace.leads import Lead, find_leads
 
 RAW_DUPLICATES = (
     "SELECT key_hi, key_lo, SUM(sel_retn_cnt) FROM dispensing "
@@ -129,30 +134,39 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def measure(engine: Engine, repeat: int) -> dict[str, Any]:
+def digest(leads: list[Lead]) -> str:
+    """A short fingerprint of every lead, its rules, scores and evidence: equal on both
+    engines when they find the very same leads."""
+    document = json.dumps([lead.to_dict(reveal=True) for lead in leads], sort_keys=True,
+                          default=str)
+    return hashlib.sha256(document.encode()).hexdigest()[:12]
+
+
+def measure(engine: Engine, repeat: int, kinds: list[str]) -> dict[str, Any]:
     factory = sessionmaker(engine)
 
     def raw() -> int:
         with engine.connect() as conn:
             return len(conn.execute(text(RAW_DUPLICATES)).all())
 
-    def leads(kind: str | None) -> Callable[[], int]:
-        def run() -> int:
+    def leads(kind: str | None) -> Callable[[], list[Lead]]:
+        def run() -> list[Lead]:
             with factory() as session:
                 found = find_leads(session=session, kind=kind)
                 session.rollback()
-                return len(found)
+                return found
         return run
 
     raw()  # warm the cache: every figure below reads a warm table
     raw_s, dups = timed(raw, repeat)
-    code_s, code_n = timed(leads("code"), repeat)
-    all_s, all_n = timed(leads(None), repeat)
-    return {"raw_s": raw_s, "duplicates": dups, "code_leads_s": code_s, "code_leads": code_n,
-            "all_leads_s": all_s, "all_leads": all_n}
+    result: dict[str, Any] = {"raw_s": raw_s, "duplicates": dups, "kinds": {}}
+    for name in kinds:
+        seconds, found = timed(leads(None if name == "all" else name), repeat)
+        result["kinds"][name] = {"s": seconds, "leads": len(found), "digest": digest(found)}
+    return result
 
 
-def run_engine(name: str, n: int, repeat: int) -> dict[str, Any]:
+def run_engine(name: str, n: int, repeat: int, kinds: list[str]) -> dict[str, Any]:
     if name == "sqlite":
         folder = Path(tempfile.mkdtemp(prefix="rxtrace-bench-"))
         engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
@@ -172,7 +186,7 @@ def run_engine(name: str, n: int, repeat: int) -> dict[str, Any]:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
     try:
         load_s = fill(engine, n)
-        result = measure(engine, repeat)
+        result = measure(engine, repeat, kinds)
         result["load_s"] = load_s
         with Session(engine) as s:
             result["rows"] = s.execute(text("SELECT COUNT(*) FROM dispensing")).scalar_one()
@@ -186,18 +200,23 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--engines", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--kinds", default="code,all",
+                        help="lead kinds to time, comma-separated: code, card, institution, "
+                             "doctor, and all (every rule)")
     args = parser.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPU, "
-          f"Python {platform.python_version()}")
+          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
+          f"load average {os.getloadavg()[0]:.2f}")
     for name in args.engines.split(","):
-        r = run_engine(name, args.rows, args.repeat)
+        r = run_engine(name, args.rows, args.repeat, kinds)
         print(f"{name}: {r['rows']:,} rows loaded in {r['load_s']:.1f} s")
-        print(f"  raw duplicate-settlement SQL   {r['raw_s']:8.2f} s  ({r['duplicates']:,} codes)")
-        print(f"  leads --kind code (resold+clone){r['code_leads_s']:8.2f} s  "
-              f"({r['code_leads']:,} leads)  ratio {r['code_leads_s'] / r['raw_s']:.2f}×")
-        print(f"  leads, every rule              {r['all_leads_s']:8.2f} s  "
-              f"({r['all_leads']:,} leads)  ratio {r['all_leads_s'] / r['raw_s']:.2f}×",
-              flush=True)
+        print(f"  raw duplicate-settlement SQL     {r['raw_s']:8.2f} s  ({r['duplicates']:,} codes)")
+        for kind, k in r["kinds"].items():
+            label = "leads, every rule" if kind == "all" else f"leads --kind {kind}"
+            print(f"  {label:<32} {k['s']:8.2f} s  ({k['leads']:,} leads, digest "
+                  f"{k['digest']})  ratio {k['s'] / r['raw_s']:.2f}×")
+        print(f"  load average {os.getloadavg()[0]:.2f}", flush=True)
 
 
 if __name__ == "__main__":
