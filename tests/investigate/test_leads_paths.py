@@ -142,4 +142,5 @@ def test_both_engines_find_the_same_leads(session: Session, pg_session: Session)
                                                                         case_id="K1")]))
     assert found[0] == found[1]
     every_rule = {r["rule"] for lead in found[0][0] for r in lead["rules"]}
-    assert {"resold", "cloned", "resold_at", "cross_institution"} <= every_rule
+    assert {"resold", "cloned", "resold_at", "cloned_at", "card_seized", "cross_institution",
+            "oversupply", "visit_ids", "bunched"} <= every_rule
