@@ -224,23 +224,20 @@ class _Tally:
     """Boxes and fund money per party; a box counts once however many of its sales name it."""
 
     def __init__(self) -> None:
-        self.boxes: dict[str, int] = {}
-        self.fund: dict[str, int] = {}
-        self.names: dict[str, str | None] = {}
-        self.last_box: dict[str, int] = {}
+        self.entries: dict[str, list[Any]] = {}  # id -> [fen, boxes, last box seen, name]
 
     def add(self, ident: str, name: str | None, box: int, fen: int) -> None:
-        if ident in self.fund:
-            self.fund[ident] += fen
-            if self.last_box[ident] != box:  # a box's sales come together: no set needed
-                self.last_box[ident] = box
-                self.boxes[ident] += 1
-        else:
-            self.fund[ident], self.boxes[ident], self.last_box[ident] = fen, 1, box
-            self.names[ident] = name
+        entry = self.entries.get(ident)
+        if entry is None:
+            self.entries[ident] = [fen, 1, box, name]
+            return
+        entry[0] += fen
+        if entry[2] != box:  # a box's sales come together: no set of boxes needed
+            entry[2] = box
+            entry[1] += 1
 
     def ranked(self) -> list[Ranked]:
-        return [Ranked(i, self.names[i], self.boxes[i], fen_to_yuan(self.fund[i])) for i in self.fund]
+        return [Ranked(i, e[3], e[1], fen_to_yuan(e[0])) for i, e in self.entries.items()]
 
 
 def summarise(boxes: Sequence[BoxResolution]) -> Summary:

@@ -222,7 +222,7 @@ def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
     for box in keyed:
         assert box.key is not None
         box_sales = sales.get(box.key)
-        product = products.get(_product_id(box.key))
+        product = products.get(box.key[:7] if box.key[0] == "8" else box.key[2:16])  # _product_id
         if product is None and box_sales:
             product = products.get("med:" + box_sales[0].med_list_codg)
         if product is not None:
