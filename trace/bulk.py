@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Dialect, LargeBinary, Table
 from sqlalchemy.dialects.sqlite import DATE as SQLITE_DATE
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 
-__all__ = ["insert_columns", "insert_ignore", "insert_rows", "prepare_rows"]
+__all__ = ["insert_ignore", "insert_rows", "prepare_rows"]
 
 
 def _processors(
@@ -71,14 +71,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     if not rows:
         return 0
     names = list(rows[0])
-    return insert_columns(conn, table, names, [[row[name] for row in rows] for name in names])
-
-
-def insert_columns(
-    conn: Connection, table: Table, names: Sequence[str], columns: Sequence[Sequence[Any]]
-) -> int:
-    """Insert rows given column by column (``columns[j]`` holds column ``names[j]``), skipping
-    any that collide with a primary or unique key; returns how many were inserted."""
+    columns = [[row[name] for row in rows] for name in names]
     return insert_rows(conn, table, names, prepare_rows(conn.dialect, table, names, columns))
 
 

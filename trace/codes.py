@@ -48,6 +48,7 @@ __all__ = [
     "NationalCode",
     "element_string_to_hri",
     "hri_to_element_string",
+    "key_and_family",
     "key_parts",
     "parse_code",
     "show",
@@ -252,7 +253,7 @@ class BoxCode:
         if not isinstance(value, str):
             raise ParseError(f"Failed to parse {value!r} as traceability code: not text.")
         text = value.strip()
-        if len(text) == 20 and text[0] == "8" and text.isdigit() and text.isascii():
+        if _is_plain_national(text):
             # The common case on a load of millions: a clean national code, nothing to undo.
             national = NationalCode(text)
             return cls(value, "national", text, text[:7], national=national)
@@ -288,6 +289,24 @@ def parse_code(value: str) -> BoxCode:
 
 
 _SIGN_BIT = 1 << 63
+
+
+def _is_plain_national(text: str) -> bool:
+    return len(text) == 20 and text[0] == "8" and text.isdigit() and text.isascii()
+
+
+def key_and_family(value: str) -> tuple[str, str]:
+    """The box key and family of a code as written, as :meth:`BoxCode.parse` gives them, without
+    building the parsed code when it is a plain national code (a batch resolves 100,000).
+
+    >>> key_and_family(" 83395630003642750912")
+    ('83395630003642750912', 'national')
+    """
+    text = value.strip()
+    if _is_plain_national(text):
+        return text, "national"
+    code = BoxCode.parse(value)
+    return code.key, code.family
 
 
 def key_parts(key: str) -> tuple[int, int]:

@@ -175,17 +175,10 @@ def parse_amount(value: str, what: str, places: int) -> int:
     rxtrace.trace.errors.ParseError: Failed to parse '20.625' as hifp_pay: more than 2 decimals.
     """
     text = value.strip()
-    whole, _, fraction = text.partition(".")
-    digits = whole[1:] if whole[:1] == "-" else whole
-    if (
-        digits.isascii()
-        and digits.isdigit()
-        and len(fraction) <= places
-        and (not fraction or (fraction.isascii() and fraction.isdigit()))
-    ):
-        # The common spelling ("49.5", "-26.25") in integers; every other one through Decimal.
-        units = int(digits + fraction.ljust(places, "0"))
-        return -units if whole[:1] == "-" else units
+    negative = text[:1] == "-"
+    units = _plain_units(text[1:] if negative else text, places)
+    if units is not None:  # the common spelling ("49.5", "-26.25") in integers
+        return -units if negative else units
     try:
         amount = Decimal(text.replace(",", ""))
     except InvalidOperation:
@@ -196,6 +189,19 @@ def parse_amount(value: str, what: str, places: int) -> int:
     if scaled != scaled.to_integral_value():
         raise _fail(value, what, f"more than {places} decimals")
     return int(scaled)
+
+
+def _plain_units(text: str, places: int) -> int | None:
+    """Unsigned ASCII digits with at most ``places`` decimals as an integer; otherwise None."""
+    whole, _, fraction = text.partition(".")
+    if (
+        whole.isascii()
+        and whole.isdigit()
+        and len(fraction) <= places
+        and (not fraction or (fraction.isascii() and fraction.isdigit()))
+    ):
+        return int(whole + fraction.ljust(places, "0"))
+    return None
 
 
 def _integer(value: str, what: str) -> int:
@@ -746,19 +752,15 @@ def _text_column(values: Column, name: str, bad: set[int], *, required: bool, li
 
 def _plain_fen(value: str) -> int:
     """``"49.5"`` → 4950; anything but unsigned digits with at most two decimals is refused."""
-    whole, _, fraction = value.partition(".")
-    if whole.isdigit() and whole.isascii() and len(fraction) <= 2 and (not fraction or fraction.isdigit()):
-        return int(whole + fraction.ljust(2, "0")) if fraction.isascii() else _refuse()
-    return _refuse()
+    units = _plain_units(value, 2)
+    return _refuse() if units is None else units
 
 
 def _plain_e4(value: str | None) -> int | None:
     if not value:
         return None
-    whole, _, fraction = value.partition(".")
-    if whole.isdigit() and whole.isascii() and len(fraction) <= 4 and (not fraction or fraction.isdigit()):
-        return int(whole + fraction.ljust(4, "0")) if fraction.isascii() else _refuse()
-    return _refuse()
+    units = _plain_units(value, 4)
+    return _refuse() if units is None else units
 
 
 def _plain_date(value: str | None) -> date | None:

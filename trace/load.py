@@ -19,7 +19,7 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-from sqlalchemy import Dialect, create_engine, select
+from sqlalchemy import Dialect, select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
@@ -213,7 +213,7 @@ def _load_file(
             session.commit()
             uncommitted = 0
 
-    job = _Job(path, shape, spec.name, protector, session.get_bind().dialect.name, record.id, batch_rows)
+    job = _Job(path, shape, spec.name, protector, session.get_bind().dialect, record.id, batch_rows)
     if workers is None:
         # SQLite writes in this process, so converting in another uses the second core. On
         # PostgreSQL the server already takes that core; a third busy process measured slower.
@@ -259,13 +259,13 @@ WORKER_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class _Job:
-    """What converting a file needs; plain values, so it can be sent to a worker process."""
+    """What converting a file needs, here or in the forked converting process."""
 
     path: Path
     shape: FileShape
     table: str
     protector: Protector
-    dialect: str
+    dialect: Dialect  # whose value processors make the rows the driver takes
     file_id: int
     batch_rows: int
 
@@ -284,7 +284,6 @@ class _Prepared:
 def _prepare_batches(job: _Job) -> Iterator[_Prepared]:
     spec = TABLES[job.table]
     target = models.Base.metadata.tables[spec.model_table]
-    dialect = _dialect(job.dialect)
     reader = RecordReader(job.path, job.shape)
     with_line = spec.name in ("dispensing", "seized_codes")
     # Each batch's objects die with it and hold no cycles: the collector would only walk them.
@@ -306,16 +305,11 @@ def _prepare_batches(job: _Job) -> Iterator[_Prepared]:
                 columns.append([batch.line_nos[index] for index in converted.taken])
             yield _Prepared(
                 names,
-                prepare_rows(dialect, target, names, columns) if converted.taken else [],
+                prepare_rows(job.dialect, target, names, columns) if converted.taken else [],
                 rejects,
                 len(batch.rows) + len(batch.rejects),
                 reader.bytes_read,
             )
-
-
-def _dialect(name: str) -> Dialect:
-    # An engine that never connects: only its dialect's value processors are wanted.
-    return create_engine("sqlite://" if name == "sqlite" else f"{name}+psycopg://").dialect
 
 
 class _WorkerError(RxtraceError):

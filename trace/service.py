@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
-from rxtrace.trace.codes import BoxCode, key_parts
+from rxtrace.trace.codes import key_and_family, key_parts
 from rxtrace.trace.errors import NotFoundError, ParseError
 from rxtrace.trace.gcpause import collector_paused
 from rxtrace.trace.resolution import (
@@ -163,7 +163,7 @@ def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
     parsed: list[tuple[_Read, tuple[str, str] | ParseError]] = []
     for read in reads:
         try:
-            parsed.append((read, _code(read[0])))
+            parsed.append((read, key_and_family(read[0])))
         except ParseError as exc:
             parsed.append((read, exc))
     keys = _KeyTable(session)
@@ -222,7 +222,7 @@ def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
     for box in keyed:
         assert box.key is not None
         box_sales = sales.get(box.key)
-        product = products.get(box.key[:7] if box.key[0] == "8" else box.key[2:16])  # _product_id
+        product = products.get(_product_id(box.key))
         if product is None and box_sales:
             product = products.get("med:" + box_sales[0].med_list_codg)
         if product is not None:
@@ -240,15 +240,6 @@ def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
             box.status = classify(box_sales, box.units_per_box)
             box.clone_reasons = clone_reasons(box_sales, box.box_med_list_codg)
     return Resolution(boxes=boxes, summary=summarise(boxes))
-
-
-def _code(written: str) -> tuple[str, str]:
-    """(key, family) of a code as read."""
-    text = written.strip()
-    if len(text) == 20 and text[0] == "8" and text.isdigit() and text.isascii():
-        return text, "national"  # a clean national code is its own key
-    code = BoxCode.parse(written)
-    return code.key, code.family
 
 
 def _product_id(key: str) -> str:
