@@ -788,20 +788,16 @@ def _protected(
     values: Column, protector: Protector, mask: Callable[[str], str]
 ) -> tuple[list[str | None], list[str | None]]:
     # A card's number recurs on every one of its sales: hash each distinct value once.
-    seen: dict[str | None, tuple[str | None, str | None]] = {}
-    digests: list[str | None] = []
-    masked: list[str | None] = []
-    for value in values:
-        pair = seen.get(value)
-        if pair is None:
-            if not value or value.isspace():
-                pair = (None, None)
-            else:
-                pair = (protector.digest(value), mask(value.strip())[:32])
-            seen[value] = pair
-        digests.append(pair[0])
-        masked.append(pair[1])
-    return digests, masked
+    digests: dict[str | None, str | None] = {}
+    masked: dict[str | None, str | None] = {}
+    digest = protector.digest
+    for value in dict.fromkeys(values):
+        if not value or value.isspace():
+            digests[value] = masked[value] = None
+        else:
+            digests[value] = digest(value)
+            masked[value] = mask(value.strip())[:32]
+    return list(map(digests.__getitem__, values)), list(map(masked.__getitem__, values))
 
 
 def _codes(values: Column, bad: set[int]) -> tuple[list[Any], ...]:
@@ -929,8 +925,11 @@ def _digests(out: Mapping[str, list[Any]], keys: list[Any]) -> list[bytes]:
     """The same digest as :func:`_digest` of the row path, a column at a time."""
 
     def strings(values: list[Any]) -> list[str]:
-        if set(map(type, values)) == {str}:
+        kinds = set(map(type, values))
+        if kinds == {str}:
             return values
+        if type(None) not in kinds:
+            return list(map(str, values))
         return ["" if value is None else str(value) for value in values]
 
     parts = [strings(out[name]) for name in _DIGEST_BEFORE_KEY]
@@ -938,8 +937,8 @@ def _digests(out: Mapping[str, list[Any]], keys: list[Any]) -> list[bytes]:
     parts.extend(strings(out[name]) for name in _DIGEST_AFTER_KEY)
     blake2b = hashlib.blake2b
     return [
-        blake2b(text.encode("utf-8"), digest_size=16).digest()
-        for text in map("\x1f".join, zip(*parts, strict=True))
+        blake2b(text, digest_size=16).digest()
+        for text in map(str.encode, map("\x1f".join, zip(*parts, strict=True)))
     ]
 
 

@@ -201,8 +201,11 @@ class _BlockLines:
         text, error = self.decoder.decode(chunk)
         return self._bad(text, error) if error else self._emit([text])
 
-    def _decode(self, data: bytes) -> list[str]:
-        """Lines of ``data`` (whole lines only, or the file's last line without its newline)."""
+    def _decode(self, data: bytes) -> tuple[list[str], int]:
+        """Lines of ``data`` (whole lines only, or the file's last line without its newline),
+        and, if they are plain, the length of their line ending (else 0). Plain: decoded whole,
+        every line ending alike in ``\\n`` or ``\\r\\n``, no quote and no NUL; each line is then
+        one record, and its fields, split at the commas, are what a CSV reader gives."""
         try:
             text = data.decode(self.decoder.encoding)
         except UnicodeDecodeError:
@@ -213,14 +216,29 @@ class _BlockLines:
                 out.extend(self._one(chunk + b"\n"))
             if end:
                 out.extend(self._one(end))
-            return out
+            return out, 0
         lines = [line + "\n" for line in text.split("\n")]
         last = lines.pop()
         if last != "\n":
             lines.append(last[:-1])
-        return self._emit(lines)
+            return self._emit(lines), 0
+        ending = 0
+        # Tested on the bytes: quote, CR and NUL bytes are never part of a UTF-8 or GB18030
+        # multi-byte character, and bytes are searched faster than text.
+        if not (b'"' in data or b"\x00" in data):
+            returns = data.count(b"\r")
+            if returns == 0:
+                ending = 1
+            elif returns == len(lines) and data.count(b"\r\n") == returns:
+                ending = 2
+        return self._emit(lines), ending
 
     def __iter__(self) -> Iterator[str]:
+        for lines, _ending in self.blocks():
+            yield from lines
+
+    def blocks(self) -> Iterator[tuple[list[str], int]]:
+        """The lines a block at a time, each block with its plain line ending (see ``_decode``)."""
         tail = b""
         skipping: int | None = None  # bytes so far of an over-long line being skipped
         first = True
@@ -241,7 +259,7 @@ class _BlockLines:
                         skipping += len(block)
                         block = b""
                         continue
-                    yield from self._bad("", _too_long(skipping + newline + 1))
+                    yield self._bad("", _too_long(skipping + newline + 1)), 0
                     skipping, block = None, block[newline + 1 :]
                     continue
                 if newline < 0:
@@ -251,18 +269,18 @@ class _BlockLines:
                         skipping, tail = len(tail), b""
                     continue
                 if len(tail) + newline > MAX_LINE_BYTES:
-                    yield from self._bad("", _too_long(len(tail) + newline + 1))
+                    yield self._bad("", _too_long(len(tail) + newline + 1)), 0
                     tail, block = b"", block[newline + 1 :]
                     continue
                 cut = block.rfind(b"\n") + 1
-                yield from self._decode(tail + block[:cut])
+                yield self._decode(tail + block[:cut])
                 tail, block = block[cut:], b""
                 if len(tail) > MAX_LINE_BYTES:
                     skipping, tail = len(tail), b""
         if skipping is not None:
-            yield from self._bad("", _too_long(skipping))
+            yield self._bad("", _too_long(skipping)), 0
         elif tail:
-            yield from self._decode(tail)
+            yield self._decode(tail)
 
 
 def sniff(path: Path) -> FileShape:
@@ -419,7 +437,25 @@ def _csv_batches(
     lines: _BlockLines, columns: tuple[str, ...], trailing_empty: int, size: int
 ) -> Iterator[RecordBatch]:
     csv.field_size_limit(MAX_LINE_BYTES)
-    reader = csv.reader(lines, strict=False)
+    blocks = lines.blocks()
+    queued: list[list[str]] = []
+    fed = 0  # lines handed to the CSV reader
+
+    def feed() -> Iterator[str]:
+        # The block queued, then, only while a record runs on past its end, the ones after it.
+        nonlocal fed
+        while True:
+            if queued:
+                block = queued.pop()
+            else:
+                following = next(blocks, None)
+                if following is None:
+                    return
+                block = following[0]
+            fed += len(block)
+            yield from block
+
+    reader = csv.reader(feed(), strict=False)
     width = len(columns)
     errors = lines.errors
     rows: list[list[str]] = []
@@ -428,6 +464,7 @@ def _csv_batches(
     rejects: list[Record] = []
     header_seen = False
     last = 0  # the physical line the previous record ended on
+    counted = 0  # the physical lines the CSV reader had read at that record
 
     def text(start: int, end: int) -> str:
         base = lines.kept_from
@@ -444,26 +481,18 @@ def _csv_batches(
 
         return RecordBatch(columns, rows, starts, rejects, raw)
 
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            start, last = last + 1, reader.line_num
-            rejects.append(Record(start, None, text(start, last), f"not valid CSV ({exc})"))
-            continue
-        start, last = last + 1, reader.line_num
+    def consider(row: list[str], start: int) -> None:
+        nonlocal header_seen
         if not header_seen:
             header_seen = bool(row)
-            continue
+            return
         if errors:
             error = next((errors[n] for n in range(start, last + 1) if n in errors), None)
             if error is not None:
                 rejects.append(Record(start, None, text(start, last), error))
-                continue
+                return
         if not row or (len(row) == 1 and not (row[0] or "").strip()):
-            continue
+            return
         if len(row) != width:
             if len(row) == width + trailing_empty and not any(row[width:]):
                 row = row[:width]
@@ -473,14 +502,51 @@ def _csv_batches(
                 if len(row) < width and not raw.endswith("\n"):
                     reason += " (the file ends inside this row)"
                 rejects.append(Record(start, None, raw, reason))
-                continue
+                return
         # Empty means absent; the contract's converters read "" as absent, so it stays as it is.
         rows.append(row)
         starts.append(start)
         ends.append(last)
-        if len(rows) + len(rejects) >= size:
-            yield batch()
-            rows, starts, ends, rejects = [], [], [], []
+
+    for block, ending in blocks:
+        if ending:
+            split = [line[:-ending].split(",") for line in block]
+            if header_seen and set(map(len, split)) == {width}:
+                while split:
+                    room = size - len(rows) - len(rejects)
+                    taken, split = split[:room], split[room:]
+                    numbers = range(last + 1, last + 1 + len(taken))
+                    rows.extend(taken)
+                    starts.extend(numbers)
+                    ends.extend(numbers)
+                    last += len(taken)
+                    if len(rows) + len(rejects) >= size:
+                        yield batch()
+                        rows, starts, ends, rejects = [], [], [], []
+                continue
+            for row in split:
+                last += 1
+                consider(row, last)
+                if len(rows) + len(rejects) >= size:
+                    yield batch()
+                    rows, starts, ends, rejects = [], [], [], []
+            continue
+        queued.append(block)
+        while queued or reader.line_num < fed:
+            start = last + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                last, counted = last + reader.line_num - counted, reader.line_num
+                rejects.append(Record(start, None, text(start, last), f"not valid CSV ({exc})"))
+            else:
+                last, counted = last + reader.line_num - counted, reader.line_num
+                consider(row, start)
+            if len(rows) + len(rejects) >= size:
+                yield batch()
+                rows, starts, ends, rejects = [], [], [], []
     if rows or rejects:
         yield batch()
 

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rxtrace.trace import reading
-from rxtrace.trace.reading import RecordReader, sniff
+from rxtrace.trace.reading import RecordReader, _BlockLines, sniff
 
 AWKWARD = (
     "\ufeffsetl_id,note,amount\r\n"
@@ -82,3 +84,39 @@ def test_gb18030_after_ascii_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     got = _read(path, 7)
     assert [item[0] for item in got] == ["row"] * 22
     assert got[-2][2] == ["中文", "2"] and got[-1][2] == ["上海", "3"]
+
+
+_FIELD = st.sampled_from(["", "a", "S1", "中文", " x ", "1.00", '"q"', '"a,b"', '"two\nlines"', '"x""y"'])
+_ENDING = st.sampled_from(["\n", "\r\n"])
+
+
+@st.composite
+def _csv_text(draw: st.DrawFn) -> str:
+    lines = ["a,b,c" + draw(_ENDING)]
+    for _ in range(draw(st.integers(0, 30))):
+        fields = draw(st.lists(_FIELD, min_size=0, max_size=4))
+        lines.append(",".join(fields) + draw(_ENDING))
+    text = "".join(lines)
+    return text if draw(st.booleans()) else text.rstrip("\r\n")
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=_csv_text(), block=st.sampled_from([8, 32, 100, 4096]), batch=st.sampled_from([1, 3, 1000]))
+def test_plain_blocks_read_as_the_csv_reader_reads_them(
+    tmp_path_factory: pytest.TempPathFactory, text: str, block: int, batch: int
+) -> None:
+    # Blocks without quotes are split at commas, the rest go through the CSV reader: the two
+    # must agree on every record, line number, reason and raw text.
+    path = tmp_path_factory.mktemp("plain") / "f.csv"
+    path.write_bytes(text.encode())
+    original = _BlockLines._decode
+
+    def never_plain(self: _BlockLines, data: bytes) -> tuple[list[str], int]:
+        return original(self, data)[0], 0
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reading, "BLOCK_BYTES", block)
+        got = _read(path, batch)
+        patch.setattr(_BlockLines, "_decode", never_plain)
+        expected = _read(path, 1000)
+    assert got == expected
