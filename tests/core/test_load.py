@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, inspect, select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
@@ -366,3 +367,116 @@ def test_a_failing_conversion_process_is_reported(
     path = write_csv(tmp_path / "d.csv", [sale("83395630003642750912")], DISPENSING_COLUMNS)
     with pytest.raises(RxtraceError, match="MemoryError: out of memory"):
         load_paths([path], session=session, protector=protector, workers=True)
+
+
+def _indexes(session: Session) -> set[str]:
+    return _index_names(session.connection())
+
+
+def _index_names(conn: Connection) -> set[str]:
+    return {str(ix["name"]) for ix in inspect(conn).get_indexes("dispensing")}
+
+
+def _indexes_at_each_batch(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """The dispensing table's indexes as each batch is written, seen on the writing connection."""
+    from rxtrace.trace import load
+
+    seen: list[set[str]] = []
+    original = load.insert_rows
+
+    def spy(conn: Connection, *args: Any) -> int:
+        if args[0].name == "dispensing":
+            seen.append(_index_names(conn))
+        return original(conn, *args)
+
+    monkeypatch.setattr(load, "insert_rows", spy)
+    return seen
+
+
+@pytest.fixture
+def small_files_are_big(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rxtrace.trace import load
+
+    # A few hundred bytes count as a big file of many rows, so these tests take the bulk path.
+    monkeypatch.setattr(load, "DEFER_BYTES", 1)
+    monkeypatch.setattr(load, "ROW_BYTES", 10)
+
+
+def test_a_big_load_builds_the_secondary_indexes_after_its_rows(
+    any_session: Session,
+    protector: Protector,
+    tmp_path: Path,
+    small_files_are_big: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rxtrace.trace import load
+
+    expected_indexes = _indexes(any_session)
+    assert {"ix_dispensing_key", "ix_dispensing_psn_no"} <= expected_indexes
+    rows = [sale(f"8339563000364{i:07d}", setl_id=f"S{i}") for i in range(120)]
+    path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
+    seen = _indexes_at_each_batch(monkeypatch)
+    load_paths([path], session=any_session, protector=protector, batch_rows=25)
+    assert len(seen) == 5 and not any("ix_dispensing_key" in names for names in seen)
+    assert _indexes(any_session) == expected_indexes
+    deferred = _stored(any_session)
+    any_session.execute(models.Dispensing.__table__.delete())
+    any_session.execute(models.LoadedFile.__table__.delete())
+    any_session.commit()
+    monkeypatch.setattr(load, "DEFER_BYTES", 1 << 60)
+    load_paths([path], session=any_session, protector=protector, batch_rows=25)
+    assert "ix_dispensing_key" in seen[-1]
+    assert _stored(any_session) == deferred
+
+
+def test_a_table_bigger_than_the_file_keeps_its_indexes(
+    session: Session,
+    protector: Protector,
+    tmp_path: Path,
+    small_files_are_big: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [sale(f"8339563000364{i:07d}") for i in range(200)]
+    first = write_csv(tmp_path / "a.csv", rows, DISPENSING_COLUMNS)
+    load_paths([first], session=session, protector=protector)
+    seen = _indexes_at_each_batch(monkeypatch)
+    second = write_csv(tmp_path / "b.csv", [sale("83395630003721997697")], DISPENSING_COLUMNS)
+    load_paths([second], session=session, protector=protector)
+    assert seen and all("ix_dispensing_key" in names for names in seen)
+
+
+def test_a_failed_big_load_keeps_its_committed_rows_and_its_indexes(
+    any_session: Session, protector: Protector, tmp_path: Path, small_files_are_big: None
+) -> None:
+    expected_indexes = _indexes(any_session)
+    rows = [sale(f"8339563000364{i:07d}") for i in range(50)]
+    path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
+    calls = 0
+
+    def crash(*_: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load_paths(
+            [path], session=any_session, protector=protector, progress=crash, batch_rows=10, commit_rows=10
+        )
+    assert _indexes(any_session) == expected_indexes
+    assert count(any_session, models.Dispensing) == 30
+    report = load_paths([path], session=any_session, protector=protector, batch_rows=10)
+    assert (report.files[0].taken, report.files[0].duplicate) == (20, 30)
+
+
+def test_connecting_rebuilds_indexes_a_killed_load_left_dropped(sqlite_url: str) -> None:
+    from rxtrace.trace.db import connect
+
+    engine, factory = connect(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_dispensing_key")
+    engine.dispose()
+    engine, factory = connect(sqlite_url)
+    with factory() as session:
+        assert "ix_dispensing_key" in _indexes(session)
+    engine.dispose()
