@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -117,7 +117,7 @@ def classify(sales: Sequence[Sale], units_per_box: int | None) -> Status:
     return Status.SPLIT_PACK
 
 
-def clone_reasons(sales: Sequence[Sale], box_med_list_codg: str | None) -> list[str]:
+def clone_reasons(sales: Sequence[Sale], box_med_list_codg: str | None) -> tuple[str, ...]:
     """Why a code looks cloned: its sales name different drugs, or the box shows another drug."""
     reasons: list[str] = []
     drugs = sorted({s.med_list_codg for s in sales})
@@ -125,7 +125,7 @@ def clone_reasons(sales: Sequence[Sale], box_med_list_codg: str | None) -> list[
         reasons.append(f"sales name {len(drugs)} different drugs: {', '.join(drugs)}")
     if box_med_list_codg and drugs and box_med_list_codg not in drugs:
         reasons.append(f"the box shows {box_med_list_codg}, the sale names {', '.join(drugs)}")
-    return reasons
+    return tuple(reasons)  # usually the empty tuple, which Python does not allocate
 
 
 @dataclass(slots=True)
@@ -136,10 +136,12 @@ class BoxResolution:
     key: str | None
     family: str | None
     status: Status
-    sales: list[Sale] = field(default_factory=list)
+    # Tuples by default: half a batch's boxes are never sold, and two empty lists for each
+    # were most of the objects the collector walked after a resolve.
+    sales: Sequence[Sale] = ()
     product: dict[str, Any] | None = None
     units_per_box: int | None = None
-    clone_reasons: list[str] = field(default_factory=list)
+    clone_reasons: Sequence[str] = ()
     via_case: str | None = None
     seizure_id: str | None = None
     parse_error: str | None = None
