@@ -271,9 +271,8 @@ def test_gb18030_after_an_ascii_start_is_read_as_gb18030(
     assert masked == "居**"
 
 
-def test_an_interrupted_load_completes_when_run_again(
-    session: Session, protector: Protector, tmp_path: Path
-) -> None:
+def _interrupted_load(session: Session, protector: Protector, tmp_path: Path, *, at_batch: int) -> Path:
+    """A file of 50 sales whose load, 10 rows a batch and a commit, is stopped at ``at_batch``."""
     rows = [sale(f"8339563000364{i:07d}") for i in range(50)]
     path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
     calls = 0
@@ -281,13 +280,20 @@ def test_an_interrupted_load_completes_when_run_again(
     def crash(*_: object) -> None:
         nonlocal calls
         calls += 1
-        if calls == 2:
+        if calls == at_batch:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         load_paths(
             [path], session=session, protector=protector, progress=crash, batch_rows=10, commit_rows=10
         )
+    return path
+
+
+def test_an_interrupted_load_completes_when_run_again(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    path = _interrupted_load(session, protector, tmp_path, at_batch=2)
     session.rollback()
     assert 0 < count(session, models.Dispensing) < 50
     report = load_paths([path], session=session, protector=protector, batch_rows=10)
@@ -449,20 +455,7 @@ def test_a_failed_big_load_keeps_its_committed_rows_and_its_indexes(
     any_session: Session, protector: Protector, tmp_path: Path, small_files_are_big: None
 ) -> None:
     expected_indexes = _indexes(any_session)
-    rows = [sale(f"8339563000364{i:07d}") for i in range(50)]
-    path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
-    calls = 0
-
-    def crash(*_: object) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        load_paths(
-            [path], session=any_session, protector=protector, progress=crash, batch_rows=10, commit_rows=10
-        )
+    path = _interrupted_load(any_session, protector, tmp_path, at_batch=3)
     assert _indexes(any_session) == expected_indexes
     assert count(any_session, models.Dispensing) == 30
     report = load_paths([path], session=any_session, protector=protector, batch_rows=10)
