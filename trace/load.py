@@ -39,6 +39,7 @@ __all__ = [
     "FileReport",
     "LoadReport",
     "ProgressHook",
+    "StageHook",
     "ensure_key",
     "expand_paths",
     "load_paths",
@@ -46,6 +47,10 @@ __all__ = [
 
 ProgressHook = Callable[[str, int, int, int], None]
 """Called as ``hook(file_name, bytes_done, bytes_total, rows_done)`` while a file loads."""
+
+StageHook = Callable[[str, str], None]
+"""Called as ``hook(file_name, what)`` when a load starts a step that reads no more of the file
+(building the indexes after a big load), so a progress display at 100 % can say what it waits on."""
 
 BATCH_ROWS = 20_000
 COMMIT_ROWS = 200_000
@@ -133,6 +138,7 @@ def load_paths(
     protector: Protector,
     table: str | None = None,
     progress: ProgressHook | None = None,
+    stage: StageHook | None = None,
     batch_rows: int = BATCH_ROWS,
     commit_rows: int = COMMIT_ROWS,
     workers: bool | None = None,
@@ -148,6 +154,7 @@ def load_paths(
                 protector=protector,
                 table=table,
                 progress=progress,
+                stage=stage,
                 batch_rows=batch_rows,
                 commit_rows=commit_rows,
                 workers=workers,
@@ -163,6 +170,7 @@ def _load_file(
     protector: Protector,
     table: str | None,
     progress: ProgressHook | None,
+    stage: StageHook | None,
     batch_rows: int,
     commit_rows: int,
     workers: bool | None,
@@ -232,6 +240,8 @@ def _load_file(
     finally:
         if deferred:
             # Built again however the load ended, from every row stored: one sort per index.
+            if stage is not None:
+                stage(path.name, f"building {len(deferred)} indexes of {target.name}")
             build_indexes(session.connection(), deferred)
             session.commit()
     if progress is not None:

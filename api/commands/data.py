@@ -41,7 +41,13 @@ def load(
             elapsed = max(time.monotonic() - start_times[name], 1e-6)
             progress.update(tasks[name], completed=done, rate=f"{rows:,} rows, {rows / elapsed:,.0f}/s")
 
-        report = load_paths(paths, session=session, protector=app.protector, table=table, progress=hook)
+        def stage(name: str, what: str) -> None:
+            if name in tasks:
+                progress.update(tasks[name], rate=what)
+
+        report = load_paths(
+            paths, session=session, protector=app.protector, table=table, progress=hook, stage=stage
+        )
     elapsed = time.monotonic() - started
     _print_load(report, output, elapsed)
     if report.refused:

@@ -422,8 +422,16 @@ def test_a_big_load_builds_the_secondary_indexes_after_its_rows(
     rows = [sale(f"8339563000364{i:07d}", setl_id=f"S{i}") for i in range(120)]
     path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
     seen = _indexes_at_each_batch(monkeypatch)
-    load_paths([path], session=any_session, protector=protector, batch_rows=25)
+    stages: list[tuple[str, str]] = []
+    load_paths(
+        [path],
+        session=any_session,
+        protector=protector,
+        batch_rows=25,
+        stage=lambda *told: stages.append(told),
+    )
     assert len(seen) == 5 and not any("ix_dispensing_key" in names for names in seen)
+    assert stages == [("d.csv", "building 3 indexes of dispensing")]
     assert _indexes(any_session) == expected_indexes
     deferred = _stored(any_session)
     any_session.execute(models.Dispensing.__table__.delete())
