@@ -1,8 +1,8 @@
 """Read contract files as streams of records: CSV or JSON Lines, UTF-8 or GB18030.
 
-The kind of a file is told by its content, never its name. Files are read line by line in
-binary with a cap on a line's length, so memory stays flat however big the file is and a line of
-tens of megabytes is refused without ever being held whole. Each record carries the number of
+The kind of a file is told by its content, never its name. Files are read in binary blocks and
+split into lines with a cap on a line's length, so memory stays flat however big the file is and
+a line of tens of megabytes is refused without ever being held whole. Each record carries the number of
 the physical line it starts on, so anything set aside can be found again in the file.
 """
 
@@ -124,60 +124,26 @@ def _too_long(size: int) -> str:
     return f"line is {size:,} bytes long, over the limit of {MAX_LINE_BYTES:,}"
 
 
-class _LineReader:
-    """Physical lines of a binary file, decoded one by one, with over-long lines refused."""
-
-    def __init__(self, handle: BinaryIO, encoding: str, *, ascii_so_far: bool) -> None:
-        self.handle = handle
-        self.decoder = _Decoder(encoding, ascii_so_far=ascii_so_far)
-        self.line_no = 0
-        self.bytes_read = 0
-
-    def __iter__(self) -> Iterator[_Line]:
-        first = True
-        while True:
-            chunk = self.handle.readline(MAX_LINE_BYTES + 1)
-            if not chunk:
-                return
-            self.line_no += 1
-            self.bytes_read += len(chunk)
-            if first and chunk.startswith(codecs.BOM_UTF8):
-                chunk = chunk[len(codecs.BOM_UTF8) :]
-            first = False
-            if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
-                size = len(chunk) + self._skip_rest_of_line()
-                yield _Line(self.line_no, "", _too_long(size))
-                continue
-            text, error = self.decoder.decode(chunk)
-            yield _Line(self.line_no, text, error)
-
-    def _skip_rest_of_line(self) -> int:
-        skipped = 0
-        while True:
-            chunk = self.handle.readline(MAX_LINE_BYTES)
-            skipped += len(chunk)
-            self.bytes_read += len(chunk)
-            if not chunk or chunk.endswith(b"\n"):
-                return skipped
-
-
 class _BlockLines:
-    """The same physical lines as :class:`_LineReader`, for a CSV reader, read a block at a time.
+    """The physical lines of a binary file, read a block at a time, over-long lines refused.
 
     Yields each line's text with its newline; a line that cannot be read is yielded as a bare
-    newline and its reason kept in ``errors`` by line number. Every line yielded is also kept in
-    ``kept`` (``kept[0]`` is line ``kept_from``) until the consumer lets it go, so a record set
-    aside later can still show its text.
+    newline and its reason kept in ``errors`` by line number. With ``keep``, every line yielded is
+    also kept in ``kept`` (``kept[0]`` is line ``kept_from``) until the consumer lets it go, so a
+    record set aside later can still show its text; without, :meth:`numbered` gives each line
+    with its number, text and reason.
     """
 
-    def __init__(self, handle: BinaryIO, encoding: str, *, ascii_so_far: bool) -> None:
+    def __init__(self, handle: BinaryIO, encoding: str, *, ascii_so_far: bool, keep: bool = True) -> None:
         self.handle = handle
         self.decoder = _Decoder(encoding, ascii_so_far=ascii_so_far)
         self.bytes_read = 0
         self.line_no = 0
         self.errors: dict[int, str] = {}
+        self.keep = keep
         self.kept: list[str] = []
         self.kept_from = 1
+        self.bad_texts: dict[int, str] = {}  # without ``keep``: what an unreadable line showed
 
     def release(self, through: int) -> list[str]:
         """Stop keeping lines up to ``through``; return them."""
@@ -187,15 +153,31 @@ class _BlockLines:
         return done
 
     def _emit(self, lines: list[str]) -> list[str]:
-        self.kept.extend(lines)
+        if self.keep:
+            self.kept.extend(lines)
         self.line_no += len(lines)
         return lines
 
     def _bad(self, text: str, error: str) -> list[str]:
-        self.kept.append(text)
         self.line_no += 1
+        if self.keep:
+            self.kept.append(text)
+        else:
+            self.bad_texts[self.line_no] = text
         self.errors[self.line_no] = error
         return ["\n"]
+
+    def numbered(self) -> Iterator[_Line]:
+        """Each line with its number, its text (the newline kept) and why it is unreadable, if
+        it is; an unreadable line's text is what could be decoded of it."""
+        for lines, _ending in self.blocks():
+            first = self.line_no - len(lines) + 1
+            for number, text in enumerate(lines, first):
+                error = self.errors.pop(number, None)
+                if error is None:
+                    yield _Line(number, text, None)
+                else:
+                    yield _Line(number, self.bad_texts.pop(number, ""), error)
 
     def _one(self, chunk: bytes) -> list[str]:
         text, error = self.decoder.decode(chunk)
@@ -246,6 +228,8 @@ class _BlockLines:
             # A block no longer than the line limit: a line within one is under the limit, so
             # only the line running on from the previous block needs its length checked.
             block = self.handle.read(min(BLOCK_BYTES, MAX_LINE_BYTES))
+            if first and len(block) < len(codecs.BOM_UTF8):  # a BOM is told whole or not at all
+                block += self.handle.read(len(codecs.BOM_UTF8) - len(block))
             if not block:
                 break
             self.bytes_read += len(block)
@@ -291,7 +275,7 @@ def sniff(path: Path) -> FileShape:
         raise ContractError(f"Failed to read '{path}': the file is empty.")
     encoding = _decode_sample(sample, path)
     with path.open("rb") as handle:
-        lines = iter(_LineReader(handle, encoding, ascii_so_far=sample.isascii()))
+        lines = _BlockLines(handle, encoding, ascii_so_far=sample.isascii(), keep=False).numbered()
         first = next((line for line in lines if line.error or line.text.strip()), None)
     if first is None:
         raise ContractError(f"Failed to read '{path}': the file is empty.")
@@ -363,7 +347,7 @@ class RecordReader:
     def __init__(self, path: Path, shape: FileShape) -> None:
         self.path = path
         self.shape = shape
-        self._lines: _LineReader | _BlockLines | None = None
+        self._lines: _BlockLines | None = None
 
     @property
     def bytes_read(self) -> int:
@@ -375,8 +359,8 @@ class RecordReader:
             ascii_so_far = probe.read(SAMPLE_BYTES).isascii()
         with self.path.open("rb") as handle:
             if self.shape.file_format == "jsonl":
-                self._lines = _LineReader(handle, self.shape.encoding, ascii_so_far=ascii_so_far)
-                yield from _jsonl_batches(iter(self._lines), size)
+                self._lines = _BlockLines(handle, self.shape.encoding, ascii_so_far=ascii_so_far, keep=False)
+                yield from _jsonl_batches(self._lines.numbered(), size)
             else:
                 self._lines = _BlockLines(handle, self.shape.encoding, ascii_so_far=ascii_so_far)
                 yield from _csv_batches(self._lines, self.shape.columns, self.shape.trailing_empty, size)

@@ -120,3 +120,50 @@ def test_plain_blocks_read_as_the_csv_reader_reads_them(
         patch.setattr(_BlockLines, "_decode", never_plain)
         expected = _read(path, 1000)
     assert got == expected
+
+
+AWKWARD_JSONL = (
+    '\ufeff{"setl_id": "S1", "amount": "1.00"}\n'
+    "\n"
+    '{"setl_id": "S2", "note": "中文", "amount": 2.5}\r\n'
+    "not json\n"
+    "[1, 2]\n"
+).encode() + b'{"setl_id": "S3 \xff"}\n' + (
+    '{"setl_id": "S4", "note": "' + "x" * 80 + '"}\n'  # over the (patched) line limit
+    '{"setl_id": "S5", "nested": {"a": [1, 2]}, "flag": true}'  # and no newline at the end
+).encode()
+
+
+def _read_jsonl(path: Path, size: int) -> list[Any]:
+    shape = sniff(path)
+    assert shape.file_format == "jsonl"
+    out: list[Any] = []
+    for batch in RecordReader(path, shape).batches(size):
+        for index, row in enumerate(batch.rows):
+            values = dict(zip(batch.columns, row, strict=True))
+            out.append(("row", batch.line_nos[index], values, batch.raw(index)))
+        out.extend(("reject", rec.line_no, rec.error, rec.raw) for rec in batch.rejects)
+    return sorted(out, key=lambda item: item[1])
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 13, 64, 4096])
+@pytest.mark.parametrize("batch", [1, 2, 1000])
+def test_json_lines_whatever_the_block_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, batch: int
+) -> None:
+    monkeypatch.setattr(reading, "MAX_LINE_BYTES", 60)
+    path = tmp_path / "awkward.jsonl"
+    path.write_bytes(AWKWARD_JSONL)
+    monkeypatch.setattr(reading, "BLOCK_BYTES", block)
+    got = _read_jsonl(path, batch)
+    assert [item[:2] for item in got] == [
+        ("row", 1), ("row", 3), ("reject", 4), ("reject", 5), ("reject", 6), ("reject", 7), ("row", 8),
+    ]  # fmt: skip
+    assert got[0][2]["setl_id"] == "S1" and got[0][2]["amount"] == "1.00"
+    assert got[1][2]["amount"] == "2.5" and got[1][2]["note"] == "中文"
+    assert "not valid JSON" in got[2][2] and got[2][3] == "not json\n"
+    assert got[3][2] == "not a JSON object"
+    assert "not valid utf-8" in got[4][2] and got[4][3].startswith('{"setl_id": "S3 \ufffd"}')
+    assert "over the limit of 60" in got[5][2]
+    # Numbers stay as written, nested ones too: money must not pass through a float.
+    assert got[6][2]["nested"] == '{"a": ["1", "2"]}' and got[6][2]["flag"] == "1"
