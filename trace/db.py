@@ -21,7 +21,6 @@ __all__ = [
     "is_postgres",
     "make_engine",
     "migrate",
-    "restore_indexes",
     "session_scope",
 ]
 
@@ -104,19 +103,10 @@ def build_indexes(conn: Connection, indexes: Sequence[Index]) -> None:
             conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
 
 
-def restore_indexes(engine: Engine) -> None:
-    """Build any index of the schema a bulk load dropped and, stopped hard, did not rebuild."""
-    from rxtrace.trace.models import Base  # the models import nothing from here; keep it so
-
-    with engine.begin() as conn:
-        build_indexes(conn, [index for table in Base.metadata.sorted_tables for index in table.indexes])
-
-
 def connect(url: str) -> tuple[Engine, sessionmaker[Session]]:
-    """Engine and session factory for ``url`` with the schema migrated and whole."""
+    """Engine and session factory for ``url`` with the schema migrated."""
     engine = make_engine(url)
     migrate(engine)
-    restore_indexes(engine)
     return engine, sessionmaker(engine, expire_on_commit=False)
 
 

@@ -145,6 +145,12 @@ def load_paths(
 ) -> LoadReport:
     """Load every file under ``paths``; files are independent, a refused one stops no other."""
     ensure_key(session, protector)
+    # A load stopped hard while its indexes were dropped (see _deferrable_indexes) left them
+    # so; the next load builds them first. Not on every connect: a command started beside a
+    # running big load would then build them under it.
+    every_index = [index for table in models.Base.metadata.sorted_tables for index in table.indexes]
+    build_indexes(session.connection(), every_index)
+    session.commit()
     report = LoadReport()
     for path in expand_paths(paths):
         report.files.append(

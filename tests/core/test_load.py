@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
@@ -470,14 +470,12 @@ def test_a_failed_big_load_keeps_its_committed_rows_and_its_indexes(
     assert (report.files[0].taken, report.files[0].duplicate) == (20, 30)
 
 
-def test_connecting_rebuilds_indexes_a_killed_load_left_dropped(sqlite_url: str) -> None:
-    from rxtrace.trace.db import connect
-
-    engine, factory = connect(sqlite_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX ix_dispensing_key")
-    engine.dispose()
-    engine, factory = connect(sqlite_url)
-    with factory() as session:
-        assert "ix_dispensing_key" in _indexes(session)
-    engine.dispose()
+def test_the_next_load_rebuilds_indexes_a_killed_load_left_dropped(
+    session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    session.execute(text("DROP INDEX ix_dispensing_key"))  # as a load killed mid-way leaves it
+    session.commit()
+    assert "ix_dispensing_key" not in _indexes(session)
+    path = write_csv(tmp_path / "d.csv", [sale("83395630003721997697")], DISPENSING_COLUMNS)
+    load_paths([path], session=session, protector=protector)
+    assert "ix_dispensing_key" in _indexes(session)
