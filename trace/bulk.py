@@ -109,9 +109,7 @@ def insert_rows(
             # that copy, which is undone to its savepoint and made again through staging.
             cursor.execute("SAVEPOINT rxtrace_copy")
             try:
-                with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-                    for value in values:
-                        copy.write_row(value)
+                _copy(cursor, table.name, quoted, values)
             except UniqueViolation:
                 cursor.execute("ROLLBACK TO SAVEPOINT rxtrace_copy")
             else:
@@ -122,9 +120,7 @@ def insert_rows(
                 f'SELECT {quoted} FROM "{table.name}" WITH NO DATA'
             )
             cursor.execute(f'TRUNCATE "{staging}"')
-            with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
-                for value in values:
-                    copy.write_row(value)
+            _copy(cursor, staging, quoted, values)
             cursor.execute(
                 f'INSERT INTO "{table.name}" ({quoted}) '
                 f'SELECT {quoted} FROM "{staging}" ON CONFLICT DO NOTHING'
@@ -137,3 +133,9 @@ def insert_rows(
         return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+def _copy(cursor: Any, table: str, quoted: str, values: Sequence[tuple[Any, ...]]) -> None:
+    with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
+        for value in values:
+            copy.write_row(value)

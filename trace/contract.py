@@ -719,17 +719,14 @@ def _each(
         return list(map(fast, values))
     except _FAST_ERRORS:
         pass
-    out: list[Any] = []
-    for index, value in enumerate(values):
+
+    def either(value: Any) -> Any:
         try:
-            out.append(fast(value))
+            return fast(value)
         except _FAST_ERRORS:
-            try:
-                out.append(slow(value))
-            except ParseError:
-                out.append(None)
-                bad.add(index)
-    return out
+            return slow(value)
+
+    return _one_by_one(values, either, bad)
 
 
 def _slow(name: str, read: Callable[[_Row], Any]) -> Callable[[str | None], Any]:
@@ -854,18 +851,22 @@ def _dispensing_batch(
             counts[i], pays[i] = -abs(counts[i]), -abs(pays[i])
     certno_hmac, certno_masked = _protected(col("certno"), protector, mask_certno)
     name_hmac, name_masked = _protected(col("psn_name"), protector, mask_name)
+
+    def text(name: str, *, required: bool) -> list[Any]:
+        return _text_column(col(name), name, bad, required=required)
+
     out: dict[str, list[Any]] = {
-        "setl_id": _text_column(col("setl_id"), "setl_id", bad, required=True),
-        "mdtrt_sn": _text_column(col("mdtrt_sn"), "mdtrt_sn", bad, required=False),
-        "fixmedins_code": _text_column(col("fixmedins_code"), "fixmedins_code", bad, required=True),
-        "psn_no": _text_column(col("psn_no"), "psn_no", bad, required=True),
+        "setl_id": text("setl_id", required=True),
+        "mdtrt_sn": text("mdtrt_sn", required=False),
+        "fixmedins_code": text("fixmedins_code", required=True),
+        "psn_no": text("psn_no", required=True),
         "certno_hmac": certno_hmac,
         "certno_masked": certno_masked,
         "psn_name_hmac": name_hmac,
         "psn_name_masked": name_masked,
-        "dr_code": _text_column(col("dr_code"), "dr_code", bad, required=False),
-        "rxno": _text_column(col("rxno"), "rxno", bad, required=False),
-        "med_list_codg": _text_column(col("med_list_codg"), "med_list_codg", bad, required=True),
+        "dr_code": text("dr_code", required=False),
+        "rxno": text("rxno", required=False),
+        "med_list_codg": text("med_list_codg", required=True),
         "drug_trac_codg": texts,
         "code_family": families,
         "key_hi": his,
@@ -882,7 +883,7 @@ def _dispensing_batch(
             bad,
         ),
         "hifp_pay_fen": pays,
-        "manu_lotnum": _text_column(col("manu_lotnum"), "manu_lotnum", bad, required=False),
+        "manu_lotnum": text("manu_lotnum", required=False),
         "expy_end": _each(
             col("expy_end"),
             _plain_date,

@@ -743,18 +743,18 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -
         _attribute_rate(
             sql, params, found, "institution", "resold_at",
             "Sold boxes already dispensed", params.w_resold,
-            {i: (len(v), v) for i, v in resale_by_inst.items()}, inst_exposure,
-            "sales of an already-dispensed box", min_rr=2 ** params.min_log2_rr)
+            _counted(resale_by_inst), inst_exposure,
+            "sales of an already-dispensed box")
         _attribute_rate(
             sql, params, found, "institution", "cloned_at", "Sold cloned codes", params.w_clone,
-            {i: (len(v), v) for i, v in clone_by_inst.items()}, inst_exposure,
-            "sales of a cloned code", min_rr=2 ** params.min_log2_rr)
+            _counted(clone_by_inst), inst_exposure,
+            "sales of a cloned code")
     if cards_resold:
         exposure = _card_exposure(sql, cards_resold)
         _attribute_rate(
             sql, params, found, "card", "resold_card", "Card on resold boxes", params.w_resold,
             {c: (len(v), sorted(card_setls[c])) for c, v in cards_resold.items()},
-            exposure, "purchases of a box settled twice", min_rr=2 ** params.min_log2_rr)
+            exposure, "purchases of a box settled twice")
 
 
 def _resales(sales: Sequence[Any], upb: int | None) -> list[Any]:
@@ -840,10 +840,12 @@ def _totals(sql: _Sql, kind: str) -> tuple[float, int]:
 def _attribute_rate(
     sql: _Sql, params: LeadParams, found: _Found, kind: str, rule: str, title: str,
     weight: float, events: Mapping[str, tuple[int, Sequence[str]]],
-    exposure: Mapping[str, tuple[float, str | None]], what: str, *, min_rr: float,
+    exposure: Mapping[str, tuple[float, str | None]], what: str, *,
     totals: tuple[float, int] | None = None, extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Test each entity's events against everyone else's rate; record the hits."""
+    """Test each entity's events against everyone else's rate; record the hits (a relative
+    risk of at least ``2 ** params.min_log2_rr``)."""
+    min_rr = 2 ** params.min_log2_rr
     if not events:
         return
     n_all, tested = totals if totals is not None else _totals(sql, kind)
@@ -899,8 +901,8 @@ def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) 
         _attribute_rate(
             sql, params, found, "institution", "seized_share",
             "Share of sales found in seizures", params.w_seized_share,
-            {i: (len(v), v) for i, v in inst_events.items()}, exposure,
-            "sold boxes found in seizures", min_rr=2 ** params.min_log2_rr)
+            _counted(inst_events), exposure,
+            "sold boxes found in seizures")
     if "doctor" in kinds and (doctor_events or card_boxes):
         doctor_exposure = {dr: (float(n), None) for dr, n in sql.rows(
             f"SELECT d.dr_code, COUNT(*) FROM dispensing d WHERE {_INS} AND d.sel_retn_cnt > 0 "
@@ -909,8 +911,8 @@ def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) 
         _attribute_rate(
             sql, params, found, "doctor", "seized_share",
             "Share of prescriptions found in seizures", params.w_seized_share,
-            {d: (len(v), v) for d, v in doctor_events.items()}, doctor_exposure,
-            "prescribed boxes found in seizures", min_rr=2 ** params.min_log2_rr, totals=totals)
+            _counted(doctor_events), doctor_exposure,
+            "prescribed boxes found in seizures", totals=totals)
         if card_boxes:
             sql.temp("rxtrace_lead_seized_cards", "psn TEXT PRIMARY KEY",
                      "SELECT DISTINCT psn FROM rxtrace_lead_seized_sales WHERE cnt > 0")
@@ -929,8 +931,13 @@ def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) 
             _attribute_rate(
                 sql, params, found, "doctor", "seized_cards",
                 "Prescriptions concentrated on seized cards", params.w_seized_cards,
-                concentrated, doctor_exposure, "prescriptions for cards with seized boxes",
-                min_rr=2 ** params.min_log2_rr, totals=totals)
+                concentrated, doctor_exposure, "prescriptions for cards with seized boxes", totals=totals)
+
+
+def _counted(events: Mapping[str, Sequence[str]]) -> dict[str, tuple[int, Sequence[str]]]:
+    """Each entity's events as (how many, their settlement ids), as :func:`_attribute_rate`
+    takes them."""
+    return {ident: (len(setls), setls) for ident, setls in events.items()}
 
 
 def _fill_evidence(sql: _Sql, events: dict[str, tuple[int, list[str]]], params: LeadParams,

@@ -451,19 +451,17 @@ def _csv_batches(
     counted = 0  # the physical lines the CSV reader had read at that record
 
     def text(start: int, end: int) -> str:
-        base = lines.kept_from
-        return _clip("".join(lines.kept[start - base : end - base + 1]))
+        return _span(lines.kept, lines.kept_from, start, end)
 
     def batch() -> RecordBatch:
+        """The records so far as a batch; the next batch starts empty."""
+        nonlocal rows, starts, ends, rejects
         base = lines.kept_from
         kept = lines.release(last)
         spans = list(zip(starts, ends, strict=True))
-
-        def raw(index: int) -> str:
-            start, end = spans[index]
-            return _clip("".join(kept[start - base : end - base + 1]))
-
-        return RecordBatch(columns, rows, starts, rejects, raw)
+        done = RecordBatch(columns, rows, starts, rejects, lambda i: _span(kept, base, *spans[i]))
+        rows, starts, ends, rejects = [], [], [], []
+        return done
 
     def consider(row: list[str], start: int) -> None:
         nonlocal header_seen
@@ -506,14 +504,12 @@ def _csv_batches(
                     last += len(taken)
                     if len(rows) + len(rejects) >= size:
                         yield batch()
-                        rows, starts, ends, rejects = [], [], [], []
                 continue
             for row in split:
                 last += 1
                 consider(row, last)
                 if len(rows) + len(rejects) >= size:
                     yield batch()
-                    rows, starts, ends, rejects = [], [], [], []
             continue
         queued.append(block)
         while queued or reader.line_num < fed:
@@ -530,9 +526,13 @@ def _csv_batches(
                 consider(row, start)
             if len(rows) + len(rejects) >= size:
                 yield batch()
-                rows, starts, ends, rejects = [], [], [], []
     if rows or rejects:
         yield batch()
+
+
+def _span(kept: list[str], base: int, start: int, end: int) -> str:
+    """The text of physical lines ``start`` to ``end`` from lines kept from line ``base``."""
+    return _clip("".join(kept[start - base : end - base + 1]))
 
 
 def _clip(text: str) -> str:

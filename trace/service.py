@@ -273,15 +273,6 @@ class _KeyTable:
                 )
             )
 
-    @property
-    def relation(self) -> str:
-        if self.postgres:
-            return (
-                "unnest(CAST(:his AS BIGINT[]), CAST(:los AS BIGINT[]), CAST(:keys AS TEXT[])) "
-                "AS k(hi, lo, key_text)"
-            )
-        return "rxtrace_batch_keys k"
-
     def driver_rows(self, select_sql: str) -> list[tuple[Any, ...]]:
         """Rows of ``select_sql``, which names the batch ``{k}``, fetched by the driver itself:
         a big batch's rows cost several times more as SQLAlchemy result rows."""
@@ -331,13 +322,10 @@ def _expand_cases(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[tuple
             break
         table.fill(frontier)
         children: dict[str, list[str]] = defaultdict(list)
-        for parent, child in table.session.execute(
-            text(
-                f"SELECT a.parent_key, a.child_key FROM {table.relation} "
-                "CROSS JOIN aggregation a WHERE a.parent_hi = k.hi AND a.parent_lo = k.lo "
-                "ORDER BY a.parent_key, a.child_key"
-            ),
-            table.params,
+        for parent, child in table.driver_rows(
+            "SELECT a.parent_key, a.child_key FROM {k} "
+            "CROSS JOIN aggregation a WHERE a.parent_hi = k.hi AND a.parent_lo = k.lo "
+            "ORDER BY a.parent_key, a.child_key"
         ):
             children[parent].append(child)
         next_frontier: dict[str, str] = {}
