@@ -1,8 +1,11 @@
 """Leads: which cards, institutions, doctors and codes deserve an investigator's time.
 
-Every rule is a set-based query over ``dispensing`` (GROUP BY, window functions, joins to small
-temporary tables), so the analysis runs on tens of millions of sales; Python only touches the
-rows already singled out (a resold code's sales, a seized box's sales) and per-entity totals.
+What every rule needs from all sales (settlements per institution, card windows, rows per card
+and per doctor, codes on several rows) is summed up once per state of the data in the leads'
+basis (:mod:`rxtrace.trace.lead_basis`, set-based SQL over ``dispensing``), so the analysis runs
+on tens of millions of sales; a run reads the basis, and Python only touches the rows already
+singled out (a resold code's sales, a seized box's sales, an institution's settlements once it
+fired) and per-entity totals.
 
 How a rule scores
 -----------------
@@ -33,20 +36,28 @@ from __future__ import annotations
 import getpass
 import math
 import os
-import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
 from rxtrace.trace.codes import parse_code
 from rxtrace.trace.errors import ConflictError, NotFoundError, ParseError, RxtraceError
+from rxtrace.trace.lead_basis import (
+    INS,
+    SAME_BILL,
+    Sql,
+    catalog_products,
+    ensure_basis,
+    fill_settlements,
+    fill_units,
+    settlements,
+)
 from rxtrace.trace.protect import mask_id
 from rxtrace.trace.resolution import fen_to_yuan
 
@@ -81,7 +92,6 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 _SYSTEM = "rxtrace"
 _EPOCH = datetime(1970, 1, 1)
-_INS = "d.mdtrt_setl_type = 1"
 _MAX_DEPTH = 6
 _MIN_PEER_EXPOSURE = 100.0
 _MIN_OWN_PAIRS = 30
@@ -284,105 +294,6 @@ def rate_test(k: int, n: float, rate: float, *, prior: float = 2.0) -> RateTest:
 
 
 # ---------------------------------------------------------------------------------------------
-# SQL helpers
-
-class _Sql:
-    """A session with the dialect's spellings and the analysis' temporary tables."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.pg = session.get_bind().dialect.name == "postgresql"
-        self.temps: list[str] = []
-        self.cache: dict[str, Any] = {}
-
-    def tune(self) -> None:
-        """SQLite: room for the sorts in memory. PostgreSQL keeps the server's ``work_mem``:
-        its hash aggregates spill in cache-sized partitions, and were measured slower with
-        256 MB (one hash table larger than the CPU caches) than with the default 4 MB."""
-        if not self.pg:
-            self.session.execute(text("PRAGMA temp_store = MEMORY"))
-            self.session.execute(text("PRAGMA cache_size = -262144"))
-
-    @contextmanager
-    def scanning(self) -> Iterator[None]:
-        """PostgreSQL scans and hashes, rather than walks an index, in a statement that reads
-        most of ``dispensing``. Its planner walks the institution index to feed the settlements
-        their order (4.9 s against 3.5 s at a million rows), and the card index once per
-        (drug, card) pair of the second grid (6.4 s against 1.2 s): random reads of the whole
-        table. On failure the transaction is rolled back, and the settings with it."""
-        if self.pg:
-            self.session.execute(text("SET LOCAL enable_indexscan = off"))
-            self.session.execute(text("SET LOCAL enable_bitmapscan = off"))
-        yield
-        if self.pg:
-            self.session.execute(text("SET LOCAL enable_indexscan = DEFAULT"))
-            self.session.execute(text("SET LOCAL enable_bitmapscan = DEFAULT"))
-
-    def epoch(self, column: str) -> str:
-        # Both read a naive timestamp as if it were UTC: the same number, so differences and
-        # buckets agree across engines; only differences and buckets are ever used.
-        if self.pg:
-            return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
-        if sqlite3.sqlite_version_info >= (3, 38):
-            # The same seconds as strftime('%s') (both truncate), without formatting a string
-            # and parsing it back: a sixth of the cost per row.
-            return f"unixepoch({column})"
-        return f"CAST(strftime('%s', {column}) AS INTEGER)"
-
-    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
-        return list(self.session.execute(text(sql), dict(params or {})).all())
-
-    def temp(self, name: str, columns: str, select_sql: str,
-             params: Mapping[str, Any] | None = None, *, sqlite_key: str | None = None) -> None:
-        """Fill a fresh temporary table from a query (created, then filled: PostgreSQL refuses
-        bound parameters in ``CREATE TABLE AS``).
-
-        ``sqlite_key`` stores the table in that key's order on SQLite (a ``WITHOUT ROWID``
-        table), for a query that fills it in that order and later GROUP BYs on a prefix of it
-        that should stream rather than sort. PostgreSQL hashes those, so it keeps a heap.
-        """
-        ddl = f"CREATE TEMPORARY TABLE {name} ({columns})"
-        if sqlite_key and not self.pg:
-            ddl = f"CREATE TEMPORARY TABLE {name} ({columns}, PRIMARY KEY ({sqlite_key})) WITHOUT ROWID"
-        self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
-        self.session.execute(text(ddl))
-        self.session.execute(text(f"INSERT INTO {name} {select_sql}"), dict(params or {}))
-        self.analyze(name)
-        if name not in self.temps:
-            self.temps.append(name)
-
-    def empty_temp(self, name: str, columns: str) -> None:
-        self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
-        self.session.execute(text(f"CREATE TEMPORARY TABLE {name} ({columns})"))
-        if name not in self.temps:
-            self.temps.append(name)
-
-    def fill(self, name: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            marks = ", ".join(f":{c}" for c in columns)
-            self.session.execute(
-                text(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"), list(rows))
-            self.analyze(name)
-
-    def analyze(self, name: str) -> None:
-        """Statistics for a fresh temporary table, which has none. PostgreSQL would guess it
-        tiny; SQLite guesses it huge, and then builds a Bloom filter over all of
-        ``dispensing`` (a full scan) before looking up a thousand codes in it. SQLite only
-        needs the row count, so its sample is kept small."""
-        if self.pg:
-            self.session.execute(text(f"ANALYZE {name}"))
-        else:
-            self.session.execute(text("PRAGMA analysis_limit = 1000"))
-            self.session.execute(text(f"ANALYZE temp.{name}"))
-            self.session.execute(text("PRAGMA analysis_limit = 0"))
-
-    def drop_all(self) -> None:
-        for name in reversed(self.temps):
-            self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
-        self.temps.clear()
-
-
-# ---------------------------------------------------------------------------------------------
 # Collecting findings
 
 
@@ -449,15 +360,15 @@ def find_leads(
     ) is None:
         raise NotFoundError(f"No case '{case_id}': no seizure names it.")
     kinds = set(KINDS) if kind is None else {kind}
-    sql = _Sql(session)
+    # What every rule needs from all sales: kept from the last run or load while the data has
+    # not grown, built again here otherwise.
+    ensure_basis(session=session, params=params)
+    sql = Sql(session)
     found = _Found()
     sql.tune()
     try:
         _fill_seized(sql, case_id)
-        _fill_units(sql)
-        if "institution" in kinds:
-            # First: its per-institution figures are also the other rules' exposures.
-            _fill_settlements(sql, params)
+        fill_units(sql)
         if kinds & {"code", "institution", "card"}:
             _rule_codes(sql, params, found, kinds)
         if kinds & {"card", "institution", "doctor"}:
@@ -481,7 +392,7 @@ def find_leads(
     return leads
 
 
-def _fill_seized(sql: _Sql, case_id: str | None) -> None:
+def _fill_seized(sql: Sql, case_id: str | None) -> None:
     """Seized boxes (a case code stands for every box under it), one row per box and seizure."""
     case_join = "JOIN seizure z ON z.seizure_id = sc.seizure_id AND z.case_id = :case" if case_id else ""
     sql.temp(
@@ -513,21 +424,12 @@ def _fill_seized(sql: _Sql, case_id: str | None) -> None:
         FROM (SELECT hi, lo, COUNT(DISTINCT seizure_id) AS n, MAX(box_med) AS box_med
               FROM rxtrace_lead_seized GROUP BY hi, lo) s
         JOIN dispensing d ON d.key_hi = s.hi AND d.key_lo = s.lo
-        WHERE {_INS}
+        WHERE {INS}
         """,
     )
 
 
-def _fill_units(sql: _Sql) -> None:
-    sql.temp(
-        "rxtrace_lead_upb",
-        "med TEXT PRIMARY KEY, upb BIGINT",
-        "SELECT med_list_codg, MAX(units_per_box) FROM catalog_product "
-        "WHERE med_list_codg IS NOT NULL AND units_per_box > 0 GROUP BY med_list_codg",
-    )
-
-
-def _case_scope(sql: _Sql) -> dict[str, set[str]]:
+def _case_scope(sql: Sql) -> dict[str, set[str]]:
     rows = sql.rows("SELECT psn, inst, dr, hi, lo FROM rxtrace_lead_seized_sales")
     keys = {f"{hi}:{lo}" for *_, hi, lo in rows}
     return {
@@ -542,64 +444,12 @@ def _limited(ids: Iterable[str], params: LeadParams) -> list[str]:
     return sorted(set(ids))[: params.evidence_limit]
 
 
-def _catalog_products(sql: _Sql) -> dict[int, str]:
-    """National product number → the catalog's drug, for ids written as a plain number (the
-    only ones a code's first seven digits can name)."""
-    products: dict[int, str] = {}
-    for product_id, med in sql.rows(
-        "SELECT product_id, med_list_codg FROM catalog_product WHERE med_list_codg IS NOT NULL"
-    ):
-        try:
-            number = int(product_id)
-        except ValueError:
-            continue
-        # A key's high half has ten digits, so its product is positive and below 10^7.
-        if str(number) == product_id and 0 < number < 10_000_000:
-            products[number] = med
-    return products
-
-
-def _candidate_codes_sql(sql: _Sql) -> str:
-    """The codes any code rule could flag, in one pass over the insurance rows.
-
-    A code on two rows or more is always a candidate; a code on one row is one when that row
-    alone is a resale (two whole boxes or more), could hold more split units than the
-    smallest box in the catalog, or names another drug than its product's. The exact tests are
-    made in Python on the candidates' rows, so the pass only has to be cheap and to miss none.
-    """
-    if sql.pg:
-        # Hash aggregation. Each row meets its product's drug through a hash join first, so
-        # the groups carry a flag rather than a drug name: smaller partitions to spill, and a
-        # tenth faster than joining the groups afterwards.
-        return f"""
-            SELECT d.key_hi, d.key_lo FROM dispensing d
-            LEFT JOIN rxtrace_lead_prod p ON p.product = d.key_hi / 1000
-            WHERE {_INS} GROUP BY d.key_hi, d.key_lo
-            HAVING COUNT(*) >= 2
-                OR (MIN(d.trdn_flag) = 0 AND SUM(d.sel_retn_cnt) >= 2)
-                OR bool_or(d.med_list_codg <> p.med)
-                OR (MIN(d.trdn_flag) <> 0
-                    AND SUM(d.sel_retn_cnt) > (SELECT MIN(upb) FROM rxtrace_lead_upb))
-        """
-    # SQLite walks the key index in order, so the GROUP BY streams with no sort. A bare column
-    # is the group's only row when COUNT(*) = 1, and cheaper than MIN() over text; the product
-    # lookup runs only for the groups the cheaper tests did not settle.
-    return f"""
-        SELECT d.key_hi, d.key_lo FROM dispensing d WHERE {_INS}
-        GROUP BY d.key_hi, d.key_lo
-        HAVING COUNT(*) >= 2
-            OR (d.trdn_flag = 0 AND SUM(d.sel_retn_cnt) >= 2)
-            OR (d.trdn_flag <> 0 AND SUM(d.sel_retn_cnt) > (SELECT MIN(upb) FROM rxtrace_lead_upb))
-            OR d.med_list_codg <>
-               (SELECT p.med FROM rxtrace_lead_prod p WHERE p.product = d.key_hi / 1000)
-    """
-
-
-def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -> None:
+def _rule_codes(sql: Sql, params: LeadParams, found: _Found, kinds: set[str]) -> None:
     """Codes settled twice or more (resold), and codes on two drugs (cloned).
 
-    One pass over the insurance rows singles out the few codes any rule could flag; their rows
-    are then read through the key index and every test is made exactly in Python:
+    The basis holds the few codes any rule could flag (one pass over the insurance rows when it
+    is built); their rows are read through the key index and every test is made exactly in
+    Python:
 
     * resold: net whole boxes ≥ 2, a whole box and split units, or more split units than the
       box holds (units per box of the code's first drug);
@@ -608,14 +458,7 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -
     """
     # A national code's first seven digits name its product; the catalog says which drug that
     # is.
-    products = _catalog_products(sql)
-    # INTEGER PRIMARY KEY is SQLite's rowid: one b-tree lookup per group instead of two.
-    sql.empty_temp("rxtrace_lead_prod",
-                   f"product {'BIGINT' if sql.pg else 'INTEGER'} PRIMARY KEY, med TEXT")
-    sql.fill("rxtrace_lead_prod", ("product", "med"),
-             [{"product": p, "med": m} for p, m in products.items()])
-    sql.temp("rxtrace_lead_cand", "hi BIGINT NOT NULL, lo BIGINT NOT NULL",
-             _candidate_codes_sql(sql))
+    products = catalog_products(sql)
     seized_mismatch = {(hi, lo) for hi, lo in sql.rows(
         "SELECT DISTINCT hi, lo FROM rxtrace_lead_seized_sales "
         "WHERE box_med IS NOT NULL AND med <> box_med")}
@@ -624,11 +467,11 @@ def _rule_codes(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -
         SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code,
                d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt,
                d.hifp_pay_fen, d.drug_trac_codg
-        FROM (SELECT hi, lo FROM rxtrace_lead_cand
+        FROM (SELECT key_hi AS hi, key_lo AS lo FROM lead_basis_code
               UNION SELECT hi, lo FROM rxtrace_lead_seized_sales
               WHERE box_med IS NOT NULL AND med <> box_med) c
         JOIN dispensing d ON d.key_hi = c.hi AND d.key_lo = c.lo
-        WHERE {_INS}
+        WHERE {INS}
         """,
     )
     upb_of: dict[str, int] = {med: int(upb) for med, upb in sql.rows(
@@ -787,58 +630,37 @@ def _key_text(hi: int, lo: int, written: str) -> str:
         return f"{hi}:{lo}"
 
 
-def _inst_exposure(sql: _Sql) -> dict[str, tuple[float, str | None]]:
-    """Insurance sale rows per institution, and its kind (the peer group).
-
-    ``_fill_settlements`` leaves them in the cache whenever institutions are analysed; the
-    scan is only a fallback."""
-    cached: dict[str, tuple[float, str | None]] | None = sql.cache.get("inst_exposure")
-    if cached is None:
-        cached = {inst: (float(n), kind) for inst, n, kind in sql.rows(
-            f"SELECT d.fixmedins_code, COUNT(*), MAX(i.kind) FROM dispensing d "
-            f"LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
-            f"WHERE {_INS} AND d.sel_retn_cnt > 0 GROUP BY d.fixmedins_code")}
-        sql.cache["inst_exposure"] = cached
-    return cached
+def _inst_exposure(sql: Sql) -> dict[str, tuple[float, str | None]]:
+    """Insurance sale rows per institution, and its kind (the peer group)."""
+    return {inst: (float(f.rows), f.kind) for inst, f in _inst_figures(sql).items()}
 
 
-def _card_exposure(sql: _Sql, cards: Iterable[str]) -> dict[str, tuple[float, str | None]]:
-    """Sale rows per card, for the given cards only (through the card index).
-
-    ``CROSS JOIN`` keeps SQLite looping over the small table and looking each card up in the
-    card index: with a wrong estimate it walks the whole index probing the small table
-    instead (1.4 s against 0.07 s at a million rows). PostgreSQL reads it as an ordinary join
-    and plans it from ``ANALYZE``.
-    """
+def _card_exposure(sql: Sql, cards: Iterable[str]) -> dict[str, tuple[float, str | None]]:
+    """Sale rows per card, for the given cards only."""
     sql.empty_temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY")
     sql.fill("rxtrace_lead_cardset", ("psn",), [{"psn": c} for c in sorted(set(cards))])
     return {psn: (float(n), None) for psn, n in sql.rows(
-        f"SELECT d.psn_no, COUNT(*) FROM rxtrace_lead_cardset c "
-        f"CROSS JOIN dispensing d WHERE d.psn_no = c.psn AND {_INS} AND d.sel_retn_cnt > 0 "
-        f"GROUP BY d.psn_no")}
+        "SELECT b.psn_no, b.sale_rows FROM rxtrace_lead_cardset c "
+        "JOIN lead_basis_card b ON b.psn_no = c.psn")}
 
 
-def _totals(sql: _Sql, kind: str) -> tuple[float, int]:
+def _doctor_exposure(sql: Sql) -> dict[str, tuple[float, str | None]]:
+    return {dr: (float(n), None) for dr, n in sql.rows(
+        "SELECT dr_code, sale_rows FROM lead_basis_doctor")}
+
+
+def _totals(sql: Sql, kind: str) -> tuple[float, int]:
     """All insurance sale rows, and how many entities of the kind have any."""
-    if kind == "card" and sql.pg:
-        # Hashing the cards beats the sort behind COUNT(DISTINCT) on PostgreSQL.
-        row = sql.rows(f"SELECT SUM(n), COUNT(*) FROM (SELECT d.psn_no, COUNT(*) AS n "
-                       f"FROM dispensing d WHERE {_INS} AND d.sel_retn_cnt > 0 "
-                       f"GROUP BY d.psn_no) x")[0]
-    elif kind == "card":
-        row = sql.rows(f"SELECT COUNT(*), COUNT(DISTINCT d.psn_no) FROM dispensing d "
-                       f"WHERE {_INS} AND d.sel_retn_cnt > 0")[0]
-    elif kind == "doctor":
-        row = sql.rows(f"SELECT COUNT(*), COUNT(DISTINCT d.dr_code) FROM dispensing d "
-                       f"WHERE {_INS} AND d.sel_retn_cnt > 0 AND d.dr_code IS NOT NULL")[0]
-    else:
+    table = {"card": "lead_basis_card", "doctor": "lead_basis_doctor"}.get(kind)
+    if table is None:
         exposure = _inst_exposure(sql)
         return sum(n for n, _ in exposure.values()), len(exposure)
-    return float(row[0] or 0), int(row[1] or 0)
+    n_all, tested = sql.rows(f"SELECT SUM(sale_rows), COUNT(*) FROM {table}")[0]
+    return float(n_all or 0), int(tested or 0)
 
 
 def _attribute_rate(
-    sql: _Sql, params: LeadParams, found: _Found, kind: str, rule: str, title: str,
+    sql: Sql, params: LeadParams, found: _Found, kind: str, rule: str, title: str,
     weight: float, events: Mapping[str, tuple[int, Sequence[str]]],
     exposure: Mapping[str, tuple[float, str | None]], what: str, *,
     totals: tuple[float, int] | None = None, extra: Mapping[str, Mapping[str, Any]] | None = None,
@@ -860,7 +682,7 @@ def _attribute_rate(
             found.add(kind, ident, hit)
 
 
-def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) -> None:
+def _rule_seized(sql: Sql, params: LeadParams, found: _Found, kinds: set[str]) -> None:
     """Cards whose boxes were seized; institutions and doctors whose share of seized boxes is
     far beyond their share of sales; doctors whose prescriptions go to the seized cards."""
     rows = sql.rows("SELECT id, hi, lo, setl_id, inst, psn, dr, cnt, fen, seizures "
@@ -904,9 +726,7 @@ def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) 
             _counted(inst_events), exposure,
             "sold boxes found in seizures")
     if "doctor" in kinds and (doctor_events or card_boxes):
-        doctor_exposure = {dr: (float(n), None) for dr, n in sql.rows(
-            f"SELECT d.dr_code, COUNT(*) FROM dispensing d WHERE {_INS} AND d.sel_retn_cnt > 0 "
-            f"AND d.dr_code IS NOT NULL GROUP BY d.dr_code")}
+        doctor_exposure = _doctor_exposure(sql)
         totals = (sum(n for n, _ in doctor_exposure.values()), len(doctor_exposure))
         _attribute_rate(
             sql, params, found, "doctor", "seized_share",
@@ -919,13 +739,13 @@ def _rule_seized(sql: _Sql, params: LeadParams, found: _Found, kinds: set[str]) 
             concentrated: dict[str, tuple[int, list[str]]] = {}
             for dr, k in sql.rows(
                 f"SELECT d.dr_code, COUNT(*) FROM rxtrace_lead_seized_cards c CROSS JOIN "
-                f"dispensing d WHERE d.psn_no = c.psn AND {_INS} AND d.sel_retn_cnt > 0 "
+                f"dispensing d WHERE d.psn_no = c.psn AND {INS} AND d.sel_retn_cnt > 0 "
                 f"AND d.dr_code IS NOT NULL GROUP BY d.dr_code"
             ):
                 concentrated[dr] = (int(k), [])
             _fill_evidence(sql, concentrated, params, (
                 f"SELECT d.dr_code AS e, d.setl_id AS s FROM rxtrace_lead_seized_cards c "
-                f"CROSS JOIN dispensing d WHERE d.psn_no = c.psn AND {_INS} "
+                f"CROSS JOIN dispensing d WHERE d.psn_no = c.psn AND {INS} "
                 f"AND d.sel_retn_cnt > 0 "
                 f"AND d.dr_code IS NOT NULL"))
             _attribute_rate(
@@ -940,7 +760,7 @@ def _counted(events: Mapping[str, Sequence[str]]) -> dict[str, tuple[int, Sequen
     return {ident: (len(setls), setls) for ident, setls in events.items()}
 
 
-def _fill_evidence(sql: _Sql, events: dict[str, tuple[int, list[str]]], params: LeadParams,
+def _fill_evidence(sql: Sql, events: dict[str, tuple[int, list[str]]], params: LeadParams,
                    pairs_sql: str) -> None:
     """Attach up to ``evidence_limit`` setl_ids per entity from a query of columns e, s."""
     limit = int(params.evidence_limit)
@@ -952,72 +772,20 @@ def _fill_evidence(sql: _Sql, events: dict[str, tuple[int, list[str]]], params: 
             events[ident][1].append(setl)
 
 
-def _rule_cross_institution(sql: _Sql, params: LeadParams, found: _Found) -> None:
+def _rule_cross_institution(sql: Sql, params: LeadParams, found: _Found) -> None:
     """One card collecting the same drug from many institutions, beyond a plausible dose.
 
-    Windows are fixed buckets of ``window_days`` on two grids offset by half a window, so any
-    burst shorter than half a window lies whole inside one bucket: set-based, no sliding join.
+    The basis holds every window of ``window_days`` (two grids offset by half a window) in
+    which a card got one drug from two institutions or more.
     """
     period = params.window_days * 86400
     half = period // 2
-    floor_units = params.max_units_per_day * params.window_days
     epoch = sql.epoch("d.sel_retn_time")
-    units = "CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END"
-    grid = (
-        "SELECT d.med_list_codg, d.psn_no, ({epoch} + {offset}) / {period}, "
-        "COUNT(DISTINCT d.fixmedins_code), SUM({units}) "
-        "FROM dispensing d {join} LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg "
-        f"WHERE {_INS} GROUP BY d.med_list_codg, d.psn_no, ({{epoch}} + {{offset}}) / {{period}}"
-    )
-    columns = "med TEXT, psn TEXT, b BIGINT, insts BIGINT, units BIGINT"
-    # The first grid over every sale. On SQLite its table is kept in key order (the GROUP BY's
-    # own order, so filling it costs no sort): the per-drug and per-card passes below then
-    # stream through it instead of sorting it again.
-    sql.temp(
-        "rxtrace_lead_cw",
-        columns, grid.format(epoch=epoch, offset=0, period=period, units=units, join=""),
-        sqlite_key="med, psn, b",
-    )
-    sql.temp(
-        "rxtrace_lead_plausible", "med TEXT PRIMARY KEY, typical DOUBLE PRECISION, "
-        "plausible DOUBLE PRECISION",
-        f"SELECT c.med, AVG(c.units), "
-        f"CASE WHEN {float(params.typical_factor)} * AVG(c.units) > {float(floor_units)} "
-        f"THEN {float(params.typical_factor)} * AVG(c.units) ELSE {float(floor_units)} END "
-        f"+ COALESCE((SELECT u.upb FROM rxtrace_lead_upb u WHERE u.med = c.med), 0) "
-        f"FROM rxtrace_lead_cw c WHERE c.units > 0 GROUP BY c.med",
-    )
-    # A window of the second grid with two institutions or more takes two sales of one drug
-    # to one card at two institutions within a window: either both in one bucket of the
-    # first grid (which then has two institutions) or in two of its buckets. Only those
-    # (drug, card) pairs are bucketed again.
-    sql.temp(
-        "rxtrace_lead_cwpairs", "med TEXT NOT NULL, psn TEXT NOT NULL",
-        "SELECT med, psn FROM rxtrace_lead_cw GROUP BY med, psn "
-        "HAVING COUNT(*) >= 2 OR MAX(insts) >= 2", sqlite_key="med, psn",
-    )
-    with sql.scanning():
-        sql.temp(
-            "rxtrace_lead_cw1", columns,
-            grid.format(epoch=epoch, offset=half, period=period, units=units,
-                        join="JOIN rxtrace_lead_cwpairs c ON c.med = d.med_list_codg "
-                             "AND c.psn = d.psn_no"),
-        )
-    sql.temp(
-        "rxtrace_lead_windows",
-        "psn TEXT, med TEXT, g INTEGER, b BIGINT, insts BIGINT, units BIGINT, "
-        "typical DOUBLE PRECISION, plausible DOUBLE PRECISION",
-        " UNION ALL ".join(
-            f"SELECT c.psn, c.med, {g}, c.b, c.insts, c.units, p.typical, p.plausible "
-            f"FROM {table} c LEFT JOIN rxtrace_lead_plausible p ON p.med = c.med "
-            f"WHERE c.insts >= {int(params.min_institutions)} "
-            f"OR (c.insts >= 2 AND c.units > p.plausible)"
-            for g, table in ((0, "rxtrace_lead_cw"), (1, "rxtrace_lead_cw1"))),
-    )
     best: dict[str, Any] = {}
     # Of equal windows, the first by drug, grid and bucket is shown.
-    for row in sql.rows("SELECT psn, med, g, b, insts, units, typical, plausible "
-                        "FROM rxtrace_lead_windows ORDER BY psn, med, g, b"):
+    for row in sql.rows("SELECT psn_no AS psn, med_list_codg AS med, grid AS g, bucket AS b, "
+                        "institutions AS insts, units, typical, plausible "
+                        "FROM lead_basis_window ORDER BY psn_no, med_list_codg, grid, bucket"):
         rank = (row.insts, row.units or 0)
         if row.psn not in best or rank > (best[row.psn].insts, best[row.psn].units or 0):
             best[row.psn] = row
@@ -1026,9 +794,10 @@ def _rule_cross_institution(sql: _Sql, params: LeadParams, found: _Found) -> Non
     # The settlements inside each card's worst window, through the card index.
     setls: dict[str, list[str]] = defaultdict(list)
     window_rows = sql.rows(
-        f"SELECT w.psn, w.med, w.g, w.b, d.setl_id FROM rxtrace_lead_windows w "
-        f"CROSS JOIN dispensing d WHERE d.psn_no = w.psn AND d.med_list_codg = w.med "
-        f"AND {_INS} AND ({epoch} + w.g * {half}) / {period} = w.b")
+        f"SELECT w.psn_no, w.med_list_codg, w.grid, w.bucket, d.setl_id "
+        f"FROM lead_basis_window w CROSS JOIN dispensing d "
+        f"WHERE d.psn_no = w.psn_no AND d.med_list_codg = w.med_list_codg "
+        f"AND {INS} AND ({epoch} + w.grid * {half}) / {period} = w.bucket")
     for psn, med, g, b, setl in window_rows:
         row = best.get(psn)
         if row is not None and (row.med, row.g, row.b) == (med, g, b):
@@ -1063,7 +832,7 @@ def _rule_cross_institution(sql: _Sql, params: LeadParams, found: _Found) -> Non
 
 
 class _InstFigures(NamedTuple):
-    """One institution's settlements, read once for every shape rule."""
+    """One institution's settlements, as the basis sums them up for every shape rule."""
 
     kind: str | None
     setls: int
@@ -1072,110 +841,42 @@ class _InstFigures(NamedTuple):
     rows: int
     card_days: int
     no_visit: int
+    # Settlements whose visit number other cards' settlements carry too.
+    shared_visit: int
     # Pairs of consecutive settlements to different cards: minutes apart or further apart,
     # and how many of each were identical bills.
     short: int
     short_same: int
     long: int
     long_same: int
+    # The multi-drug basket most of its cards got: (drugs, first, last, boxes), and to how
+    # many cards.
+    modal: tuple[int, str, str, int] | None
+    modal_cards: int
 
 
-# What each settlement keeps of the one before it at the same institution, to tell
-# identical bills minutes apart.
-_PREV = ("t", "psn", "ndrug", "dmin", "dmax", "boxes", "setl_id")
-_SAME_BILL = ("s.ndrug = s.prev_ndrug AND s.dmin = s.prev_dmin AND s.dmax = s.prev_dmax "
-              "AND s.boxes = s.prev_boxes")
-
-
-def _settlements(sql: _Sql) -> str:
-    """``rxtrace_lead_setl`` as ``s``, with the previous settlement's columns as ``prev_*``."""
-    if sql.pg:
-        return "rxtrace_lead_setl s"
-    prev = ", ".join(f"p.{c} AS prev_{c}" for c in _PREV)
-    return (f"(SELECT s.*, {prev} FROM rxtrace_lead_setl s LEFT JOIN rxtrace_lead_setl p "
-            f"ON p.seq = s.seq - 1 AND p.inst = s.inst) s")
-
-
-def _fill_settlements(sql: _Sql, params: LeadParams) -> dict[str, _InstFigures]:
-    """One row per settlement in (institution, time, settlement) order, with what the
-    previous bill at the same institution was, and every per-institution figure the shape
-    rules need, in one pass over the settlements.
-
-    PostgreSQL takes the previous bill from a window over the aggregate (one sort). SQLite's
-    window functions cost more than a sort and a join: its rows are numbered by the order
-    they are inserted in (``seq``, the rowid) and the previous bill is the row ``seq - 1``.
-
-    The figures are kept for the exposures of the other institution rules (sale rows per
-    institution), so none of them scans the sales again.
-    """
+def _inst_figures(sql: Sql) -> dict[str, _InstFigures]:
     cached: dict[str, _InstFigures] | None = sql.cache.get("inst_figures")
-    if cached is not None:
-        return cached
-    t = f"MIN({sql.epoch('d.sel_retn_time')})"
-    values = {"t": t, "psn": "MIN(d.psn_no)", "ndrug": "COUNT(DISTINCT d.med_list_codg)",
-              "dmin": "MIN(d.med_list_codg)", "dmax": "MAX(d.med_list_codg)",
-              "boxes": "SUM(d.sel_retn_cnt)", "setl_id": "d.setl_id"}
-    columns = ("inst TEXT, setl_id TEXT, psn TEXT, sn TEXT, t BIGINT, ndrug BIGINT, dmin TEXT, "
-               "dmax TEXT, boxes BIGINT, nrows BIGINT")
-    select = (f"d.fixmedins_code, d.setl_id, MIN(d.psn_no), MIN(d.mdtrt_sn), {t}, "
-              f"{values['ndrug']}, {values['dmin']}, {values['dmax']}, {values['boxes']}, "
-              f"COUNT(*)")
-    grouped = (f"FROM dispensing d WHERE {_INS} AND d.sel_retn_cnt > 0 "
-               f"GROUP BY d.fixmedins_code, d.setl_id")
-    if sql.pg:
-        types = {"t": "BIGINT", "ndrug": "BIGINT", "boxes": "BIGINT"}
-        prev_columns = ", ".join(f"prev_{c} {types.get(c, 'TEXT')}" for c in _PREV)
-        lags = ", ".join(f"LAG({values[c]}) OVER w" for c in _PREV)
-        with sql.scanning():
-            sql.temp("rxtrace_lead_setl", f"{columns}, {prev_columns}",
-                     f"SELECT {select}, {lags} {grouped} "
-                     f"WINDOW w AS (PARTITION BY d.fixmedins_code ORDER BY {t}, d.setl_id)")
-    else:
-        # An INSERT appends rows in the order the sort hands them over (checked below).
-        sql.temp("rxtrace_lead_setl", f"seq INTEGER PRIMARY KEY, {columns}",
-                 f"SELECT NULL, {select} {grouped} ORDER BY d.fixmedins_code, {t}, d.setl_id")
-    # A card-day is a distinct (card, day): the day's digits never hold a space, so the text
-    # after the last space tells the day and what comes before it the card.
-    figures = sql.rows(
-        f"""
-        SELECT inst, COUNT(*) AS setls, COUNT(DISTINCT psn) AS cards, SUM(boxes) AS boxes,
-               SUM(nrows) AS nrows,
-               COUNT(DISTINCT psn || ' ' || COALESCE(CAST(t / 86400 AS TEXT), '')) AS card_days,
-               SUM(CASE WHEN sn IS NULL OR sn = '' THEN 1 ELSE 0 END) AS no_visit,
-               SUM(pair * short) AS short, SUM(pair * short * same) AS short_same,
-               SUM(pair * (1 - short)) AS long, SUM(pair * (1 - short) * same) AS long_same,
-               SUM(disorder) AS disorder
-        FROM (
-            SELECT s.inst, s.psn, s.sn, s.t, s.boxes, s.nrows,
-                   CASE WHEN s.prev_t IS NOT NULL AND s.prev_psn <> s.psn
-                        THEN 1 ELSE 0 END AS pair,
-                   CASE WHEN s.t - s.prev_t <= {int(params.bunch_seconds)}
-                        THEN 1 ELSE 0 END AS short,
-                   CASE WHEN {_SAME_BILL} THEN 1 ELSE 0 END AS same,
-                   CASE WHEN s.prev_t > s.t OR (s.prev_t = s.t AND s.prev_setl_id >= s.setl_id)
-                        THEN 1 ELSE 0 END AS disorder
-            FROM {_settlements(sql)}
-        ) x GROUP BY inst
-        """)
-    if any(r.disorder for r in figures):
-        raise RxtraceError("Internal error: settlements were not numbered in time order.")
-    kinds = dict(sql.rows("SELECT fixmedins_code, kind FROM institution"))
-    result = {r.inst: _InstFigures(
-        kinds.get(r.inst), int(r.setls), int(r.cards), int(r.boxes or 0), int(r.nrows),
-        int(r.card_days), int(r.no_visit), int(r.short), int(r.short_same), int(r.long),
-        int(r.long_same)) for r in figures}
-    sql.cache["inst_figures"] = result
-    sql.cache["inst_exposure"] = {i: (float(f.rows), f.kind) for i, f in result.items()}
-    return result
+    if cached is None:
+        cached = {r.fixmedins_code: _InstFigures(
+            r.kind, int(r.setls), int(r.cards), int(r.boxes), int(r.sale_rows),
+            int(r.card_days), int(r.no_visit), int(r.shared_visit), int(r.short),
+            int(r.short_same), int(r.long), int(r.long_same),
+            None if r.modal_ndrug is None
+            else (int(r.modal_ndrug), r.modal_dmin, r.modal_dmax, int(r.modal_boxes)),
+            int(r.modal_cards or 0),
+        ) for r in sql.rows("SELECT * FROM lead_basis_institution")}
+        sql.cache["inst_figures"] = cached
+    return cached
 
 
-def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> None:
+def _rule_institution_shape(sql: Sql, params: LeadParams, found: _Found) -> None:
     """Phantom billing shows in the shape of an institution's sales, whatever its size:
     boxes per card-day (a visit), settlements without a visit number (or one shared by several
     cards), most cards getting the very same basket, and identical bills to different cards
     minutes apart.
     """
-    per_inst = _fill_settlements(sql, params)
+    per_inst = _inst_figures(sql)
     if not per_inst:
         return
     tested = len(per_inst)
@@ -1183,11 +884,13 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
 
     def evidence_of(insts: Iterable[str], pairs_sql: str) -> dict[str, tuple[int, list[str]]]:
         """The settlements behind the institutions that fired, from a query of columns e, s
-        over ``rxtrace_lead_setl s`` limited to those institutions."""
+        over ``rxtrace_lead_setl s`` (their settlements only, read through the institution
+        index)."""
         setls: dict[str, tuple[int, list[str]]] = {i: (0, []) for i in insts}
         if setls:
             sql.empty_temp("rxtrace_lead_fired", "inst TEXT PRIMARY KEY")
             sql.fill("rxtrace_lead_fired", ("inst",), [{"inst": i} for i in sorted(setls)])
+            fill_settlements(sql, only="rxtrace_lead_fired")
             _fill_evidence(sql, setls, params, pairs_sql)
         return setls
 
@@ -1237,13 +940,7 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
     shared_visit = (
         "SELECT inst, sn FROM rxtrace_lead_setl WHERE sn IS NOT NULL AND sn <> '' {only}"
         "GROUP BY inst, sn HAVING MIN(psn) <> MAX(psn)")
-    bad_visits: dict[str, float] = {i: float(r.no_visit) for i, r in per_inst.items()}
-    for inst, n in sql.rows(
-        "SELECT inst, SUM(n) FROM (SELECT inst, sn, COUNT(*) AS n FROM rxtrace_lead_setl "
-        "WHERE sn IS NOT NULL AND sn <> '' GROUP BY inst, sn HAVING MIN(psn) <> MAX(psn)) x "
-        "GROUP BY inst"
-    ):
-        bad_visits[inst] += float(n)
+    bad_visits = {i: float(r.no_visit + r.shared_visit) for i, r in per_inst.items()}
     test_all("visit_ids", "Settlements without a real visit number", params.w_visit_ids,
              bad_visits, {i: float(r.setls) for i, r in per_inst.items()},
              "settlements with no visit number or one shared by several cards",
@@ -1252,18 +949,16 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
              f") r ON r.inst = s.inst AND r.sn = s.sn "
              f"WHERE {fired_only} AND (s.sn IS NULL OR s.sn = '' OR r.sn IS NOT NULL)")
 
-    # The modal basket: (number of drugs, first drug, last drug, boxes) stands for the
-    # basket; only baskets of two drugs or more, since one popular drug is normal anywhere.
-    sql.temp(
-        "rxtrace_lead_modal", "inst TEXT, ndrug BIGINT, dmin TEXT, dmax TEXT, boxes BIGINT, n BIGINT",
-        "SELECT inst, ndrug, dmin, dmax, boxes, n FROM ("
-        "  SELECT inst, ndrug, dmin, dmax, boxes, COUNT(DISTINCT psn) AS n, "
-        "  ROW_NUMBER() OVER (PARTITION BY inst ORDER BY COUNT(DISTINCT psn) DESC, dmin) AS rn "
-        "  FROM rxtrace_lead_setl WHERE ndrug >= 2 GROUP BY inst, ndrug, dmin, dmax, boxes"
-        ") x WHERE rn = 1",
-    )
+    # The modal basket (number of drugs, first drug, last drug, boxes) stands for the basket;
+    # only baskets of two drugs or more count, since one popular drug is normal anywhere.
+    sql.empty_temp("rxtrace_lead_modal", "inst TEXT, ndrug BIGINT, dmin TEXT, dmax TEXT, "
+                   "boxes BIGINT, n BIGINT")
+    sql.fill("rxtrace_lead_modal", ("inst", "ndrug", "dmin", "dmax", "boxes", "n"), [
+        {"inst": i, "ndrug": r.modal[0], "dmin": r.modal[1], "dmax": r.modal[2],
+         "boxes": r.modal[3], "n": r.modal_cards}
+        for i, r in per_inst.items() if r.modal is not None])
     test_all("modal_basket", "Many cards getting the very same drugs", params.w_modal_basket,
-             {i: float(n) for i, n in sql.rows("SELECT inst, n FROM rxtrace_lead_modal")},
+             {i: float(r.modal_cards) for i, r in per_inst.items() if r.modal is not None},
              {i: float(r.cards) for i, r in per_inst.items()},
              "cards given the same multi-drug basket",
              "SELECT s.inst AS e, s.setl_id AS s FROM rxtrace_lead_setl s JOIN rxtrace_lead_modal m "
@@ -1297,9 +992,9 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
             bunched[inst] = test
     if bunched:
         setls = evidence_of(bunched, (
-            f"SELECT s.inst AS e, s.setl_id AS s FROM {_settlements(sql)} "
+            f"SELECT s.inst AS e, s.setl_id AS s FROM {settlements(sql)} "
             f"WHERE {fired_only} AND s.prev_t IS NOT NULL AND s.prev_psn <> s.psn "
-            f"AND s.t - s.prev_t <= {int(params.bunch_seconds)} AND {_SAME_BILL}"))
+            f"AND s.t - s.prev_t <= {int(params.bunch_seconds)} AND {SAME_BILL}"))
         for inst, test in bunched.items():
             hit = _rate_hit(
                 "bunched", "Identical bills to different cards minutes apart", params.w_bunched,
@@ -1312,7 +1007,7 @@ def _rule_institution_shape(sql: _Sql, params: LeadParams, found: _Found) -> Non
                 found.add("institution", inst, hit)
 
 
-def _names(sql: _Sql, found: _Found) -> dict[tuple[str, str], str | None]:
+def _names(sql: Sql, found: _Found) -> dict[tuple[str, str], str | None]:
     names: dict[tuple[str, str], str | None] = dict(found.names)
     insts = {i for k, i in found.hits if k == "institution"}
     if insts:
@@ -1323,15 +1018,15 @@ def _names(sql: _Sql, found: _Found) -> dict[tuple[str, str], str | None]:
             names[("institution", code)] = name
     doctors = sorted(i for k, i in found.hits if k == "doctor")
     for start in range(0, len(doctors), 500):
-        chunk = doctors[start:start + 500]
+        # Shown at the institution the basis names for them: the first by code, when a
+        # doctor sells at several.
         for dr, name in sql.session.execute(
-            select(models.Dispensing.dr_code, models.Institution.name)
+            select(models.LeadBasisDoctor.dr_code, models.Institution.name)
             .join(models.Institution,
-                  models.Institution.fixmedins_code == models.Dispensing.fixmedins_code)
-            .where(models.Dispensing.dr_code.in_(chunk)).distinct()
+                  models.Institution.fixmedins_code == models.LeadBasisDoctor.fixmedins_code)
+            .where(models.LeadBasisDoctor.dr_code.in_(doctors[start:start + 500]))
         ):
-            if dr is not None:
-                names.setdefault(("doctor", dr), f"doctor at {name}")
+            names[("doctor", dr)] = f"doctor at {name}"
     cards = sorted(i for k, i in found.hits if k == "card")
     for start in range(0, len(cards), 500):
         for psn, masked in sql.session.execute(

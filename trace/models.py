@@ -44,6 +44,11 @@ __all__ = [
     "Dispensing",
     "Institution",
     "InsuredPerson",
+    "LeadBasisCard",
+    "LeadBasisCode",
+    "LeadBasisDoctor",
+    "LeadBasisInstitution",
+    "LeadBasisWindow",
     "LeadEvent",
     "LeadRecord",
     "LoadedFile",
@@ -338,3 +343,77 @@ class LeadEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+# The leads' basis: what the analysis needs from every sale, kept from one load to the next so
+# that ``rxtrace leads`` reads a few thousand rows instead of sorting all sales once per rule.
+# Rebuilt as a whole whenever the sales, institutions or catalog have grown
+# (``rxtrace.trace.lead_basis``); never edited by hand, never the only copy of anything.
+
+
+class LeadBasisCode(Base):
+    """A code any code rule could flag: on two insurance rows or more, or one suspect row."""
+
+    __tablename__ = "lead_basis_code"
+
+    key_hi: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    key_lo: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class LeadBasisInstitution(Base):
+    """One institution's settlements summed up for the shape rules and the exposures."""
+
+    __tablename__ = "lead_basis_institution"
+
+    fixmedins_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str | None] = mapped_column(String(16))
+    setls: Mapped[int] = mapped_column(BigInteger)
+    cards: Mapped[int] = mapped_column(BigInteger)
+    boxes: Mapped[int] = mapped_column(BigInteger)
+    sale_rows: Mapped[int] = mapped_column(BigInteger)
+    card_days: Mapped[int] = mapped_column(BigInteger)
+    no_visit: Mapped[int] = mapped_column(BigInteger)
+    shared_visit: Mapped[int] = mapped_column(BigInteger)
+    short: Mapped[int] = mapped_column(BigInteger)
+    short_same: Mapped[int] = mapped_column(BigInteger)
+    long: Mapped[int] = mapped_column(BigInteger)
+    long_same: Mapped[int] = mapped_column(BigInteger)
+    modal_ndrug: Mapped[int | None] = mapped_column(BigInteger)
+    modal_dmin: Mapped[str | None] = mapped_column(String(64))
+    modal_dmax: Mapped[str | None] = mapped_column(String(64))
+    modal_boxes: Mapped[int | None] = mapped_column(BigInteger)
+    modal_cards: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LeadBasisWindow(Base):
+    """A card's window of one drug with two institutions or more: cross-institution dispensing."""
+
+    __tablename__ = "lead_basis_window"
+
+    psn_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    med_list_codg: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    institutions: Mapped[int] = mapped_column(BigInteger)
+    units: Mapped[int | None] = mapped_column(BigInteger)
+    typical: Mapped[float | None] = mapped_column(Float)
+    plausible: Mapped[float | None] = mapped_column(Float)
+
+
+class LeadBasisCard(Base):
+    """Insurance sale rows per card: the cards' exposure."""
+
+    __tablename__ = "lead_basis_card"
+
+    psn_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sale_rows: Mapped[int] = mapped_column(BigInteger)
+
+
+class LeadBasisDoctor(Base):
+    """Insurance sale rows per doctor, and the institution a doctor is shown at."""
+
+    __tablename__ = "lead_basis_doctor"
+
+    dr_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sale_rows: Mapped[int] = mapped_column(BigInteger)
+    fixmedins_code: Mapped[str | None] = mapped_column(String(64))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,11 @@ def test_installed_command_runs_from_another_folder(tmp_path: Path) -> None:
 def test_load_then_resolve_json_is_one_document(tmp_path: Path) -> None:
     loaded = run(["load", str(SAMPLE), "--format", "json"], tmp_path)
     assert loaded.returncode == 0, loaded.stderr
-    assert json.loads(loaded.stdout)["tables"]["dispensing"]["taken"] == 1422
+    document = json.loads(loaded.stdout)
+    assert document["tables"]["dispensing"]["taken"] == 1422
+    # The leads' basis was prepared from the sales just stored.
+    assert document["lead_basis"]["params"]["window_days"] == 30
+    assert document["lead_basis"]["token"].split(":")[1] == "1422"
     resolved = run(["resolve", "--case", "CASE-SAMPLE", "--format", "json"], tmp_path)
     assert resolved.returncode == 0, resolved.stderr
     doc = json.loads(resolved.stdout)
@@ -58,6 +63,28 @@ def test_load_then_resolve_json_is_one_document(tmp_path: Path) -> None:
     assert table.returncode == 0 and "dispensed" in table.stdout
     csv_out = run(["resolve", "--case", "CASE-SAMPLE", "--format", "csv"], tmp_path)
     assert csv_out.stdout.splitlines()[0].startswith("code,key,family,status")
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="shared sample absent")
+def test_load_can_leave_the_leads_basis_to_the_first_leads_run(tmp_path: Path) -> None:
+    sales = str(SAMPLE / "dispensing_part1.csv")
+    loaded = run(["load", sales, "--no-prepare-leads", "--format", "json"], tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["lead_basis"] is None
+    database = tmp_path / "data" / "rxtrace.db"
+
+    def basis() -> list[tuple[str]]:
+        with sqlite3.connect(database) as conn:
+            return conn.execute("SELECT value FROM meta WHERE name = 'lead_basis'").fetchall()
+
+    assert basis() == []
+    # A load that stores no sale, institution or catalog row has nothing to prepare.
+    again = run(["load", sales, "--format", "json"], tmp_path)
+    assert again.returncode == 0 and json.loads(again.stdout)["lead_basis"] is None
+    leads = run(["leads", "--kind", "code", "--format", "json", "--no-save"], tmp_path)
+    assert leads.returncode == 0, leads.stderr
+    assert "leads" in json.loads(leads.stdout)
+    assert len(basis()) == 1
 
 
 def test_failures_exit_non_zero_with_one_line(tmp_path: Path) -> None:

@@ -1,0 +1,124 @@
+"""The leads' basis is read while it describes the data, and built again as soon as it does not:
+new sales, institutions or catalog rows, a load's counted rows, or other shaping parameters."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from rxtrace.trace import lead_basis, models
+from rxtrace.trace.lead_basis import basis_info, ensure_basis
+from rxtrace.trace.leads import Lead, LeadParams, find_leads
+
+from .builders import T0, World
+
+
+class Builds:
+    """Counts the basis builds, letting each happen."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = lead_basis.refresh_basis
+
+        def counted(**kwargs: object) -> lead_basis.BasisInfo:
+            self.count += 1
+            return real(**kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(lead_basis, "refresh_basis", counted)
+
+
+def ids(leads: list[Lead]) -> set[tuple[str, str]]:
+    return {(lead.kind, lead.id) for lead in leads}
+
+
+def _world(session: Session) -> World:
+    w = World(session)
+    w.drug("8200001", "XA", 7)
+    w.honest_background(pharmacies=4, sales_each=30, cards=60)
+    w.institution("A", "pharmacy")
+    w.institution("B", "pharmacy")
+    w.commit()
+    return w
+
+
+def test_the_basis_is_kept_until_the_data_grows(any_session: Session,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    builds = Builds(monkeypatch)
+    w = _world(any_session)
+    first = find_leads(session=any_session)
+    assert builds.count == 1
+    info = basis_info(session=any_session)
+    assert info is not None and info.params["window_days"] == 30
+    assert find_leads(session=any_session) == first
+    assert find_leads(session=any_session, kind="card") is not None
+    assert builds.count == 1, "a basis that still describes the data is read, not rebuilt"
+
+    # A box sold twice: the new sales must reach the leads, through a rebuilt basis.
+    code = w.new_code("8200001")
+    w.sale(inst="A", card="C1", code=code, med="XA", at=T0)
+    w.sale(inst="B", card="C2", code=code, med="XA", at=T0 + timedelta(days=5))
+    w.commit()
+    code_key = f"{code}"
+    after = find_leads(session=any_session, kind="code")
+    assert builds.count == 2
+    assert ("code", code_key) in ids(after) and ("code", code_key) not in ids(first)
+
+    # Seizures shape no basis: only which entities are looked at.
+    w.seize("Z1", "K1", [code])
+    w.commit()
+    find_leads(session=any_session, case_id="K1")
+    assert builds.count == 2
+
+    w.institution("C", "clinic")
+    w.commit()
+    find_leads(session=any_session, kind="institution")
+    assert builds.count == 3
+    w.drug("8200002", "XB", 30)
+    w.commit()
+    find_leads(session=any_session, kind="code")
+    assert builds.count == 4
+
+
+def test_other_shaping_parameters_rebuild_it(any_session: Session,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    builds = Builds(monkeypatch)
+    _world(any_session)
+    ensure_basis(session=any_session, params=LeadParams())
+    # Weights and gates only score what the basis holds: the same basis serves them.
+    find_leads(session=any_session, params=LeadParams(w_resold=5.0, min_surprise=3.0))
+    assert builds.count == 1
+    find_leads(session=any_session, params=LeadParams(window_days=10))
+    assert builds.count == 2
+    info = basis_info(session=any_session)
+    assert info is not None and info.params["window_days"] == 10
+    ensure_basis(session=any_session, params=LeadParams())
+    assert builds.count == 3
+
+
+def test_a_load_counting_rows_makes_it_stale(any_session: Session,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # On PostgreSQL a load may commit rows with lower ids than those already read: the loads'
+    # own counts tell the basis the data moved.
+    builds = Builds(monkeypatch)
+    _world(any_session)
+    ensure_basis(session=any_session, params=LeadParams())
+    any_session.add(models.LoadedFile(sha256="f" * 64, path="x.csv", size_bytes=1,
+                                      table_name="dispensing", status="loading", rows_taken=3,
+                                      started_at=datetime(2026, 1, 1)))
+    any_session.commit()
+    ensure_basis(session=any_session, params=LeadParams())
+    assert builds.count == 2
+
+
+def test_an_unreadable_or_older_description_means_no_basis(session: Session) -> None:
+    _world(session)
+    ensure_basis(session=session, params=LeadParams())
+    assert basis_info(session=session) is not None
+    stored = session.get(models.Meta, "lead_basis")
+    assert stored is not None
+    stored.value = stored.value.replace('"version": 1', '"version": 0')
+    assert basis_info(session=session) is None
+    stored.value = "not json"
+    assert basis_info(session=session) is None

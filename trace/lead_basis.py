@@ -1,0 +1,519 @@
+"""The leads' basis: what the analysis needs from every sale, computed once per state of the data.
+
+Each lead rule needs its own grouping of all sales: settlements per institution in time order,
+card × drug windows on two grids, sale rows per card and per doctor, codes on several rows.
+Each of those sorts or hashes the whole ``dispensing`` table, and together they cost ten times
+the raw duplicate-settlement query. None of them depends on a case: seizures only pick which
+entities to look at. So they are kept in ``lead_basis_*`` tables (a few rows per institution,
+card, doctor and flagged window) and rebuilt only when the data under them has grown:
+
+* ``rxtrace load`` rebuilds the basis after it stored sales, institutions or catalog rows;
+* :func:`ensure_basis` (every :func:`~rxtrace.trace.leads.find_leads`) checks the basis against
+  the data's *token* and the shaping parameters, and rebuilds it when either differs.
+
+The token is the highest sale id, the sale rows the loads counted, and the numbers of
+institutions and catalog products. Every table rxtrace writes only ever grows (loads insert
+and ignore duplicates; nothing updates or deletes a row), so a grown table changes the token.
+The sum of the loads' counts catches a load on PostgreSQL that commits rows with lower ids
+after the basis was built from higher ones.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, insert, text
+from sqlalchemy.orm import Session
+
+from rxtrace.trace import models
+from rxtrace.trace.errors import RxtraceError
+
+if TYPE_CHECKING:
+    from rxtrace.trace.leads import LeadParams
+
+__all__ = [
+    "SHAPING",
+    "BasisInfo",
+    "basis_info",
+    "ensure_basis",
+    "refresh_basis",
+]
+
+# The parameters the basis is built with; the others only weigh and gate what it holds.
+SHAPING = ("window_days", "max_units_per_day", "typical_factor", "min_institutions",
+           "bunch_seconds")
+_VERSION = 1
+_META = "lead_basis"
+INS = "d.mdtrt_setl_type = 1"
+
+
+@dataclass(frozen=True)
+class BasisInfo:
+    """What the stored basis was built from, when, and in how long."""
+
+    token: str
+    params: Mapping[str, Any]
+    built_at: str
+    seconds: float
+    version: int = _VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"token": self.token, "params": dict(self.params), "built_at": self.built_at,
+                "seconds": self.seconds, "version": self.version}
+
+
+class Sql:
+    """A session with the dialect's spellings and the analysis' temporary tables."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pg = session.get_bind().dialect.name == "postgresql"
+        self.temps: list[str] = []
+        self.cache: dict[str, Any] = {}
+
+    def tune(self) -> None:
+        """SQLite: room for the sorts in memory. PostgreSQL keeps the server's ``work_mem``:
+        its hash aggregates spill in cache-sized partitions, and were measured slower with
+        256 MB (one hash table larger than the CPU caches) than with the default 4 MB."""
+        if not self.pg:
+            self.session.execute(text("PRAGMA temp_store = MEMORY"))
+            self.session.execute(text("PRAGMA cache_size = -262144"))
+
+    @contextmanager
+    def scanning(self) -> Iterator[None]:
+        """PostgreSQL scans and hashes, rather than walks an index, in a statement that reads
+        most of ``dispensing``. Its planner walks the institution index to feed the settlements
+        their order (4.9 s against 3.5 s at a million rows), and the card index once per
+        (drug, card) pair of the second grid (6.4 s against 1.2 s): random reads of the whole
+        table. On failure the transaction is rolled back, and the settings with it."""
+        if self.pg:
+            self.session.execute(text("SET LOCAL enable_indexscan = off"))
+            self.session.execute(text("SET LOCAL enable_bitmapscan = off"))
+        yield
+        if self.pg:
+            self.session.execute(text("SET LOCAL enable_indexscan = DEFAULT"))
+            self.session.execute(text("SET LOCAL enable_bitmapscan = DEFAULT"))
+
+    def epoch(self, column: str) -> str:
+        # Both read a naive timestamp as if it were UTC: the same number, so differences and
+        # buckets agree across engines; only differences and buckets are ever used.
+        if self.pg:
+            return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
+        if sqlite3.sqlite_version_info >= (3, 38):
+            # The same seconds as strftime('%s') (both truncate), without formatting a string
+            # and parsing it back: a sixth of the cost per row.
+            return f"unixepoch({column})"
+        return f"CAST(strftime('%s', {column}) AS INTEGER)"
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return list(self.session.execute(text(sql), dict(params or {})).all())
+
+    def temp(self, name: str, columns: str, select_sql: str,
+             params: Mapping[str, Any] | None = None, *, sqlite_key: str | None = None) -> None:
+        """Fill a fresh temporary table from a query (created, then filled: PostgreSQL refuses
+        bound parameters in ``CREATE TABLE AS``).
+
+        ``sqlite_key`` stores the table in that key's order on SQLite (a ``WITHOUT ROWID``
+        table), for a query that fills it in that order and later GROUP BYs on a prefix of it
+        that should stream rather than sort. PostgreSQL hashes those, so it keeps a heap.
+        """
+        ddl = f"CREATE TEMPORARY TABLE {name} ({columns})"
+        if sqlite_key and not self.pg:
+            ddl = f"CREATE TEMPORARY TABLE {name} ({columns}, PRIMARY KEY ({sqlite_key})) WITHOUT ROWID"
+        self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        self.session.execute(text(ddl))
+        self.session.execute(text(f"INSERT INTO {name} {select_sql}"), dict(params or {}))
+        self.analyze(name)
+        if name not in self.temps:
+            self.temps.append(name)
+
+    def empty_temp(self, name: str, columns: str) -> None:
+        self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        self.session.execute(text(f"CREATE TEMPORARY TABLE {name} ({columns})"))
+        if name not in self.temps:
+            self.temps.append(name)
+
+    def fill(self, name: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            marks = ", ".join(f":{c}" for c in columns)
+            self.session.execute(
+                text(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"), list(rows))
+            self.analyze(name)
+
+    def refill(self, table: str, columns: Sequence[str], select_sql: str) -> None:
+        """Replace a basis table's rows with a query's (in the caller's transaction)."""
+        self.session.execute(text(f"DELETE FROM {table}"))
+        self.session.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) {select_sql}"))
+        self.analyze(table, temporary=False)
+
+    def analyze(self, name: str, *, temporary: bool = True) -> None:
+        """Statistics for a fresh table, which has none. PostgreSQL would guess it tiny;
+        SQLite guesses it huge, and then builds a Bloom filter over all of ``dispensing`` (a
+        full scan) before looking up a thousand codes in it. SQLite only needs the row count,
+        so its sample is kept small."""
+        if self.pg:
+            self.session.execute(text(f"ANALYZE {name}"))
+        else:
+            self.session.execute(text("PRAGMA analysis_limit = 1000"))
+            self.session.execute(text(f"ANALYZE {'temp.' if temporary else ''}{name}"))
+            self.session.execute(text("PRAGMA analysis_limit = 0"))
+
+    def drop_all(self) -> None:
+        for name in reversed(self.temps):
+            self.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        self.temps.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Freshness
+
+
+def _shaping(params: LeadParams) -> dict[str, Any]:
+    return {name: getattr(params, name) for name in SHAPING}
+
+
+def _token(session: Session) -> str:
+    row = session.execute(text(
+        "SELECT (SELECT MAX(id) FROM dispensing), "
+        "(SELECT SUM(rows_taken) FROM loaded_file WHERE table_name = 'dispensing'), "
+        "(SELECT COUNT(*) FROM institution), (SELECT COUNT(*) FROM catalog_product)"
+    )).one()
+    return ":".join(str(value or 0) for value in row)
+
+
+def basis_info(*, session: Session) -> BasisInfo | None:
+    """The stored basis' description, or None when there is none (or of an older build)."""
+    stored = session.get(models.Meta, _META)
+    if stored is None:
+        return None
+    try:
+        document = json.loads(stored.value)
+        info = BasisInfo(str(document["token"]), dict(document["params"]),
+                         str(document["built_at"]), float(document["seconds"]),
+                         int(document["version"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return info if info.version == _VERSION else None
+
+
+def ensure_basis(*, session: Session, params: LeadParams) -> BasisInfo:
+    """The basis for ``params``: the stored one while it still describes the data, otherwise
+    built again now (in the caller's transaction)."""
+    token = _token(session)
+    info = basis_info(session=session)
+    if info is not None and info.token == token and info.params == _shaping(params):
+        return info
+    return refresh_basis(session=session, params=params, token=token)
+
+
+def refresh_basis(*, session: Session, params: LeadParams | None = None,
+                  token: str | None = None) -> BasisInfo:
+    """Build the basis from every sale, whatever is stored (in the caller's transaction)."""
+    from rxtrace.trace.leads import LeadParams
+
+    params = params or LeadParams()
+    # Read before the build: rows stored meanwhile make the basis look stale, never fresh.
+    token = token or _token(session)
+    started = time.perf_counter()
+    work = Sql(session)
+    work.tune()
+    try:
+        fill_units(work)
+        _build_codes(work)
+        _build_institutions(work, params)
+        _build_windows(work, params)
+        work.refill("lead_basis_card", ("psn_no", "sale_rows"),
+                    f"SELECT d.psn_no, COUNT(*) FROM dispensing d "
+                    f"WHERE {INS} AND d.sel_retn_cnt > 0 GROUP BY d.psn_no")
+        work.refill("lead_basis_doctor", ("dr_code", "sale_rows", "fixmedins_code"),
+                    f"SELECT d.dr_code, COUNT(*), MIN(d.fixmedins_code) FROM dispensing d "
+                    f"WHERE {INS} AND d.sel_retn_cnt > 0 AND d.dr_code IS NOT NULL "
+                    f"GROUP BY d.dr_code")
+    finally:
+        work.drop_all()
+    info = BasisInfo(token, _shaping(params), datetime.now().replace(microsecond=0).isoformat(),
+                     round(time.perf_counter() - started, 3))
+    session.merge(models.Meta(name=_META, value=json.dumps(info.to_dict(), sort_keys=True)))
+    session.flush()
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# What the rules share with the build
+
+
+def fill_units(sql: Sql) -> None:
+    """``rxtrace_lead_upb``: units per box of each drug (the largest box the catalog lists)."""
+    if "rxtrace_lead_upb" in sql.temps:
+        return
+    sql.temp(
+        "rxtrace_lead_upb",
+        "med TEXT PRIMARY KEY, upb BIGINT",
+        "SELECT med_list_codg, MAX(units_per_box) FROM catalog_product "
+        "WHERE med_list_codg IS NOT NULL AND units_per_box > 0 GROUP BY med_list_codg",
+    )
+
+
+def catalog_products(sql: Sql) -> dict[int, str]:
+    """National product number → the catalog's drug, for ids written as a plain number (the
+    only ones a code's first seven digits can name)."""
+    cached: dict[int, str] | None = sql.cache.get("products")
+    if cached is not None:
+        return cached
+    products: dict[int, str] = {}
+    for product_id, med in sql.rows(
+        "SELECT product_id, med_list_codg FROM catalog_product WHERE med_list_codg IS NOT NULL"
+    ):
+        try:
+            number = int(product_id)
+        except ValueError:
+            continue
+        # A key's high half has ten digits, so its product is positive and below 10^7.
+        if str(number) == product_id and 0 < number < 10_000_000:
+            products[number] = med
+    sql.cache["products"] = products
+    return products
+
+
+# What each settlement keeps of the one before it at the same institution, to tell
+# identical bills minutes apart.
+_PREV = ("t", "psn", "ndrug", "dmin", "dmax", "boxes", "setl_id")
+SAME_BILL = ("s.ndrug = s.prev_ndrug AND s.dmin = s.prev_dmin AND s.dmax = s.prev_dmax "
+             "AND s.boxes = s.prev_boxes")
+
+
+def settlements(sql: Sql) -> str:
+    """``rxtrace_lead_setl`` as ``s``, with the previous settlement's columns as ``prev_*``."""
+    if sql.pg:
+        return "rxtrace_lead_setl s"
+    prev = ", ".join(f"p.{c} AS prev_{c}" for c in _PREV)
+    return (f"(SELECT s.*, {prev} FROM rxtrace_lead_setl s LEFT JOIN rxtrace_lead_setl p "
+            f"ON p.seq = s.seq - 1 AND p.inst = s.inst) s")
+
+
+def fill_settlements(sql: Sql, *, only: str | None = None) -> None:
+    """``rxtrace_lead_setl``: one row per settlement in (institution, time, settlement) order,
+    with what the previous bill at the same institution was.
+
+    ``only`` names a table of institutions (column ``inst``) to limit it to, read through the
+    institution index: the evidence of a few institutions that fired. Without it every
+    settlement is summed up, for the basis.
+
+    PostgreSQL takes the previous bill from a window over the aggregate (one sort). SQLite's
+    window functions cost more than a sort and a join: its rows are numbered by the order
+    they are inserted in (``seq``, the rowid) and the previous bill is the row ``seq - 1``.
+    """
+    t = f"MIN({sql.epoch('d.sel_retn_time')})"
+    values = {"t": t, "psn": "MIN(d.psn_no)", "ndrug": "COUNT(DISTINCT d.med_list_codg)",
+              "dmin": "MIN(d.med_list_codg)", "dmax": "MAX(d.med_list_codg)",
+              "boxes": "SUM(d.sel_retn_cnt)", "setl_id": "d.setl_id"}
+    columns = ("inst TEXT, setl_id TEXT, psn TEXT, sn TEXT, t BIGINT, ndrug BIGINT, dmin TEXT, "
+               "dmax TEXT, boxes BIGINT, nrows BIGINT")
+    select = (f"d.fixmedins_code, d.setl_id, MIN(d.psn_no), MIN(d.mdtrt_sn), {t}, "
+              f"{values['ndrug']}, {values['dmin']}, {values['dmax']}, {values['boxes']}, "
+              f"COUNT(*)")
+    limit = f"AND d.fixmedins_code IN (SELECT inst FROM {only}) " if only else ""
+    grouped = (f"FROM dispensing d WHERE {INS} AND d.sel_retn_cnt > 0 {limit}"
+               f"GROUP BY d.fixmedins_code, d.setl_id")
+    if sql.pg:
+        types = {"t": "BIGINT", "ndrug": "BIGINT", "boxes": "BIGINT"}
+        prev_columns = ", ".join(f"prev_{c} {types.get(c, 'TEXT')}" for c in _PREV)
+        lags = ", ".join(f"LAG({values[c]}) OVER w" for c in _PREV)
+        statement = (f"SELECT {select}, {lags} {grouped} "
+                     f"WINDOW w AS (PARTITION BY d.fixmedins_code ORDER BY {t}, d.setl_id)")
+        if only:
+            sql.temp("rxtrace_lead_setl", f"{columns}, {prev_columns}", statement)
+        else:
+            with sql.scanning():
+                sql.temp("rxtrace_lead_setl", f"{columns}, {prev_columns}", statement)
+    else:
+        # An INSERT appends rows in the order the sort hands them over (checked by the
+        # figures' ``disorder``).
+        sql.temp("rxtrace_lead_setl", f"seq INTEGER PRIMARY KEY, {columns}",
+                 f"SELECT NULL, {select} {grouped} ORDER BY d.fixmedins_code, {t}, d.setl_id")
+
+
+def candidate_codes_sql(sql: Sql) -> str:
+    """The codes any code rule could flag, in one pass over the insurance rows.
+
+    A code on two rows or more is always a candidate; a code on one row is one when that row
+    alone is a resale (two whole boxes or more), could hold more split units than the
+    smallest box in the catalog, or names another drug than its product's. The exact tests are
+    made in Python on the candidates' rows, so the pass only has to be cheap and to miss none.
+    """
+    if sql.pg:
+        # Hash aggregation. Each row meets its product's drug through a hash join first, so
+        # the groups carry a flag rather than a drug name: smaller partitions to spill, and a
+        # tenth faster than joining the groups afterwards.
+        return f"""
+            SELECT d.key_hi, d.key_lo FROM dispensing d
+            LEFT JOIN rxtrace_lead_prod p ON p.product = d.key_hi / 1000
+            WHERE {INS} GROUP BY d.key_hi, d.key_lo
+            HAVING COUNT(*) >= 2
+                OR (MIN(d.trdn_flag) = 0 AND SUM(d.sel_retn_cnt) >= 2)
+                OR bool_or(d.med_list_codg <> p.med)
+                OR (MIN(d.trdn_flag) <> 0
+                    AND SUM(d.sel_retn_cnt) > (SELECT MIN(upb) FROM rxtrace_lead_upb))
+        """
+    # SQLite walks the key index in order, so the GROUP BY streams with no sort. A bare column
+    # is the group's only row when COUNT(*) = 1, and cheaper than MIN() over text; the product
+    # lookup runs only for the groups the cheaper tests did not settle.
+    return f"""
+        SELECT d.key_hi, d.key_lo FROM dispensing d WHERE {INS}
+        GROUP BY d.key_hi, d.key_lo
+        HAVING COUNT(*) >= 2
+            OR (d.trdn_flag = 0 AND SUM(d.sel_retn_cnt) >= 2)
+            OR (d.trdn_flag <> 0 AND SUM(d.sel_retn_cnt) > (SELECT MIN(upb) FROM rxtrace_lead_upb))
+            OR d.med_list_codg <>
+               (SELECT p.med FROM rxtrace_lead_prod p WHERE p.product = d.key_hi / 1000)
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# The build
+
+
+def _build_codes(sql: Sql) -> None:
+    # A national code's first seven digits name its product; the catalog says which drug that
+    # is. INTEGER PRIMARY KEY is SQLite's rowid: one b-tree lookup per group instead of two.
+    sql.empty_temp("rxtrace_lead_prod",
+                   f"product {'BIGINT' if sql.pg else 'INTEGER'} PRIMARY KEY, med TEXT")
+    sql.fill("rxtrace_lead_prod", ("product", "med"),
+             [{"product": p, "med": m} for p, m in catalog_products(sql).items()])
+    sql.refill("lead_basis_code", ("key_hi", "key_lo"), candidate_codes_sql(sql))
+
+
+def _build_institutions(sql: Sql, params: LeadParams) -> None:
+    """Every per-institution figure the shape rules and the exposures need, from one pass
+    over the settlements, plus the visit numbers shared by several cards and each one's
+    commonest multi-drug basket."""
+    fill_settlements(sql)
+    # A card-day is a distinct (card, day): the day's digits never hold a space, so the text
+    # after the last space tells the day and what comes before it the card.
+    figures = sql.rows(
+        f"""
+        SELECT inst, COUNT(*) AS setls, COUNT(DISTINCT psn) AS cards, SUM(boxes) AS boxes,
+               SUM(nrows) AS nrows,
+               COUNT(DISTINCT psn || ' ' || COALESCE(CAST(t / 86400 AS TEXT), '')) AS card_days,
+               SUM(CASE WHEN sn IS NULL OR sn = '' THEN 1 ELSE 0 END) AS no_visit,
+               SUM(pair * short) AS short, SUM(pair * short * same) AS short_same,
+               SUM(pair * (1 - short)) AS long, SUM(pair * (1 - short) * same) AS long_same,
+               SUM(disorder) AS disorder
+        FROM (
+            SELECT s.inst, s.psn, s.sn, s.t, s.boxes, s.nrows,
+                   CASE WHEN s.prev_t IS NOT NULL AND s.prev_psn <> s.psn
+                        THEN 1 ELSE 0 END AS pair,
+                   CASE WHEN s.t - s.prev_t <= {int(params.bunch_seconds)}
+                        THEN 1 ELSE 0 END AS short,
+                   CASE WHEN {SAME_BILL} THEN 1 ELSE 0 END AS same,
+                   CASE WHEN s.prev_t > s.t OR (s.prev_t = s.t AND s.prev_setl_id >= s.setl_id)
+                        THEN 1 ELSE 0 END AS disorder
+            FROM {settlements(sql)}
+        ) x GROUP BY inst
+        """)
+    if any(r.disorder for r in figures):
+        raise RxtraceError("Internal error: settlements were not numbered in time order.")
+    shared = dict(sql.rows(
+        "SELECT inst, SUM(n) FROM (SELECT inst, sn, COUNT(*) AS n FROM rxtrace_lead_setl "
+        "WHERE sn IS NOT NULL AND sn <> '' GROUP BY inst, sn HAVING MIN(psn) <> MAX(psn)) x "
+        "GROUP BY inst"))
+    # The modal basket: (number of drugs, first drug, last drug, boxes) stands for the
+    # basket; only baskets of two drugs or more, since one popular drug is normal anywhere.
+    modal = {r.inst: r for r in sql.rows(
+        "SELECT inst, ndrug, dmin, dmax, boxes, n FROM ("
+        "  SELECT inst, ndrug, dmin, dmax, boxes, COUNT(DISTINCT psn) AS n, "
+        "  ROW_NUMBER() OVER (PARTITION BY inst ORDER BY COUNT(DISTINCT psn) DESC, dmin) AS rn "
+        "  FROM rxtrace_lead_setl WHERE ndrug >= 2 GROUP BY inst, ndrug, dmin, dmax, boxes"
+        ") x WHERE rn = 1")}
+    kinds = dict(sql.rows("SELECT fixmedins_code, kind FROM institution"))
+    rows = []
+    for r in figures:
+        m = modal.get(r.inst)
+        rows.append({
+            "fixmedins_code": r.inst, "kind": kinds.get(r.inst), "setls": int(r.setls),
+            "cards": int(r.cards), "boxes": int(r.boxes or 0), "sale_rows": int(r.nrows),
+            "card_days": int(r.card_days), "no_visit": int(r.no_visit),
+            "shared_visit": int(shared.get(r.inst) or 0), "short": int(r.short),
+            "short_same": int(r.short_same), "long": int(r.long), "long_same": int(r.long_same),
+            "modal_ndrug": None if m is None else int(m.ndrug),
+            "modal_dmin": None if m is None else m.dmin,
+            "modal_dmax": None if m is None else m.dmax,
+            "modal_boxes": None if m is None else int(m.boxes),
+            "modal_cards": None if m is None else int(m.n),
+        })
+    sql.session.execute(delete(models.LeadBasisInstitution))
+    if rows:
+        sql.session.execute(insert(models.LeadBasisInstitution), rows)
+    sql.analyze("lead_basis_institution", temporary=False)
+
+
+def _build_windows(sql: Sql, params: LeadParams) -> None:
+    """A card collecting one drug from several institutions within a window, or beyond a
+    plausible quantity: the windows the cross-institution rules test.
+
+    Windows are fixed buckets of ``window_days`` on two grids offset by half a window, so any
+    burst shorter than half a window lies whole inside one bucket: set-based, no sliding join.
+    """
+    period = params.window_days * 86400
+    half = period // 2
+    floor_units = params.max_units_per_day * params.window_days
+    epoch = sql.epoch("d.sel_retn_time")
+    units = "CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END"
+    grid = (
+        "SELECT d.med_list_codg, d.psn_no, ({epoch} + {offset}) / {period}, "
+        "COUNT(DISTINCT d.fixmedins_code), SUM({units}) "
+        "FROM dispensing d {join} LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg "
+        f"WHERE {INS} GROUP BY d.med_list_codg, d.psn_no, ({{epoch}} + {{offset}}) / {{period}}"
+    )
+    columns = "med TEXT, psn TEXT, b BIGINT, insts BIGINT, units BIGINT"
+    # The first grid over every sale. On SQLite its table is kept in key order (the GROUP BY's
+    # own order, so filling it costs no sort): the per-drug and per-card passes below then
+    # stream through it instead of sorting it again.
+    sql.temp(
+        "rxtrace_lead_cw",
+        columns, grid.format(epoch=epoch, offset=0, period=period, units=units, join=""),
+        sqlite_key="med, psn, b",
+    )
+    sql.temp(
+        "rxtrace_lead_plausible", "med TEXT PRIMARY KEY, typical DOUBLE PRECISION, "
+        "plausible DOUBLE PRECISION",
+        f"SELECT c.med, AVG(c.units), "
+        f"CASE WHEN {float(params.typical_factor)} * AVG(c.units) > {float(floor_units)} "
+        f"THEN {float(params.typical_factor)} * AVG(c.units) ELSE {float(floor_units)} END "
+        f"+ COALESCE((SELECT u.upb FROM rxtrace_lead_upb u WHERE u.med = c.med), 0) "
+        f"FROM rxtrace_lead_cw c WHERE c.units > 0 GROUP BY c.med",
+    )
+    # A window of the second grid with two institutions or more takes two sales of one drug
+    # to one card at two institutions within a window: either both in one bucket of the
+    # first grid (which then has two institutions) or in two of its buckets. Only those
+    # (drug, card) pairs are bucketed again.
+    sql.temp(
+        "rxtrace_lead_cwpairs", "med TEXT NOT NULL, psn TEXT NOT NULL",
+        "SELECT med, psn FROM rxtrace_lead_cw GROUP BY med, psn "
+        "HAVING COUNT(*) >= 2 OR MAX(insts) >= 2", sqlite_key="med, psn",
+    )
+    with sql.scanning():
+        sql.temp(
+            "rxtrace_lead_cw1", columns,
+            grid.format(epoch=epoch, offset=half, period=period, units=units,
+                        join="JOIN rxtrace_lead_cwpairs c ON c.med = d.med_list_codg "
+                             "AND c.psn = d.psn_no"),
+        )
+    sql.refill(
+        "lead_basis_window",
+        ("psn_no", "med_list_codg", "grid", "bucket", "institutions", "units", "typical",
+         "plausible"),
+        " UNION ALL ".join(
+            f"SELECT c.psn, c.med, {g}, c.b, c.insts, c.units, p.typical, p.plausible "
+            f"FROM {table} c LEFT JOIN rxtrace_lead_plausible p ON p.med = c.med "
+            f"WHERE c.insts >= {int(params.min_institutions)} "
+            f"OR (c.insts >= 2 AND c.units > p.plausible)"
+            for g, table in ((0, "rxtrace_lead_cw"), (1, "rxtrace_lead_cw1"))),
+    )
