@@ -736,18 +736,19 @@ def _rule_seized(sql: Sql, params: LeadParams, found: _Found, kinds: set[str]) -
         if card_boxes:
             sql.temp("rxtrace_lead_seized_cards", "psn TEXT PRIMARY KEY",
                      "SELECT DISTINCT psn FROM rxtrace_lead_seized_sales WHERE cnt > 0")
-            concentrated: dict[str, tuple[int, list[str]]] = {}
-            for dr, k in sql.rows(
-                f"SELECT d.dr_code, COUNT(*) FROM rxtrace_lead_seized_cards c CROSS JOIN "
+            # The seized cards' sales, read once through the card index: their count per
+            # doctor is the event, their settlements the evidence.
+            prescribed: dict[str, int] = defaultdict(int)
+            setls_of: dict[str, set[str]] = defaultdict(set)
+            for dr, setl in sql.rows(
+                f"SELECT d.dr_code, d.setl_id FROM rxtrace_lead_seized_cards c CROSS JOIN "
                 f"dispensing d WHERE d.psn_no = c.psn AND {INS} AND d.sel_retn_cnt > 0 "
-                f"AND d.dr_code IS NOT NULL GROUP BY d.dr_code"
+                f"AND d.dr_code IS NOT NULL"
             ):
-                concentrated[dr] = (int(k), [])
-            _fill_evidence(sql, concentrated, params, (
-                f"SELECT d.dr_code AS e, d.setl_id AS s FROM rxtrace_lead_seized_cards c "
-                f"CROSS JOIN dispensing d WHERE d.psn_no = c.psn AND {INS} "
-                f"AND d.sel_retn_cnt > 0 "
-                f"AND d.dr_code IS NOT NULL"))
+                prescribed[dr] += 1
+                setls_of[dr].add(setl)
+            concentrated = {dr: (k, _limited(setls_of[dr], params))
+                            for dr, k in prescribed.items()}
             _attribute_rate(
                 sql, params, found, "doctor", "seized_cards",
                 "Prescriptions concentrated on seized cards", params.w_seized_cards,
