@@ -78,12 +78,14 @@ class Sql:
         self.temps: list[str] = []
         self.cache: dict[str, Any] = {}
 
-    def tune(self) -> None:
-        """SQLite: room for the sorts in memory. PostgreSQL keeps the server's ``work_mem``:
-        its hash aggregates spill in cache-sized partitions, and were measured slower with
-        256 MB (one hash table larger than the CPU caches) than with the default 4 MB."""
+    def tune(self, *, spill: bool = False) -> None:
+        """SQLite: a 256 MB page cache, and temporary tables and sorts in memory, or in a
+        temporary file (``spill``) when they grow with the sales, as the basis' do: a million
+        sales already took 540 MB of memory. PostgreSQL keeps the server's ``work_mem``: its
+        hash aggregates spill in cache-sized partitions, and were measured slower with 256 MB
+        (one hash table larger than the CPU caches) than with the default 4 MB."""
         if not self.pg:
-            self.session.execute(text("PRAGMA temp_store = MEMORY"))
+            self.session.execute(text(f"PRAGMA temp_store = {'FILE' if spill else 'MEMORY'}"))
             self.session.execute(text("PRAGMA cache_size = -262144"))
 
     @contextmanager
@@ -223,7 +225,7 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
     token = token or _token(session)
     started = time.perf_counter()
     work = Sql(session)
-    work.tune()
+    work.tune(spill=True)
     try:
         fill_units(work)
         _build_codes(work)
@@ -238,6 +240,7 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
                     f"GROUP BY d.dr_code")
     finally:
         work.drop_all()
+        work.tune()
     info = BasisInfo(token, _shaping(params), datetime.now().replace(microsecond=0).isoformat(),
                      round(time.perf_counter() - started, 3))
     session.merge(models.Meta(name=_META, value=json.dumps(info.to_dict(), sort_keys=True)))
