@@ -35,6 +35,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkin", _sqlite_memory_temp)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # psycopg 3 is the driver rxtrace ships; SQLAlchemy's bare default is psycopg2.
@@ -53,6 +54,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA cache_size=-262144")
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
+
+
+def _sqlite_memory_temp(dbapi_connection: Any, _record: Any) -> None:
+    """Temporary tables back in memory for the connection's next user: a big analysis moves
+    them to a file (``rxtrace.trace.lead_basis``), and SQLite only lets that change outside a
+    transaction, as a returned connection is."""
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("PRAGMA temp_store=MEMORY")
 
 
 # Tables that extensions own (PostGIS's reference systems); migrations must never touch them.

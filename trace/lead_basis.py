@@ -81,12 +81,20 @@ class Sql:
     def tune(self, *, spill: bool = False) -> None:
         """SQLite: a 256 MB page cache, and temporary tables and sorts in memory, or in a
         temporary file (``spill``) when they grow with the sales, as the basis' do: a million
-        sales already took 540 MB of memory. PostgreSQL keeps the server's ``work_mem``: its
-        hash aggregates spill in cache-sized partitions, and were measured slower with 256 MB
-        (one hash table larger than the CPU caches) than with the default 4 MB."""
-        if not self.pg:
+        sales already took 540 MB of memory in memory, 500 MB (the page cache) in a file, in
+        the same time. SQLite refuses to move them inside a transaction, so a caller with
+        writes pending (a test world, say) keeps them where they are; the pool puts them back
+        in memory when the connection is returned (``rxtrace.trace.db``).
+
+        PostgreSQL keeps the server's ``work_mem``: its hash aggregates spill in cache-sized
+        partitions, and were measured slower with 256 MB (one hash table larger than the CPU
+        caches) than with the default 4 MB."""
+        if self.pg:
+            return
+        dbapi = self.session.connection().connection.dbapi_connection
+        if not getattr(dbapi, "in_transaction", True):
             self.session.execute(text(f"PRAGMA temp_store = {'FILE' if spill else 'MEMORY'}"))
-            self.session.execute(text("PRAGMA cache_size = -262144"))
+        self.session.execute(text("PRAGMA cache_size = -262144"))
 
     @contextmanager
     def scanning(self) -> Iterator[None]:
@@ -240,7 +248,6 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
                     f"GROUP BY d.dr_code")
     finally:
         work.drop_all()
-        work.tune()
     info = BasisInfo(token, _shaping(params), datetime.now().replace(microsecond=0).isoformat(),
                      round(time.perf_counter() - started, 3))
     session.merge(models.Meta(name=_META, value=json.dumps(info.to_dict(), sort_keys=True)))

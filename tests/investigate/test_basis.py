@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import lead_basis, models
-from rxtrace.trace.lead_basis import basis_info, ensure_basis
+from rxtrace.trace.lead_basis import basis_info, ensure_basis, refresh_basis
 from rxtrace.trace.leads import Lead, LeadParams, find_leads
 
 from .builders import T0, World
@@ -122,3 +123,16 @@ def test_an_unreadable_or_older_description_means_no_basis(session: Session) -> 
     assert basis_info(session=session) is None
     stored.value = "not json"
     assert basis_info(session=session) is None
+
+
+def test_sqlite_builds_it_in_a_file_and_hands_the_connection_back_in_memory(
+        session: Session) -> None:
+    _world(session)  # committed: the build starts outside a transaction, as in `rxtrace load`
+    refresh_basis(session=session)
+    # 1 = FILE: temporary tables and sorts that grow with the sales stay out of memory.
+    assert session.execute(text("PRAGMA temp_store")).scalar() == 1
+    session.commit()
+    session.close()
+    engine = session.get_bind()
+    with engine.connect() as conn:  # the same pooled connection, back in memory (2)
+        assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
