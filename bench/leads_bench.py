@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -236,7 +237,8 @@ def main() -> None:
             label = "leads, every rule" if kind == "all" else f"leads --kind {kind}"
             print(f"  {label:<32} {k['s']:8.2f} s  ({k['leads']:,} leads, digest "
                   f"{k['digest']})  ratio {k['s'] / r['raw_s']:.2f}×")
-        print(f"  load average {os.getloadavg()[0]:.2f}", flush=True)
+        print(f"  load average {os.getloadavg()[0]:.2f}; peak RSS of this process so far "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

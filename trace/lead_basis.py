@@ -51,6 +51,7 @@ SHAPING = ("window_days", "max_units_per_day", "typical_factor", "min_institutio
            "bunch_seconds")
 _VERSION = 1
 _META = "lead_basis"
+_TOKEN_PARTS = ("highest_sale_id", "sale_rows_loaded", "institutions", "catalog_products")
 INS = "d.mdtrt_setl_type = 1"
 
 
@@ -67,6 +68,15 @@ class BasisInfo:
     def to_dict(self) -> dict[str, Any]:
         return {"token": self.token, "params": dict(self.params), "built_at": self.built_at,
                 "seconds": self.seconds, "version": self.version}
+
+    @property
+    def data(self) -> dict[str, int]:
+        """The token in words: the state of the data the basis describes.
+
+        >>> BasisInfo("120:100:3:2", {}, "2026-01-01T00:00:00", 0.1).data["institutions"]
+        3
+        """
+        return dict(zip(_TOKEN_PARTS, (int(part) for part in self.token.split(":")), strict=False))
 
 
 class Sql:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
 from rxtrace.trace.graph import CaseGraph, build_case_graph
+from rxtrace.trace.lead_basis import basis_info
 from rxtrace.trace.leads import Lead, LeadParams, find_leads
 from rxtrace.trace.protect import mask_id
 from rxtrace.trace.resolution import Ranked, Status
@@ -183,6 +184,7 @@ def gather(
             "resolution": {"rule": "data contract v1 resolution table; only insurance-settled "
                                    "rows (mdtrt_setl_type = 1); returns count negative"},
             "leads": params.to_dict(),
+            "leads_basis": _basis_parameters(session),
             "link_chart": {"centrality": "betweenness on the undirected chart",
                            "hubs": "cards, institutions and doctors feeding two or more boxes, "
                                    "most boxes first"},
@@ -195,6 +197,14 @@ def gather(
         last_sale=max(times) if times else None,
         maps=dict(maps or {}),
     )
+
+
+def _basis_parameters(session: Session) -> dict[str, Any]:
+    """What the leads' basis was built from, and when: the leads were read from it."""
+    info = basis_info(session=session)
+    if info is None:
+        return {}
+    return {"built_at": info.built_at, **info.data, "build_seconds": info.seconds}
 
 
 def date_range(dossier: Dossier) -> str:

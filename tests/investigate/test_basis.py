@@ -3,6 +3,7 @@ new sales, institutions or catalog rows, a load's counted rows, or other shaping
 
 from __future__ import annotations
 
+import doctest
 from datetime import datetime, timedelta
 
 import pytest
@@ -136,3 +137,11 @@ def test_sqlite_builds_it_in_a_file_and_hands_the_connection_back_in_memory(
     engine = session.get_bind()
     with engine.connect() as conn:  # the same pooled connection, back in memory (2)
         assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
+
+
+def test_doctests() -> None:
+    from rxtrace.trace import leads
+
+    for module in (lead_basis, leads):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0

@@ -42,6 +42,8 @@ def test_html_is_self_contained(session: Session, case_world: World, tmp_path: P
     assert "https[:]//id.gs1.org" in page  # the malformed URL code is shown, defanged
     assert page.count("data:image/png;base64,") == 3  # link chart, timeline, the map
     assert "K1" in page and FUND in page and "RENTED" not in page
+    # The leads were read from a basis; the dossier says what data it described.
+    assert "leads_basis" in page and "highest_sale_id" in page
 
 
 def test_xlsx_opens_with_exact_money(session: Session, case_world: World, tmp_path: Path) -> None:
