@@ -91,8 +91,8 @@ class Sql:
     def tune(self, *, spill: bool = False) -> None:
         """SQLite: a 256 MB page cache, and temporary tables and sorts in memory, or in a
         temporary file (``spill``) when they grow with the sales, as the basis' do: a million
-        sales already took 540 MB of memory in memory, 500 MB (the page cache) in a file, in
-        the same time. SQLite refuses to move them inside a transaction, so a caller with
+        sales already took 540 MB of memory in memory, 500 MB (mostly page cache) in a file,
+        in the same time. SQLite refuses to move them inside a transaction, so a caller with
         writes pending (a test world, say) keeps them where they are; the pool puts them back
         in memory when the connection is returned (``rxtrace.trace.db``).
 
@@ -104,7 +104,9 @@ class Sql:
         dbapi = self.session.connection().connection.dbapi_connection
         if not getattr(dbapi, "in_transaction", True):
             self.session.execute(text(f"PRAGMA temp_store = {'FILE' if spill else 'MEMORY'}"))
-        self.session.execute(text("PRAGMA cache_size = -262144"))
+        # The cache size also bounds each sort's memory before it goes to the file, and one
+        # statement may run three sorts at once: spilling, it is kept to 128 MB.
+        self.session.execute(text(f"PRAGMA cache_size = {-131072 if spill else -262144}"))
 
     @contextmanager
     def scanning(self) -> Iterator[None]:
@@ -258,6 +260,7 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
                     f"GROUP BY d.dr_code")
     finally:
         work.drop_all()
+        work.tune()  # the page cache back to its size; temporary tables go back on return
     info = BasisInfo(token, _shaping(params), datetime.now().replace(microsecond=0).isoformat(),
                      round(time.perf_counter() - started, 3))
     session.merge(models.Meta(name=_META, value=json.dumps(info.to_dict(), sort_keys=True)))
