@@ -43,6 +43,7 @@ __all__ = [
     "BasisInfo",
     "basis_info",
     "ensure_basis",
+    "is_fresh",
     "refresh_basis",
 ]
 
@@ -225,14 +226,24 @@ def basis_info(*, session: Session) -> BasisInfo | None:
     return info if info.version == _VERSION else None
 
 
-def ensure_basis(*, session: Session, params: LeadParams) -> BasisInfo:
-    """The basis for ``params``: the stored one while it still describes the data, otherwise
-    built again now (in the caller's transaction)."""
+def _fresh(session: Session, params: LeadParams) -> tuple[BasisInfo | None, str]:
     token = _token(session)
     info = basis_info(session=session)
     if info is not None and info.token == token and info.params == _shaping(params):
-        return info
-    return refresh_basis(session=session, params=params, token=token)
+        return info, token
+    return None, token
+
+
+def is_fresh(*, session: Session, params: LeadParams) -> bool:
+    """Whether the stored basis describes the data as it is, for ``params``."""
+    return _fresh(session, params)[0] is not None
+
+
+def ensure_basis(*, session: Session, params: LeadParams) -> BasisInfo:
+    """The basis for ``params``: the stored one while it still describes the data, otherwise
+    built again now (in the caller's transaction)."""
+    info, token = _fresh(session, params)
+    return info or refresh_basis(session=session, params=params, token=token)
 
 
 def refresh_basis(*, session: Session, params: LeadParams | None = None,

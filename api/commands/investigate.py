@@ -64,11 +64,15 @@ def leads(
                               help="Raise the leads found (new ones get a number and status)."),
 ) -> None:
     """Score cards, institutions, doctors and codes by explainable rules, highest first."""
-    from rxtrace.trace.leads import find_leads, save_leads
+    from rxtrace.trace.lead_basis import is_fresh
+    from rxtrace.trace.leads import LeadParams, find_leads, save_leads
 
     app = app_context(ctx)
     reveal = app.settings.show_sensitive
     with app.session() as session:
+        if not is_fresh(session=session, params=LeadParams()):
+            err.print("Preparing the leads' basis from every sale first (once per load; "
+                      "`rxtrace load` does it unless told not to): minutes on tens of millions.")
         found = find_leads(session=session, kind=kind.value if kind else None, case_id=case)
         stored = save_leads(found, session=session, scope=case) if save else []
     numbers = {(s.lead.kind, s.lead.id): (s.lead_id, s.status) for s in stored}

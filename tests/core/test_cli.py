@@ -84,7 +84,11 @@ def test_load_can_leave_the_leads_basis_to_the_first_leads_run(tmp_path: Path) -
     leads = run(["leads", "--kind", "code", "--format", "json", "--no-save"], tmp_path)
     assert leads.returncode == 0, leads.stderr
     assert "leads" in json.loads(leads.stdout)
+    assert "Preparing the leads' basis" in leads.stderr
     assert len(basis()) == 1
+    warm = run(["leads", "--kind", "code", "--format", "json", "--no-save"], tmp_path)
+    assert warm.returncode == 0 and warm.stdout == leads.stdout
+    assert "Preparing" not in warm.stderr
 
 
 def test_failures_exit_non_zero_with_one_line(tmp_path: Path) -> None:
