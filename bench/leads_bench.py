@@ -166,7 +166,7 @@ def measure(engine: Engine, repeat: int, kinds: list[str]) -> dict[str, Any]:
 
     def build() -> BasisInfo:
         with factory() as session:
-            info = refresh_basis(session=session)
+            info = refresh_basis(session=session, parallel=True)
             session.commit()
             return info
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -239,44 +240,110 @@ def is_fresh(*, session: Session, params: LeadParams) -> bool:
     return _fresh(session, params)[0] is not None
 
 
-def ensure_basis(*, session: Session, params: LeadParams) -> BasisInfo:
+def ensure_basis(*, session: Session, params: LeadParams, parallel: bool = False) -> BasisInfo:
     """The basis for ``params``: the stored one while it still describes the data, otherwise
-    built again now (in the caller's transaction)."""
+    built again now (in the caller's transaction; ``parallel`` as for :func:`refresh_basis`)."""
     info, token = _fresh(session, params)
-    return info or refresh_basis(session=session, params=params, token=token)
+    return info or refresh_basis(session=session, params=params, token=token, parallel=parallel)
 
 
 def refresh_basis(*, session: Session, params: LeadParams | None = None,
-                  token: str | None = None) -> BasisInfo:
-    """Build the basis from every sale, whatever is stored (in the caller's transaction)."""
+                  token: str | None = None, parallel: bool = False) -> BasisInfo:
+    """Build the basis from every sale, whatever is stored (in the caller's transaction).
+
+    ``parallel``: the settlements and the card windows are summed up on two connections of
+    their own while the caller's counts the rows per card and per doctor, so two cores share
+    the work. Those connections see committed rows only: pass it only with nothing pending
+    (``rxtrace load`` commits first). An in-memory SQLite database, or a SQLite connection
+    with writes pending, is built on the caller's connection alone whatever is asked.
+    """
     from rxtrace.trace.leads import LeadParams
 
     params = params or LeadParams()
     # Read before the build: rows stored meanwhile make the basis look stale, never fresh.
     token = token or _token(session)
     started = time.perf_counter()
-    work = Sql(session)
-    work.tune(spill=True)
-    try:
-        fill_units(work)
-        _build_codes(work)
-        _build_institutions(work, params)
-        _build_windows(work, params)
-        work.refill("lead_basis_card", ("psn_no", "sale_rows"),
-                    f"SELECT d.psn_no, COUNT(*) FROM dispensing d "
-                    f"WHERE {INS} AND d.sel_retn_cnt > 0 GROUP BY d.psn_no")
-        work.refill("lead_basis_doctor", ("dr_code", "sale_rows", "fixmedins_code"),
-                    f"SELECT d.dr_code, COUNT(*), MIN(d.fixmedins_code) FROM dispensing d "
-                    f"WHERE {INS} AND d.sel_retn_cnt > 0 AND d.dr_code IS NOT NULL "
-                    f"GROUP BY d.dr_code")
-    finally:
-        work.drop_all()
-        work.tune()  # the page cache back to its size; temporary tables go back on return
+    sides = (_settlement_side, _window_side)
+    if parallel and _may_share(session):
+        engine = session.get_bind().engine
+        with ThreadPoolExecutor(max_workers=len(sides), thread_name_prefix="rxtrace-basis") as pool:
+            futures = [pool.submit(_on_own_connection, engine, side, params) for side in sides]
+            _on(Sql(session), _count_side, params)
+            parts = [future.result() for future in futures]
+    else:
+        parts = [_on(Sql(session), side, params) for side in (*sides, _count_side)]
+    for part in parts:
+        for name, rows in part.items():
+            table = models.Base.metadata.tables[name]
+            session.execute(delete(table))
+            if rows:
+                session.execute(insert(table), rows)
+            Sql(session).analyze(name, temporary=False)
     info = BasisInfo(token, _shaping(params), datetime.now().replace(microsecond=0).isoformat(),
                      round(time.perf_counter() - started, 3))
     session.merge(models.Meta(name=_META, value=json.dumps(info.to_dict(), sort_keys=True)))
     session.flush()
     return info
+
+
+# Rows of basis tables, by table name.
+_Part = dict[str, list[dict[str, Any]]]
+
+
+def _may_share(session: Session) -> bool:
+    engine = session.get_bind().engine
+    if engine.dialect.name != "sqlite":
+        return True
+    if engine.url.database in (None, "", ":memory:"):
+        return False  # every connection would open a database of its own
+    dbapi = session.connection().connection.dbapi_connection
+    return not getattr(dbapi, "in_transaction", True)
+
+
+def _on(sql: Sql, side: Callable[[Sql, LeadParams], _Part], params: LeadParams) -> _Part:
+    sql.tune(spill=True)
+    try:
+        return side(sql, params)
+    finally:
+        sql.drop_all()
+        sql.tune()  # the page cache back to its size; temporary tables go back on return
+
+
+def _on_own_connection(engine: Any, side: Callable[[Sql, LeadParams], _Part],
+                       params: LeadParams) -> _Part:
+    with Session(engine) as session:
+        try:
+            return _on(Sql(session), side, params)
+        finally:
+            session.rollback()
+
+
+# Each side is one connection's share of the build. The settlements are the longest; the
+# candidate codes go with the counts, which alone are the shortest.
+
+
+def _settlement_side(sql: Sql, params: LeadParams) -> _Part:
+    return {"lead_basis_institution": _build_institutions(sql, params)}
+
+
+def _window_side(sql: Sql, params: LeadParams) -> _Part:
+    fill_units(sql)
+    return {"lead_basis_window": _build_windows(sql, params)}
+
+
+def _count_side(sql: Sql, params: LeadParams) -> _Part:
+    """The candidate codes, and sale rows per card and per doctor, these straight into the
+    basis (no rows through Python: cards are most of what the basis holds)."""
+    fill_units(sql)
+    codes = _build_codes(sql)
+    sql.refill("lead_basis_card", ("psn_no", "sale_rows"),
+               f"SELECT d.psn_no, COUNT(*) FROM dispensing d "
+               f"WHERE {INS} AND d.sel_retn_cnt > 0 GROUP BY d.psn_no")
+    sql.refill("lead_basis_doctor", ("dr_code", "sale_rows", "fixmedins_code"),
+               f"SELECT d.dr_code, COUNT(*), MIN(d.fixmedins_code) FROM dispensing d "
+               f"WHERE {INS} AND d.sel_retn_cnt > 0 AND d.dr_code IS NOT NULL "
+               f"GROUP BY d.dr_code")
+    return {"lead_basis_code": codes}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,17 +481,17 @@ def candidate_codes_sql(sql: Sql) -> str:
 # The build
 
 
-def _build_codes(sql: Sql) -> None:
+def _build_codes(sql: Sql) -> list[dict[str, Any]]:
     # A national code's first seven digits name its product; the catalog says which drug that
     # is. INTEGER PRIMARY KEY is SQLite's rowid: one b-tree lookup per group instead of two.
     sql.empty_temp("rxtrace_lead_prod",
                    f"product {'BIGINT' if sql.pg else 'INTEGER'} PRIMARY KEY, med TEXT")
     sql.fill("rxtrace_lead_prod", ("product", "med"),
              [{"product": p, "med": m} for p, m in catalog_products(sql).items()])
-    sql.refill("lead_basis_code", ("key_hi", "key_lo"), candidate_codes_sql(sql))
+    return [{"key_hi": hi, "key_lo": lo} for hi, lo in sql.rows(candidate_codes_sql(sql))]
 
 
-def _build_institutions(sql: Sql, params: LeadParams) -> None:
+def _build_institutions(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     """Every per-institution figure the shape rules and the exposures need, from one pass
     over the settlements, plus the visit numbers shared by several cards and each one's
     commonest multi-drug basket."""
@@ -482,13 +549,10 @@ def _build_institutions(sql: Sql, params: LeadParams) -> None:
             "modal_boxes": None if m is None else int(m.boxes),
             "modal_cards": None if m is None else int(m.n),
         })
-    sql.session.execute(delete(models.LeadBasisInstitution))
-    if rows:
-        sql.session.execute(insert(models.LeadBasisInstitution), rows)
-    sql.analyze("lead_basis_institution", temporary=False)
+    return rows
 
 
-def _build_windows(sql: Sql, params: LeadParams) -> None:
+def _build_windows(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     """A card collecting one drug from several institutions within a window, or beyond a
     plausible quantity: the windows the cross-institution rules test.
 
@@ -540,14 +604,12 @@ def _build_windows(sql: Sql, params: LeadParams) -> None:
                         join="JOIN rxtrace_lead_cwpairs c ON c.med = d.med_list_codg "
                              "AND c.psn = d.psn_no"),
         )
-    sql.refill(
-        "lead_basis_window",
-        ("psn_no", "med_list_codg", "grid", "bucket", "institutions", "units", "typical",
-         "plausible"),
+    names = ("psn_no", "med_list_codg", "grid", "bucket", "institutions", "units", "typical",
+             "plausible")
+    return [dict(zip(names, row, strict=True)) for row in sql.rows(
         " UNION ALL ".join(
             f"SELECT c.psn, c.med, {g}, c.b, c.insts, c.units, p.typical, p.plausible "
             f"FROM {table} c LEFT JOIN rxtrace_lead_plausible p ON p.med = c.med "
             f"WHERE c.insts >= {int(params.min_institutions)} "
             f"OR (c.insts >= 2 AND c.units > p.plausible)"
-            for g, table in ((0, "rxtrace_lead_cw"), (1, "rxtrace_lead_cw1"))),
-    )
+            for g, table in ((0, "rxtrace_lead_cw"), (1, "rxtrace_lead_cw1"))))]

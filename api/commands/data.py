@@ -67,7 +67,7 @@ def load(
         if prepare_leads and grown:
             progress.add_task("leads' basis", total=None, rate="summing up every sale for the lead rules")
             session.commit()
-            basis = ensure_basis(session=session, params=LeadParams())
+            basis = ensure_basis(session=session, params=LeadParams(), parallel=True)
     elapsed = time.monotonic() - started
     _print_load(report, output, elapsed, basis)
     if report.refused:

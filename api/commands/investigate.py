@@ -64,7 +64,7 @@ def leads(
                               help="Raise the leads found (new ones get a number and status)."),
 ) -> None:
     """Score cards, institutions, doctors and codes by explainable rules, highest first."""
-    from rxtrace.trace.lead_basis import is_fresh
+    from rxtrace.trace.lead_basis import ensure_basis, is_fresh
     from rxtrace.trace.leads import LeadParams, find_leads, save_leads
 
     app = app_context(ctx)
@@ -73,6 +73,7 @@ def leads(
         if not is_fresh(session=session, params=LeadParams()):
             err.print("Preparing the leads' basis from every sale first (once per load; "
                       "`rxtrace load` does it unless told not to): minutes on tens of millions.")
+            ensure_basis(session=session, params=LeadParams(), parallel=True)
         found = find_leads(session=session, kind=kind.value if kind else None, case_id=case)
         stored = save_leads(found, session=session, scope=case) if save else []
     numbers = {(s.lead.kind, s.lead.id): (s.lead_id, s.status) for s in stored}

@@ -145,3 +145,41 @@ def test_doctests() -> None:
     for module in (lead_basis, leads):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0
+
+
+def _basis_rows(session: Session) -> dict[str, list[tuple[object, ...]]]:
+    return {table: sorted(tuple(r) for r in session.execute(text(f"SELECT * FROM {table}")))
+            for table in ("lead_basis_code", "lead_basis_institution", "lead_basis_window",
+                          "lead_basis_card", "lead_basis_doctor")}
+
+
+def test_built_on_three_connections_it_is_the_same_basis(any_session: Session) -> None:
+    w = _world(any_session)
+    w.institution("C", "clinic")
+    code = w.new_code("8200001")
+    for i, inst in enumerate(("A", "B", "C")):
+        w.sale(inst=inst, card="C1", code=w.new_code("8200001"), med="XA",
+               at=T0 + timedelta(days=i), dr="DOC1")
+    w.sale(inst="A", card="C2", code=code, med="XA", at=T0, dr="DOC2")
+    w.sale(inst="B", card="C3", code=code, med="XA", at=T0 + timedelta(days=3))
+    w.commit()
+    refresh_basis(session=any_session)
+    alone = _basis_rows(any_session)
+    any_session.commit()
+    refresh_basis(session=any_session, parallel=True)
+    shared = _basis_rows(any_session)
+    assert shared == alone
+    assert alone["lead_basis_code"] and alone["lead_basis_window"] and alone["lead_basis_doctor"]
+
+
+def test_pending_writes_keep_the_build_on_the_callers_connection(session: Session) -> None:
+    # Other connections would not see the uncommitted sale; SQLite then builds it alone.
+    w = _world(session)
+    code = w.new_code("8200001")
+    w.sale(inst="A", card="C1", code=code, med="XA", at=T0)
+    w.sale(inst="B", card="C2", code=code, med="XA", at=T0 + timedelta(days=5))
+    session.flush()
+    refresh_basis(session=session, parallel=True)
+    rows = _basis_rows(session)
+    assert len(rows["lead_basis_code"]) == 1
+    assert {"A", "B"} <= {r[0] for r in rows["lead_basis_institution"]}
