@@ -252,8 +252,8 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
     """Build the basis from every sale, whatever is stored (in the caller's transaction).
 
     ``parallel``: the settlements and the card windows are summed up on two connections of
-    their own while the caller's counts the rows per card and per doctor, so two cores share
-    the work. Those connections see committed rows only: pass it only with nothing pending
+    their own while the caller's finds the candidate codes and counts the rows per card and
+    per doctor, so two cores share the work. Those connections see committed rows only: pass it only with nothing pending
     (``rxtrace load`` commits first). An in-memory SQLite database, or a SQLite connection
     with writes pending, is built on the caller's connection alone whatever is asked.
     """
