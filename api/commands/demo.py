@@ -19,6 +19,8 @@ from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
 from rxtrace.api.output import Format, err, print_table
 from rxtrace.trace.demo import DemoWorld, generate_world
+from rxtrace.trace.lead_basis import ensure_basis
+from rxtrace.trace.leads import LeadParams
 from rxtrace.trace.load import load_paths
 from rxtrace.trace.service import resolve_case
 
@@ -65,6 +67,9 @@ def demo(
         err.print(f"   {name:<13} {totals['taken']:>8,} taken  {totals['rejected']:>4} set aside")
     if report.refused:
         raise typer.Exit(1)
+    with app.session() as session:  # as `rxtrace load` does after storing sales
+        basis = ensure_basis(session=session, params=LeadParams(), parallel=True)
+    err.print(f"   the leads' basis summed up from every sale in {basis.seconds:.1f} s")
 
     _scan_photos(app, world, folder)
 
