@@ -271,8 +271,8 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
         engine = session.get_bind().engine
         with ThreadPoolExecutor(max_workers=len(sides), thread_name_prefix="rxtrace-basis") as pool:
             futures = [pool.submit(_on_own_connection, engine, side, params) for side in sides]
-            _on(Sql(session), _count_side, params)
-            parts = [future.result() for future in futures]
+            own = _on(Sql(session), _count_side, params)
+            parts = [*(future.result() for future in futures), own]
     else:
         parts = [_on(Sql(session), side, params) for side in (*sides, _count_side)]
     for part in parts:
