@@ -179,6 +179,14 @@ class Sql:
         self.session.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) {select_sql}"))
         self.analyze(table, temporary=False)
 
+    def replace(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Replace a basis table's rows with these (in the caller's transaction)."""
+        target = models.Base.metadata.tables[table]
+        self.session.execute(delete(target))
+        if rows:
+            self.session.execute(insert(target), list(rows))
+        self.analyze(table, temporary=False)
+
     def analyze(self, name: str, *, temporary: bool = True) -> None:
         """Statistics for a fresh table, which has none. PostgreSQL would guess it tiny;
         SQLite guesses it huge, and then builds a Bloom filter over all of ``dispensing`` (a
@@ -275,13 +283,10 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
             parts = [*(future.result() for future in futures), own]
     else:
         parts = [_on(Sql(session), side, params) for side in (*sides, _count_side)]
+    writer = Sql(session)
     for part in parts:
         for name, rows in part.items():
-            table = models.Base.metadata.tables[name]
-            session.execute(delete(table))
-            if rows:
-                session.execute(insert(table), rows)
-            Sql(session).analyze(name, temporary=False)
+            writer.replace(name, rows)
     info = BasisInfo(token, _shaping(params), datetime.now().replace(microsecond=0).isoformat(),
                      round(time.perf_counter() - started, 3))
     session.merge(models.Meta(name=_META, value=json.dumps(info.to_dict(), sort_keys=True)))

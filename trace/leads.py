@@ -951,20 +951,16 @@ def _rule_institution_shape(sql: Sql, params: LeadParams, found: _Found) -> None
              f"WHERE {fired_only} AND (s.sn IS NULL OR s.sn = '' OR r.sn IS NOT NULL)")
 
     # The modal basket (number of drugs, first drug, last drug, boxes) stands for the basket;
-    # only baskets of two drugs or more count, since one popular drug is normal anywhere.
-    sql.empty_temp("rxtrace_lead_modal", "inst TEXT, ndrug BIGINT, dmin TEXT, dmax TEXT, "
-                   "boxes BIGINT, n BIGINT")
-    sql.fill("rxtrace_lead_modal", ("inst", "ndrug", "dmin", "dmax", "boxes", "n"), [
-        {"inst": i, "ndrug": r.modal[0], "dmin": r.modal[1], "dmax": r.modal[2],
-         "boxes": r.modal[3], "n": r.modal_cards}
-        for i, r in per_inst.items() if r.modal is not None])
+    # only baskets of two drugs or more count, since one popular drug is normal anywhere. The
+    # basis keeps each institution's own; its settlements are matched against it there.
     test_all("modal_basket", "Many cards getting the very same drugs", params.w_modal_basket,
              {i: float(r.modal_cards) for i, r in per_inst.items() if r.modal is not None},
              {i: float(r.cards) for i, r in per_inst.items()},
              "cards given the same multi-drug basket",
-             "SELECT s.inst AS e, s.setl_id AS s FROM rxtrace_lead_setl s JOIN rxtrace_lead_modal m "
-             "ON m.inst = s.inst AND m.ndrug = s.ndrug AND m.dmin = s.dmin AND m.dmax = s.dmax "
-             f"AND m.boxes = s.boxes WHERE {fired_only}", floor=params.modal_floor)
+             "SELECT s.inst AS e, s.setl_id AS s FROM rxtrace_lead_setl s "
+             "JOIN lead_basis_institution m ON m.fixmedins_code = s.inst "
+             "AND m.modal_ndrug = s.ndrug AND m.modal_dmin = s.dmin AND m.modal_dmax = s.dmax "
+             f"AND m.modal_boxes = s.boxes WHERE {fired_only}", floor=params.modal_floor)
 
     # Identical bills to different cards minutes apart. A busy counter serves the next card
     # within minutes all day, so the baseline is the institution's own: how often a bill is
