@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Index, create_engine, event
+from filelock import FileLock
+from sqlalchemy import Connection, Engine, Index, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +23,7 @@ __all__ = [
     "is_postgres",
     "make_engine",
     "migrate",
+    "one_at_a_time",
     "session_scope",
 ]
 
@@ -84,11 +87,41 @@ def alembic_config() -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (the newest by default); safe to call every start."""
+    """Bring the schema to ``revision`` (the newest by default); safe to call every start,
+    also by two commands starting at once on a new database (one migrates, the other then
+    finds the schema current)."""
     config = alembic_config()
-    with engine.begin() as connection:
+    with engine.connect() as connection, one_at_a_time(connection, "migrate"):
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        connection.commit()  # inside the turn: the next one must find the schema current
+
+
+@contextmanager
+def one_at_a_time(connection: Connection, step: str) -> Iterator[None]:
+    """Wait until no other process runs ``step`` on this database, then run it alone, in
+    the connection's transaction (begun here if need be).
+
+    PostgreSQL: an advisory lock held by that transaction, so the next one goes on only once
+    this one's work is committed or rolled back, and sees it. SQLite: an exclusive lock on a
+    file beside the database, released when the block ends, so a caller that must be seen
+    done commits inside the block (SQLite's own write lock would stop every other writer,
+    loads included, for the whole step). An in-memory database has only one user.
+    """
+    if connection.dialect.name == "postgresql":
+        # A stable 63-bit key for the step's name (Python's own hash() changes per process).
+        key = int.from_bytes(hashlib.sha256(f"rxtrace:{step}".encode()).digest()[:8], "big") >> 1
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        yield
+        return
+    database = connection.engine.url.database
+    if connection.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+        yield
+        return
+    with FileLock(f"{Path(database).expanduser()}.{step}.lock"):
+        if not connection.in_transaction():
+            connection.begin()
+        yield
 
 
 def drop_indexes(conn: Connection, indexes: Sequence[Index]) -> None:

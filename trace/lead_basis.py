@@ -34,6 +34,7 @@ from sqlalchemy import delete, insert, text
 from sqlalchemy.orm import Session
 
 from rxtrace.trace import models
+from rxtrace.trace.db import one_at_a_time
 from rxtrace.trace.errors import RxtraceError
 
 if TYPE_CHECKING:
@@ -173,10 +174,17 @@ class Sql:
                 text(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"), list(rows))
             self.analyze(name)
 
-    def refill(self, table: str, columns: Sequence[str], select_sql: str) -> None:
-        """Replace a basis table's rows with a query's (in the caller's transaction)."""
+    def keep(self, *names: str) -> None:
+        """Leave these temporary tables to whoever copies them (:meth:`copy` drops them)."""
+        self.temps = [name for name in self.temps if name not in names]
+
+    def copy(self, table: str, temporary: str) -> None:
+        """Replace a basis table's rows with a temporary table's, of the same columns in the
+        same order (in the caller's transaction), and drop the temporary table."""
+        names = ", ".join(column.name for column in models.Base.metadata.tables[table].columns)
         self.session.execute(text(f"DELETE FROM {table}"))
-        self.session.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) {select_sql}"))
+        self.session.execute(text(f"INSERT INTO {table} ({names}) SELECT {names} FROM {temporary}"))
+        self.session.execute(text(f"DROP TABLE {temporary}"))
         self.analyze(table, temporary=False)
 
     def replace(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -252,14 +260,27 @@ def is_fresh(*, session: Session, params: LeadParams) -> bool:
 
 def ensure_basis(*, session: Session, params: LeadParams, parallel: bool = False) -> BasisInfo:
     """The basis for ``params``: the stored one while it still describes the data, otherwise
-    built again now (in the caller's transaction; ``parallel`` as for :func:`refresh_basis`)."""
+    built again now (in the caller's transaction; ``parallel`` as for :func:`refresh_basis`).
+
+    One process builds at a time (:func:`~rxtrace.trace.db.one_at_a_time`): two loads
+    finishing together would otherwise both replace the basis' rows, and the second fail on
+    the first's (a duplicate key on PostgreSQL, a locked database on SQLite). The waiting one
+    looks again once it has its turn, and builds only if the basis still does not describe
+    the data. On SQLite, where the turn ends with the block, a build with nothing of the
+    caller's pending commits itself before the turn passes on.
+    """
     info, token = _fresh(session, params)
-    return info or refresh_basis(session=session, params=params, token=token, parallel=parallel)
+    if info is not None:
+        return info
+    with one_at_a_time(session.connection(), "leads-basis"):
+        info, token = _fresh(session, params)
+        return info or refresh_basis(session=session, params=params, token=token, parallel=parallel)
 
 
 def refresh_basis(*, session: Session, params: LeadParams | None = None,
                   token: str | None = None, parallel: bool = False) -> BasisInfo:
-    """Build the basis from every sale, whatever is stored (in the caller's transaction).
+    """Build the basis from every sale, whatever is stored (in the caller's transaction;
+    committed here on SQLite when nothing of the caller's was pending, see :func:`ensure_basis`).
 
     ``parallel``: the settlements and the card windows are summed up on two connections of
     their own while the caller's finds the candidate codes and counts the rows per card and
@@ -274,6 +295,7 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
     # Read before the build: rows stored meanwhile make the basis look stale, never fresh.
     token = token or _token(session)
     started = time.perf_counter()
+    nothing_pending = _sqlite_idle(session)
     sides = (_settlement_side, _window_side)
     if parallel and _may_share(session):
         engine = session.get_bind().engine
@@ -283,19 +305,33 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
             parts = [*(future.result() for future in futures), own]
     else:
         parts = [_on(Sql(session), side, params) for side in (*sides, _count_side)]
+    if nothing_pending:
+        # The build read on a snapshot SQLite cannot turn into a write once another process
+        # (a load beside this one) has committed since: it would fail at once, "database is
+        # locked", without waiting. Nothing of the caller's is pending, so the build's own
+        # transaction (temporary tables only) ends here and the write below starts afresh,
+        # waiting its turn. The connection stays the session's, and its temporary tables.
+        session.connection().connection.dbapi_connection.commit()  # type: ignore[union-attr]
     writer = Sql(session)
     for part in parts:
         for name, rows in part.items():
-            writer.replace(name, rows)
+            if isinstance(rows, str):
+                writer.copy(name, rows)
+            else:
+                writer.replace(name, rows)
     info = BasisInfo(token, _shaping(params), datetime.now().replace(microsecond=0).isoformat(),
                      round(time.perf_counter() - started, 3))
     session.merge(models.Meta(name=_META, value=json.dumps(info.to_dict(), sort_keys=True)))
     session.flush()
+    if nothing_pending:
+        # Only the build's own rows are in this transaction: committed here, within the
+        # builders' turn, so the next builder finds them instead of building again.
+        session.commit()
     return info
 
 
-# Rows of basis tables, by table name.
-_Part = dict[str, list[dict[str, Any]]]
+_Part = dict[str, list[dict[str, Any]] | str]
+"""Rows of basis tables by table name, or the temporary table that holds them."""
 
 
 def _may_share(session: Session) -> bool:
@@ -304,6 +340,15 @@ def _may_share(session: Session) -> bool:
         return True
     if engine.url.database in (None, "", ":memory:"):
         return False  # every connection would open a database of its own
+    return _sqlite_idle(session)
+
+
+def _sqlite_idle(session: Session) -> bool:
+    """A SQLite database in a file whose connection holds no transaction, so nothing of the
+    caller's is pending (SQLite opens one only at the first write)."""
+    engine = session.get_bind().engine
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return False
     dbapi = session.connection().connection.dbapi_connection
     return not getattr(dbapi, "in_transaction", True)
 
@@ -344,14 +389,19 @@ def _count_side(sql: Sql, params: LeadParams) -> _Part:
     basis (no rows through Python: cards are most of what the basis holds)."""
     fill_units(sql)
     codes = _build_codes(sql)
-    sql.refill("lead_basis_card", ("psn_no", "sale_rows"),
-               f"SELECT d.psn_no, COUNT(*) FROM dispensing d "
-               f"WHERE {INS} AND d.sel_retn_cnt > 0 GROUP BY d.psn_no")
-    sql.refill("lead_basis_doctor", ("dr_code", "sale_rows", "fixmedins_code"),
-               f"SELECT d.dr_code, COUNT(*), MIN(d.fixmedins_code) FROM dispensing d "
-               f"WHERE {INS} AND d.sel_retn_cnt > 0 AND d.dr_code IS NOT NULL "
-               f"GROUP BY d.dr_code")
-    return {"lead_basis_code": codes}
+    # Summed up into temporary tables, copied into the basis when it is written: on SQLite a
+    # write here would hold the database's one write lock through both GROUP BYs over every
+    # sale, and a load beside this build would wait on it and time out.
+    sql.temp("rxtrace_basis_card", "psn_no TEXT, sale_rows BIGINT",
+             f"SELECT d.psn_no, COUNT(*) FROM dispensing d "
+             f"WHERE {INS} AND d.sel_retn_cnt > 0 GROUP BY d.psn_no")
+    sql.temp("rxtrace_basis_doctor", "dr_code TEXT, sale_rows BIGINT, fixmedins_code TEXT",
+             f"SELECT d.dr_code, COUNT(*), MIN(d.fixmedins_code) FROM dispensing d "
+             f"WHERE {INS} AND d.sel_retn_cnt > 0 AND d.dr_code IS NOT NULL "
+             f"GROUP BY d.dr_code")
+    sql.keep("rxtrace_basis_card", "rxtrace_basis_doctor")
+    return {"lead_basis_code": codes, "lead_basis_card": "rxtrace_basis_card",
+            "lead_basis_doctor": "rxtrace_basis_doctor"}
 
 
 # ---------------------------------------------------------------------------------------------

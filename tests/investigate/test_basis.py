@@ -4,6 +4,8 @@ new sales, institutions or catalog rows, a load's counted rows, or other shaping
 from __future__ import annotations
 
 import doctest
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
@@ -127,11 +129,19 @@ def test_an_unreadable_or_older_description_means_no_basis(session: Session) -> 
 
 
 def test_sqlite_builds_it_in_a_file_and_hands_the_connection_back_in_memory(
-        session: Session) -> None:
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     _world(session)  # committed: the build starts outside a transaction, as in `rxtrace load`
+    real = lead_basis._count_side
+    seen: list[int] = []
+
+    def watched(sql: lead_basis.Sql, params: LeadParams) -> lead_basis._Part:
+        seen.append(sql.session.execute(text("PRAGMA temp_store")).scalar_one())
+        return real(sql, params)
+
+    monkeypatch.setattr(lead_basis, "_count_side", watched)
     refresh_basis(session=session)
     # 1 = FILE: temporary tables and sorts that grow with the sales stay out of memory.
-    assert session.execute(text("PRAGMA temp_store")).scalar() == 1
+    assert seen == [1]
     session.commit()
     session.close()
     engine = session.get_bind()
@@ -184,3 +194,63 @@ def test_pending_writes_keep_the_build_on_the_callers_connection(session: Sessio
     rows = _basis_rows(session)
     assert len(rows["lead_basis_code"]) == 1
     assert {"A", "B"} <= {r[0] for r in rows["lead_basis_institution"]}
+
+
+def _second_session(session: Session) -> Session:
+    return Session(session.get_bind().engine, expire_on_commit=False)
+
+
+def test_a_build_waits_for_another_and_then_finds_it_current(
+    any_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two loads ending together: the second builder waits for the first's build and commit,
+    # then reads the basis it left instead of building again (PostgreSQL failed on a
+    # duplicate key replacing the first's rows, SQLite on its locked database).
+    _world(any_session)
+    any_session.commit()
+    builds = Builds(monkeypatch)
+    other = _second_session(any_session)
+    real = lead_basis._count_side
+    pool = ThreadPoolExecutor(1)
+    waiting: list[Future[lead_basis.BasisInfo]] = []
+
+    def second_starts_meanwhile(sql: lead_basis.Sql, params: LeadParams) -> lead_basis._Part:
+        if not waiting:
+            waiting.append(pool.submit(ensure_basis, session=other, params=LeadParams()))
+            time.sleep(0.5)  # the second builder asks for its turn during this build
+        return real(sql, params)
+
+    monkeypatch.setattr(lead_basis, "_count_side", second_starts_meanwhile)
+    first = ensure_basis(session=any_session, params=LeadParams(), parallel=True)
+    any_session.commit()
+    second = waiting[0].result(timeout=60)
+    other.commit()
+    other.close()
+    pool.shutdown()
+    assert second == first
+    assert builds.count == 1
+
+
+def test_a_write_committed_during_the_build_does_not_fail_it(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite cannot turn a read snapshot into a write once another process has committed
+    # since: the build must write from a fresh transaction, not fail "database is locked".
+    w = _world(session)
+    session.commit()
+    real = lead_basis._count_side
+
+    def with_a_load_beside(sql: lead_basis.Sql, params: LeadParams) -> lead_basis._Part:
+        part = real(sql, params)
+        with _second_session(session) as beside:
+            beside.add(models.Meta(name="written-beside", value="1"))
+            beside.commit()
+        return part
+
+    monkeypatch.setattr(lead_basis, "_count_side", with_a_load_beside)
+    w.sale(inst="A", card="C9", code=w.new_code("8200001"), med="XA", at=T0)
+    session.commit()
+    info = ensure_basis(session=session, params=LeadParams(), parallel=True)
+    session.commit()
+    assert basis_info(session=session) == info
+    assert session.get(models.Meta, "written-beside") is not None
