@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
+import itertools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,7 +22,9 @@ from rxtrace.trace.errors import ContractError
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "UNCLOSED_QUOTE",
     "FileShape",
+    "LineTally",
     "Record",
     "RecordBatch",
     "RecordReader",
@@ -323,6 +327,29 @@ def _names(raw: object) -> tuple[str, ...]:
 
 
 @dataclass
+class LineTally:
+    """How the physical lines of a file were read, for the loader's account of every line:
+    each line is part of a record (taken, duplicate or set aside), or counted here.
+
+    >>> tally = LineTally(lines=7, header=1, blank=1, continued=2)
+    >>> tally.outside_records
+    4
+    """
+
+    lines: int = 0
+    """Every physical line of the file, the last one also without its newline."""
+    header: int = 0
+    blank: int = 0
+    continued: int = 0
+    """The lines after the first of records whose quoted fields hold line breaks."""
+
+    @property
+    def outside_records(self) -> int:
+        """Lines no record starts on: the header, blank lines, and line breaks inside fields."""
+        return self.header + self.blank + self.continued
+
+
+@dataclass
 class RecordBatch:
     """Consecutive records of a file: the readable ones as values in ``columns`` order (``None``
     where a JSON object lacks a column), the unreadable ones set aside with their reasons."""
@@ -348,6 +375,8 @@ class RecordReader:
         self.path = path
         self.shape = shape
         self._lines: _BlockLines | None = None
+        self.tally = LineTally()
+        """Filled in as the file is read: the physical lines that are no record of their own."""
 
     @property
     def bytes_read(self) -> int:
@@ -360,13 +389,16 @@ class RecordReader:
         with self.path.open("rb") as handle:
             if self.shape.file_format == "jsonl":
                 self._lines = _BlockLines(handle, self.shape.encoding, ascii_so_far=ascii_so_far, keep=False)
-                yield from _jsonl_batches(self._lines.numbered(), size)
+                yield from _jsonl_batches(self._lines.numbered(), size, self.tally)
             else:
                 self._lines = _BlockLines(handle, self.shape.encoding, ascii_so_far=ascii_so_far)
-                yield from _csv_batches(self._lines, self.shape.columns, self.shape.trailing_empty, size)
+                yield from _csv_batches(
+                    self._lines, self.shape.columns, self.shape.trailing_empty, size, self.tally
+                )
+            self.tally.lines = self._lines.line_no
 
 
-def _jsonl_batches(lines: Iterator[_Line], size: int) -> Iterator[RecordBatch]:
+def _jsonl_batches(lines: Iterator[_Line], size: int, tally: LineTally) -> Iterator[RecordBatch]:
     records: list[Record] = []
     rejects: list[Record] = []
 
@@ -376,7 +408,7 @@ def _jsonl_batches(lines: Iterator[_Line], size: int) -> Iterator[RecordBatch]:
         rows = [[(rec.values or {}).get(name) for name in columns] for rec in records]
         return RecordBatch(columns, rows, [rec.line_no for rec in records], list(rejects), raws.__getitem__)
 
-    for rec in _jsonl_records(lines):
+    for rec in _jsonl_records(lines, tally):
         (records if rec.values is not None else rejects).append(rec)
         if len(records) + len(rejects) >= size:
             yield batch()
@@ -386,13 +418,14 @@ def _jsonl_batches(lines: Iterator[_Line], size: int) -> Iterator[RecordBatch]:
         yield batch()
 
 
-def _jsonl_records(lines: Iterator[_Line]) -> Iterator[Record]:
+def _jsonl_records(lines: Iterator[_Line], tally: LineTally) -> Iterator[Record]:
     for line in lines:
         raw = line.text[:RAW_KEEP]
         if line.error:
             yield Record(line.line_no, None, raw, line.error)
             continue
         if not line.text.strip():
+            tally.blank += 1
             continue
         try:
             # Numbers stay as written: money must not pass through a float.
@@ -417,13 +450,19 @@ def _jsonl_records(lines: Iterator[_Line]) -> Iterator[Record]:
         yield Record(line.line_no, values, raw)
 
 
+UNCLOSED_QUOTE = (
+    "a quoted field opens on this line and does not close before the line ends "
+    "(the lines after it were read on their own)"
+)
+
+
 def _csv_batches(
-    lines: _BlockLines, columns: tuple[str, ...], trailing_empty: int, size: int
+    lines: _BlockLines, columns: tuple[str, ...], trailing_empty: int, size: int, tally: LineTally
 ) -> Iterator[RecordBatch]:
     csv.field_size_limit(MAX_LINE_BYTES)
     blocks = lines.blocks()
     queued: list[list[str]] = []
-    fed = 0  # lines handed to the CSV reader
+    fed = 0  # lines handed to the current CSV reader
 
     def feed() -> Iterator[str]:
         # The block queued, then, only while a record runs on past its end, the ones after it.
@@ -439,7 +478,8 @@ def _csv_batches(
             fed += len(block)
             yield from block
 
-    reader = csv.reader(feed(), strict=False)
+    source = feed()
+    reader = csv.reader(source, strict=False)
     width = len(columns)
     errors = lines.errors
     rows: list[list[str]] = []
@@ -464,17 +504,25 @@ def _csv_batches(
         return done
 
     def consider(row: list[str], start: int) -> None:
+        """Take or set aside the record on lines ``start`` to ``last``, and account for them."""
         nonlocal header_seen
         if not header_seen:
             header_seen = bool(row)
+            if header_seen:
+                tally.header += last - start + 1
+            else:
+                tally.blank += last - start + 1
             return
-        if errors:
+        if errors:  # an unreadable line reaches the CSV reader as an empty one
             error = next((errors[n] for n in range(start, last + 1) if n in errors), None)
             if error is not None:
+                tally.continued += last - start
                 rejects.append(Record(start, None, text(start, last), error))
                 return
         if not row or (len(row) == 1 and not (row[0] or "").strip()):
+            tally.blank += last - start + 1
             return
+        tally.continued += last - start
         if len(row) != width:
             if len(row) == width + trailing_empty and not any(row[width:]):
                 row = row[:width]
@@ -514,20 +562,63 @@ def _csv_batches(
         queued.append(block)
         while queued or reader.line_num < fed:
             start = last + 1
+            error: str | None = None
             try:
                 row = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
-                last, counted = last + reader.line_num - counted, reader.line_num
-                rejects.append(Record(start, None, text(start, last), f"not valid CSV ({exc})"))
+                row, error = [], f"not valid CSV ({exc})"
+            last, counted = last + reader.line_num - counted, reader.line_num
+            swallowed = last > start and (
+                error is not None or not _one_record(_joined(lines, start, last), width, trailing_empty)
+            )
+            if swallowed:
+                # A quote opened on line ``start`` never closed where an RFC 4180 writer would
+                # have closed it: that line alone is set aside, and the lines the quote swallowed
+                # are read again by a fresh reader, each judged on its own.
+                replay = lines.kept[start + 1 - lines.kept_from : last + 1 - lines.kept_from]
+                if header_seen:
+                    rejects.append(Record(start, None, text(start, start), UNCLOSED_QUOTE))
+                else:
+                    header_seen = True  # the header, as sniffed from its own line
+                    tally.header += 1
+                fed = len(replay) + fed - reader.line_num
+                reader = csv.reader(itertools.chain(replay, source), strict=False)
+                last, counted = start, 0
+            elif error is not None:
+                rejects.append(Record(start, None, text(start, last), error))
             else:
-                last, counted = last + reader.line_num - counted, reader.line_num
                 consider(row, start)
             if len(rows) + len(rejects) >= size:
                 yield batch()
     if rows or rejects:
         yield batch()
+
+
+def _joined(lines: _BlockLines, start: int, end: int) -> str:
+    return "".join(lines.kept[start - lines.kept_from : end - lines.kept_from + 1])
+
+
+def _one_record(text: str, width: int, trailing_empty: int) -> bool:
+    r"""Whether ``text``, a record over several lines, is one an RFC 4180 writer makes: a
+    quoted field holding line breaks, in a record of the header's width that parses strictly.
+    A quote that opened a field and never closed on its line reads otherwise: the lines it
+    swallowed end the record at the wrong place, or at the field size limit.
+
+    >>> _one_record('1,"two\nlines",3\n', 3, 0)
+    True
+    >>> _one_record('1,"two,3\n4,5,6\n7,"8",9\n', 3, 0)
+    False
+    """
+    try:
+        records = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error:
+        return False
+    if len(records) != 1:
+        return False
+    fields = records[0]
+    return len(fields) == width or (len(fields) == width + trailing_empty and not any(fields[width:]))
 
 
 def _span(kept: list[str], base: int, start: int, end: int) -> str:

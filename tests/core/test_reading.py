@@ -167,3 +167,75 @@ def test_json_lines_whatever_the_block_size(
     assert "over the limit of 60" in got[5][2]
     # Numbers stay as written, nested ones too: money must not pass through a float.
     assert got[6][2]["nested"] == '{"a": ["1", "2"]}' and got[6][2]["flag"] == "1"
+
+
+def _swallowing_file(path: Path) -> dict[int, str]:
+    """3,000 data lines; two quotes that open and never close, one of them at the very end
+    with no quote after it, and other bad lines inside what the first would have swallowed.
+    Returns the line numbers that must be set aside, with a word of their reasons."""
+    lines = ["setl_id,note,amount\n"]
+    bad: dict[int, bytes] = {
+        1000: b'S1000,"never closed,1.00\n',
+        1003: b"S1003,too,many,fields\n",
+        1006: b"S1006,bad \xff byte,6.00\n",
+        1009: b"S1009," + b"x" * 300 + b",9.00\n",
+        2990: b'S2990,"never closed either,1.00\n',
+    }
+    reasons = {1000: "quoted field opens", 1003: "expected 3 fields, got 4", 1006: "not valid utf-8",
+               1009: "over the limit of 200", 2990: "quoted field opens"}
+    data = bytearray("".join(lines).encode())
+    for number in range(2, 3002):
+        if number in bad:
+            data += bad[number]
+        elif number == 1500:
+            data += b'S1500,"quoted ""twice"", and a comma",1.00\n'
+        elif number == 2000:
+            data += b'S2000,"a note\nover two lines",2.00\n'  # lines 2000 and 2001: one record
+        elif number == 2001:
+            continue
+        else:
+            data += f"S{number},plain,{number}.00\n".encode()
+    path.write_bytes(bytes(data))
+    return reasons
+
+
+@pytest.mark.parametrize("block", [64, 4096, 1 << 18])
+@pytest.mark.parametrize("batch", [7, 1000])
+def test_an_unclosed_quote_costs_its_own_line_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, batch: int
+) -> None:
+    # One unterminated quote once swallowed the 7,767 good lines after it into one rejected
+    # "row", and hid the other bad lines in that span.
+    monkeypatch.setattr(reading, "MAX_LINE_BYTES", 200)
+    monkeypatch.setattr(reading, "BLOCK_BYTES", block)
+    path = tmp_path / "swallow.csv"
+    reasons = _swallowing_file(path)
+    shape = sniff(path)
+    reader = RecordReader(path, shape)
+    taken: dict[int, list[str]] = {}
+    set_aside: dict[int, str] = {}
+    for chunk in reader.batches(batch):
+        taken.update(zip(chunk.line_nos, map(list, chunk.rows), strict=True))
+        set_aside.update((rec.line_no, rec.error or "") for rec in chunk.rejects)
+    assert sorted(set_aside) == sorted(reasons)
+    for number, word in reasons.items():
+        assert word in set_aside[number], (number, set_aside[number])
+    assert set_aside[1000] == reading.UNCLOSED_QUOTE
+    assert len(taken) == 3000 - len(reasons) - 1  # line 2001 belongs to the record of 2000
+    assert taken[1001] == ["S1001", "plain", "1001.00"]
+    assert taken[1500] == ["S1500", 'quoted "twice", and a comma', "1.00"]
+    assert taken[2000] == ["S2000", "a note\nover two lines", "2.00"]
+    assert taken[3001] == ["S3001", "plain", "3001.00"]
+    # Every physical line is accounted for: a record's first line, or the header, or the
+    # second line of the note.
+    tally = reader.tally
+    assert (tally.lines, tally.header, tally.blank, tally.continued) == (3001, 1, 0, 1)
+    assert len(taken) + len(set_aside) + tally.outside_records == tally.lines
+
+
+def test_the_tally_counts_blank_lines_and_the_header(awkward: Path) -> None:
+    reader = RecordReader(awkward, sniff(awkward))
+    records = sum(len(b.rows) + len(b.rejects) for b in reader.batches(1000))
+    tally = reader.tally
+    assert tally.header == 1 and tally.blank == 2 and tally.continued == 2
+    assert records + tally.outside_records == tally.lines == 21
