@@ -13,8 +13,10 @@ import hashlib
 import io
 import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from rxtrace.trace.db import build_indexes, drop_indexes
 from rxtrace.trace.errors import ContractError, RxtraceError
 from rxtrace.trace.gcpause import collector_paused
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.reading import FileShape, RecordReader, sniff
+from rxtrace.trace.reading import FileShape, LineTally, RecordReader, sniff
 
 __all__ = [
     "FileReport",
@@ -63,7 +65,7 @@ SQLite writes each dirty page at every commit: fewer, larger commits write each 
 class FileReport:
     path: str
     sha256: str
-    status: str  # loaded | already_loaded | refused
+    status: str  # loaded | already_loaded | refused | incomplete (lines not all accounted for)
     table: str | None = None
     file_format: str | None = None
     encoding: str | None = None
@@ -91,6 +93,11 @@ class LoadReport:
     @property
     def refused(self) -> list[FileReport]:
         return [f for f in self.files if f.status == "refused"]
+
+    @property
+    def incomplete(self) -> list[FileReport]:
+        """Files whose lines were not all taken, found duplicate, set aside or skipped."""
+        return [f for f in self.files if f.status == "incomplete"]
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
@@ -123,12 +130,19 @@ def ensure_key(session: Session, protector: Protector) -> None:
         )
 
 
-def _sha256(path: Path) -> str:
+def _fingerprint(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 and its physical lines (the last one also without its newline),
+    counted apart from the reader so that the load can account for every line."""
     digest = hashlib.sha256()
+    lines = 0
+    block = b""
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+            lines += block.count(b"\n")
+    if block and not block.endswith(b"\n"):
+        lines += 1
+    return digest.hexdigest(), lines
 
 
 def load_paths(
@@ -181,7 +195,7 @@ def _load_file(
     commit_rows: int,
     workers: bool | None,
 ) -> FileReport:
-    sha = _sha256(path)
+    sha, lines = _fingerprint(path)
     size = path.stat().st_size
     record = session.scalars(select(models.LoadedFile).where(models.LoadedFile.sha256 == sha)).first()
     if record is not None and record.status == "done":
@@ -215,6 +229,10 @@ def _load_file(
     target = models.Base.metadata.tables[spec.model_table]
     out = FileReport(str(path), sha, "loaded", spec.name, shape.file_format, shape.encoding)
     uncommitted = 0
+    # Rows an interrupted load of this very file committed: this run meets them again as
+    # duplicates, but they are the file's own, taken by it.
+    earlier = session.scalar(select(func.count()).select_from(target).where(target.c.file_id == record.id))
+    earlier = earlier or 0
 
     def write(batch: _Prepared) -> None:
         conn = session.connection()
@@ -223,7 +241,8 @@ def _load_file(
         out.taken += inserted
         out.duplicate += len(batch.rows) - inserted
         out.rejected += len(batch.rejects)
-        record.rows_taken, record.rows_duplicate = out.taken, out.duplicate
+        record.rows_taken = earlier + out.taken
+        record.rows_duplicate = max(0, out.duplicate - earlier)
         record.rows_rejected = out.rejected
         nonlocal uncommitted
         uncommitted += len(batch.rows) + len(batch.rejects)
@@ -237,8 +256,9 @@ def _load_file(
         session.commit()
     dialect = session.get_bind().dialect
     job = _Job(path, shape, spec.name, protector, dialect, record.id, batch_rows)
+    tally = LineTally()
     try:
-        done = _write_batches(job, size, write, workers=workers, progress=progress)
+        done = _write_batches(job, size, write, tally, workers=workers, progress=progress)
         session.commit()
     except BaseException:
         session.rollback()  # the batch in hand is not kept; the committed ones are, and counted
@@ -252,20 +272,48 @@ def _load_file(
             session.commit()
     if progress is not None:
         progress(path.name, size, size, done)
+    out.taken, out.duplicate = record.rows_taken, record.rows_duplicate
     record.status, record.finished_at = "done", datetime.now()
+    missing = _unaccounted(lines, done, tally)
+    if missing:
+        out.status = record.status = "incomplete"
+        out.error = record.error = missing
     session.commit()
     return out
+
+
+def _unaccounted(lines: int, records: int, tally: LineTally) -> str | None:
+    """Why the file's lines do not add up, if they do not: every physical line must start a
+    record (taken, duplicate or set aside) or be the header, blank, or inside a quoted field.
+
+    >>> _unaccounted(5, 3, LineTally(header=1, blank=1))
+    >>> print(_unaccounted(9, 3, LineTally(header=1, continued=1)))  # doctest: +NORMALIZE_WHITESPACE
+    read 9 lines but accounted for 5: 3 records (taken, duplicate or set aside), 1 header,
+    0 blank, 1 inside quoted fields; 4 lines are missing
+    """
+    accounted = records + tally.outside_records
+    if accounted == lines:
+        return None
+    gap = lines - accounted
+    return (
+        f"read {lines:,} lines but accounted for {accounted:,}: {records:,} records (taken, "
+        f"duplicate or set aside), {tally.header:,} header, {tally.blank:,} blank, "
+        f"{tally.continued:,} inside quoted fields; {abs(gap):,} lines are "
+        f"{'missing' if gap > 0 else 'counted twice'}"
+    )
 
 
 def _write_batches(
     job: _Job,
     size: int,
     write: Callable[[_Prepared], None],
+    tally: LineTally,
     *,
     workers: bool | None,
     progress: ProgressHook | None,
 ) -> int:
-    """Convert every batch of the job's file and ``write`` it; returns the records read."""
+    """Convert every batch of the job's file and ``write`` it; returns the records read, and
+    fills ``tally`` with the lines that started no record."""
     postgres = job.dialect.name == "postgresql"
     if workers is None:
         # SQLite writes in this process, so converting in others keeps the second core busy.
@@ -274,10 +322,10 @@ def _write_batches(
         workers = size >= WORKER_BYTES and (os.cpu_count() or 1) > 1 and not postgres
     if workers:
         # A big file is read and converted in other processes while this one writes.
-        batches: Iterator[_Prepared] = _from_workers(job)
+        batches: Iterator[_Prepared] = _from_workers(job, tally)
         writer = None
     else:
-        batches = _prepare_batches(job)
+        batches = _prepare_batches(job, tally=tally)
         # On PostgreSQL the server stores one batch while this process converts the next:
         # the writing thread spends its time waiting on the server, with the GIL released.
         # SQLite writes in this process, so a thread there would only contend for the GIL.
@@ -356,12 +404,17 @@ class _Prepared:
     bytes_read: int
 
 
-def _prepare_batches(job: _Job, share: tuple[int, int] = (0, 1)) -> Iterator[_Prepared]:
+def _prepare_batches(
+    job: _Job, share: tuple[int, int] = (0, 1), *, tally: LineTally | None = None
+) -> Iterator[_Prepared]:
     """The file's batches ready to write; with ``share=(k, n)`` only batches k, k + n, k + 2n…
-    (every process converting a share reads the whole file, for its line numbers)."""
+    (every process converting a share reads the whole file, for its line numbers). ``tally``
+    is filled as the file is read."""
     spec = TABLES[job.table]
     target = models.Base.metadata.tables[spec.model_table]
     reader = RecordReader(job.path, job.shape)
+    if tally is not None:
+        reader.tally = tally
     with_line = spec.name in ("dispensing", "seized_codes")
     mine, every = share
     # Each batch's objects die with it and hold no cycles: the collector would only walk them.
@@ -412,11 +465,33 @@ def _pickled(batch: _Prepared) -> bytes:
     return buffer.getvalue()
 
 
+def _die_with_parent() -> None:
+    """End this converting process as soon as the loading process is gone, however it went
+    (a SIGKILL runs no clean-up there): a daemon thread waits on the pipe multiprocessing
+    keeps to the parent, which reads as ready when the parent's end closes. Each converter
+    dies with its parent within moments, instead of living on with its memory.
+
+    Preferred to Linux's ``PR_SET_PDEATHSIG``, which fires when the *thread* that forked
+    dies: a load run from a server's worker thread would lose its converters when the
+    thread pool retired that thread."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="rxtrace-parent-watch", daemon=True).start()
+
+
 def _worker(job: _Job, share: tuple[int, int], queue: Any) -> None:
+    _die_with_parent()
     try:
-        for batch in _prepare_batches(job, share):
+        tally = LineTally()
+        for batch in _prepare_batches(job, share, tally=tally):
             queue.put(_pickled(batch))
-        queue.put(None)
+        queue.put(tally)  # the end, with the lines that started no record
     except BaseException as exc:  # whatever it was, the loading process must hear of it
         queue.put(exc if isinstance(exc, RxtraceError) else _WorkerError(f"{type(exc).__name__}: {exc}"))
     finally:
@@ -427,8 +502,9 @@ def _worker(job: _Job, share: tuple[int, int], queue: Any) -> None:
         os._exit(0)
 
 
-def _from_workers(job: _Job, count: int = WORKERS) -> Iterator[_Prepared]:
-    """The file's batches in order, converted by ``count`` processes taking turns."""
+def _from_workers(job: _Job, tally: LineTally, count: int = WORKERS) -> Iterator[_Prepared]:
+    """The file's batches in order, converted by ``count`` processes taking turns; ``tally``
+    is filled from the first to reach the file's end (each reads the whole file)."""
     # Forked, not spawned: a spawned child re-runs the caller's main script, which a script
     # without an ``if __name__ == "__main__"`` guard cannot survive. The forked children touch
     # no database handle they inherit (they read the file and convert), and multiprocessing
@@ -444,7 +520,8 @@ def _from_workers(job: _Job, count: int = WORKERS) -> Iterator[_Prepared]:
     try:
         for number in itertools.count():
             item = _next_from(queues[number % count], processes[number % count], job.path)
-            if item is None:
+            if isinstance(item, LineTally):
+                vars(tally).update(vars(item))
                 return
             yield pickle.loads(item)  # noqa: S301 - bytes our own forked child pickled
     finally:
@@ -454,7 +531,7 @@ def _from_workers(job: _Job, count: int = WORKERS) -> Iterator[_Prepared]:
             process.join()
 
 
-def _next_from(queue: Any, process: Any, path: Path) -> bytes | None:
+def _next_from(queue: Any, process: Any, path: Path) -> bytes | LineTally:
     while True:
         try:
             item = queue.get(timeout=5)

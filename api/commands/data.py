@@ -76,6 +76,12 @@ def load(
             f"{len(report.refused)} of {len(report.files)} file(s) refused; "
             f"first: {first.path}: {first.error}"
         )
+    if report.incomplete:
+        first = report.incomplete[0]
+        raise RxtraceError(
+            f"{len(report.incomplete)} of {len(report.files)} file(s) not wholly accounted for; "
+            f"first: {first.path}: {first.error}"
+        )
 
 
 def _print_load(report: LoadReport, output: Format, elapsed: float, basis: BasisInfo | None) -> None:

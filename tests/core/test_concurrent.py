@@ -34,17 +34,27 @@ def _at_once(commands: list[list[str]], tmp_path: Path, url: str) -> list[subpro
     """Start every command at the same moment (each waits for a shared start time after its
     interpreter is up), and wait for all."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RXTRACE_")}
-    environ.update({"RXTRACE_DATABASE_URL": url, "RXTRACE_SECRET_KEY": "k" * 32,
-                    "RXTRACE_DATA_DIR": str(tmp_path / "data")})
+    environ.update(
+        {
+            "RXTRACE_DATABASE_URL": url,
+            "RXTRACE_SECRET_KEY": "k" * 32,
+            "RXTRACE_DATA_DIR": str(tmp_path / "data"),
+        }
+    )
     start = time.time() + 3
     runner = (
         "import sys, time; time.sleep(max(0.0, float(sys.argv[1]) - time.time())); "
         "sys.argv = sys.argv[2:]; from rxtrace.api.cli import main; main()"
     )
     processes = [
-        subprocess.Popen([sys.executable, "-c", runner, str(start), rxtrace_command(), *command],
-                         cwd=tmp_path, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", runner, str(start), rxtrace_command(), *command],
+            cwd=tmp_path,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for command in commands
     ]
     done = []

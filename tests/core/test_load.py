@@ -301,6 +301,28 @@ def test_an_interrupted_load_completes_when_run_again(
     assert count(session, models.Dispensing) == 50
 
 
+@pytest.mark.parametrize("at_batch", [2, 4])
+def test_a_resumed_load_counts_every_row_the_file_stored(
+    any_session: Session, protector: Protector, tmp_path: Path, at_batch: int
+) -> None:
+    # After a resumed load, loaded_file.rows_taken held only the last run's rows.
+    path = _interrupted_load(any_session, protector, tmp_path, at_batch=at_batch)
+    any_session.rollback()
+    assert 0 < count(any_session, models.Dispensing) < 50
+    # Another export holding the file's last row, loaded meanwhile: that one is a duplicate.
+    header, *lines = path.read_text().splitlines(keepends=True)
+    other = tmp_path / "other.csv"
+    other.write_text(header + lines[-1])
+    load_paths([other], session=any_session, protector=protector)
+    report = load_paths([path], session=any_session, protector=protector, batch_rows=10)
+    assert (report.files[0].taken, report.files[0].duplicate, report.files[0].rejected) == (49, 1, 0)
+    stored = any_session.scalars(
+        select(models.LoadedFile).where(models.LoadedFile.sha256 == report.files[0].sha256)
+    ).one()
+    assert (stored.status, stored.rows_taken, stored.rows_duplicate) == ("done", 49, 1)
+    assert count(any_session, models.Dispensing) == 50
+
+
 def test_seized_codes_keep_malformed_reads(session: Session, protector: Protector, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "s.csv",
@@ -467,7 +489,8 @@ def test_a_failed_big_load_keeps_its_committed_rows_and_its_indexes(
     assert _indexes(any_session) == expected_indexes
     assert count(any_session, models.Dispensing) == 30
     report = load_paths([path], session=any_session, protector=protector, batch_rows=10)
-    assert (report.files[0].taken, report.files[0].duplicate) == (20, 30)
+    # The 30 rows the failed load committed are the file's own: taken by it, not duplicates.
+    assert (report.files[0].taken, report.files[0].duplicate) == (50, 0)
 
 
 def test_the_next_load_rebuilds_indexes_a_killed_load_left_dropped(
@@ -479,3 +502,102 @@ def test_the_next_load_rebuilds_indexes_a_killed_load_left_dropped(
     path = write_csv(tmp_path / "d.csv", [sale("83395630003721997697")], DISPENSING_COLUMNS)
     load_paths([path], session=session, protector=protector)
     assert "ix_dispensing_key" in _indexes(session)
+
+
+@pytest.mark.parametrize("workers", [False, True])
+def test_a_load_whose_lines_do_not_add_up_says_so(
+    session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: bool
+) -> None:
+    # A reader that loses a record (as one unclosed quote once did with 7,767 lines) must not
+    # end in "loaded": taken + duplicate + set aside + header and blank lines != lines read.
+    from rxtrace.trace import reading
+
+    rows = [sale(f"8339563000364{i:07d}") for i in range(30)]
+    path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
+    good = load_paths([path], session=session, protector=protector, batch_rows=7, workers=workers)
+    assert (good.files[0].status, good.files[0].error, good.incomplete) == ("loaded", None, [])
+
+    original = reading.RecordReader.batches
+
+    def losing(self: reading.RecordReader, size: int) -> Any:
+        for batch in original(self, size):
+            yield reading.RecordBatch(batch.columns, batch.rows[1:], batch.line_nos[1:], batch.rejects,
+                                      lambda i, raws=batch.raws: raws(i + 1))
+
+    monkeypatch.setattr(reading.RecordReader, "batches", losing)
+    again = write_csv(tmp_path / "e.csv", [sale(f"8339563000365{i:07d}") for i in range(30)],
+                      DISPENSING_COLUMNS)
+    report = load_paths([again], session=session, protector=protector, batch_rows=7, workers=workers)
+    lost = report.files[0]
+    assert lost.status == "incomplete" and report.incomplete == [lost]
+    assert lost.taken == 25
+    assert lost.error == (
+        "read 31 lines but accounted for 26: 25 records (taken, duplicate or set aside), "
+        "1 header, 0 blank, 0 inside quoted fields; 5 lines are missing"
+    )
+    stored = session.scalars(select(models.LoadedFile).where(models.LoadedFile.path == str(again))).one()
+    assert (stored.status, stored.error) == ("incomplete", lost.error)
+
+
+def test_a_killed_load_takes_its_converting_processes_with_it(tmp_path: Path) -> None:
+    # A SIGKILL of a big SQLite load left its two converting processes running (180 MB each).
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rows = [sale(f"8339563000{i:010d}") for i in range(60_000)]
+    path = write_csv(tmp_path / "big.csv", rows, DISPENSING_COLUMNS)
+    script = (
+        "import sys\n"
+        "from rxtrace.trace.db import connect\n"
+        "from rxtrace.trace.load import load_paths\n"
+        "from rxtrace.trace.protect import Protector\n"
+        "from pathlib import Path\n"
+        "engine, factory = connect(sys.argv[1])\n"
+        "with factory() as session:\n"
+        "    load_paths([Path(sys.argv[2])], session=session, protector=Protector(b'k' * 32),\n"
+        "               workers=True, batch_rows=500,\n"
+        "               progress=lambda *a: (print('batch', flush=True), __import__('time').sleep(0.2)))\n"
+    )
+    loading = subprocess.Popen(
+        [sys.executable, "-c", script, f"sqlite:///{tmp_path / 'k.db'}", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert loading.stdout is not None
+        assert loading.stdout.readline().strip() == "batch", loading.stderr.read() if loading.stderr else ""
+        children = _children(loading.pid)
+        assert len(children) == 2, children  # the two converting processes, busy
+        os.kill(loading.pid, signal.SIGKILL)
+        loading.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in children), "converting processes outlived their parent"
+    finally:
+        loading.kill()
+        loading.wait(timeout=10)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting to be reaped by whoever adopted it."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
