@@ -16,9 +16,9 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
 from rxtrace.api.output import err
-from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.errors import KeyMismatchError, LeadNotFoundError, ReasonRequiredError, RxtraceError
 
-__all__ = ["app", "main"]
+__all__ = ["REMEDIES", "app", "main"]
 
 app = typer.Typer(
     name="rxtrace",
@@ -52,11 +52,21 @@ def _register() -> None:
 _register()
 
 
+# What a user of the command line does about a domain error: the domain's messages name no
+# flag and no environment variable, the command line does.
+REMEDIES: dict[type[RxtraceError], str] = {
+    KeyMismatchError: "Set RXTRACE_SECRET_KEY or RXTRACE_KEY_FILE to that key.",
+    LeadNotFoundError: "Run `rxtrace leads` to raise leads.",
+    ReasonRequiredError: "Give --note.",
+}
+
+
 def main() -> None:
     try:
         app()
     except RxtraceError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        remedy = next((text for kind, text in REMEDIES.items() if isinstance(exc, kind)), None)
+        err.print(f"error: {exc}" + (f" {remedy}" if remedy else ""), markup=False, highlight=False)
         sys.exit(1)
     except (OperationalError, ProgrammingError) as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.api.config import Settings
-from rxtrace.trace.db import connect, session_scope
 from rxtrace.trace.protect import Protector, load_or_create_key
+from rxtrace.trace.store.db import connect, session_scope
 
 __all__ = ["AppContext"]
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from rxtrace.api.deps import SessionDep, SettingsDep
 from rxtrace.api.output import to_jsonable
-from rxtrace.trace.service import resolve_case, resolve_codes, resolve_seizure
+from rxtrace.trace.resolve.service import resolve_case, resolve_codes, resolve_seizure
 
 __all__ = ["router"]
 

@@ -89,9 +89,9 @@ def peak_rss_mb() -> float:
 
 
 def child_rxtrace_load(url: str, csv_path: str, queue: Any) -> None:
-    from rxtrace.trace.db import connect, session_scope
-    from rxtrace.trace.load import load_paths
+    from rxtrace.trace.ingest.load import load_paths
     from rxtrace.trace.protect import Protector
+    from rxtrace.trace.store.db import connect, session_scope
 
     _engine, factory = connect(url)
     started = time.perf_counter()
@@ -177,9 +177,9 @@ def bench_resolve(url: str, rows: int, batch: int) -> dict[str, float]:
     from sqlalchemy import text
 
     from rxtrace.trace.codes import key_parts
-    from rxtrace.trace.db import connect, session_scope
     from rxtrace.trace.gcpause import collector_paused
-    from rxtrace.trace.service import resolve_codes
+    from rxtrace.trace.resolve.service import resolve_codes
+    from rxtrace.trace.store.db import connect, session_scope
 
     rng = random.Random(7)
     codes = [code_of(rng.randrange(rows)) if i % 2 == 0 else code_of(rows + i) for i in range(batch)]

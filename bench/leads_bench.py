@@ -3,10 +3,10 @@
     .venv/bin/python bench/leads_bench.py --rows 10000000 [--engines sqlite,postgres]
         [--kinds code,card,institution,doctor,all] [--repeat N]
 
-The leads' basis (``rxtrace.trace.lead_basis``) is built once after the rows are stored, as
+The leads' basis (``rxtrace.trace.investigate.basis``) is built once after the rows are stored, as
 ``rxtrace load`` does, and timed on its own; the leads are then timed reading it. Rows are
 generated in batches and bulk-inserted (executemany on SQLite, COPY on PostgreSQL,
-through ``rxtrace.trace.bulk.insert_ignore``): ordinary trade over a year, 10 % split packs,
+through ``rxtrace.trace.store.bulk.insert_ignore``): ordinary trade over a year, 10 % split packs,
 1 % returns, 2 % self-paid, 0.1 % of codes settled twice, a few cloned codes, and one case of
 seized boxes. Each timed lead kind prints a digest of its leads (rules, scores, evidence):
 the same digest on both engines means both found the very same leads. PostgreSQL runs in a
@@ -37,12 +37,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from rxtrace.trace import models
-from rxtrace.trace.bulk import insert_ignore
 from rxtrace.trace.codes import key_parts
-from rxtrace.trace.db import make_engine, migrate
-from rxtrace.trace.lead_basis import BasisInfo, refresh_basis
-from rxtrace.trace.leads import Lead, find_leads
+from rxtrace.trace.investigate import Lead, find_leads
+from rxtrace.trace.investigate.basis import BasisInfo, refresh_basis
+from rxtrace.trace.store import models
+from rxtrace.trace.store.bulk import insert_ignore
+from rxtrace.trace.store.db import make_engine, migrate
 
 RAW_DUPLICATES = (
     "SELECT key_hi, key_lo, SUM(sel_retn_cnt) FROM dispensing "

@@ -10,6 +10,7 @@ remote resource fails visibly instead of leaking the case to the network.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -294,7 +295,7 @@ def render_html(data: MapData) -> str:
     # Leaflet's code goes in last: the template's own placeholders must not be searched for
     # inside it.
     page = (
-        _PAGE.replace("__TITLE__", _html_escape(data.title()))
+        _PAGE.replace("__TITLE__", html.escape(data.title(), quote=False))
         .replace("__LEAFLET_VERSION__", LEAFLET_VERSION)
         .replace("__DATA__", _script_json(_payload(data)))
     )
@@ -302,8 +303,6 @@ def render_html(data: MapData) -> str:
     return page.replace("__LEAFLET_JS__", js.replace("</script", "<\\/script"))
 
 
-def _html_escape(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def write_html_map(data: MapData, *, out: Path) -> Path:

@@ -20,14 +20,16 @@ from sqlalchemy.orm import Session
 
 from rxtrace.geo import boundaries
 from rxtrace.geo.hotspots import HotspotResult, Incident, find_hotspots
+from rxtrace.geo.layers import LAYERS, Layer
 from rxtrace.geo.routes import FlagRules, Route, WaybillPoint, build_routes, shanghai_district
-from rxtrace.trace import models
 from rxtrace.trace.errors import NotFoundError, RxtraceError
-from rxtrace.trace.service import sales_of_boxes, seized_boxes
+from rxtrace.trace.resolve.service import sales_of_boxes, seized_boxes
+from rxtrace.trace.store import models
 
 __all__ = [
     "LAYERS",
     "CasePoints",
+    "Layer",
     "MapPoint",
     "case_ids",
     "case_points",
@@ -37,7 +39,6 @@ __all__ = [
     "routes",
 ]
 
-LAYERS = ("seizures", "residences", "institutions")
 _CHUNK = 500
 BoxKey = str  # the box key, as rxtrace.trace.codes makes it
 

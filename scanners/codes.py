@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
+from biip.checksums import gs1_standard_check_digit
+
 from rxtrace.trace import codes
 from rxtrace.trace.errors import ParseError
 
@@ -52,10 +54,7 @@ def gtin_check_ok(gtin: str) -> bool:
     """True if ``gtin`` (8, 12, 13 or 14 digits) has a correct GS1 mod-10 check digit."""
     if not gtin.isascii() or not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
         return False
-    digits = [int(c) for c in gtin]
-    body, check = digits[:-1], digits[-1]
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
+    return gs1_standard_check_digit(gtin[:-1]) == int(gtin[-1])
 
 
 def element_string_to_hri(code: str) -> str:

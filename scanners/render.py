@@ -29,6 +29,7 @@ import numpy.typing as npt
 import zxingcpp
 from barcode import EAN13, Code128
 from barcode.writer import ImageWriter
+from biip.checksums import gs1_standard_check_digit
 
 from .codes import GS1_IDENTIFIERS, element_string_to_hri, hri_to_element_string
 from .models import Polygon, ScanError
@@ -187,9 +188,7 @@ def random_codes(
     """``n`` plausible (code, symbology) pairs: national codes, GS1 element strings, EAN-13, QR."""
     def gtin14() -> str:
         body = "0" + "69" + "".join(str(d) for d in rng.integers(0, 10, 10))
-        digits = [int(c) for c in body]
-        total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
-        return body + str((10 - total % 10) % 10)
+        return body + str(gs1_standard_check_digit(body))
 
     out: list[tuple[str, str]] = []
     for i in range(n):

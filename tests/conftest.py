@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from rxtrace.trace.db import make_engine, migrate
 from rxtrace.trace.protect import Protector
+from rxtrace.trace.store.db import make_engine, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

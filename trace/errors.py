@@ -9,8 +9,11 @@ from __future__ import annotations
 __all__ = [
     "ConflictError",
     "ContractError",
+    "KeyMismatchError",
+    "LeadNotFoundError",
     "NotFoundError",
     "ParseError",
+    "ReasonRequiredError",
     "RxtraceError",
 ]
 
@@ -33,3 +36,15 @@ class NotFoundError(RxtraceError, LookupError):
 
 class ConflictError(RxtraceError):
     """The request contradicts what is stored (e.g. a workflow step out of order)."""
+
+
+class LeadNotFoundError(NotFoundError):
+    """No lead has that number (leads are numbered when they are first raised)."""
+
+
+class KeyMismatchError(ConflictError):
+    """The database's identity hashes were made with another secret key than the one given."""
+
+
+class ReasonRequiredError(ConflictError):
+    """A workflow step that must say why (closing or reopening a lead) came without a note."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import (
@@ -18,7 +19,12 @@ from rich.progress import (
 from rxtrace.api.context import AppContext
 from rxtrace.api.output import Format, err
 
-__all__ = ["FormatOption", "app_context", "progress_bar"]
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from rxtrace.trace.investigate import BasisInfo
+
+__all__ = ["FormatOption", "app_context", "leads_basis", "progress_bar"]
 
 
 def app_context(ctx: typer.Context) -> AppContext:
@@ -46,3 +52,17 @@ def progress_bar(*, counting: str = "rows") -> Iterator[Progress]:
     )
     with progress:
         yield progress
+
+
+def leads_basis(session: Session) -> BasisInfo:
+    """The leads' basis for the default parameters, built first, on every core, if the data
+    changed since it was (saying so on stderr: it takes minutes on tens of millions of sales)."""
+    from rxtrace.trace.investigate import LeadParams, ensure_basis
+
+    def say() -> None:
+        err.print(
+            "Preparing the leads' basis from every sale first (once per load; "
+            "`rxtrace load` does it unless told not to): minutes on tens of millions."
+        )
+
+    return ensure_basis(session=session, params=LeadParams(), parallel=True, on_build=say)

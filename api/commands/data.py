@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from rxtrace.api.commands.common import FormatOption, app_context, progress_bar
 from rxtrace.api.output import Format, err, print_csv, print_json, print_table
-from rxtrace.trace import models
-from rxtrace.trace.contract import TABLES
 from rxtrace.trace.errors import RxtraceError
-from rxtrace.trace.load import LoadReport, load_paths
+from rxtrace.trace.ingest.contract import TABLES
+from rxtrace.trace.ingest.load import LoadReport, load_paths
+from rxtrace.trace.store import models
 
 if TYPE_CHECKING:
-    from rxtrace.trace.lead_basis import BasisInfo
+    from rxtrace.trace.investigate.basis import BasisInfo
 
 __all__ = ["register"]
 
@@ -38,8 +38,8 @@ def load(
     ),
 ) -> None:
     """Load contract files (CSV in UTF-8 or GB18030, JSON Lines); loading a file twice adds nothing."""
-    from rxtrace.trace.lead_basis import ensure_basis
-    from rxtrace.trace.leads import LeadParams
+    from rxtrace.trace.investigate import LeadParams
+    from rxtrace.trace.investigate.basis import ensure_basis
 
     app = app_context(ctx)
     basis: BasisInfo | None = None

@@ -18,11 +18,11 @@ from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
 from rxtrace.api.output import Format, err, print_table
-from rxtrace.trace.demo import DemoWorld, generate_world
-from rxtrace.trace.lead_basis import ensure_basis
-from rxtrace.trace.leads import LeadParams
-from rxtrace.trace.load import load_paths
-from rxtrace.trace.service import resolve_case
+from rxtrace.trace.demo.world import DemoWorld, generate_world
+from rxtrace.trace.ingest.load import load_paths
+from rxtrace.trace.investigate import LeadParams
+from rxtrace.trace.investigate.basis import ensure_basis
+from rxtrace.trace.resolve.service import resolve_case
 
 __all__ = ["register"]
 
@@ -118,7 +118,7 @@ def _scan_photos(app: AppContext, world: DemoWorld, folder: Path) -> None:
 
 
 def _leads(app: AppContext, case_id: str) -> None:
-    from rxtrace.trace.leads import find_leads, save_leads
+    from rxtrace.trace.investigate import find_leads, save_leads
 
     err.print("[bold]5. Leads[/] across all sales, top 8")
     with app.session() as session:

@@ -10,6 +10,7 @@ import typer
 
 from rxtrace.api.commands.common import app_context
 from rxtrace.api.output import err, print_csv, print_json, print_table
+from rxtrace.geo.layers import Layer
 from rxtrace.trace.errors import RxtraceError
 
 __all__ = ["register"]
@@ -26,12 +27,6 @@ class RouteFormat(StrEnum):
     table = "table"
     json = "json"
     geojson = "geojson"
-
-
-class Layer(StrEnum):
-    seizures = "seizures"
-    residences = "residences"
-    institutions = "institutions"
 
 
 CaseOption = typer.Option(None, "--case", help="Case id; without it, every case on record.")

@@ -12,25 +12,13 @@ from pathlib import Path
 
 import typer
 
-from rxtrace.api.commands.common import FormatOption, app_context
+from rxtrace.api.commands.common import FormatOption, app_context, leads_basis
+from rxtrace.api.dossier import ReportFormat
 from rxtrace.api.output import Format, err, print_csv, print_json, print_table, to_jsonable
 from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.investigate.params import LeadKind, LeadStatus
 
 __all__ = ["register"]
-
-
-class LeadKind(StrEnum):
-    card = "card"
-    institution = "institution"
-    doctor = "doctor"
-    code = "code"
-
-
-class LeadStatus(StrEnum):
-    new = "new"
-    investigating = "investigating"
-    escalated = "escalated"
-    closed = "closed"
 
 
 class GraphFormat(StrEnum):
@@ -46,13 +34,6 @@ class TimelineFormat(StrEnum):
     png = "png"
 
 
-class ReportFormat(StrEnum):
-    html = "html"
-    pdf = "pdf"
-    xlsx = "xlsx"
-    csv = "csv"
-
-
 def leads(
     ctx: typer.Context,
     kind: LeadKind | None = typer.Option(None, "--kind", help="Only leads of this kind."),
@@ -64,16 +45,12 @@ def leads(
                               help="Raise the leads found (new ones get a number and status)."),
 ) -> None:
     """Score cards, institutions, doctors and codes by explainable rules, highest first."""
-    from rxtrace.trace.lead_basis import ensure_basis, is_fresh
-    from rxtrace.trace.leads import LeadParams, find_leads, save_leads
+    from rxtrace.trace.investigate import find_leads, save_leads
 
     app = app_context(ctx)
     reveal = app.settings.show_sensitive
     with app.session() as session:
-        if not is_fresh(session=session, params=LeadParams()):
-            err.print("Preparing the leads' basis from every sale first (once per load; "
-                      "`rxtrace load` does it unless told not to): minutes on tens of millions.")
-            ensure_basis(session=session, params=LeadParams(), parallel=True)
+        leads_basis(session)
         found = find_leads(session=session, kind=kind.value if kind else None, case_id=case)
         stored = save_leads(found, session=session, scope=case) if save else []
     numbers = {(s.lead.kind, s.lead.id): (s.lead_id, s.status) for s in stored}
@@ -114,7 +91,7 @@ def lead(
 ) -> None:
     """Show a lead with its evidence and history, or move it: new → investigating → escalated
     → closed."""
-    from rxtrace.trace.leads import change_status, lead_history
+    from rxtrace.trace.investigate import change_status, lead_history
 
     number = _lead_number(lead_id)
     app = app_context(ctx)
@@ -160,7 +137,7 @@ def graph(
                                     "default <case>-graph.png suits)."),
 ) -> None:
     """The case's link chart: seizure → box → code → sale → card / institution / doctor."""
-    from rxtrace.trace.graph import build_case_graph, graph_document
+    from rxtrace.trace.investigate.graph import build_case_graph, graph_document
 
     app = app_context(ctx)
     with app.session() as session:
@@ -199,7 +176,7 @@ def timeline(
     out: Path | None = typer.Option(None, "--out", help="Where to write the png."),
 ) -> None:
     """Sales, returns, seizures and shipments of a case on one time axis."""
-    from rxtrace.trace.timeline import case_timeline
+    from rxtrace.trace.investigate.timeline import case_timeline
 
     app = app_context(ctx)
     with app.session() as session:
@@ -247,6 +224,7 @@ def report(
     target = out or Path(f"dossier-{_safe(case)}.{output.value}")
     app = app_context(ctx)
     with app.session() as session:
+        leads_basis(session)  # the dossier lists the case's leads
         dossier = write_report(case, session=session, fmt=output.value, out=target, maps=pictures,
                                reveal=app.settings.show_sensitive)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()

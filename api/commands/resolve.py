@@ -8,7 +8,7 @@ from rxtrace.api.commands.common import FormatOption, app_context
 from rxtrace.api.output import Format, err, out, print_csv, print_json, print_table
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.protect import mask_id
-from rxtrace.trace.service import Resolution, resolve_case, resolve_codes, resolve_seizure
+from rxtrace.trace.resolve.service import Resolution, resolve_case, resolve_codes, resolve_seizure
 
 __all__ = ["print_resolution", "register"]
 

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from rxtrace.api.commands.common import FormatOption, app_context, progress_bar
 from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.output import Format, err, print_csv, print_json, print_table
-from rxtrace.trace import models
 from rxtrace.trace.errors import RxtraceError
-from rxtrace.trace.scans import CameraRead, RecordedScan, ScannedSource, record_scan
-from rxtrace.trace.service import resolve_seizure
+from rxtrace.trace.resolve.scans import CameraRead, RecordedScan, ScannedSource, record_scan
+from rxtrace.trace.resolve.service import resolve_seizure
+from rxtrace.trace.store import models
 
 __all__ = ["catalog_products", "record_result", "register"]
 

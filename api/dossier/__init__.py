@@ -3,17 +3,27 @@ who has never seen rxtrace, as HTML, PDF, XLSX or CSV."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from rxtrace.api.dossier.model import Dossier, gather
 from rxtrace.trace.errors import RxtraceError
-from rxtrace.trace.leads import LeadParams
+from rxtrace.trace.investigate import LeadParams
 
-__all__ = ["FORMATS", "Dossier", "gather", "write_report"]
+__all__ = ["FORMATS", "Dossier", "ReportFormat", "gather", "write_report"]
 
-FORMATS = ("html", "pdf", "xlsx", "csv")
+class ReportFormat(StrEnum):
+    """The dossier's formats."""
+
+    html = "html"
+    pdf = "pdf"
+    xlsx = "xlsx"
+    csv = "csv"
+
+
+FORMATS = tuple(fmt.value for fmt in ReportFormat)
 
 
 def write_report(

@@ -15,8 +15,8 @@ import networkx as nx
 from matplotlib import dates as mdates
 from matplotlib.lines import Line2D
 
-from rxtrace.trace.graph import CaseGraph
-from rxtrace.trace.timeline import Timeline
+from rxtrace.trace.investigate.graph import CaseGraph
+from rxtrace.trace.investigate.timeline import Timeline
 
 __all__ = ["COLOURS", "graph_png", "timeline_png"]
 

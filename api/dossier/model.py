@@ -12,14 +12,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
-from rxtrace.trace.graph import CaseGraph, build_case_graph
-from rxtrace.trace.lead_basis import basis_info
-from rxtrace.trace.leads import Lead, LeadParams, find_leads
+from rxtrace.trace.investigate import Lead, LeadParams, find_leads
+from rxtrace.trace.investigate.basis import basis_info
+from rxtrace.trace.investigate.graph import CaseGraph, build_case_graph
+from rxtrace.trace.investigate.timeline import Timeline, case_timeline
 from rxtrace.trace.protect import mask_id
-from rxtrace.trace.resolution import Ranked, Status
-from rxtrace.trace.service import Resolution, resolve_case
-from rxtrace.trace.timeline import Timeline, case_timeline
+from rxtrace.trace.resolve.rules import Ranked, Status
+from rxtrace.trace.resolve.service import Resolution, resolve_case
+from rxtrace.trace.store import models
 
 __all__ = ["STATUS_TEXT", "TERMS", "Dossier", "gather", "rxtrace_version"]
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from rxtrace.api.app import create_app
 from rxtrace.api.config import Settings
-from rxtrace.trace.load import load_paths
+from rxtrace.trace.ingest.load import load_paths
 
 from .builders import sale, write_world
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Date, DateTime
 from sqlalchemy.dialects import sqlite
 
-from rxtrace.trace.bulk import _faster
+from rxtrace.trace.store.bulk import _faster
 
 DIALECT = sqlite.dialect()
 

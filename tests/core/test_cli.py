@@ -109,3 +109,13 @@ def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip().startswith("error: database:")
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_the_command_line_says_what_to_do_the_domain_does_not(tmp_path: Path) -> None:
+    # Domain messages name no flag and no variable; the command line adds the remedy.
+    from rxtrace.trace.errors import LeadNotFoundError
+
+    assert "rxtrace" not in str(LeadNotFoundError("No lead 12345."))
+    result = run(["lead", "12345"], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: No lead 12345. Run `rxtrace leads` to raise leads."

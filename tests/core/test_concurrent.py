@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from rxtrace.trace import models
-from rxtrace.trace.db import connect
+from rxtrace.trace.store import models
+from rxtrace.trace.store.db import connect
 
 from .builders import DISPENSING_COLUMNS, sale, write_csv
 from .test_cli import rxtrace_command

@@ -12,8 +12,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rxtrace.trace.contract import TABLES, convert_batch, convert_row
 from rxtrace.trace.errors import ParseError
+from rxtrace.trace.ingest.batch import convert_batch
+from rxtrace.trace.ingest.contract import TABLES, convert_row
 from rxtrace.trace.protect import Protector
 
 PROTECTOR = Protector(b"k" * 32)

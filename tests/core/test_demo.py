@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from rxtrace.trace.demo import DEMO_CASE, generate_world
-from rxtrace.trace.load import load_paths
+from rxtrace.trace.demo.world import DEMO_CASE, generate_world
+from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.service import resolve_case
+from rxtrace.trace.resolve.service import resolve_case
 
 from .test_cli import run
 

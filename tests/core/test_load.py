@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
 from rxtrace.trace.coords import wgs84_to_gcj02
 from rxtrace.trace.errors import RxtraceError
-from rxtrace.trace.load import load_paths
+from rxtrace.trace.ingest.load import load_paths
+from rxtrace.trace.ingest.reading import MAX_LINE_BYTES
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.reading import MAX_LINE_BYTES
+from rxtrace.trace.store import models
 
 from .builders import DISPENSING_COLUMNS, returned, sale, write_csv, write_jsonl
 
@@ -386,7 +386,7 @@ def test_a_second_process_converts_exactly_as_this_one(
 def test_a_failing_conversion_process_is_reported(
     session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rxtrace.trace import load
+    from rxtrace.trace.ingest import load
 
     def broken(*_: object) -> None:
         raise MemoryError("out of memory")
@@ -407,7 +407,7 @@ def _index_names(conn: Connection) -> set[str]:
 
 def _indexes_at_each_batch(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     """The dispensing table's indexes as each batch is written, seen on the writing connection."""
-    from rxtrace.trace import load
+    from rxtrace.trace.ingest import load
 
     seen: list[set[str]] = []
     original = load.insert_rows
@@ -423,7 +423,7 @@ def _indexes_at_each_batch(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
 
 @pytest.fixture
 def small_files_are_big(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rxtrace.trace import load
+    from rxtrace.trace.ingest import load
 
     # A few hundred bytes count as a big file of many rows, so these tests take the bulk path.
     monkeypatch.setattr(load, "DEFER_BYTES", 1)
@@ -437,7 +437,7 @@ def test_a_big_load_builds_the_secondary_indexes_after_its_rows(
     small_files_are_big: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rxtrace.trace import load
+    from rxtrace.trace.ingest import load
 
     expected_indexes = _indexes(any_session)
     assert {"ix_dispensing_key", "ix_dispensing_psn_no"} <= expected_indexes
@@ -510,7 +510,7 @@ def test_a_load_whose_lines_do_not_add_up_says_so(
 ) -> None:
     # A reader that loses a record (as one unclosed quote once did with 7,767 lines) must not
     # end in "loaded": taken + duplicate + set aside + header and blank lines != lines read.
-    from rxtrace.trace import reading
+    from rxtrace.trace.ingest import reading
 
     rows = [sale(f"8339563000364{i:07d}") for i in range(30)]
     path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
@@ -551,8 +551,8 @@ def test_a_killed_load_takes_its_converting_processes_with_it(tmp_path: Path) ->
     path = write_csv(tmp_path / "big.csv", rows, DISPENSING_COLUMNS)
     script = (
         "import sys\n"
-        "from rxtrace.trace.db import connect\n"
-        "from rxtrace.trace.load import load_paths\n"
+        "from rxtrace.trace.store.db import connect\n"
+        "from rxtrace.trace.ingest.load import load_paths\n"
         "from rxtrace.trace.protect import Protector\n"
         "from pathlib import Path\n"
         "engine, factory = connect(sys.argv[1])\n"

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-from rxtrace.trace.db import include_object
-from rxtrace.trace.models import Base
+from rxtrace.trace.store.db import include_object
+from rxtrace.trace.store.models import Base
 
 
 def test_migrations_match_models(any_engine: Engine) -> None:

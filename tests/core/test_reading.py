@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rxtrace.trace import reading
-from rxtrace.trace.reading import RecordReader, _BlockLines, sniff
+from rxtrace.trace.ingest import reading
+from rxtrace.trace.ingest.reading import RecordReader, _BlockLines, sniff
 
 AWKWARD = (
     "\ufeffsetl_id,note,amount\r\n"

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from rxtrace.trace.load import load_paths
+from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.service import resolve_case, resolve_codes, resolve_seizure
+from rxtrace.trace.resolve.service import resolve_case, resolve_codes, resolve_seizure
 
 from .builders import returned, sale, write_world
 
@@ -120,7 +120,7 @@ def test_clone_suspects(any_session: Session, protector: Protector, tmp_path: Pa
         sale(B, med_list_codg="X1"),
     ]
     load_world(any_session, protector, tmp_path / "w", sales=sales)
-    from rxtrace.trace.service import SeizedRead, resolve_reads
+    from rxtrace.trace.resolve.service import SeizedRead, resolve_reads
 
     result = resolve_reads(
         [SeizedRead(A), SeizedRead(B, box_med_list_codg="X7"), SeizedRead(C, box_med_list_codg="X7")],
@@ -247,7 +247,7 @@ def test_statistics_do_not_turn_a_lookup_into_a_scan(
 def test_seized_boxes_and_their_sales_for_maps(
     any_session: Session, protector: Protector, tmp_path: Path
 ) -> None:
-    from rxtrace.trace.service import sales_of_boxes, seized_boxes
+    from rxtrace.trace.resolve.service import sales_of_boxes, seized_boxes
 
     parent = "85555550000000000001"
     seized = [("Z1", parent), ("Z1", "junk"), ("Z2", A), ("Z2", f"]C0{C}")]

@@ -7,11 +7,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
-from rxtrace.trace.load import load_paths
+from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.scans import CameraRead, ScannedSource, record_scan
-from rxtrace.trace.service import resolve_seizure
+from rxtrace.trace.resolve.scans import CameraRead, ScannedSource, record_scan
+from rxtrace.trace.resolve.service import resolve_seizure
+from rxtrace.trace.store import models
 
 from .builders import sale, write_world
 

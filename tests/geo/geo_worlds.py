@@ -10,8 +10,8 @@ import numpy as np
 import pyproj
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
 from rxtrace.trace.codes import key_parts
+from rxtrace.trace.store import models
 
 _BACK = pyproj.Transformer.from_crs("EPSG:32651", "EPSG:4326", always_xy=True)
 _FWD = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32651", always_xy=True)

@@ -11,8 +11,8 @@ from sqlalchemy.orm import sessionmaker
 from typer.testing import CliRunner
 
 from rxtrace.api.cli import app
-from rxtrace.trace.db import make_engine, migrate
 from rxtrace.trace.errors import NotFoundError, RxtraceError
+from rxtrace.trace.store.db import make_engine, migrate
 
 
 @pytest.fixture

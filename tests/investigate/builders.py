@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
 from rxtrace.trace.codes import key_parts
+from rxtrace.trace.store import models
 
 __all__ = [
     "T0",

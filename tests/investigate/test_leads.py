@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.errors import NotFoundError, RxtraceError
-from rxtrace.trace.leads import Lead, find_leads, poisson_surprise, rate_test
+from rxtrace.trace.investigate import Lead, find_leads, poisson_surprise, rate_test
 from rxtrace.trace.protect import mask_id
 
 from .builders import T0, World
@@ -210,7 +210,7 @@ def _seized_share_world(session: Session) -> World:
     others = w.honest_background(pharmacies=6, sales_each=100)
     from sqlalchemy import select
 
-    from rxtrace.trace import models
+    from rxtrace.trace.store import models
     session.flush()
     for inst in others:
         row = session.scalars(select(models.Dispensing.drug_trac_codg)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.trace.codes import key_parts
-from rxtrace.trace.leads import Lead, find_leads
+from rxtrace.trace.investigate import Lead, find_leads
 
 from .builders import T0, World
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.errors import ConflictError, NotFoundError
-from rxtrace.trace.leads import change_status, find_leads, lead_history, save_leads
+from rxtrace.trace.investigate import change_status, find_leads, lead_history, save_leads
 
 from .builders import World
 

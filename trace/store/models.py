@@ -348,7 +348,7 @@ class LeadEvent(Base):
 # The leads' basis: what the analysis needs from every sale, kept from one load to the next so
 # that ``rxtrace leads`` reads a few thousand rows instead of sorting all sales once per rule.
 # Rebuilt as a whole whenever the sales, institutions or catalog have grown
-# (``rxtrace.trace.lead_basis``); never edited by hand, never the only copy of anything.
+# (``rxtrace.trace.investigate.basis``); never edited by hand, never the only copy of anything.
 
 
 class LeadBasisCode(Base):

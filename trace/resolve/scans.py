@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
-from rxtrace.trace.bulk import insert_ignore
-from rxtrace.trace.contract import seized_code_values
+from rxtrace.trace.ingest.contract import seized_code_values
+from rxtrace.trace.store import models
+from rxtrace.trace.store.bulk import insert_ignore
 
 __all__ = ["CameraRead", "RecordedScan", "ScannedSource", "record_scan"]
 

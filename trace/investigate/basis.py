@@ -8,7 +8,7 @@ entities to look at. So they are kept in ``lead_basis_*`` tables (a few rows per
 card, doctor and flagged window) and rebuilt only when the data under them has grown:
 
 * ``rxtrace load`` rebuilds the basis after it stored sales, institutions or catalog rows;
-* :func:`ensure_basis` (every :func:`~rxtrace.trace.leads.find_leads`) checks the basis against
+* :func:`ensure_basis` (every :func:`~rxtrace.trace.investigate.leads.find_leads`) checks the basis against
   the data's *token* and the shaping parameters, and rebuilds it when either differs.
 
 The token is the highest sale id, the sale rows the loads counted, and the numbers of
@@ -28,17 +28,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, insert, text
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
-from rxtrace.trace.db import one_at_a_time
 from rxtrace.trace.errors import RxtraceError
-
-if TYPE_CHECKING:
-    from rxtrace.trace.leads import LeadParams
+from rxtrace.trace.investigate.params import LeadParams
+from rxtrace.trace.store import models
+from rxtrace.trace.store.db import one_at_a_time
 
 __all__ = [
     "SHAPING",
@@ -97,7 +95,7 @@ class Sql:
         sales already took 540 MB of memory in memory, 500 MB (mostly page cache) in a file,
         in the same time. SQLite refuses to move them inside a transaction, so a caller with
         writes pending (a test world, say) keeps them where they are; the pool puts them back
-        in memory when the connection is returned (``rxtrace.trace.db``).
+        in memory when the connection is returned (``rxtrace.trace.store.db``).
 
         PostgreSQL keeps the server's ``work_mem``: its hash aggregates spill in cache-sized
         partitions, and were measured slower with 256 MB (one hash table larger than the CPU
@@ -258,11 +256,19 @@ def is_fresh(*, session: Session, params: LeadParams) -> bool:
     return _fresh(session, params)[0] is not None
 
 
-def ensure_basis(*, session: Session, params: LeadParams, parallel: bool = False) -> BasisInfo:
+def ensure_basis(
+    *,
+    session: Session,
+    params: LeadParams,
+    parallel: bool = False,
+    on_build: Callable[[], None] | None = None,
+) -> BasisInfo:
     """The basis for ``params``: the stored one while it still describes the data, otherwise
     built again now (in the caller's transaction; ``parallel`` as for :func:`refresh_basis`).
+    The one place that decides whether the basis is current: every command that needs it calls
+    this, and ``on_build`` is called just before a build, for the caller to say so.
 
-    One process builds at a time (:func:`~rxtrace.trace.db.one_at_a_time`): two loads
+    One process builds at a time (:func:`~rxtrace.trace.store.db.one_at_a_time`): two loads
     finishing together would otherwise both replace the basis' rows, and the second fail on
     the first's (a duplicate key on PostgreSQL, a locked database on SQLite). The waiting one
     looks again once it has its turn, and builds only if the basis still does not describe
@@ -274,7 +280,11 @@ def ensure_basis(*, session: Session, params: LeadParams, parallel: bool = False
         return info
     with one_at_a_time(session.connection(), "leads-basis"):
         info, token = _fresh(session, params)
-        return info or refresh_basis(session=session, params=params, token=token, parallel=parallel)
+        if info is not None:
+            return info
+        if on_build is not None:
+            on_build()
+        return refresh_basis(session=session, params=params, token=token, parallel=parallel)
 
 
 def refresh_basis(*, session: Session, params: LeadParams | None = None,
@@ -289,8 +299,6 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
     database, or a SQLite connection with writes pending, is built on the caller's
     connection alone whatever is asked.
     """
-    from rxtrace.trace.leads import LeadParams
-
     params = params or LeadParams()
     # Read before the build: rows stored meanwhile make the basis look stale, never fresh.
     token = token or _token(session)

@@ -2,7 +2,7 @@
 
 A batch's keys go into a temporary table and one query joins it to ``dispensing``, however many
 codes there are; case codes are expanded through ``aggregation`` a level at a time, each level
-one query. The classification itself is pure (:mod:`rxtrace.trace.resolution`).
+one query. The classification itself is pure (:mod:`rxtrace.trace.resolve.rules`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
 from rxtrace.trace.codes import key_and_family, key_parts
 from rxtrace.trace.errors import NotFoundError, ParseError
 from rxtrace.trace.gcpause import collector_paused
-from rxtrace.trace.resolution import (
+from rxtrace.trace.resolve.rules import (
+    MAX_DEPTH,
     BoxResolution,
     Sale,
     Status,
@@ -29,6 +29,7 @@ from rxtrace.trace.resolution import (
     clone_reasons,
     summarise,
 )
+from rxtrace.trace.store import models
 
 __all__ = [
     "Resolution",
@@ -41,7 +42,6 @@ __all__ = [
     "seized_boxes",
 ]
 
-MAX_DEPTH = 6  # pallet > case > middle > box: deeper chains are data errors, not packaging
 _CHUNK = 900  # below SQLite's parameter limit on old builds
 
 

@@ -28,14 +28,15 @@ from typing import Any
 from sqlalchemy import Dialect, Index, Table, func, literal, select
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
-from rxtrace.trace.bulk import insert_ignore, insert_rows, prepare_rows
-from rxtrace.trace.contract import TABLES, convert_batch, detect_table
-from rxtrace.trace.db import build_indexes, drop_indexes
-from rxtrace.trace.errors import ContractError, RxtraceError
+from rxtrace.trace.errors import ContractError, KeyMismatchError, RxtraceError
 from rxtrace.trace.gcpause import collector_paused
+from rxtrace.trace.ingest.batch import convert_batch
+from rxtrace.trace.ingest.contract import TABLES, detect_table
+from rxtrace.trace.ingest.reading import FileShape, LineTally, RecordReader, sniff
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.reading import FileShape, LineTally, RecordReader, sniff
+from rxtrace.trace.store import models
+from rxtrace.trace.store.bulk import insert_ignore, insert_rows, prepare_rows
+from rxtrace.trace.store.db import build_indexes, drop_indexes
 
 __all__ = [
     "FileReport",
@@ -124,9 +125,8 @@ def ensure_key(session: Session, protector: Protector) -> None:
         session.add(models.Meta(name="hmac_key_fingerprint", value=protector.fingerprint))
         session.commit()
     elif stored.value != protector.fingerprint:
-        raise RxtraceError(
-            "This database was loaded with another secret key (fingerprint "
-            f"{stored.value}); set RXTRACE_SECRET_KEY or RXTRACE_KEY_FILE to that key."
+        raise KeyMismatchError(
+            f"This database was loaded with another secret key (fingerprint {stored.value})."
         )
 
 

@@ -61,7 +61,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_memory_temp(dbapi_connection: Any, _record: Any) -> None:
     """Temporary tables back in memory for the connection's next user: a big analysis moves
-    them to a file (``rxtrace.trace.lead_basis``), and SQLite only lets that change outside a
+    them to a file (``rxtrace.trace.investigate.basis``), and SQLite only lets that change outside a
     transaction, as a returned connection is."""
     if dbapi_connection is not None and not dbapi_connection.in_transaction:
         dbapi_connection.execute("PRAGMA temp_store=MEMORY")

@@ -15,16 +15,18 @@ plain sums over its rows.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from rxtrace.trace.money import fen_to_yuan
 from rxtrace.trace.protect import mask_id
 
 __all__ = [
+    "MAX_DEPTH",
     "BoxResolution",
     "Ranked",
     "Sale",
@@ -32,9 +34,16 @@ __all__ = [
     "Summary",
     "classify",
     "clone_reasons",
-    "fen_to_yuan",
+    "is_resold",
+    "names_several_drugs",
     "summarise",
 ]
+
+
+MAX_DEPTH = 6
+"""How deep a code is expanded through the packaging hierarchy (pallet > case > middle > box):
+deeper chains are data errors, not packaging. Resolution and the leads' seized boxes both
+expand cases this deep."""
 
 
 class Status(StrEnum):
@@ -44,15 +53,6 @@ class Status(StrEnum):
     DISPENSED = "dispensed"
     SPLIT_PACK = "split_pack"
     DISPENSED_REPEATEDLY = "dispensed_repeatedly"
-
-
-def fen_to_yuan(fen: int) -> Decimal:
-    """Whole fen as yuan, exactly.
-
-    >>> fen_to_yuan(-2625)
-    Decimal('-26.25')
-    """
-    return Decimal(fen).scaleb(-2)
 
 
 class Sale(NamedTuple):
@@ -108,20 +108,40 @@ def classify(sales: Sequence[Sale], units_per_box: int | None) -> Status:
     units = sum(s.count for s in sales if s.trdn_flag)
     if whole <= 0 and units <= 0:
         return Status.RETURNED
-    if whole >= 2 or (whole == 1 and units > 0):
+    if is_resold(whole, units, units_per_box):
         return Status.DISPENSED_REPEATEDLY
     if whole == 1:
         return Status.DISPENSED
-    if units_per_box is not None and units > units_per_box:
-        return Status.DISPENSED_REPEATEDLY
     return Status.SPLIT_PACK
+
+
+def is_resold(whole: int, units: int, units_per_box: int | None) -> bool:
+    """The resale rule, from a code's net insurance counts (returns subtracted): two whole
+    boxes, a whole box and split units, or more split units than the box holds. Resolution
+    calls such a box dispensed repeatedly; the leads call its code resold.
+
+    >>> is_resold(2, 0, None), is_resold(1, 3, 10), is_resold(0, 12, 10), is_resold(0, 8, 10)
+    (True, True, True, False)
+    >>> is_resold(1, 0, 10), is_resold(0, 12, None)
+    (False, False)
+    """
+    return whole >= 2 or (whole >= 1 and units > 0) or (units_per_box is not None and units > units_per_box)
+
+
+def names_several_drugs(drugs: Collection[str]) -> bool:
+    """The clone rule on a code's sales: they name more than one drug (one box holds one drug).
+
+    >>> names_several_drugs(["XA", "XA"]), names_several_drugs(["XA", "XB"])
+    (False, True)
+    """
+    return len(set(drugs)) > 1
 
 
 def clone_reasons(sales: Sequence[Sale], box_med_list_codg: str | None) -> tuple[str, ...]:
     """Why a code looks cloned: its sales name different drugs, or the box shows another drug."""
     reasons: list[str] = []
     drugs = sorted({s.med_list_codg for s in sales})
-    if len(drugs) > 1:
+    if names_several_drugs(drugs):
         reasons.append(f"sales name {len(drugs)} different drugs: {', '.join(drugs)}")
     if box_med_list_codg and drugs and box_med_list_codg not in drugs:
         reasons.append(f"the box shows {box_med_list_codg}, the sale names {', '.join(drugs)}")

@@ -7,8 +7,8 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
-from rxtrace.trace.db import include_object, make_engine
-from rxtrace.trace.models import Base
+from rxtrace.trace.store.db import include_object, make_engine
+from rxtrace.trace.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rxtrace.trace import models
+from rxtrace.trace.money import fen_to_yuan
 from rxtrace.trace.protect import mask_id
-from rxtrace.trace.resolution import fen_to_yuan
-from rxtrace.trace.service import Resolution, resolve_case
+from rxtrace.trace.resolve.service import Resolution, resolve_case
+from rxtrace.trace.store import models
 
 __all__ = ["EVENT_KINDS", "Timeline", "TimelineEvent", "case_timeline"]
 

@@ -1,0 +1,232 @@
+"""What the rules share: the findings collected, the surprise gate, the peers' rates, and
+the exposures (sales per institution, card and doctor) rates are measured against."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from rxtrace.trace.investigate.basis import (
+    Sql,
+)
+from rxtrace.trace.investigate.params import LeadParams, RateTest, RuleHit
+from rxtrace.trace.investigate.stats import rate_test
+
+__all__ = [
+    "Found",
+    "InstitutionFigures",
+    "attribute_rate",
+    "counted",
+    "exposure_of_cards",
+    "exposure_of_doctors",
+    "exposure_of_institutions",
+    "fill_evidence",
+    "institution_figures",
+    "limited",
+    "loo_rate",
+    "rate_hit",
+    "surprise_gate",
+]
+
+
+@dataclass
+class Found:
+    """Rule hits per (kind, entity) while the analysis runs, and names to show."""
+
+    hits: dict[tuple[str, str], list[RuleHit]] = field(default_factory=lambda: defaultdict(list))
+    names: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    # A code is found by its stored key halves; it is shown by its key text.
+    code_ids: dict[str, str] = field(default_factory=dict)
+
+    def add(self, kind: str, ident: str, hit: RuleHit) -> None:
+        self.hits[(kind, ident)].append(hit)
+
+
+def surprise_gate(params: LeadParams, tested: int) -> float:
+    return params.min_surprise + math.log10(max(tested, 1))
+
+
+def rate_hit(
+    rule: str,
+    title: str,
+    weight: float,
+    test: RateTest,
+    gate: float,
+    *,
+    min_rr: float,
+    what: str,
+    extra: Mapping[str, Any] | None = None,
+    setl_ids: Sequence[str] = (),
+) -> RuleHit | None:
+    """A rate rule's hit, or None when the excess is not both unlikely and large."""
+    log_rr = math.log2(test.relative_risk) if test.relative_risk > 0 else 0.0
+    if test.observed <= 0 or test.surprise < gate or test.relative_risk < min_rr:
+        return None
+    contribution = weight * min(log_rr, 4.0)
+    if contribution <= 0:
+        return None
+    detail = (
+        f"{test.observed} {what} where {test.expected:.2f} were expected at the peers' rate "
+        f"(chance 1 in 10^{test.surprise:.1f}); shrunk relative risk "
+        f"{test.relative_risk:.2f} × weight {weight} → {contribution:.2f}"
+    )
+    evidence: dict[str, Any] = {**test.to_dict(), **(extra or {})}
+    evidence["setl_ids"] = list(setl_ids)
+    return RuleHit(rule, title, contribution, detail, evidence)
+
+
+def loo_rate(k_all: float, n_all: float, k: float, n: float) -> float:
+    """The peers' rate: everyone else's events over everyone else's exposure."""
+    rest = n_all - n
+    return (k_all - k) / rest if rest > 0 else 0.0
+
+
+def limited(ids: Iterable[str], params: LeadParams) -> list[str]:
+    return sorted(set(ids))[: params.evidence_limit]
+
+
+class InstitutionFigures(NamedTuple):
+    """One institution's settlements, as the basis sums them up for every shape rule."""
+
+    kind: str | None
+    setls: int
+    cards: int
+    boxes: int
+    rows: int
+    card_days: int
+    no_visit: int
+    # Settlements whose visit number other cards' settlements carry too.
+    shared_visit: int
+    # Pairs of consecutive settlements to different cards: minutes apart or further apart,
+    # and how many of each were identical bills.
+    short: int
+    short_same: int
+    long: int
+    long_same: int
+    # The multi-drug basket most of its cards got: (drugs, first, last, boxes), and to how
+    # many cards.
+    modal: tuple[int, str, str, int] | None
+    modal_cards: int
+
+
+def institution_figures(sql: Sql) -> dict[str, InstitutionFigures]:
+    cached: dict[str, InstitutionFigures] | None = sql.cache.get("inst_figures")
+    if cached is None:
+        cached = {
+            r.fixmedins_code: InstitutionFigures(
+                r.kind,
+                int(r.setls),
+                int(r.cards),
+                int(r.boxes),
+                int(r.sale_rows),
+                int(r.card_days),
+                int(r.no_visit),
+                int(r.shared_visit),
+                int(r.short),
+                int(r.short_same),
+                int(r.long),
+                int(r.long_same),
+                None
+                if r.modal_ndrug is None
+                else (int(r.modal_ndrug), r.modal_dmin, r.modal_dmax, int(r.modal_boxes)),
+                int(r.modal_cards or 0),
+            )
+            for r in sql.rows("SELECT * FROM lead_basis_institution")
+        }
+        sql.cache["inst_figures"] = cached
+    return cached
+
+
+def exposure_of_institutions(sql: Sql) -> dict[str, tuple[float, str | None]]:
+    """Insurance sale rows per institution, and its kind (the peer group)."""
+    return {inst: (float(f.rows), f.kind) for inst, f in institution_figures(sql).items()}
+
+
+def exposure_of_cards(sql: Sql, cards: Iterable[str]) -> dict[str, tuple[float, str | None]]:
+    """Sale rows per card, for the given cards only."""
+    sql.empty_temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY")
+    sql.fill("rxtrace_lead_cardset", ("psn",), [{"psn": c} for c in sorted(set(cards))])
+    return {
+        psn: (float(n), None)
+        for psn, n in sql.rows(
+            "SELECT b.psn_no, b.sale_rows FROM rxtrace_lead_cardset c "
+            "JOIN lead_basis_card b ON b.psn_no = c.psn"
+        )
+    }
+
+
+def exposure_of_doctors(sql: Sql) -> dict[str, tuple[float, str | None]]:
+    return {dr: (float(n), None) for dr, n in sql.rows("SELECT dr_code, sale_rows FROM lead_basis_doctor")}
+
+
+def _totals(sql: Sql, kind: str) -> tuple[float, int]:
+    """All insurance sale rows, and how many entities of the kind have any."""
+    table = {"card": "lead_basis_card", "doctor": "lead_basis_doctor"}.get(kind)
+    if table is None:
+        exposure = exposure_of_institutions(sql)
+        return sum(n for n, _ in exposure.values()), len(exposure)
+    n_all, tested = sql.rows(f"SELECT SUM(sale_rows), COUNT(*) FROM {table}")[0]
+    return float(n_all or 0), int(tested or 0)
+
+
+def attribute_rate(
+    sql: Sql,
+    params: LeadParams,
+    found: Found,
+    kind: str,
+    rule: str,
+    title: str,
+    weight: float,
+    events: Mapping[str, tuple[int, Sequence[str]]],
+    exposure: Mapping[str, tuple[float, str | None]],
+    what: str,
+    *,
+    totals: tuple[float, int] | None = None,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Test each entity's events against everyone else's rate; record the hits (a relative
+    risk of at least ``2 ** params.min_log2_rr``)."""
+    min_rr = 2**params.min_log2_rr
+    if not events:
+        return
+    n_all, tested = totals if totals is not None else _totals(sql, kind)
+    k_all = sum(k for k, _ in events.values())
+    gate = surprise_gate(params, tested)
+    for ident, (k, setls) in events.items():
+        n = exposure.get(ident, (float(k), None))[0]
+        test = rate_test(k, n, loo_rate(k_all, n_all, k, n), prior=params.prior_events)
+        hit = rate_hit(
+            rule,
+            title,
+            weight,
+            test,
+            gate,
+            min_rr=min_rr,
+            what=what,
+            extra=(extra or {}).get(ident),
+            setl_ids=limited(setls, params),
+        )
+        if hit is not None:
+            found.add(kind, ident, hit)
+
+
+def counted(events: Mapping[str, Sequence[str]]) -> dict[str, tuple[int, Sequence[str]]]:
+    """Each entity's events as (how many, their settlement ids), as :func:`attribute_rate`
+    takes them."""
+    return {ident: (len(setls), setls) for ident, setls in events.items()}
+
+
+def fill_evidence(
+    sql: Sql, events: dict[str, tuple[int, list[str]]], params: LeadParams, pairs_sql: str
+) -> None:
+    """Attach up to ``evidence_limit`` setl_ids per entity from a query of columns e, s."""
+    limit = int(params.evidence_limit)
+    for ident, setl in sql.rows(
+        f"SELECT e, s FROM (SELECT e, s, ROW_NUMBER() OVER (PARTITION BY e ORDER BY s) AS rn "
+        f"FROM (SELECT DISTINCT p.e, p.s FROM ({pairs_sql}) p) x) y WHERE rn <= {limit}"
+    ):
+        if ident in events:
+            events[ident][1].append(setl)

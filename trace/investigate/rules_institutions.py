@@ -1,0 +1,200 @@
+"""Institution rules: settlement shapes of phantom billing, against the institution's peers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from rxtrace.trace.investigate.basis import (
+    SAME_BILL,
+    Sql,
+    fill_settlements,
+    settlements,
+)
+from rxtrace.trace.investigate.findings import (
+    Found,
+    fill_evidence,
+    institution_figures,
+    loo_rate,
+    rate_hit,
+    surprise_gate,
+)
+from rxtrace.trace.investigate.params import MIN_OWN_PAIRS, MIN_PEER_EXPOSURE, LeadParams, RateTest
+from rxtrace.trace.investigate.stats import rate_test
+
+__all__ = ["rule_institution_shape"]
+
+
+def rule_institution_shape(sql: Sql, params: LeadParams, found: Found) -> None:
+    """Phantom billing shows in the shape of an institution's sales, whatever its size:
+    boxes per card-day (a visit), settlements without a visit number (or one shared by several
+    cards), most cards getting the very same basket, and identical bills to different cards
+    minutes apart.
+    """
+    per_inst = institution_figures(sql)
+    if not per_inst:
+        return
+    tested = len(per_inst)
+    gate = surprise_gate(params, tested)
+
+    def evidence_of(insts: Iterable[str], pairs_sql: str) -> dict[str, tuple[int, list[str]]]:
+        """The settlements behind the institutions that fired, from a query of columns e, s
+        over ``rxtrace_lead_setl s`` (their settlements only, read through the institution
+        index)."""
+        setls: dict[str, tuple[int, list[str]]] = {i: (0, []) for i in insts}
+        if setls:
+            sql.empty_temp("rxtrace_lead_fired", "inst TEXT PRIMARY KEY")
+            sql.fill("rxtrace_lead_fired", ("inst",), [{"inst": i} for i in sorted(setls)])
+            fill_settlements(sql, only="rxtrace_lead_fired")
+            fill_evidence(sql, setls, params, pairs_sql)
+        return setls
+
+    def test_all(
+        rule: str,
+        title: str,
+        weight: float,
+        events: Mapping[str, float],
+        exposure: Mapping[str, float],
+        what: str,
+        evidence_sql: str | None,
+        floor: float = 0.0,
+    ) -> None:
+        # Peers are everyone else of the same kind (hospital, clinic, pharmacy), or everyone
+        # else when the kind has too little volume besides the institution itself.
+        kind_k: dict[str | None, float] = defaultdict(float)
+        kind_n: dict[str | None, float] = defaultdict(float)
+        for inst, row in per_inst.items():
+            kind_k[row.kind] += events.get(inst, 0.0)
+            kind_n[row.kind] += exposure[inst]
+        all_k, all_n = sum(kind_k.values()), sum(kind_n.values())
+        hits: dict[str, RateTest] = {}
+        for inst in per_inst:
+            k = int(events.get(inst, 0))
+            if k <= 0:
+                continue
+            kind, n = per_inst[inst].kind, exposure[inst]
+            if kind_n[kind] - n >= MIN_PEER_EXPOSURE:
+                rate = loo_rate(kind_k[kind], kind_n[kind], k, n)
+            else:
+                rate = loo_rate(all_k, all_n, k, n)
+            hits[inst] = rate_test(k, n, max(rate, floor), prior=params.prior_events)
+        fired = {
+            i: t for i, t in hits.items() if t.surprise >= gate and t.relative_risk >= params.min_rr_shape
+        }
+        setls: dict[str, tuple[int, list[str]]] = {i: (0, []) for i in fired}
+        if fired and evidence_sql:
+            setls = evidence_of(fired, evidence_sql)
+        for inst, test in fired.items():
+            hit = rate_hit(
+                rule,
+                title,
+                weight,
+                test,
+                gate,
+                min_rr=params.min_rr_shape,
+                what=what,
+                setl_ids=setls[inst][1],
+                extra={"kind": per_inst[inst].kind},
+            )
+            if hit is not None:
+                found.add("institution", inst, hit)
+
+    fired_only = "s.inst IN (SELECT inst FROM rxtrace_lead_fired)"
+
+    # Per card-day, not per card: a big hospital sees the same patients again and again, so
+    # its boxes per card grow with its size; what one visit takes away does not.
+    test_all(
+        "boxes_per_card",
+        "Boxes per card-day far above peers",
+        params.w_boxes_per_card,
+        {i: float(r.boxes) for i, r in per_inst.items()},
+        {i: float(r.card_days or 1) for i, r in per_inst.items()},
+        "boxes (per card-day)",
+        None,
+    )
+
+    shared_visit = (
+        "SELECT inst, sn FROM rxtrace_lead_setl WHERE sn IS NOT NULL AND sn <> '' {only}"
+        "GROUP BY inst, sn HAVING MIN(psn) <> MAX(psn)"
+    )
+    bad_visits = {i: float(r.no_visit + r.shared_visit) for i, r in per_inst.items()}
+    test_all(
+        "visit_ids",
+        "Settlements without a real visit number",
+        params.w_visit_ids,
+        bad_visits,
+        {i: float(r.setls) for i, r in per_inst.items()},
+        "settlements with no visit number or one shared by several cards",
+        f"SELECT s.inst AS e, s.setl_id AS s FROM rxtrace_lead_setl s LEFT JOIN ("
+        f"{shared_visit.format(only='AND inst IN (SELECT inst FROM rxtrace_lead_fired) ')}"
+        f") r ON r.inst = s.inst AND r.sn = s.sn "
+        f"WHERE {fired_only} AND (s.sn IS NULL OR s.sn = '' OR r.sn IS NOT NULL)",
+    )
+
+    # The modal basket (number of drugs, first drug, last drug, boxes) stands for the basket;
+    # only baskets of two drugs or more count, since one popular drug is normal anywhere. The
+    # basis keeps each institution's own; its settlements are matched against it there.
+    test_all(
+        "modal_basket",
+        "Many cards getting the very same drugs",
+        params.w_modal_basket,
+        {i: float(r.modal_cards) for i, r in per_inst.items() if r.modal is not None},
+        {i: float(r.cards) for i, r in per_inst.items()},
+        "cards given the same multi-drug basket",
+        "SELECT s.inst AS e, s.setl_id AS s FROM rxtrace_lead_setl s "
+        "JOIN lead_basis_institution m ON m.fixmedins_code = s.inst "
+        "AND m.modal_ndrug = s.ndrug AND m.modal_dmin = s.dmin AND m.modal_dmax = s.dmax "
+        f"AND m.modal_boxes = s.boxes WHERE {fired_only}",
+        floor=params.modal_floor,
+    )
+
+    # Identical bills to different cards minutes apart. A busy counter serves the next card
+    # within minutes all day, so the baseline is the institution's own: how often a bill is
+    # identical to the previous one when the two are *not* minutes apart (its drug mix). Only
+    # when it has too few such pairs do its peers' rates stand in.
+    pairs = {i: r for i, r in per_inst.items() if r.short + r.long > 0}
+    same_k: dict[str | None, float] = defaultdict(float)
+    same_n: dict[str | None, float] = defaultdict(float)
+    for r in pairs.values():
+        same_k[r.kind] += float(r.short_same + r.long_same)
+        same_n[r.kind] += float(r.short + r.long)
+    bunched: dict[str, RateTest] = {}
+    for inst, r in pairs.items():
+        k, n = r.short_same, float(r.short)
+        if k <= 0:
+            continue
+        own_k, own_n = float(r.short_same + r.long_same), float(r.short + r.long)
+        if r.long >= MIN_OWN_PAIRS:
+            rate = float(r.long_same) / float(r.long)
+        elif same_n[r.kind] - own_n >= MIN_PEER_EXPOSURE:
+            rate = loo_rate(same_k[r.kind], same_n[r.kind], own_k, own_n)
+        else:
+            rate = loo_rate(sum(same_k.values()), sum(same_n.values()), own_k, own_n)
+        test = rate_test(k, n, rate, prior=params.prior_events)
+        if test.surprise >= gate and test.relative_risk >= params.min_rr_shape:
+            bunched[inst] = test
+    if bunched:
+        setls = evidence_of(
+            bunched,
+            (
+                f"SELECT s.inst AS e, s.setl_id AS s FROM {settlements(sql)} "
+                f"WHERE {fired_only} AND s.prev_t IS NOT NULL AND s.prev_psn <> s.psn "
+                f"AND s.t - s.prev_t <= {int(params.bunch_seconds)} AND {SAME_BILL}"
+            ),
+        )
+        for inst, test in bunched.items():
+            hit = rate_hit(
+                "bunched",
+                "Identical bills to different cards minutes apart",
+                params.w_bunched,
+                test,
+                gate,
+                min_rr=params.min_rr_shape,
+                what=f"bills identical to the previous one (another card, within "
+                f"{params.bunch_seconds} s), against its own rate of identical bills "
+                f"further apart",
+                extra={"kind": per_inst[inst].kind},
+                setl_ids=setls[inst][1],
+            )
+            if hit is not None:
+                found.add("institution", inst, hit)

@@ -1,0 +1,51 @@
+"""Resolution: a seized box's code to the insurance sales that paid for it. The rules (the
+only home of what makes a box resold, a code cloned, and how deep a case is expanded into its
+boxes), the resolve service over codes, seizures and cases, and the scan records that put boxes
+on a seizure."""
+
+from rxtrace.trace.resolve.rules import (
+    MAX_DEPTH,
+    BoxResolution,
+    Ranked,
+    Sale,
+    Status,
+    Summary,
+    classify,
+    clone_reasons,
+    summarise,
+)
+from rxtrace.trace.resolve.scans import CameraRead, RecordedScan, ScannedSource, record_scan
+from rxtrace.trace.resolve.service import (
+    Resolution,
+    SeizedRead,
+    resolve_case,
+    resolve_codes,
+    resolve_reads,
+    resolve_seizure,
+    sales_of_boxes,
+    seized_boxes,
+)
+
+__all__ = [
+    "MAX_DEPTH",
+    "BoxResolution",
+    "CameraRead",
+    "Ranked",
+    "RecordedScan",
+    "Resolution",
+    "Sale",
+    "ScannedSource",
+    "SeizedRead",
+    "Status",
+    "Summary",
+    "classify",
+    "clone_reasons",
+    "record_scan",
+    "resolve_case",
+    "resolve_codes",
+    "resolve_reads",
+    "resolve_seizure",
+    "sales_of_boxes",
+    "seized_boxes",
+    "summarise",
+]
