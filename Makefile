@@ -24,6 +24,7 @@ test: $(STAMP)
 	scripts/system-deps test
 	-scripts/start-postgres
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	MYPY=$(BIN)/mypy scripts/typecheck
 	$(BIN)/pytest -q
 

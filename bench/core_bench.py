@@ -143,7 +143,7 @@ def child_raw_load(url: str, csv_path: str, queue: Any) -> None:
     else:
         import psycopg
 
-        with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn, conn.cursor() as cur:
+        with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as pg, pg.cursor() as cur:
             cur.execute(RAW_DDL)
             cur.execute("CREATE INDEX ix_raw_code ON raw_dispensing (drug_trac_codg)")
             with (
@@ -153,7 +153,8 @@ def child_raw_load(url: str, csv_path: str, queue: Any) -> None:
                 while block := handle.read(1 << 20):
                     copy.write(block)
             cur.execute("SELECT count(*) FROM raw_dispensing")
-            rows = cur.fetchone()[0]  # type: ignore[index]
+            fetched = cur.fetchone()
+            rows = fetched[0] if fetched else 0
     queue.put(
         {
             "seconds": time.perf_counter() - started,

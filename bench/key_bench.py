@@ -38,15 +38,14 @@ def sqlite_run(data: list[str], probes: list[str]) -> dict[str, dict[str, float]
             conn.execute("CREATE TABLE k (code TEXT NOT NULL)")
             conn.executemany("INSERT INTO k VALUES (?)", ((c,) for c in data))
             conn.execute("CREATE INDEX ix ON k (code)")
-            query, args = "SELECT count(*) FROM k WHERE code = ?", [(c,) for c in probes]
+            query = "SELECT count(*) FROM k WHERE code = ?"
+            args: list[tuple[object, ...]] = [(c,) for c in probes]
         else:
             conn.execute("CREATE TABLE k (hi INTEGER NOT NULL, lo INTEGER NOT NULL)")
             conn.executemany("INSERT INTO k VALUES (?, ?)", ((int(c[:10]), int(c[10:])) for c in data))
             conn.execute("CREATE INDEX ix ON k (hi, lo)")
-            query, args = (
-                "SELECT count(*) FROM k WHERE hi = ? AND lo = ?",
-                [(int(c[:10]), int(c[10:])) for c in probes],
-            )
+            query = "SELECT count(*) FROM k WHERE hi = ? AND lo = ?"
+            args = [(int(c[:10]), int(c[10:])) for c in probes]
         conn.commit()
         pages = conn.execute("SELECT count(*) FROM dbstat WHERE name = 'ix'").fetchone()[0]
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -72,7 +71,8 @@ def pg_run(data: list[str], probes: list[str]) -> dict[str, dict[str, float]]:
                     for c in data:
                         copy.write_row((c,))
                 conn.execute("CREATE INDEX rxtrace_key_bench_ix ON rxtrace_key_bench (code)")
-                query, args = "SELECT count(*) FROM rxtrace_key_bench WHERE code = %s", [(c,) for c in probes]
+                query = "SELECT count(*) FROM rxtrace_key_bench WHERE code = %s"
+                args: list[tuple[object, ...]] = [(c,) for c in probes]
             else:
                 conn.execute("CREATE TABLE rxtrace_key_bench (hi BIGINT NOT NULL, lo BIGINT NOT NULL)")
                 with conn.cursor().copy("COPY rxtrace_key_bench (hi, lo) FROM STDIN") as copy:

@@ -49,8 +49,7 @@ RAW_DUPLICATES = (
     "WHERE mdtrt_setl_type = 1 AND trdn_flag = 0 "
     "GROUP BY key_hi, key_lo HAVING SUM(sel_retn_cnt) >= 2"
 )
-PG_URL = os.environ.get("RXTRACE_TEST_PG_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get("RXTRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 T0 = datetime(2025, 1, 1, 8, 0, 0)
 DRUGS = [(f"8{100000 + i:06d}", f"XB{i:04d}", (7, 14, 28, 30, 100)[i % 5]) for i in range(60)]
 BATCH = 100_000
@@ -82,18 +81,29 @@ def rows(n: int, seed: int = 1) -> Iterator[list[dict[str, Any]]]:
         hi, lo = key_parts(code)
         count = rng.randint(1, 6) if split else 1
         fen = 0 if self_paid else rng.randint(300, 20000)
-        batch.append({
-            "row_digest": hashlib.blake2b(i.to_bytes(8, "big"), digest_size=16).digest(),
-            "file_id": 0, "line_no": i, "setl_id": f"S{i:010d}", "mdtrt_sn": f"M{i:010d}",
-            "fixmedins_code": inst, "psn_no": f"P{rng.randrange(cards):09d}",
-            "dr_code": f"D{inst}{rng.randrange(8)}", "med_list_codg": med,
-            "drug_trac_codg": code, "code_family": "national", "key_hi": hi, "key_lo": lo,
-            "trdn_flag": 1 if split else 0, "sel_retn_cnt": -count if ret else count,
-            "sel_retn_time": T0 + timedelta(seconds=rng.randrange(365 * 86400)),
-            "sel_retn_type": "return" if ret else "sale",
-            "mdtrt_setl_type": 2 if self_paid else 1,
-            "hifp_pay_fen": -fen if ret else fen,
-        })
+        batch.append(
+            {
+                "row_digest": hashlib.blake2b(i.to_bytes(8, "big"), digest_size=16).digest(),
+                "file_id": 0,
+                "line_no": i,
+                "setl_id": f"S{i:010d}",
+                "mdtrt_sn": f"M{i:010d}",
+                "fixmedins_code": inst,
+                "psn_no": f"P{rng.randrange(cards):09d}",
+                "dr_code": f"D{inst}{rng.randrange(8)}",
+                "med_list_codg": med,
+                "drug_trac_codg": code,
+                "code_family": "national",
+                "key_hi": hi,
+                "key_lo": lo,
+                "trdn_flag": 1 if split else 0,
+                "sel_retn_cnt": -count if ret else count,
+                "sel_retn_time": T0 + timedelta(seconds=rng.randrange(365 * 86400)),
+                "sel_retn_type": "return" if ret else "sale",
+                "mdtrt_setl_type": 2 if self_paid else 1,
+                "hifp_pay_fen": -fen if ret else fen,
+            }
+        )
         if len(batch) >= BATCH:
             yield batch
             batch = []
@@ -109,23 +119,33 @@ def fill(engine: Engine, n: int) -> float:
         for batch in rows(n):
             insert_ignore(conn, table, batch)  # type: ignore[arg-type]
     with sessionmaker(engine)() as s:
-        for code, name, kind in [(f"I{i:05d}", f"inst {i}", ("hospital", "clinic", "pharmacy")[i % 3])
-                                 for i in range(2000)]:
+        for code, name, kind in [
+            (f"I{i:05d}", f"inst {i}", ("hospital", "clinic", "pharmacy")[i % 3]) for i in range(2000)
+        ]:
             s.add(models.Institution(fixmedins_code=code, name=name, kind=kind))
         for product, med, units in DRUGS:
-            s.add(models.CatalogProduct(product_id=product, med_list_codg=med, name=med,
-                                        units_per_box=units))
+            s.add(models.CatalogProduct(product_id=product, med_list_codg=med, name=med, units_per_box=units))
         # ORDER BY: without it a parallel scan on PostgreSQL seizes other boxes than SQLite.
-        seized = s.execute(text(
-            "SELECT drug_trac_codg, key_hi, key_lo FROM dispensing WHERE id % 997 = 0 "
-            "ORDER BY id LIMIT 2000"
-        )).all()
+        seized = s.execute(
+            text(
+                "SELECT drug_trac_codg, key_hi, key_lo FROM dispensing WHERE id % 997 = 0 "
+                "ORDER BY id LIMIT 2000"
+            )
+        ).all()
         s.add(models.Seizure(seizure_id="BZ1", case_id="BENCH", seized_at=T0 + timedelta(days=400)))
         for j, (code, hi, lo) in enumerate(seized):
-            s.add(models.SeizedCode(row_digest=hashlib.blake2b(f"z{j}".encode(),
-                                                               digest_size=16).digest(),
-                                    seizure_id="BZ1", code=code, code_key=code, key_hi=hi,
-                                    key_lo=lo, method="hand", code_family="national"))
+            s.add(
+                models.SeizedCode(
+                    row_digest=hashlib.blake2b(f"z{j}".encode(), digest_size=16).digest(),
+                    seizure_id="BZ1",
+                    code=code,
+                    code_key=code,
+                    key_hi=hi,
+                    key_lo=lo,
+                    method="hand",
+                    code_family="national",
+                )
+            )
         s.commit()
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
@@ -144,8 +164,7 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 def digest(leads: list[Lead]) -> str:
     """A short fingerprint of every lead, its rules, scores and evidence: equal on both
     engines when they find the very same leads."""
-    document = json.dumps([lead.to_dict(reveal=True) for lead in leads], sort_keys=True,
-                          default=str)
+    document = json.dumps([lead.to_dict(reveal=True) for lead in leads], sort_keys=True, default=str)
     return hashlib.sha256(document.encode()).hexdigest()[:12]
 
 
@@ -162,6 +181,7 @@ def measure(engine: Engine, repeat: int, kinds: list[str]) -> dict[str, Any]:
                 found = find_leads(session=session, kind=kind)
                 session.rollback()
                 return found
+
         return run
 
     def build() -> BasisInfo:
@@ -203,6 +223,7 @@ def run_engine(name: str, n: int, repeat: int, kinds: list[str]) -> dict[str, An
             engine.dispose()
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+
     try:
         load_s = fill(engine, n)
         result = measure(engine, repeat, kinds)
@@ -219,26 +240,37 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--engines", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--kinds", default="code,all",
-                        help="lead kinds to time, comma-separated: code, card, institution, "
-                             "doctor, and all (every rule)")
+    parser.add_argument(
+        "--kinds",
+        default="code,all",
+        help="lead kinds to time, comma-separated: code, card, institution, doctor, and all (every rule)",
+    )
     args = parser.parse_args()
     kinds = [k for k in args.kinds.split(",") if k]
-    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPU, "
-          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPU, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     for name in args.engines.split(","):
         r = run_engine(name, args.rows, args.repeat, kinds)
         print(f"{name}: {r['rows']:,} rows loaded in {r['load_s']:.1f} s")
         print(f"  raw duplicate-settlement SQL     {r['raw_s']:8.2f} s  ({r['duplicates']:,} codes)")
-        print(f"  leads' basis, built once per load {r['basis_s']:7.2f} s  "
-              f"ratio {r['basis_s'] / r['raw_s']:.2f}×")
+        print(
+            f"  leads' basis, built once per load {r['basis_s']:7.2f} s  "
+            f"ratio {r['basis_s'] / r['raw_s']:.2f}×"
+        )
         for kind, k in r["kinds"].items():
             label = "leads, every rule" if kind == "all" else f"leads --kind {kind}"
-            print(f"  {label:<32} {k['s']:8.2f} s  ({k['leads']:,} leads, digest "
-                  f"{k['digest']})  ratio {k['s'] / r['raw_s']:.2f}×")
-        print(f"  load average {os.getloadavg()[0]:.2f}; peak RSS of this process so far "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
+            print(
+                f"  {label:<32} {k['s']:8.2f} s  ({k['leads']:,} leads, digest "
+                f"{k['digest']})  ratio {k['s'] / r['raw_s']:.2f}×"
+            )
+        print(
+            f"  load average {os.getloadavg()[0]:.2f}; peak RSS of this process so far "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

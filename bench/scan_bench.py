@@ -37,11 +37,11 @@ import numpy.typing as npt
 import zxingcpp
 from pyzbar import pyzbar
 
-from rxtrace.scanners import scan_array, scan_paths
+from rxtrace.scanners import ScanError, scan_array, scan_paths
 from rxtrace.scanners.codes import product_id
 from rxtrace.scanners.decode import decode_frame, to_gray
 from rxtrace.scanners.render import random_codes, render_pile, write_video
-from rxtrace.scanners.sources import ScanError, read_image
+from rxtrace.scanners.sources import read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "zxing-samples"
@@ -221,13 +221,14 @@ def bench_piles(n: int) -> dict[str, object]:
                     false += 1
         rows[name] = (hits, false, wall, cpu)
 
-    run("rxtrace boxes, catalog",
-        lambda im: {b.code for b in scan_array(im, catalog_products=catalog).boxes})
+    run("rxtrace boxes, catalog", lambda im: {b.code for b in scan_array(im, catalog_products=catalog).boxes})
     run("rxtrace boxes, no catalog", lambda im: {b.code for b in scan_array(im).boxes})
     run("rxtrace decoder", lambda im: {c for _, c in read_rxtrace(im)})
     with ThreadPoolExecutor(max_workers=2) as in_frame:
-        run("rxtrace decoder, 2 threads in-frame",
-            lambda im: {s.code for s in decode_frame(im, executor=in_frame).sightings})
+        run(
+            "rxtrace decoder, 2 threads in-frame",
+            lambda im: {s.code for s in decode_frame(im, executor=in_frame).sightings},
+        )
     run("zxing-cpp", lambda im: {c for _, c in read_zxing(im)})
     # zbar reports GS1 QR data without its ]Q3 (and FNC1 as nothing): match it leniently,
     # or its false-read count would be the normalisation's, not zbar's.

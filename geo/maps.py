@@ -303,8 +303,6 @@ def render_html(data: MapData) -> str:
     return page.replace("__LEAFLET_JS__", js.replace("</script", "<\\/script"))
 
 
-
-
 def write_html_map(data: MapData, *, out: Path) -> Path:
     """Write the self-contained HTML map to ``out``; returns ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)

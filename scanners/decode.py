@@ -851,9 +851,7 @@ def decode_frame(
     return FrameReads(tuple(_merge(reads)), tuple(_drop_explained(unread, reads)))
 
 
-def _region(
-    gray: Gray, cand: _Candidate, effort: Effort
-) -> tuple[list[_Read], UnreadSpot | None]:
+def _region(gray: Gray, cand: _Candidate, effort: Effort) -> tuple[list[_Read], UnreadSpot | None]:
     """Decode one candidate region; an unread spot if it held a symbol that did not decode."""
     poly = cand.polygon()
     unread = UnreadSpot(poly, cand.hint, f"{cand.origin}: not decoded")
@@ -921,9 +919,7 @@ def _merge(reads: Sequence[_Read]) -> list[Sighting]:
     zx_groups = {c: g for c, g in groups.items() if any(r.engine.startswith("zxing/") for r in g)}
     for code in [c for c in groups if c not in zx_groups]:
         zbar_polys = [r.polygon for r in groups[code]]
-        if any(
-            _overlap(p, r.polygon) for p in zbar_polys for g in zx_groups.values() for r in g
-        ):
+        if any(_overlap(p, r.polygon) for p in zbar_polys for g in zx_groups.values() for r in g):
             del groups[code]
     sightings: list[Sighting] = []
     for code, group in groups.items():

@@ -137,9 +137,7 @@ def _python_barcode(code: str, symbology: str) -> tuple[Gray, tuple[int, int, in
 
 
 def _zxing_symbol(code: str, symbology: str) -> tuple[Gray, tuple[int, int, int, int]]:
-    fmt = zxingcpp.BarcodeFormat.DataMatrix if symbology == "datamatrix" else (
-        zxingcpp.BarcodeFormat.QRCode
-    )
+    fmt = zxingcpp.BarcodeFormat.DataMatrix if symbology == "datamatrix" else (zxingcpp.BarcodeFormat.QRCode)
     if code[:3] in GS1_IDENTIFIERS:
         symbol = zxingcpp.create_barcode(element_string_to_hri(code), fmt, gs1=True)
     else:
@@ -153,9 +151,7 @@ def _zxing_symbol(code: str, symbology: str) -> tuple[Gray, tuple[int, int, int,
     return image, (quiet, quiet, image.shape[1] - quiet, image.shape[0] - quiet)
 
 
-def render_label(
-    code: str, symbology: str, *, caption: str | None = None
-) -> tuple[Gray, Polygon]:
+def render_label(code: str, symbology: str, *, caption: str | None = None) -> tuple[Gray, Polygon]:
     """A white box label carrying one symbol, drawn at 4 pixels per module.
 
     Returns the grayscale label and the symbol's corners (clockwise from top-left) in it.
@@ -186,6 +182,7 @@ def random_codes(
     rng: np.random.Generator, n: int, symbologies: Sequence[str] = ("code128", "datamatrix")
 ) -> list[tuple[str, str]]:
     """``n`` plausible (code, symbology) pairs: national codes, GS1 element strings, EAN-13, QR."""
+
     def gtin14() -> str:
         body = "0" + "69" + "".join(str(d) for d in rng.integers(0, 10, 10))
         return body + str(gs1_standard_check_digit(body))
@@ -253,9 +250,7 @@ def _paste(
         return np.asarray(cv2.getPerspectiveTransform(src, dst), dtype=np.float64)
     local = dst - np.array([x0, y0], dtype=np.float32)
     m_local = cv2.getPerspectiveTransform(src_small, local)
-    patch = cv2.warpPerspective(
-        small.astype(np.float32), m_local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR
-    )
+    patch = cv2.warpPerspective(small.astype(np.float32), m_local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
     mask = cv2.warpPerspective(
         np.ones(small.shape, np.float32), m_local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR
     )
@@ -359,7 +354,6 @@ def _layout(
     cells = [((c + 0.5) * cw, (r + 0.5) * ch, cw, ch) for r in range(rows) for c in range(cols)]
     order = rng.permutation(len(cells))[:n]
     return [cells[int(i)] for i in order]
-
 
 
 def render_pile(
@@ -499,6 +493,4 @@ def write_video(
                                            (first, frame_no))  # fmt: skip
     finally:
         writer.release()
-    return [
-        seen.get(code, GroundTruth(code, symbology, (), 0.0, None)) for code, symbology in codes
-    ]
+    return [seen.get(code, GroundTruth(code, symbology, (), 0.0, None)) for code, symbology in codes]

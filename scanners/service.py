@@ -235,9 +235,7 @@ class _Collector:
                     break
                 # In a video the same unread symbol shows in many frames; once per source
                 # and place is enough for an officer to find it.
-                if moving and any(
-                    r.source == source and _near(r.polygon, u.polygon) for r in self.unread
-                ):
+                if moving and any(r.source == source and _near(r.polygon, u.polygon) for r in self.unread):
                     continue
                 if any(_near(p, u.polygon) for p in read_here):
                     continue

@@ -214,9 +214,7 @@ def iter_video(path: Path, *, step: int = 1, max_frames: int | None = None) -> I
     yield from _iter_capture(capture, str(path), step, max_frames, what="video")
 
 
-def iter_stream(
-    source: int | str, *, step: int = 1, max_frames: int | None = None
-) -> Iterator[Frame]:
+def iter_stream(source: int | str, *, step: int = 1, max_frames: int | None = None) -> Iterator[Frame]:
     """Frames of a camera (index) or a network stream (RTSP/HTTP URL), as they arrive."""
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():

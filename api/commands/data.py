@@ -31,7 +31,8 @@ def load(
     ),
     output: Format = FormatOption(),
     prepare_leads: bool = typer.Option(
-        True, "--prepare-leads/--no-prepare-leads",
+        True,
+        "--prepare-leads/--no-prepare-leads",
         help="After sales, institutions or catalog rows are stored, sum up what the lead rules "
         "need from all sales (the leads' basis), so `rxtrace leads` reads it instead of every "
         "sale. Skip it for a run of small loads: the next `rxtrace leads` prepares it then.",
@@ -63,7 +64,8 @@ def load(
             paths, session=session, protector=app.protector, table=table, progress=hook, stage=stage
         )
         grown = {"dispensing", "institutions", "catalog"} & {
-            name for name, t in report.per_table().items() if t["taken"]}
+            name for name, t in report.per_table().items() if t["taken"]
+        }
         if prepare_leads and grown:
             progress.add_task("leads' basis", total=None, rate="summing up every sale for the lead rules")
             session.commit()

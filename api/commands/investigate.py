@@ -37,12 +37,16 @@ class TimelineFormat(StrEnum):
 def leads(
     ctx: typer.Context,
     kind: LeadKind | None = typer.Option(None, "--kind", help="Only leads of this kind."),
-    case: str | None = typer.Option(None, "--case", help="Seizures of this case only, and the "
-                                    "cards, institutions, doctors and codes behind its boxes."),
+    case: str | None = typer.Option(
+        None,
+        "--case",
+        help="Seizures of this case only, and the cards, institutions, doctors and codes behind its boxes.",
+    ),
     output: Format = FormatOption(),
     limit: int = typer.Option(50, "--limit", min=0, help="Show at most this many (0: all)."),
-    save: bool = typer.Option(True, "--save/--no-save",
-                              help="Raise the leads found (new ones get a number and status)."),
+    save: bool = typer.Option(
+        True, "--save/--no-save", help="Raise the leads found (new ones get a number and status)."
+    ),
 ) -> None:
     """Score cards, institutions, doctors and codes by explainable rules, highest first."""
     from rxtrace.trace.investigate import find_leads, save_leads
@@ -66,17 +70,29 @@ def leads(
     rows = []
     for lead in shown:
         lead_id, status = numbers.get((lead.kind, lead.id), (None, None))
-        rows.append((lead_id, status, lead.kind, lead.display_id(reveal=reveal), lead.name,
-                     f"{lead.score:.2f}",
-                     "; ".join(f"{r.rule} {r.contribution:.2f}" for r in lead.rules),
-                     " ".join(lead.setl_ids[:5]) + (" …" if len(lead.setl_ids) > 5 else "")))
+        rows.append(
+            (
+                lead_id,
+                status,
+                lead.kind,
+                lead.display_id(reveal=reveal),
+                lead.name,
+                f"{lead.score:.2f}",
+                "; ".join(f"{r.rule} {r.contribution:.2f}" for r in lead.rules),
+                " ".join(lead.setl_ids[:5]) + (" …" if len(lead.setl_ids) > 5 else ""),
+            )
+        )
     columns = ("lead", "status", "kind", "id", "name", "score", "rules", "setl_ids")
     if output is Format.csv:
         print_csv(columns, rows)
         return
-    print_table(f"Leads{f' for case {case}' if case else ''}", columns, rows,
-                caption=f"{len(shown)} of {len(found)} shown; `rxtrace lead N` shows one with "
-                        "its evidence and history")
+    print_table(
+        f"Leads{f' for case {case}' if case else ''}",
+        columns,
+        rows,
+        caption=f"{len(shown)} of {len(found)} shown; `rxtrace lead N` shows one with "
+        "its evidence and history",
+    )
     if not found:
         err.print("No rule fired.")
 
@@ -100,9 +116,9 @@ def lead(
         if status is None and note is None:
             stored, events = lead_history(number, session=session)
         else:
-            stored, events = change_status(number, session=session,
-                                           status=status.value if status else None,
-                                           note=note, by=by)
+            stored, events = change_status(
+                number, session=session, status=status.value if status else None, note=note, by=by
+            )
     if output is Format.json:
         print_json({**stored.to_dict(reveal=reveal), "history": [e.to_dict() for e in events]})
         return
@@ -115,9 +131,12 @@ def lead(
         f"Lead {stored.lead_id}: {shown.kind} {shown.display_id(reveal=reveal)} "
         f"{shown.name or ''} — {stored.status}",
         ("rule", "contribution", "why", "setl_ids"),
-        [(r.title, f"{r.contribution:.2f}", r.detail,
-          " ".join(r.evidence.get("setl_ids", [])[:8])) for r in shown.rules],
-        caption=f"score {shown.score:.2f}")
+        [
+            (r.title, f"{r.contribution:.2f}", r.detail, " ".join(r.evidence.get("setl_ids", [])[:8]))
+            for r in shown.rules
+        ],
+        caption=f"score {shown.score:.2f}",
+    )
     print_table("History", ("at", "by", "from", "to", "note"), history)
 
 
@@ -131,10 +150,12 @@ def _lead_number(text: str) -> int:
 def graph(
     ctx: typer.Context,
     case: str = typer.Option(..., "--case", help="The case to chart."),
-    output: GraphFormat = typer.Option(GraphFormat.json, "--format", "-f", case_sensitive=False,
-                                       help="graphml, json or png."),
-    out: Path | None = typer.Option(None, "--out", help="Write here (png: required unless the "
-                                    "default <case>-graph.png suits)."),
+    output: GraphFormat = typer.Option(
+        GraphFormat.json, "--format", "-f", case_sensitive=False, help="graphml, json or png."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write here (png: required unless the default <case>-graph.png suits)."
+    ),
 ) -> None:
     """The case's link chart: seizure → box → code → sale → card / institution / doctor."""
     from rxtrace.trace.investigate.graph import build_case_graph, graph_document
@@ -163,16 +184,18 @@ def graph(
     if out is None:
         print_json(document)
     else:
-        out.write_text(json.dumps(to_jsonable(document), ensure_ascii=False, indent=2) + "\n",
-                       encoding="utf-8")
+        out.write_text(
+            json.dumps(to_jsonable(document), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
         err.print(f"link chart written to {out}")
 
 
 def timeline(
     ctx: typer.Context,
     case: str = typer.Option(..., "--case", help="The case to lay out in time."),
-    output: TimelineFormat = typer.Option(TimelineFormat.table, "--format", "-f",
-                                          case_sensitive=False, help="table, json, csv or png."),
+    output: TimelineFormat = typer.Option(
+        TimelineFormat.table, "--format", "-f", case_sensitive=False, help="table, json, csv or png."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Where to write the png."),
 ) -> None:
     """Sales, returns, seizures and shipments of a case on one time axis."""
@@ -192,23 +215,26 @@ def timeline(
         print_json(line.to_dict())
         return
     columns = ("time", "kind", "card", "institution", "setl_id", "box", "fund", "label")
-    rows = [(e.time, e.kind, e.card, e.institution, e.setl_id, e.box, e.fund, e.label)
-            for e in line.events]
+    rows = [(e.time, e.kind, e.card, e.institution, e.setl_id, e.box, e.fund, e.label) for e in line.events]
     if output is TimelineFormat.csv:
         print_csv(columns, rows)
         return
-    print_table(f"Timeline of case {case}", columns, rows,
-                caption=f"{len(rows)} events from {line.start} to {line.end}")
+    print_table(
+        f"Timeline of case {case}",
+        columns,
+        rows,
+        caption=f"{len(rows)} events from {line.start} to {line.end}",
+    )
 
 
 def report(
     ctx: typer.Context,
     case: str = typer.Option(..., "--case", help="The case to write up."),
-    output: ReportFormat = typer.Option(ReportFormat.html, "--format", "-f", case_sensitive=False,
-                                        help="html, pdf, xlsx or csv."),
+    output: ReportFormat = typer.Option(
+        ReportFormat.html, "--format", "-f", case_sensitive=False, help="html, pdf, xlsx or csv."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Default: dossier-<case>.<format>."),
-    maps: list[str] = typer.Option([], "--map", help="NAME=PNG file of a map to embed "
-                                   "(repeatable)."),
+    maps: list[str] = typer.Option([], "--map", help="NAME=PNG file of a map to embed (repeatable)."),
     facts_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
     """Write the case dossier: summary, boxes, leads, rankings, link chart, timeline, evidence
@@ -225,12 +251,25 @@ def report(
     app = app_context(ctx)
     with app.session() as session:
         leads_basis(session)  # the dossier lists the case's leads
-        dossier = write_report(case, session=session, fmt=output.value, out=target, maps=pictures,
-                               reveal=app.settings.show_sensitive)
+        dossier = write_report(
+            case,
+            session=session,
+            fmt=output.value,
+            out=target,
+            maps=pictures,
+            reveal=app.settings.show_sensitive,
+        )
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    facts = {"case_id": case, "file": str(target), "format": output.value,
-             "boxes": dossier.summary.boxes, "fund_loss": dossier.fund_loss,
-             "leads": len(dossier.leads), "sha256": digest, "rxtrace": dossier.version}
+    facts = {
+        "case_id": case,
+        "file": str(target),
+        "format": output.value,
+        "boxes": dossier.summary.boxes,
+        "fund_loss": dossier.fund_loss,
+        "leads": len(dossier.leads),
+        "sha256": digest,
+        "rxtrace": dossier.version,
+    }
     if facts_json:
         print_json(facts)
     else:

@@ -14,6 +14,7 @@ from rxtrace.trace.investigate import LeadParams
 
 __all__ = ["FORMATS", "Dossier", "ReportFormat", "gather", "write_report"]
 
+
 class ReportFormat(StrEnum):
     """The dossier's formats."""
 

@@ -21,14 +21,27 @@ from rxtrace.trace.investigate.timeline import Timeline
 __all__ = ["COLOURS", "graph_png", "timeline_png"]
 
 COLOURS = {
-    "seizure": "#d62728", "site": "#ff9896", "waybill": "#8c564b", "box": "#7f7f7f",
-    "code": "#bcbd22", "sale": "#17becf", "card": "#1f77b4", "institution": "#2ca02c",
+    "seizure": "#d62728",
+    "site": "#ff9896",
+    "waybill": "#8c564b",
+    "box": "#7f7f7f",
+    "code": "#bcbd22",
+    "sale": "#17becf",
+    "card": "#1f77b4",
+    "institution": "#2ca02c",
     "doctor": "#9467bd",
 }
 # Matplotlib falls back along this list glyph by glyph: Latin from DejaVu, Chinese from the
 # first CJK font installed (Droid Sans Fallback ships with most Linux systems).
-_CJK = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "Droid Sans Fallback",
-        "SimHei", "Microsoft YaHei", "PingFang SC"]
+_CJK = [
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+]
 
 
 def _families() -> list[str]:
@@ -73,24 +86,41 @@ def graph_png(chart: CaseGraph, *, max_nodes: int = 600) -> bytes:
         fig, ax = plt.subplots(figsize=(13, height))
         simple = nx.Graph(sub.to_undirected())
         nx.draw_networkx_edges(simple, pos, ax=ax, width=0.5, alpha=0.35, edge_color="#555555")
-        sizes = [220 if sub.nodes[n].get("hub") else 40 + 12 * min(sub.nodes[n].get("boxes", 0), 20)
-                 for n in sub.nodes]
-        nx.draw_networkx_nodes(sub, pos, ax=ax, node_size=sizes, linewidths=0.5,
-                               edgecolors=["black" if sub.nodes[n].get("hub") else "white"
-                                           for n in sub.nodes],
-                               node_color=[COLOURS[sub.nodes[n]["type"]] for n in sub.nodes])
-        labels = {n: _short(sub.nodes[n]["label"]) for n in sub.nodes
-                  if sub.nodes[n].get("hub") or sub.nodes[n]["type"] in ("seizure", "waybill")}
-        nx.draw_networkx_labels(sub, pos, labels=labels, ax=ax, font_size=7,
-                                font_family=_RC["font.family"])
+        sizes = [
+            220 if sub.nodes[n].get("hub") else 40 + 12 * min(sub.nodes[n].get("boxes", 0), 20)
+            for n in sub.nodes
+        ]
+        nx.draw_networkx_nodes(
+            sub,
+            pos,
+            ax=ax,
+            node_size=sizes,
+            linewidths=0.5,
+            edgecolors=["black" if sub.nodes[n].get("hub") else "white" for n in sub.nodes],
+            node_color=[COLOURS[sub.nodes[n]["type"]] for n in sub.nodes],
+        )
+        labels = {
+            n: _short(sub.nodes[n]["label"])
+            for n in sub.nodes
+            if sub.nodes[n].get("hub") or sub.nodes[n]["type"] in ("seizure", "waybill")
+        }
+        nx.draw_networkx_labels(sub, pos, labels=labels, ax=ax, font_size=7, font_family=_RC["font.family"])
         for x, layer in enumerate(_LAYERS):
-            ax.text(x, 1.03, f"{layer}\n({len(layers.get(layer, []))})", ha="center",
-                    va="bottom", fontsize=8, transform=ax.transData)
+            ax.text(
+                x,
+                1.03,
+                f"{layer}\n({len(layers.get(layer, []))})",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                transform=ax.transData,
+            )
         ax.set_xlim(-0.5, len(_LAYERS) - 0.5)
         ax.set_ylim(-0.02, 1.1)
         ax.set_axis_off()
-        ax.set_title(f"Link chart 关系图 — case {chart.case_id} "
-                     f"(large, outlined nodes are hubs 枢纽)", fontsize=10)
+        ax.set_title(
+            f"Link chart 关系图 — case {chart.case_id} (large, outlined nodes are hubs 枢纽)", fontsize=10
+        )
         return _png(fig)
 
 
@@ -107,24 +137,44 @@ def timeline_png(timeline: Timeline, *, max_lanes: int = 25) -> bytes:
     rows = max(len(cards) + len(insts), 2)
     with plt.rc_context(_RC):  # type: ignore[arg-type]
         fig, (top, bottom) = plt.subplots(
-            2, 1, sharex=True, figsize=(12, min(3.0 + rows * 0.28, 28.0)),
-            gridspec_kw={"height_ratios": [max(len(cards), 1), max(len(insts), 1)]})
+            2,
+            1,
+            sharex=True,
+            figsize=(12, min(3.0 + rows * 0.28, 28.0)),
+            gridspec_kw={"height_ratios": [max(len(cards), 1), max(len(insts), 1)]},
+        )
         for ax, lanes, attr in ((top, cards, "card"), (bottom, insts, "institution")):
             index = {lane: i for i, lane in enumerate(lanes)}
             for kind, marker, colour in (("sale", "o", "#1f77b4"), ("return", "x", "#ff7f0e")):
-                points = [(e.time, index[getattr(e, attr)]) for e in timeline.events
-                          if e.kind == kind and getattr(e, attr) in index]
+                points = [
+                    (e.time, index[getattr(e, attr)])
+                    for e in timeline.events
+                    if e.kind == kind and getattr(e, attr) in index
+                ]
                 if points:
-                    ax.scatter([p[0] for p in points], [p[1] for p in points], marker=marker,
-                               s=22, color=colour, zorder=3)
+                    ax.scatter(
+                        [p[0] for p in points],
+                        [p[1] for p in points],
+                        marker=marker,
+                        s=22,
+                        color=colour,
+                        zorder=3,
+                    )
             for event in timeline.events:
                 if event.kind in ("seizure", "shipment"):
-                    ax.axvline(event.time, color="#d62728" if event.kind == "seizure"
-                               else "#8c564b", lw=1.2, ls="--" if event.kind == "shipment"
-                               else "-", zorder=2)
+                    ax.axvline(
+                        event.time,
+                        color="#d62728" if event.kind == "seizure" else "#8c564b",
+                        lw=1.2,
+                        ls="--" if event.kind == "shipment" else "-",
+                        zorder=2,
+                    )
             ax.set_yticks(range(len(lanes)))
-            labels = lanes if attr == "card" else [
-                _short(f"{lane} {names.get(lane) or ''}".strip(), 30) for lane in lanes]
+            labels = (
+                lanes
+                if attr == "card"
+                else [_short(f"{lane} {names.get(lane) or ''}".strip(), 30) for lane in lanes]
+            )
             ax.set_yticklabels(labels, fontsize=7)
             ax.set_ylim(-0.8, max(len(lanes), 1) - 0.2)
             ax.invert_yaxis()
@@ -133,13 +183,17 @@ def timeline_png(timeline: Timeline, *, max_lanes: int = 25) -> bytes:
         bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
         fig.autofmt_xdate()
         top.set_title(f"Timeline 时间线 — case {timeline.case_id}", fontsize=10)
-        top.legend(handles=[
-            Line2D([], [], marker="o", ls="", color="#1f77b4", label="sale 销售"),
-            Line2D([], [], marker="x", ls="", color="#ff7f0e", label="return 退货"),
-            Line2D([], [], color="#d62728", label="seizure 查获"),
-            Line2D([], [], color="#8c564b", ls="--", label="shipment 寄递"),
-        ], loc="upper left", fontsize=7, ncol=4)
+        top.legend(
+            handles=[
+                Line2D([], [], marker="o", ls="", color="#1f77b4", label="sale 销售"),
+                Line2D([], [], marker="x", ls="", color="#ff7f0e", label="return 退货"),
+                Line2D([], [], color="#d62728", label="seizure 查获"),
+                Line2D([], [], color="#8c564b", ls="--", label="shipment 寄递"),
+            ],
+            loc="upper left",
+            fontsize=7,
+            ncol=4,
+        )
         if not timeline.events:
             top.text(0.5, 0.5, "no dated events", transform=top.transAxes, ha="center")
         return _png(fig)
-

@@ -29,35 +29,53 @@ STATUS_TEXT: dict[str, tuple[str, str]] = {
         "重复结算 settled again",
         "The insurance fund paid for this code two or more times (or split sales beyond one "
         "box): the box was sold again after it was dispensed, or its code was copied onto "
-        "other boxes."),
+        "other boxes.",
+    ),
     str(Status.DISPENSED): (
         "已结算 dispensed once",
         "The fund paid for this box once, to the card shown; the box was later found on the "
-        "market instead of with the patient."),
+        "market instead of with the patient.",
+    ),
     str(Status.SPLIT_PACK): (
         "拆零 split pack",
-        "Only sold by the unit (split pack), within one box's units: usually legitimate."),
+        "Only sold by the unit (split pack), within one box's units: usually legitimate.",
+    ),
     str(Status.RETURNED): (
         "已退货 returned",
-        "Every insurance sale of it was returned: the fund lost nothing on this box."),
+        "Every insurance sale of it was returned: the fund lost nothing on this box.",
+    ),
     str(Status.NOT_DISPENSED): (
         "无医保销售 not dispensed",
-        "A valid code with no insurance sale on record: the fund did not pay for it."),
+        "A valid code with no insurance sale on record: the fund did not pay for it.",
+    ),
     str(Status.MALFORMED): (
         "无效码 malformed",
-        "Not a valid traceability code of a supported kind (misread, damaged or forged)."),
+        "Not a valid traceability code of a supported kind (misread, damaged or forged).",
+    ),
 }
 
 TERMS: list[tuple[str, str, str]] = [
     ("追溯码", "traceability code", "The code printed on each box; every box has its own."),
-    ("医保结算 / 结算ID (setl_id)", "insurance settlement",
-     "One payment by the medical insurance fund for a visit; rxtrace traces boxes to these."),
-    ("统筹基金支付 (hifp_pay)", "fund payment",
-     "The amount the insurance fund paid; the fund's loss on a box is the sum over its sales."),
-    ("定点医药机构 (fixmedins_code)", "designated institution",
-     "The hospital, clinic or pharmacy that dispensed the box and billed the fund."),
-    ("人员编号 (psn_no)", "insured person's card number",
-     "Shown masked (3100****0051) unless the operator is allowed to see it."),
+    (
+        "医保结算 / 结算ID (setl_id)",
+        "insurance settlement",
+        "One payment by the medical insurance fund for a visit; rxtrace traces boxes to these.",
+    ),
+    (
+        "统筹基金支付 (hifp_pay)",
+        "fund payment",
+        "The amount the insurance fund paid; the fund's loss on a box is the sum over its sales.",
+    ),
+    (
+        "定点医药机构 (fixmedins_code)",
+        "designated institution",
+        "The hospital, clinic or pharmacy that dispensed the box and billed the fund.",
+    ),
+    (
+        "人员编号 (psn_no)",
+        "insured person's card number",
+        "Shown masked (3100****0051) unless the operator is allowed to see it.",
+    ),
     ("拆零 (trdn_flag)", "split pack", "A box sold by the unit (tablets, ampoules)."),
     ("退货", "return", "A sale reversed; its quantity and payment count negative."),
     ("处方医生 (dr_code)", "prescribing doctor", ""),
@@ -112,32 +130,39 @@ class Dossier:
         rows = []
         for i, box in enumerate(self.resolution.boxes, 1):
             first = next((s for s in box.sales if s.count > 0), box.sales[0] if box.sales else None)
-            rows.append({
-                "no": i,
-                "seizure_id": box.seizure_id,
-                "code": box.code,
-                "via_case": box.via_case,
-                "status": str(box.status),
-                "status_text": STATUS_TEXT[str(box.status)][0],
-                "product": (box.product or {}).get("name"),
-                "sales": len(box.sales),
-                "setl_id": first.setl_id if first else None,
-                "sale_time": first.time if first else None,
-                "institution": first.fixmedins_code if first else None,
-                "institution_name": first.institution if first else None,
-                "card": self.card(first.psn_no) if first else None,
-                "doctor": first.dr_code if first else None,
-                "drug": first.med_list_codg if first else None,
-                "fund_loss": box.fund_loss,
-                "clone": "; ".join(box.clone_reasons),
-                "all_setl_ids": ";".join(s.setl_id for s in box.sales),
-            })
+            rows.append(
+                {
+                    "no": i,
+                    "seizure_id": box.seizure_id,
+                    "code": box.code,
+                    "via_case": box.via_case,
+                    "status": str(box.status),
+                    "status_text": STATUS_TEXT[str(box.status)][0],
+                    "product": (box.product or {}).get("name"),
+                    "sales": len(box.sales),
+                    "setl_id": first.setl_id if first else None,
+                    "sale_time": first.time if first else None,
+                    "institution": first.fixmedins_code if first else None,
+                    "institution_name": first.institution if first else None,
+                    "card": self.card(first.psn_no) if first else None,
+                    "doctor": first.dr_code if first else None,
+                    "drug": first.med_list_codg if first else None,
+                    "fund_loss": box.fund_loss,
+                    "clone": "; ".join(box.clone_reasons),
+                    "all_setl_ids": ";".join(s.setl_id for s in box.sales),
+                }
+            )
         return rows
 
 
 def gather(
-    case_id: str, *, session: Session, reveal: bool = False, params: LeadParams | None = None,
-    maps: dict[str, bytes] | None = None, now: datetime | None = None,
+    case_id: str,
+    *,
+    session: Session,
+    reveal: bool = False,
+    params: LeadParams | None = None,
+    maps: dict[str, bytes] | None = None,
+    now: datetime | None = None,
 ) -> Dossier:
     """Resolve the case, find its leads, build its chart and timeline, collect the evidence."""
     params = params or LeadParams()
@@ -146,12 +171,16 @@ def gather(
     chart = build_case_graph(case_id, session=session, reveal=reveal, resolution=resolution)
     timeline = case_timeline(case_id, session=session, reveal=reveal, resolution=resolution)
     seizure_rows = session.scalars(
-        select(models.Seizure).where(models.Seizure.case_id == case_id)
-        .order_by(models.Seizure.seized_at, models.Seizure.seizure_id)).all()
+        select(models.Seizure)
+        .where(models.Seizure.case_id == case_id)
+        .order_by(models.Seizure.seized_at, models.Seizure.seizure_id)
+    ).all()
     seizure_ids = [s.seizure_id for s in seizure_rows]
     sources = session.scalars(
-        select(models.ScanSource).where(models.ScanSource.seizure_id.in_(seizure_ids))
-        .order_by(models.ScanSource.seizure_id, models.ScanSource.id)).all()
+        select(models.ScanSource)
+        .where(models.ScanSource.seizure_id.in_(seizure_ids))
+        .order_by(models.ScanSource.seizure_id, models.ScanSource.id)
+    ).all()
     files = session.scalars(select(models.LoadedFile).order_by(models.LoadedFile.id)).all()
     drug_counts: dict[str, int] = {}
     times: list[datetime] = []
@@ -169,25 +198,50 @@ def gather(
         chart=chart,
         timeline=timeline,
         scan_sources=tuple(
-            {"seizure_id": s.seizure_id, "path": s.path, "kind": s.kind, "frames": s.frames,
-             "scanned_at": s.scanned_at, "sha256": s.sha256 or "(not recorded)"}
-            for s in sources),
+            {
+                "seizure_id": s.seizure_id,
+                "path": s.path,
+                "kind": s.kind,
+                "frames": s.frames,
+                "scanned_at": s.scanned_at,
+                "sha256": s.sha256 or "(not recorded)",
+            }
+            for s in sources
+        ),
         loaded_files=tuple(
-            {"path": f.path, "table": f.table_name, "rows": f.rows_taken, "status": f.status,
-             "loaded_at": f.finished_at or f.started_at, "sha256": f.sha256}
-            for f in files),
+            {
+                "path": f.path,
+                "table": f.table_name,
+                "rows": f.rows_taken,
+                "status": f.status,
+                "loaded_at": f.finished_at or f.started_at,
+                "sha256": f.sha256,
+            }
+            for f in files
+        ),
         seizures=tuple(
-            {"seizure_id": s.seizure_id, "seized_at": s.seized_at, "place_kind": s.place_kind,
-             "address": s.address, "lon": s.lon, "lat": s.lat, "waybill_no": s.waybill_no}
-            for s in seizure_rows),
+            {
+                "seizure_id": s.seizure_id,
+                "seized_at": s.seized_at,
+                "place_kind": s.place_kind,
+                "address": s.address,
+                "lon": s.lon,
+                "lat": s.lat,
+                "waybill_no": s.waybill_no,
+            }
+            for s in seizure_rows
+        ),
         parameters={
-            "resolution": {"rule": "data contract v1 resolution table; only insurance-settled "
-                                   "rows (mdtrt_setl_type = 1); returns count negative"},
+            "resolution": {
+                "rule": "data contract v1 resolution table; only insurance-settled "
+                "rows (mdtrt_setl_type = 1); returns count negative"
+            },
             "leads": params.to_dict(),
             "leads_basis": _basis_parameters(session),
-            "link_chart": {"centrality": "betweenness on the undirected chart",
-                           "hubs": "cards, institutions and doctors feeding two or more boxes, "
-                                   "most boxes first"},
+            "link_chart": {
+                "centrality": "betweenness on the undirected chart",
+                "hubs": "cards, institutions and doctors feeding two or more boxes, most boxes first",
+            },
             "timeline": {"events": "sales and returns of the case's boxes, seizures, shipments"},
             "generated_on": platform.node() or "unknown",
         },

@@ -18,9 +18,26 @@ from rxtrace.api.dossier.model import STATUS_TEXT, TERMS, Dossier, date_range
 __all__ = ["BOX_COLUMNS", "FORMATS", "WRITERS", "write_csv", "write_html", "write_pdf", "write_xlsx"]
 
 FORMATS = ("html", "pdf", "xlsx", "csv")
-BOX_COLUMNS = ("no", "seizure_id", "code", "via_case", "status", "status_text", "product",
-               "sales", "setl_id", "sale_time", "institution", "institution_name", "card",
-               "doctor", "drug", "fund_loss", "clone", "all_setl_ids")
+BOX_COLUMNS = (
+    "no",
+    "seizure_id",
+    "code",
+    "via_case",
+    "status",
+    "status_text",
+    "product",
+    "sales",
+    "setl_id",
+    "sale_time",
+    "institution",
+    "institution_name",
+    "card",
+    "doctor",
+    "drug",
+    "fund_loss",
+    "clone",
+    "all_setl_ids",
+)
 _URL = re.compile(r"(?i)\b(https?)://")
 
 
@@ -65,9 +82,11 @@ def _param_rows(d: Dossier) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def _rankings(d: Dossier) -> list[tuple[str, list[Any], bool]]:
-    return [("Cards 医保卡", d.ranking("cards"), True),
-            ("Institutions 机构", d.ranking("institutions"), False),
-            ("Doctors 医生", d.ranking("doctors"), False)]
+    return [
+        ("Cards 医保卡", d.ranking("cards"), True),
+        ("Institutions 机构", d.ranking("institutions"), False),
+        ("Doctors 医生", d.ranking("doctors"), False),
+    ]
 
 
 def write_html(d: Dossier, out: Path) -> None:
@@ -79,8 +98,15 @@ def write_html(d: Dossier, out: Path) -> None:
         finalize=lambda v: _defang(_text(v)) if not isinstance(v, str) else _defang(v),
     )
     page = env.get_template("dossier.html.j2").render(
-        d=d, s=d.summary, status_text=STATUS_TEXT, terms=TERMS, date_range=date_range(d),
-        rankings=_rankings(d), card=d.card, boxes=d.box_rows(), params=_param_rows(d),
+        d=d,
+        s=d.summary,
+        status_text=STATUS_TEXT,
+        terms=TERMS,
+        date_range=date_range(d),
+        rankings=_rankings(d),
+        card=d.card,
+        boxes=d.box_rows(),
+        params=_param_rows(d),
         graph_png=base64.b64encode(graph_png(d.chart)).decode("ascii"),
         timeline_png=base64.b64encode(timeline_png(d.timeline)).decode("ascii"),
         maps=[(name, base64.b64encode(png).decode("ascii")) for name, png in d.maps.items()],
@@ -110,11 +136,18 @@ def write_xlsx(d: Dossier, out: Path) -> None:
     s = d.summary
     rows: list[tuple[Any, ...]] = [
         ("Case dossier 案件卷宗", d.case_id),
-        ("Made", _text(d.generated_at)), ("rxtrace version", d.version), (),
-        ("Boxes 药盒", s.boxes), ("Fund loss 基金损失 (yuan)", d.fund_loss),
-        ("Suspected clones", s.clone_suspects), ("Drugs", len(d.drugs)),
-        ("Cards", len(s.cards)), ("Institutions", len(s.institutions)),
-        ("Doctors", len(s.doctors)), ("Sales dated", date_range(d)), (),
+        ("Made", _text(d.generated_at)),
+        ("rxtrace version", d.version),
+        (),
+        ("Boxes 药盒", s.boxes),
+        ("Fund loss 基金损失 (yuan)", d.fund_loss),
+        ("Suspected clones", s.clone_suspects),
+        ("Drugs", len(d.drugs)),
+        ("Cards", len(s.cards)),
+        ("Institutions", len(s.institutions)),
+        ("Doctors", len(s.doctors)),
+        ("Sales dated", date_range(d)),
+        (),
         ("Status 状态", "Boxes", "Meaning"),
     ]
     rows += [(f"{STATUS_TEXT[k][0]} ({k})", v, STATUS_TEXT[k][1]) for k, v in s.statuses.items()]
@@ -130,8 +163,9 @@ def write_xlsx(d: Dossier, out: Path) -> None:
     boxes = wb.create_sheet("Boxes")
     boxes.append(list(BOX_COLUMNS))
     for box in d.box_rows():
-        boxes.append([box[c] if isinstance(box[c], int | Decimal | datetime) else _text(box[c])
-                      for c in BOX_COLUMNS])
+        boxes.append(
+            [box[c] if isinstance(box[c], int | Decimal | datetime) else _text(box[c]) for c in BOX_COLUMNS]
+        )
     for cell in boxes[1]:
         cell.font = bold
     for cell in boxes["P"][1:]:
@@ -141,9 +175,18 @@ def write_xlsx(d: Dossier, out: Path) -> None:
     leads.append(["kind", "id", "name", "score", "rule", "contribution", "detail", "setl_ids"])
     for lead in d.leads:
         for rule in lead.rules:
-            leads.append([lead.kind, lead.display_id(reveal=d.reveal), lead.name, lead.score,
-                          rule.rule, round(rule.contribution, 3), rule.detail,
-                          ", ".join(rule.evidence.get("setl_ids", []))])
+            leads.append(
+                [
+                    lead.kind,
+                    lead.display_id(reveal=d.reveal),
+                    lead.name,
+                    lead.score,
+                    rule.rule,
+                    round(rule.contribution, 3),
+                    rule.detail,
+                    ", ".join(rule.evidence.get("setl_ids", [])),
+                ]
+            )
     for title, items, is_card in _rankings(d):
         sheet = wb.create_sheet(title.split()[0])
         sheet.append(["id", "name", "boxes", "fund_yuan"])
@@ -158,15 +201,17 @@ def write_xlsx(d: Dossier, out: Path) -> None:
     evidence.append(["Loaded files"])
     evidence.append(["path", "table", "rows", "status", "loaded_at", "sha256"])
     for f in d.loaded_files:
-        evidence.append([f["path"], f["table"], f["rows"], f["status"], _text(f["loaded_at"]),
-                         f["sha256"]])
+        evidence.append([f["path"], f["table"], f["rows"], f["status"], _text(f["loaded_at"]), f["sha256"]])
     params = wb.create_sheet("Parameters")
     params.append(["analysis", "parameter", "value"])
     for section, values in _param_rows(d):
         for key, value in values:
             params.append([section, key, value])
-    for name, png in (("Link chart", graph_png(d.chart)), ("Timeline", timeline_png(d.timeline)),
-                      *((f"Map {k}"[:31], v) for k, v in d.maps.items())):
+    for name, png in (
+        ("Link chart", graph_png(d.chart)),
+        ("Timeline", timeline_png(d.timeline)),
+        *((f"Map {k}"[:31], v) for k, v in d.maps.items()),
+    ):
         sheet = wb.create_sheet(name)
         image = Image(io.BytesIO(png))
         sheet.add_image(image, "A1")
@@ -198,8 +243,15 @@ def write_pdf(d: Dossier, out: Path) -> None:
     latin, cjk = _pdf_fonts()
     font = latin
     styles = getSampleStyleSheet()
-    body = ParagraphStyle("body", parent=styles["BodyText"], fontName=font, fontSize=8.5,
-                          leading=11, alignment=TA_LEFT, wordWrap="CJK")
+    body = ParagraphStyle(
+        "body",
+        parent=styles["BodyText"],
+        fontName=font,
+        fontSize=8.5,
+        leading=11,
+        alignment=TA_LEFT,
+        wordWrap="CJK",
+    )
     small = ParagraphStyle("small", parent=body, fontSize=7, leading=8.5)
     h1 = ParagraphStyle("h1", parent=styles["Heading1"], fontName=font, fontSize=16)
     h2 = ParagraphStyle("h2", parent=styles["Heading2"], fontName=font, fontSize=12)
@@ -209,16 +261,25 @@ def write_pdf(d: Dossier, out: Path) -> None:
     def p(value: Any, style: ParagraphStyle = body) -> Paragraph:
         return Paragraph(_runs(_text(value), cjk), style)
 
-    def table(header: list[str], rows: list[list[Any]], widths: list[float] | None = None,
-              style: ParagraphStyle = small) -> Table:
+    def table(
+        header: list[str],
+        rows: list[list[Any]],
+        widths: list[float] | None = None,
+        style: ParagraphStyle = small,
+    ) -> Table:
         data = [[p(h, style) for h in header]] + [[p(v, style) for v in r] for r in rows]
         t = Table(data, colWidths=widths, repeatRows=1)
-        t.setStyle(TableStyle([
-            ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ("LEFTPADDING", (0, 0), (-1, -1), 2), ("RIGHTPADDING", (0, 0), (-1, -1), 2),
-        ]))
+        t.setStyle(
+            TableStyle(
+                [
+                    ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("LEFTPADDING", (0, 0), (-1, -1), 2),
+                    ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+                ]
+            )
+        )
         return t
 
     def picture(png: bytes, max_height: float) -> Image:
@@ -230,95 +291,211 @@ def write_pdf(d: Dossier, out: Path) -> None:
     s = d.summary
     story: list[Flowable] = [
         Paragraph(_runs(f"Case dossier 案件卷宗: {_text(d.case_id)}", cjk), h1),
-        p(f"Made {_text(d.generated_at)} by rxtrace {d.version}. Card numbers are "
-          f"{'shown in full' if d.reveal else 'masked'}."),
+        p(
+            f"Made {_text(d.generated_at)} by rxtrace {d.version}. Card numbers are "
+            f"{'shown in full' if d.reveal else 'masked'}."
+        ),
         Spacer(1, 4 * mm),
         Paragraph(_runs("1. Summary 摘要", cjk), h2),
-        table(["", ""], [
-            ["Boxes 药盒", s.boxes], ["Fund loss 医保基金损失", f"{_text(d.fund_loss)} yuan 元"],
-            ["Suspected cloned codes 疑似克隆码", s.clone_suspects],
-            ["Drugs 药品", ", ".join(f"{n} ({c})" for n, c in d.drugs) or "—"],
-            ["Cards 医保卡", len(s.cards)], ["Institutions 机构", len(s.institutions)],
-            ["Doctors 医生", len(s.doctors)], ["Sales dated 销售日期", date_range(d)],
-            ["Seizures 查获", "; ".join(
-                f"{z['seizure_id']} ({_text(z['seized_at'])}"
-                f"{', ' + z['address'] if z['address'] else ''})" for z in d.seizures)],
-        ], [60 * mm, width - 60 * mm], body),
+        table(
+            ["", ""],
+            [
+                ["Boxes 药盒", s.boxes],
+                ["Fund loss 医保基金损失", f"{_text(d.fund_loss)} yuan 元"],
+                ["Suspected cloned codes 疑似克隆码", s.clone_suspects],
+                ["Drugs 药品", ", ".join(f"{n} ({c})" for n, c in d.drugs) or "—"],
+                ["Cards 医保卡", len(s.cards)],
+                ["Institutions 机构", len(s.institutions)],
+                ["Doctors 医生", len(s.doctors)],
+                ["Sales dated 销售日期", date_range(d)],
+                [
+                    "Seizures 查获",
+                    "; ".join(
+                        f"{z['seizure_id']} ({_text(z['seized_at'])}"
+                        f"{', ' + z['address'] if z['address'] else ''})"
+                        for z in d.seizures
+                    ),
+                ],
+            ],
+            [60 * mm, width - 60 * mm],
+            body,
+        ),
         Spacer(1, 3 * mm),
-        table(["Status 状态", "Boxes", "What it means"],
-              [[f"{STATUS_TEXT[k][0]} ({k})", v, STATUS_TEXT[k][1]] for k, v in s.statuses.items()],
-              [60 * mm, 20 * mm, width - 80 * mm], body),
+        table(
+            ["Status 状态", "Boxes", "What it means"],
+            [[f"{STATUS_TEXT[k][0]} ({k})", v, STATUS_TEXT[k][1]] for k, v in s.statuses.items()],
+            [60 * mm, 20 * mm, width - 80 * mm],
+            body,
+        ),
         Paragraph(_runs("2. How to read this 说明", cjk), h2),
-        p("Every box of medicine sold in China carries its own traceability code (追溯码). When "
-          "the medical insurance fund pays for a box, the pharmacy or hospital records that code "
-          "with the sale. A seized box's code therefore tells which insurance settlement paid for "
-          "it: the card, the institution, the doctor, the day and the fund's money. A box the "
-          "fund paid for that turns up on the market was diverted."),
+        p(
+            "Every box of medicine sold in China carries its own traceability code (追溯码). When "
+            "the medical insurance fund pays for a box, the pharmacy or hospital records that code "
+            "with the sale. A seized box's code therefore tells which insurance settlement paid for "
+            "it: the card, the institution, the doctor, the day and the fund's money. A box the "
+            "fund paid for that turns up on the market was diverted."
+        ),
         Spacer(1, 2 * mm),
-        table(["Term 术语", "English", "Meaning"], [list(t) for t in TERMS],
-              [60 * mm, 50 * mm, width - 110 * mm], body),
+        table(
+            ["Term 术语", "English", "Meaning"],
+            [list(t) for t in TERMS],
+            [60 * mm, 50 * mm, width - 110 * mm],
+            body,
+        ),
         PageBreak(),
         Paragraph(_runs("3. Leads 线索", cjk), h2),
-        table(["#", "Kind", "Id", "Name", "Score", "Rules (contribution — why)"],
-              [[i, lead.kind, lead.display_id(reveal=d.reveal), lead.name or "",
-                f"{lead.score:.2f}",
-                " | ".join(f"{r.title} ({r.contribution:.2f}): {r.detail}" for r in lead.rules)]
-               for i, lead in enumerate(d.leads[:40], 1)] or [["", "", "", "none fired", "", ""]],
-              [8 * mm, 20 * mm, 40 * mm, 40 * mm, 14 * mm, width - 122 * mm]),
+        table(
+            ["#", "Kind", "Id", "Name", "Score", "Rules (contribution — why)"],
+            [
+                [
+                    i,
+                    lead.kind,
+                    lead.display_id(reveal=d.reveal),
+                    lead.name or "",
+                    f"{lead.score:.2f}",
+                    " | ".join(f"{r.title} ({r.contribution:.2f}): {r.detail}" for r in lead.rules),
+                ]
+                for i, lead in enumerate(d.leads[:40], 1)
+            ]
+            or [["", "", "", "none fired", "", ""]],
+            [8 * mm, 20 * mm, 40 * mm, 40 * mm, 14 * mm, width - 122 * mm],
+        ),
         Paragraph(_runs("4. Rankings 排名", cjk), h2),
     ]
     for title, items, is_card in _rankings(d):
-        story += [p(title), table(["#", "Id", "Name", "Boxes", "Fund 元"], [
-            [i, d.card(r.id) if is_card else r.id, r.name or "", r.boxes, r.fund]
-            for i, r in enumerate(items, 1)], [10 * mm, 45 * mm, 80 * mm, 20 * mm, 30 * mm]),
-            Spacer(1, 2 * mm)]
-    story += [PageBreak(), Paragraph(_runs("5. Link chart 关系图", cjk), h2),
-              picture(graph_png(d.chart), 150 * mm),
-              PageBreak(), Paragraph(_runs("6. Timeline 时间线", cjk), h2),
-              picture(timeline_png(d.timeline), 150 * mm)]
+        story += [
+            p(title),
+            table(
+                ["#", "Id", "Name", "Boxes", "Fund 元"],
+                [
+                    [i, d.card(r.id) if is_card else r.id, r.name or "", r.boxes, r.fund]
+                    for i, r in enumerate(items, 1)
+                ],
+                [10 * mm, 45 * mm, 80 * mm, 20 * mm, 30 * mm],
+            ),
+            Spacer(1, 2 * mm),
+        ]
+    story += [
+        PageBreak(),
+        Paragraph(_runs("5. Link chart 关系图", cjk), h2),
+        picture(graph_png(d.chart), 150 * mm),
+        PageBreak(),
+        Paragraph(_runs("6. Timeline 时间线", cjk), h2),
+        picture(timeline_png(d.timeline), 150 * mm),
+    ]
     for name, png in d.maps.items():
-        story += [PageBreak(), Paragraph(_runs(f"Map 地图: {_text(name)}", cjk), h2),
-                  picture(png, 150 * mm)]
-    story += [PageBreak(), Paragraph(_runs("7. Boxes 药盒明细", cjk), h2), table(
-        ["#", "Seizure", "Code 追溯码", "Status", "Product", "Source setl_id", "Sold",
-         "Institution", "Card", "Doctor", "Fund 元", "Clone"],
-        [[b["no"], b["seizure_id"], b["code"] + (f" (in {b['via_case']})" if b["via_case"] else ""),
-          b["status_text"], b["product"], b["setl_id"], b["sale_time"],
-          f"{b['institution'] or ''} {b['institution_name'] or ''}", b["card"], b["doctor"],
-          b["fund_loss"], b["clone"]] for b in d.box_rows()],
-        [8 * mm, 18 * mm, 40 * mm, 22 * mm, 30 * mm, 20 * mm, 22 * mm, 36 * mm, 20 * mm,
-         24 * mm, 14 * mm, width - 254 * mm])]
-    story += [PageBreak(), Paragraph(_runs("8. Evidence integrity 证据完整性", cjk), h2),
-              p("Scan sources 扫描来源 (SHA-256)"),
-              table(["Seizure", "File", "Kind", "Scanned", "SHA-256"],
-                    [[x["seizure_id"], x["path"], x["kind"], x["scanned_at"], x["sha256"]]
-                     for x in d.scan_sources] or [["—", "no camera or image scans", "", "", ""]],
-                    [25 * mm, 80 * mm, 15 * mm, 30 * mm, width - 150 * mm]),
-              Spacer(1, 3 * mm), p("Loaded files 导入文件 (SHA-256)"),
-              table(["File", "Table", "Rows", "Status", "Loaded", "SHA-256"],
-                    [[f["path"], f["table"], f["rows"], f["status"], f["loaded_at"], f["sha256"]]
-                     for f in d.loaded_files],
-                    [85 * mm, 20 * mm, 14 * mm, 14 * mm, 30 * mm, width - 163 * mm]),
-              Paragraph(_runs("9. Parameters 分析参数", cjk), h2),
-              table(["Analysis", "Parameter", "Value"],
-                    [[section, k, v] for section, values in _param_rows(d) for k, v in values],
-                    [30 * mm, 50 * mm, width - 80 * mm])]
+        story += [PageBreak(), Paragraph(_runs(f"Map 地图: {_text(name)}", cjk), h2), picture(png, 150 * mm)]
+    story += [
+        PageBreak(),
+        Paragraph(_runs("7. Boxes 药盒明细", cjk), h2),
+        table(
+            [
+                "#",
+                "Seizure",
+                "Code 追溯码",
+                "Status",
+                "Product",
+                "Source setl_id",
+                "Sold",
+                "Institution",
+                "Card",
+                "Doctor",
+                "Fund 元",
+                "Clone",
+            ],
+            [
+                [
+                    b["no"],
+                    b["seizure_id"],
+                    b["code"] + (f" (in {b['via_case']})" if b["via_case"] else ""),
+                    b["status_text"],
+                    b["product"],
+                    b["setl_id"],
+                    b["sale_time"],
+                    f"{b['institution'] or ''} {b['institution_name'] or ''}",
+                    b["card"],
+                    b["doctor"],
+                    b["fund_loss"],
+                    b["clone"],
+                ]
+                for b in d.box_rows()
+            ],
+            [
+                8 * mm,
+                18 * mm,
+                40 * mm,
+                22 * mm,
+                30 * mm,
+                20 * mm,
+                22 * mm,
+                36 * mm,
+                20 * mm,
+                24 * mm,
+                14 * mm,
+                width - 254 * mm,
+            ],
+        ),
+    ]
+    story += [
+        PageBreak(),
+        Paragraph(_runs("8. Evidence integrity 证据完整性", cjk), h2),
+        p("Scan sources 扫描来源 (SHA-256)"),
+        table(
+            ["Seizure", "File", "Kind", "Scanned", "SHA-256"],
+            [[x["seizure_id"], x["path"], x["kind"], x["scanned_at"], x["sha256"]] for x in d.scan_sources]
+            or [["—", "no camera or image scans", "", "", ""]],
+            [25 * mm, 80 * mm, 15 * mm, 30 * mm, width - 150 * mm],
+        ),
+        Spacer(1, 3 * mm),
+        p("Loaded files 导入文件 (SHA-256)"),
+        table(
+            ["File", "Table", "Rows", "Status", "Loaded", "SHA-256"],
+            [
+                [f["path"], f["table"], f["rows"], f["status"], f["loaded_at"], f["sha256"]]
+                for f in d.loaded_files
+            ],
+            [85 * mm, 20 * mm, 14 * mm, 14 * mm, 30 * mm, width - 163 * mm],
+        ),
+        Paragraph(_runs("9. Parameters 分析参数", cjk), h2),
+        table(
+            ["Analysis", "Parameter", "Value"],
+            [[section, k, v] for section, values in _param_rows(d) for k, v in values],
+            [30 * mm, 50 * mm, width - 80 * mm],
+        ),
+    ]
 
     def footer(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setFont(font, 7)
-        canvas.drawString(15 * mm, 8 * mm, f"Case {d.case_id} — rxtrace {d.version} — "
-                                           f"{_text(d.generated_at)} — page {doc.page}")
+        canvas.drawString(
+            15 * mm,
+            8 * mm,
+            f"Case {d.case_id} — rxtrace {d.version} — {_text(d.generated_at)} — page {doc.page}",
+        )
         canvas.restoreState()
 
-    doc = SimpleDocTemplate(str(out), pagesize=page, leftMargin=15 * mm, rightMargin=15 * mm,
-                            topMargin=12 * mm, bottomMargin=14 * mm,
-                            title=f"Case dossier {d.case_id}", author=f"rxtrace {d.version}")
+    doc = SimpleDocTemplate(
+        str(out),
+        pagesize=page,
+        leftMargin=15 * mm,
+        rightMargin=15 * mm,
+        topMargin=12 * mm,
+        bottomMargin=14 * mm,
+        title=f"Case dossier {d.case_id}",
+        author=f"rxtrace {d.version}",
+    )
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
 
 
-_CJK_FILES = ("NotoSansCJK", "SourceHanSans", "wqy-zenhei", "wqy-microhei",
-              "DroidSansFallback", "simhei", "msyh")
+_CJK_FILES = (
+    "NotoSansCJK",
+    "SourceHanSans",
+    "wqy-zenhei",
+    "wqy-microhei",
+    "DroidSansFallback",
+    "simhei",
+    "msyh",
+)
 
 
 def _pdf_fonts() -> tuple[str, str]:
@@ -366,8 +543,12 @@ def _cjk_font_files(explicit: str | None) -> list[Path]:
 
 def _is_cjk(char: str) -> bool:
     code = ord(char)
-    return (0x2E80 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF
-            or 0x3000 <= code <= 0x303F)
+    return (
+        0x2E80 <= code <= 0x9FFF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF00 <= code <= 0xFFEF
+        or 0x3000 <= code <= 0x303F
+    )
 
 
 def _runs(value: str, cjk: str) -> str:
@@ -383,5 +564,8 @@ def _runs(value: str, cjk: str) -> str:
 
 
 WRITERS: dict[str, Callable[[Dossier, Path], None]] = {
-    "html": write_html, "pdf": write_pdf, "xlsx": write_xlsx, "csv": write_csv,
+    "html": write_html,
+    "pdf": write_pdf,
+    "xlsx": write_xlsx,
+    "csv": write_csv,
 }

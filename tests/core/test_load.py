@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, delete, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.coords import wgs84_to_gcj02
@@ -372,9 +373,9 @@ def test_a_second_process_converts_exactly_as_this_one(
     path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
     here = load_paths([path], session=any_session, protector=protector, batch_rows=25, workers=False)
     expected, expected_rejects = _stored(any_session), [(r.line_no, r.reason) for r in rejects(any_session)]
-    any_session.execute(models.Dispensing.__table__.delete())
-    any_session.execute(models.RejectedRow.__table__.delete())
-    any_session.execute(models.LoadedFile.__table__.delete())
+    any_session.execute(delete(models.Dispensing))
+    any_session.execute(delete(models.RejectedRow))
+    any_session.execute(delete(models.LoadedFile))
     any_session.commit()
     there = load_paths([path], session=any_session, protector=protector, batch_rows=25, workers=True)
     totals = {"dispensing": {"taken": 119, "duplicate": 0, "rejected": 1}}
@@ -410,12 +411,12 @@ def _indexes_at_each_batch(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     from rxtrace.trace.ingest import load
 
     seen: list[set[str]] = []
-    original = load.insert_rows
+    original = load.insert_rows  # type: ignore[attr-defined]  # the name load imported, patched below
 
     def spy(conn: Connection, *args: Any) -> int:
         if args[0].name == "dispensing":
             seen.append(_index_names(conn))
-        return original(conn, *args)
+        return int(original(conn, *args))
 
     monkeypatch.setattr(load, "insert_rows", spy)
     return seen
@@ -456,8 +457,8 @@ def test_a_big_load_builds_the_secondary_indexes_after_its_rows(
     assert stages == [("d.csv", "building 3 indexes of dispensing")]
     assert _indexes(any_session) == expected_indexes
     deferred = _stored(any_session)
-    any_session.execute(models.Dispensing.__table__.delete())
-    any_session.execute(models.LoadedFile.__table__.delete())
+    any_session.execute(delete(models.Dispensing))
+    any_session.execute(delete(models.LoadedFile))
     any_session.commit()
     monkeypatch.setattr(load, "DEFER_BYTES", 1 << 60)
     load_paths([path], session=any_session, protector=protector, batch_rows=25)
@@ -521,12 +522,18 @@ def test_a_load_whose_lines_do_not_add_up_says_so(
 
     def losing(self: reading.RecordReader, size: int) -> Any:
         for batch in original(self, size):
-            yield reading.RecordBatch(batch.columns, batch.rows[1:], batch.line_nos[1:], batch.rejects,
-                                      lambda i, raws=batch.raws: raws(i + 1))
+            yield reading.RecordBatch(
+                batch.columns,
+                batch.rows[1:],
+                batch.line_nos[1:],
+                batch.rejects,
+                _shifted(batch.raws),
+            )
 
     monkeypatch.setattr(reading.RecordReader, "batches", losing)
-    again = write_csv(tmp_path / "e.csv", [sale(f"8339563000365{i:07d}") for i in range(30)],
-                      DISPENSING_COLUMNS)
+    again = write_csv(
+        tmp_path / "e.csv", [sale(f"8339563000365{i:07d}") for i in range(30)], DISPENSING_COLUMNS
+    )
     report = load_paths([again], session=session, protector=protector, batch_rows=7, workers=workers)
     lost = report.files[0]
     assert lost.status == "incomplete" and report.incomplete == [lost]
@@ -563,7 +570,9 @@ def test_a_killed_load_takes_its_converting_processes_with_it(tmp_path: Path) ->
     )
     loading = subprocess.Popen(
         [sys.executable, "-c", script, f"sqlite:///{tmp_path / 'k.db'}", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert loading.stdout is not None
@@ -601,3 +610,7 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def _shifted(raws: Callable[[int], str]) -> Callable[[int], str]:
+    return lambda index: raws(index + 1)

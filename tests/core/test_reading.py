@@ -18,17 +18,21 @@ from rxtrace.trace.ingest import reading
 from rxtrace.trace.ingest.reading import RecordReader, _BlockLines, sniff
 
 AWKWARD = (
-    "\ufeffsetl_id,note,amount\r\n"
-    "S1,plain,1.00\r\n"
-    '"S2","two\nlines",2.00\n'
-    "\n"
-    "S3,中文,3.00\n"
-    "S4,too,many,fields\n"
-).encode() + b"S5,bad \xff byte,5.00\n" + (
-    "S6," + "x" * 80 + ",6.00\n"  # over the (patched) line limit
-    'S7,"quoted, with comma",7.00\n'
-    "S8,last"  # a field short, and at the file's very end no newline either
-).encode()
+    (
+        "\ufeffsetl_id,note,amount\r\n"
+        "S1,plain,1.00\r\n"
+        '"S2","two\nlines",2.00\n'
+        "\n"
+        "S3,中文,3.00\n"
+        "S4,too,many,fields\n"
+    ).encode()
+    + b"S5,bad \xff byte,5.00\n"
+    + (
+        "S6," + "x" * 80 + ",6.00\n"  # over the (patched) line limit
+        'S7,"quoted, with comma",7.00\n'
+        "S8,last"  # a field short, and at the file's very end no newline either
+    ).encode()
+)
 
 
 def _read(path: Path, size: int) -> list[Any]:
@@ -123,15 +127,19 @@ def test_plain_blocks_read_as_the_csv_reader_reads_them(
 
 
 AWKWARD_JSONL = (
-    '\ufeff{"setl_id": "S1", "amount": "1.00"}\n'
-    "\n"
-    '{"setl_id": "S2", "note": "中文", "amount": 2.5}\r\n'
-    "not json\n"
-    "[1, 2]\n"
-).encode() + b'{"setl_id": "S3 \xff"}\n' + (
-    '{"setl_id": "S4", "note": "' + "x" * 80 + '"}\n'  # over the (patched) line limit
-    '{"setl_id": "S5", "nested": {"a": [1, 2]}, "flag": true}'  # and no newline at the end
-).encode()
+    (
+        '\ufeff{"setl_id": "S1", "amount": "1.00"}\n'
+        "\n"
+        '{"setl_id": "S2", "note": "中文", "amount": 2.5}\r\n'
+        "not json\n"
+        "[1, 2]\n"
+    ).encode()
+    + b'{"setl_id": "S3 \xff"}\n'
+    + (
+        '{"setl_id": "S4", "note": "' + "x" * 80 + '"}\n'  # over the (patched) line limit
+        '{"setl_id": "S5", "nested": {"a": [1, 2]}, "flag": true}'  # and no newline at the end
+    ).encode()
+)
 
 
 def _read_jsonl(path: Path, size: int) -> list[Any]:
@@ -181,8 +189,13 @@ def _swallowing_file(path: Path) -> dict[int, str]:
         1009: b"S1009," + b"x" * 300 + b",9.00\n",
         2990: b'S2990,"never closed either,1.00\n',
     }
-    reasons = {1000: "quoted field opens", 1003: "expected 3 fields, got 4", 1006: "not valid utf-8",
-               1009: "over the limit of 200", 2990: "quoted field opens"}
+    reasons = {
+        1000: "quoted field opens",
+        1003: "expected 3 fields, got 4",
+        1006: "not valid utf-8",
+        1009: "over the limit of 200",
+        2990: "quoted field opens",
+    }
     data = bytearray("".join(lines).encode())
     for number in range(2, 3002):
         if number in bad:
@@ -212,10 +225,10 @@ def test_an_unclosed_quote_costs_its_own_line_only(
     reasons = _swallowing_file(path)
     shape = sniff(path)
     reader = RecordReader(path, shape)
-    taken: dict[int, list[str]] = {}
+    taken: dict[int, list[str | None]] = {}
     set_aside: dict[int, str] = {}
     for chunk in reader.batches(batch):
-        taken.update(zip(chunk.line_nos, map(list, chunk.rows), strict=True))
+        taken.update(zip(chunk.line_nos, [list(row) for row in chunk.rows], strict=True))
         set_aside.update((rec.line_no, rec.error or "") for rec in chunk.rejects)
     assert sorted(set_aside) == sorted(reasons)
     for number, word in reasons.items():

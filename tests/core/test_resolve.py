@@ -233,6 +233,7 @@ def test_statistics_do_not_turn_a_lookup_into_a_scan(
     captured: list[str] = []
     # The batch query runs on the driver itself, so it is caught there.
     dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
     dbapi.set_trace_callback(lambda sql: captured.append(sql) if "JOIN dispensing" in sql else None)
     try:
         resolve_codes([codes[7]], session=session)

@@ -31,7 +31,12 @@ def test_scan_records_boxes_and_rescans_add_nothing(tmp_path: Path) -> None:
     assert doc["resolution"]["summary"]["statuses"]["not_dispensed"] == 2
     again = run(["scan", str(photos / "pile.jpg"), "--seizure", "Z9", "--format", "json"], tmp_path)
     assert json.loads(again.stdout)["recorded"] == {
-        "seizure_id": "Z9", "sources": 1, "added": 0, "already_recorded": 2, "seizure_known": False}
+        "seizure_id": "Z9",
+        "sources": 1,
+        "added": 0,
+        "already_recorded": 2,
+        "seizure_known": False,
+    }
 
 
 def test_scan_of_nothing_readable_fails_with_one_line(tmp_path: Path) -> None:

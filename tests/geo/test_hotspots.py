@@ -76,9 +76,9 @@ def test_compound_in_one_cell_is_a_cluster_with_its_contents() -> None:
     # Twelve cards registered at one community address, plus four at the next building.
     cx = np.r_[np.full(12, 10_000.0), 10_060 + rng.normal(0, 5, 4)]
     cy = np.r_[np.full(12, 10_000.0), 10_030 + rng.normal(0, 5, 4)]
-    info = [Incident()] * 120 + [Incident(("S1",), (f"P{i}",), ((1, i),)) for i in range(16)]
-    fund = {(1, i): 1_234 for i in range(16)}
-    fund[(1, 0)] = -34  # a box whose sale was mostly returned
+    info = [Incident()] * 120 + [Incident(("S1",), (f"P{i}",), (f"B{i}",)) for i in range(16)]
+    fund = {f"B{i}": 1_234 for i in range(16)}
+    fund["B0"] = -34  # a box whose sale was mostly returned
     result = find_hotspots(*lonlat(np.r_[bx, cx], np.r_[by, cy]), info=info, box_fund=fund)
     clusters = [c for c in result.clusters if c.count >= 16]
     assert len(clusters) == 1

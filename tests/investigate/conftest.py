@@ -20,18 +20,31 @@ def case_world(session: Session) -> World:
     w.institution("PHARM", "pharmacy", name="徐汇药房")
     hub_boxes = [w.new_code("8700001") for _ in range(5)]
     for i, code in enumerate(hub_boxes):
-        w.sale(inst="CLINIC", card="RENTED", code=code, med="XK", at=T0 + timedelta(days=i),
-               dr="DOC1", fen=1001 + i)
+        w.sale(
+            inst="CLINIC",
+            card="RENTED",
+            code=code,
+            med="XK",
+            at=T0 + timedelta(days=i),
+            dr="DOC1",
+            fen=1001 + i,
+        )
     resold = w.new_code("8700001")
     w.sale(inst="PHARM", card="FIRST", code=resold, med="XK", at=T0, fen=2000)
-    w.sale(inst="CLINIC", card="RENTED", code=resold, med="XK", at=T0 + timedelta(days=9),
-           dr="DOC1", fen=2000)
+    w.sale(
+        inst="CLINIC", card="RENTED", code=resold, med="XK", at=T0 + timedelta(days=9), dr="DOC1", fen=2000
+    )
     split = w.new_code("8700001")
     w.sale(inst="PHARM", card="SPLIT", code=split, med="XK", at=T0, count=3, split=True, fen=150)
     unsold = w.new_code("8700001")
     w.waybill("SF1", T0 + timedelta(days=20))
     w.seize("Z1", "K1", [*hub_boxes[:3], resold], at=T0 + timedelta(days=30))
-    w.seize("Z2", "K1", [*hub_boxes[3:], split, unsold, "https://id.gs1.org/01/bad"],
-            at=T0 + timedelta(days=31), waybill="SF1")
+    w.seize(
+        "Z2",
+        "K1",
+        [*hub_boxes[3:], split, unsold, "https://id.gs1.org/01/bad"],
+        at=T0 + timedelta(days=31),
+        waybill="SF1",
+    )
     w.commit()
     return w

@@ -47,8 +47,9 @@ def _world(session: Session) -> World:
     return w
 
 
-def test_the_basis_is_kept_until_the_data_grows(any_session: Session,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_basis_is_kept_until_the_data_grows(
+    any_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     builds = Builds(monkeypatch)
     w = _world(any_session)
     first = find_leads(session=any_session)
@@ -85,8 +86,7 @@ def test_the_basis_is_kept_until_the_data_grows(any_session: Session,
     assert builds.count == 4
 
 
-def test_other_shaping_parameters_rebuild_it(any_session: Session,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_shaping_parameters_rebuild_it(any_session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     builds = Builds(monkeypatch)
     _world(any_session)
     ensure_basis(session=any_session, params=LeadParams())
@@ -101,16 +101,23 @@ def test_other_shaping_parameters_rebuild_it(any_session: Session,
     assert builds.count == 3
 
 
-def test_a_load_counting_rows_makes_it_stale(any_session: Session,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_load_counting_rows_makes_it_stale(any_session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     # On PostgreSQL a load may commit rows with lower ids than those already read: the loads'
     # own counts tell the basis the data moved.
     builds = Builds(monkeypatch)
     _world(any_session)
     ensure_basis(session=any_session, params=LeadParams())
-    any_session.add(models.LoadedFile(sha256="f" * 64, path="x.csv", size_bytes=1,
-                                      table_name="dispensing", status="loading", rows_taken=3,
-                                      started_at=datetime(2026, 1, 1)))
+    any_session.add(
+        models.LoadedFile(
+            sha256="f" * 64,
+            path="x.csv",
+            size_bytes=1,
+            table_name="dispensing",
+            status="loading",
+            rows_taken=3,
+            started_at=datetime(2026, 1, 1),
+        )
+    )
     any_session.commit()
     ensure_basis(session=any_session, params=LeadParams())
     assert builds.count == 2
@@ -129,7 +136,8 @@ def test_an_unreadable_or_older_description_means_no_basis(session: Session) -> 
 
 
 def test_sqlite_builds_it_in_a_file_and_hands_the_connection_back_in_memory(
-        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _world(session)  # committed: the build starts outside a transaction, as in `rxtrace load`
     real = lead_basis._count_side
     seen: list[int] = []
@@ -144,15 +152,22 @@ def test_sqlite_builds_it_in_a_file_and_hands_the_connection_back_in_memory(
     assert seen == [1]
     session.commit()
     session.close()
-    engine = session.get_bind()
+    engine = session.get_bind().engine
     with engine.connect() as conn:  # the same pooled connection, back in memory (2)
         assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
 
 
 def _basis_rows(session: Session) -> dict[str, list[tuple[object, ...]]]:
-    return {table: sorted(tuple(r) for r in session.execute(text(f"SELECT * FROM {table}")))
-            for table in ("lead_basis_code", "lead_basis_institution", "lead_basis_window",
-                          "lead_basis_card", "lead_basis_doctor")}
+    return {
+        table: sorted(tuple(r) for r in session.execute(text(f"SELECT * FROM {table}")))
+        for table in (
+            "lead_basis_code",
+            "lead_basis_institution",
+            "lead_basis_window",
+            "lead_basis_card",
+            "lead_basis_doctor",
+        )
+    }
 
 
 def test_built_on_three_connections_it_is_the_same_basis(any_session: Session) -> None:
@@ -160,8 +175,9 @@ def test_built_on_three_connections_it_is_the_same_basis(any_session: Session) -
     w.institution("C", "clinic")
     code = w.new_code("8200001")
     for i, inst in enumerate(("A", "B", "C")):
-        w.sale(inst=inst, card="C1", code=w.new_code("8200001"), med="XA",
-               at=T0 + timedelta(days=i), dr="DOC1")
+        w.sale(
+            inst=inst, card="C1", code=w.new_code("8200001"), med="XA", at=T0 + timedelta(days=i), dr="DOC1"
+        )
     w.sale(inst="A", card="C2", code=code, med="XA", at=T0, dr="DOC2")
     w.sale(inst="B", card="C3", code=code, med="XA", at=T0 + timedelta(days=3))
     w.commit()

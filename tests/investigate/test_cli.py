@@ -33,8 +33,9 @@ def test_leads_json_then_workflow(runner: CliRunner, session: Session, case_worl
     number = str(card["lead_id"])
     refused = runner.invoke(app, ["lead", number, "--status", "escalated"])
     assert refused.exit_code != 0 and isinstance(refused.exception, ConflictError)
-    moved = runner.invoke(app, ["lead", number, "--status", "investigating", "--note", "go",
-                                "--by", "li", "--format", "json"])
+    moved = runner.invoke(
+        app, ["lead", number, "--status", "investigating", "--note", "go", "--by", "li", "--format", "json"]
+    )
     assert moved.exit_code == 0, moved.output
     history = json.loads(moved.stdout)["history"]
     assert [h["by"] for h in history] == ["rxtrace", "li"]
@@ -42,18 +43,17 @@ def test_leads_json_then_workflow(runner: CliRunner, session: Session, case_worl
     assert shown.exit_code == 0 and "investigating" in shown.stdout
 
 
-def test_graph_timeline_report(runner: CliRunner, session: Session, case_world: World,
-                               tmp_path: Path) -> None:
+def test_graph_timeline_report(
+    runner: CliRunner, session: Session, case_world: World, tmp_path: Path
+) -> None:
     graph = runner.invoke(app, ["graph", "--case", "K1", "--format", "json"])
     assert graph.exit_code == 0 and json.loads(graph.stdout)["case_id"] == "K1"
     png = tmp_path / "g.png"
-    assert runner.invoke(app, ["graph", "--case", "K1", "--format", "png", "--out",
-                               str(png)]).exit_code == 0
+    assert runner.invoke(app, ["graph", "--case", "K1", "--format", "png", "--out", str(png)]).exit_code == 0
     assert png.read_bytes().startswith(b"\x89PNG")
     line = runner.invoke(app, ["timeline", "--case", "K1", "--format", "json"])
     assert line.exit_code == 0 and len(json.loads(line.stdout)["events"]) == 11
     out = tmp_path / "k1.html"
-    report = runner.invoke(app, ["report", "--case", "K1", "--format", "html", "--out", str(out),
-                                 "--json"])
+    report = runner.invoke(app, ["report", "--case", "K1", "--format", "html", "--out", str(out), "--json"])
     assert report.exit_code == 0, report.output
     assert json.loads(report.stdout)["fund_loss"] == "91.65" and out.exists()

@@ -26,8 +26,7 @@ def test_pdf_is_a_pdf_naming_the_case(session: Session, case_world: World, tmp_p
     assert str(dossier.fund_loss) == FUND
     assert out.read_bytes().startswith(b"%PDF")
     if shutil.which("pdftotext"):
-        text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
-                              check=True).stdout
+        text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
         assert "K1" in text and FUND in text
         assert "案件卷宗" in text  # the Chinese made it into the file as text
 
@@ -50,8 +49,9 @@ def test_xlsx_opens_with_exact_money(session: Session, case_world: World, tmp_pa
     out = tmp_path / "k1.xlsx"
     write_report("K1", session=session, fmt="xlsx", out=out)
     book = load_workbook(out)
-    assert {"Summary", "Boxes", "Leads", "Evidence", "Parameters", "Link chart",
-            "Timeline"} <= set(book.sheetnames)
+    assert {"Summary", "Boxes", "Leads", "Evidence", "Parameters", "Link chart", "Timeline"} <= set(
+        book.sheetnames
+    )
     assert book["Summary"]["B1"].value == "K1"
     assert str(book["Summary"]["B6"].value) == FUND
     assert book["Boxes"].max_row == 1 + 9
@@ -74,8 +74,9 @@ def test_bad_requests(session: Session, case_world: World, tmp_path: Path) -> No
     with pytest.raises(RxtraceError):
         write_report("K1", session=session, fmt="docx", out=tmp_path / "x.docx")
     with pytest.raises(RxtraceError, match="Cannot read map"):
-        write_report("K1", session=session, fmt="html", out=tmp_path / "x.html",
-                     maps={"m": tmp_path / "missing.png"})
+        write_report(
+            "K1", session=session, fmt="html", out=tmp_path / "x.html", maps={"m": tmp_path / "missing.png"}
+        )
 
 
 def test_gs1_separators_do_not_break_the_spreadsheet(session: Session, tmp_path: Path) -> None:

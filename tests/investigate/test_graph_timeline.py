@@ -14,9 +14,7 @@ from rxtrace.trace.protect import mask_id
 from .builders import World
 
 
-def test_graph_has_every_type_and_the_rented_card_is_the_hub(
-    session: Session, case_world: World
-) -> None:
+def test_graph_has_every_type_and_the_rented_card_is_the_hub(session: Session, case_world: World) -> None:
     chart = build_case_graph("K1", session=session)
     counts = chart.counts()
     assert set(counts) == set(NODE_TYPES)
@@ -54,5 +52,4 @@ def test_timeline_orders_sales_seizures_and_shipments(session: Session, case_wor
     assert line.lanes("card")[0] == mask_id("RENTED")
     assert line.lanes("institution")[0] == "CLINIC"
     shipment = next(e for e in line.events if e.kind == "shipment")
-    assert shipment.time < next(e for e in line.events if e.kind == "seizure" and
-                                e.seizure_id == "Z2").time
+    assert shipment.time < next(e for e in line.events if e.kind == "seizure" and e.seizure_id == "Z2").time

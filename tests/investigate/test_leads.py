@@ -25,11 +25,14 @@ def lead_of(leads: list[Lead], kind: str, ident: str) -> Lead:
 
 # --- statistics ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("k", "lam"), [(1, 0.01), (3, 0.5), (10, 2.0), (50, 40.0), (5, 20.0),
-                                        (400, 300.0), (2, 1e-6)])
+
+@pytest.mark.parametrize(
+    ("k", "lam"), [(1, 0.01), (3, 0.5), (10, 2.0), (50, 40.0), (5, 20.0), (400, 300.0), (2, 1e-6)]
+)
 def test_poisson_surprise_matches_the_exact_tail(k: int, lam: float) -> None:
-    exact = -math.log10(sum(math.exp(-lam + j * math.log(lam) - math.lgamma(j + 1))
-                            for j in range(k, k + 2000)))
+    exact = -math.log10(
+        sum(math.exp(-lam + j * math.log(lam) - math.lgamma(j + 1)) for j in range(k, k + 2000))
+    )
     assert poisson_surprise(k, lam) == pytest.approx(exact, rel=1e-6, abs=1e-9)
 
 
@@ -43,6 +46,7 @@ def test_shrinkage_holds_back_thin_evidence_and_size_alone_is_no_excess() -> Non
 
 # --- resold boxes ----------------------------------------------------------------------------
 
+
 def _resale_world(session: Session) -> tuple[World, list[str]]:
     w = World(session)
     w.drug("8200001", "XA", 7)
@@ -54,11 +58,15 @@ def _resale_world(session: Session) -> tuple[World, list[str]]:
         code = w.new_code("8200001")
         codes.append(code)
         w.sale(inst="HONEST", card=f"RENT{i}", code=code, med="XA", at=T0 + timedelta(days=i))
-        w.sale(inst="RESELL", card=f"PHANTOM{i}", code=code, med="XA",
-               at=T0 + timedelta(days=30 + i))
+        w.sale(inst="RESELL", card=f"PHANTOM{i}", code=code, med="XA", at=T0 + timedelta(days=30 + i))
     for i in range(20):
-        w.sale(inst="RESELL", card=f"OTHER{i}", code=w.new_code("8200001"), med="XA",
-               at=T0 + timedelta(days=40 + i))
+        w.sale(
+            inst="RESELL",
+            card=f"OTHER{i}",
+            code=w.new_code("8200001"),
+            med="XA",
+            at=T0 + timedelta(days=40 + i),
+        )
     w.commit()
     return w, codes
 
@@ -102,11 +110,27 @@ def test_split_packs_fire_only_beyond_one_box(session: Session) -> None:
     w.institution("A")
     fits, beyond = w.new_code("8200002"), w.new_code("8200002")
     for i, units in enumerate((2, 2, 3)):
-        w.sale(inst="A", card=f"C{i}", code=fits, med="XS", at=T0 + timedelta(days=i),
-               count=units, split=True, fen=300)
+        w.sale(
+            inst="A",
+            card=f"C{i}",
+            code=fits,
+            med="XS",
+            at=T0 + timedelta(days=i),
+            count=units,
+            split=True,
+            fen=300,
+        )
     for i, units in enumerate((3, 3, 3)):
-        w.sale(inst="A", card=f"D{i}", code=beyond, med="XS", at=T0 + timedelta(days=i),
-               count=units, split=True, fen=300)
+        w.sale(
+            inst="A",
+            card=f"D{i}",
+            code=beyond,
+            med="XS",
+            at=T0 + timedelta(days=i),
+            count=units,
+            split=True,
+            fen=300,
+        )
     w.commit()
     leads = find_leads(session=session, kind="code")
     assert "resold" not in rules_of(leads, "code", fits)
@@ -115,6 +139,7 @@ def test_split_packs_fire_only_beyond_one_box(session: Session) -> None:
 
 
 # --- cloned codes ----------------------------------------------------------------------------
+
 
 def test_cloned_code_three_ways(any_session: Session) -> None:
     w = World(any_session)
@@ -145,6 +170,7 @@ def test_cloned_code_three_ways(any_session: Session) -> None:
 
 # --- cards -----------------------------------------------------------------------------------
 
+
 def test_card_with_seized_boxes_carries_boxes_fund_seizures_institutions(session: Session) -> None:
     w = World(session)
     w.drug("8400001", "XD", 7)
@@ -152,8 +178,14 @@ def test_card_with_seized_boxes_carries_boxes_fund_seizures_institutions(session
     w.institution("B")
     codes = [w.new_code("8400001") for _ in range(5)]
     for i, code in enumerate(codes):
-        w.sale(inst="A" if i < 3 else "B", card="RENTED", code=code, med="XD",
-               at=T0 + timedelta(days=i * 3), fen=1234)
+        w.sale(
+            inst="A" if i < 3 else "B",
+            card="RENTED",
+            code=code,
+            med="XD",
+            at=T0 + timedelta(days=i * 3),
+            fen=1234,
+        )
     w.sale(inst="A", card="INNOCENT", code=w.new_code("8400001"), med="XD", at=T0)
     w.seize("Z1", "K1", codes[:3])
     w.seize("Z2", "K1", codes[3:])
@@ -176,11 +208,21 @@ def test_cross_institution_and_oversupply(any_session: Session) -> None:
     insts = [w.institution(f"P{i}") for i in range(5)]
     for i, inst in enumerate(insts):  # five pharmacies, two boxes each, in ten days
         for j in range(2):
-            w.sale(inst=inst, card="SHOPPER", code=w.new_code("8500001"), med="XE",
-                   at=T0 + timedelta(days=2 * i, hours=j))
+            w.sale(
+                inst=inst,
+                card="SHOPPER",
+                code=w.new_code("8500001"),
+                med="XE",
+                at=T0 + timedelta(days=2 * i, hours=j),
+            )
     for month in range(12):  # an honest chronic patient: one box a month, one pharmacy
-        w.sale(inst="P0", card="CHRONIC", code=w.new_code("8500001"), med="XE",
-               at=T0 + timedelta(days=30 * month))
+        w.sale(
+            inst="P0",
+            card="CHRONIC",
+            code=w.new_code("8500001"),
+            med="XE",
+            at=T0 + timedelta(days=30 * month),
+        )
     # A long prescription (12 weeks) at one hospital: a lot at once, but one institution.
     for _ in range(4):
         w.sale(inst="P1", card="LONGRX", code=w.new_code("8500002"), med="XL", at=T0, count=1)
@@ -196,6 +238,7 @@ def test_cross_institution_and_oversupply(any_session: Session) -> None:
 
 # --- institutions and doctors ----------------------------------------------------------------
 
+
 def _seized_share_world(session: Session) -> World:
     w = World(session)
     w.drug("8100001", "XBG", 7)
@@ -203,25 +246,32 @@ def _seized_share_world(session: Session) -> World:
     w.institution("BIGHOSP", "hospital")
     for i in range(1500):
         code = w.new_code("8100001")
-        w.sale(inst="BIGHOSP", card=f"H{i % 700}", code=code, med="XBG",
-               at=T0 + timedelta(minutes=17 * i), dr=f"DH{w.rng.randrange(10)}")
+        w.sale(
+            inst="BIGHOSP",
+            card=f"H{i % 700}",
+            code=code,
+            med="XBG",
+            at=T0 + timedelta(minutes=17 * i),
+            dr=f"DH{w.rng.randrange(10)}",
+        )
         if i % 150 == 0:  # 10 of 1500: the city's usual leakage
             seized.append(code)
     others = w.honest_background(pharmacies=6, sales_each=100)
     from sqlalchemy import select
 
     from rxtrace.trace.store import models
+
     session.flush()
     for inst in others:
-        row = session.scalars(select(models.Dispensing.drug_trac_codg)
-                              .where(models.Dispensing.fixmedins_code == inst).limit(1)).first()
+        row = session.scalars(
+            select(models.Dispensing.drug_trac_codg).where(models.Dispensing.fixmedins_code == inst).limit(1)
+        ).first()
         assert row is not None
         seized.append(row)
     w.institution("MILL", "clinic")
     for i in range(30):
         code = w.new_code("8100001")
-        w.sale(inst="MILL", card=f"R{i % 6}", code=code, med="XBG", at=T0 + timedelta(days=i),
-               dr="DMILL")
+        w.sale(inst="MILL", card=f"R{i % 6}", code=code, med="XBG", at=T0 + timedelta(days=i), dr="DMILL")
         if i % 3 == 0:
             seized.append(code)
     w.seize("Z1", "K1", seized)
@@ -250,13 +300,20 @@ def test_doctor_prescribing_for_the_seized_cards(session: Session) -> None:
     for i, card in enumerate(rented):
         for j in range(8):
             code = w.new_code("8100001")
-            w.sale(inst="CLINIC", card=card, code=code, med="XBG",
-                   at=T0 + timedelta(days=i * 10 + j), dr="DRX")
+            w.sale(
+                inst="CLINIC", card=card, code=code, med="XBG", at=T0 + timedelta(days=i * 10 + j), dr="DRX"
+            )
             if j == 0:
                 seized.append(code)
     for i in range(20):
-        w.sale(inst="CLINIC", card=f"PAT{i}", code=w.new_code("8100001"), med="XBG",
-               at=T0 + timedelta(days=i), dr="DOK")
+        w.sale(
+            inst="CLINIC",
+            card=f"PAT{i}",
+            code=w.new_code("8100001"),
+            med="XBG",
+            at=T0 + timedelta(days=i),
+            dr="DOK",
+        )
     w.seize("Z1", "K1", seized)
     w.commit()
     leads = find_leads(session=session, kind="doctor")
@@ -278,24 +335,34 @@ def _phantom_world(session: Session, *, phantom: bool) -> World:
         setl = f"H{i:06d}"
         card = f"HC{w.rng.randrange(1500)}"
         first, second = w.rng.sample(sorted(products), 2)
-        w.sale(inst="HOSP", card=card, code=w.new_code(products[first]), med=first, at=at,
-               setl_id=setl)
+        w.sale(inst="HOSP", card=card, code=w.new_code(products[first]), med=first, at=at, setl_id=setl)
         if w.rng.random() < 0.3:
-            w.sale(inst="HOSP", card=card, code=w.new_code(products[second]), med=second, at=at,
-                   setl_id=setl)
-    w.honest_background(pharmacies=6, sales_each=80, product="8600001", med="XP1", kind="clinic",
-                        prefix="C")
+            w.sale(inst="HOSP", card=card, code=w.new_code(products[second]), med=second, at=at, setl_id=setl)
+    w.honest_background(pharmacies=6, sales_each=80, product="8600001", med="XP1", kind="clinic", prefix="C")
     w.institution("PHANTOM", "clinic")
     for i in range(40):  # its ordinary trade: one box of one drug, now and then
         med = w.rng.choice(sorted(products))
-        w.sale(inst="PHANTOM", card=f"PO{i}", code=w.new_code(products[med]), med=med,
-               at=T0 + timedelta(days=i, hours=w.rng.randrange(8)))
+        w.sale(
+            inst="PHANTOM",
+            card=f"PO{i}",
+            code=w.new_code(products[med]),
+            med=med,
+            at=T0 + timedelta(days=i, hours=w.rng.randrange(8)),
+        )
     if phantom:  # forty cards billed the same three drugs, 45 s apart, no visit number
         for i in range(40):
             card, at, setl = f"PC{i}", T0 + timedelta(days=50, seconds=45 * i), f"PH{i:04d}"
             for med, product in list(products.items())[:3]:
-                w.sale(inst="PHANTOM", card=card, code=w.new_code(product), med=med, at=at,
-                       setl_id=setl, sn=None, count=2)
+                w.sale(
+                    inst="PHANTOM",
+                    card=card,
+                    code=w.new_code(product),
+                    med=med,
+                    at=at,
+                    setl_id=setl,
+                    sn=None,
+                    count=2,
+                )
     w.commit()
     return w
 
@@ -314,11 +381,11 @@ def test_phantom_billing_shape_fires_for_the_phantom_clinic(any_session: Session
 def test_no_shape_rule_for_ordinary_trade(session: Session) -> None:
     _phantom_world(session, phantom=False)
     leads = find_leads(session=session, kind="institution")
-    assert not any(rules_of(leads, "institution", i) & SHAPE_RULES
-                   for i in ("PHANTOM", "HOSP"))
+    assert not any(rules_of(leads, "institution", i) & SHAPE_RULES for i in ("PHANTOM", "HOSP"))
 
 
 # --- scope, explanation, errors --------------------------------------------------------------
+
 
 def test_case_scope_and_explained_scores(session: Session) -> None:
     w = World(session)

@@ -22,8 +22,9 @@ def rules_of(leads: list[Lead], kind: str, ident: str) -> set[str]:
 
 
 def hit_of(leads: list[Lead], ident: str, rule: str) -> Any:
-    return next(r for lead in leads if lead.kind == "code" and lead.id == ident
-                for r in lead.rules if r.rule == rule)
+    return next(
+        r for lead in leads if lead.kind == "code" and lead.id == ident for r in lead.rules if r.rule == rule
+    )
 
 
 def test_each_single_row_path_and_the_first_drugs_box_size(any_session: Session) -> None:
@@ -46,8 +47,7 @@ def test_each_single_row_path_and_the_first_drugs_box_size(any_session: Session)
     # Two drugs with different box sizes: the first drug's (XA, 7 a box) decides resales.
     mixed = w.new_code("8300002")
     w.sale(inst="A", card="C5", code=mixed, med="XB", at=T0, count=20, split=True, fen=500)
-    w.sale(inst="B", card="C6", code=mixed, med="XA", at=T0 + timedelta(days=1), count=5,
-           split=True, fen=500)
+    w.sale(inst="B", card="C6", code=mixed, med="XA", at=T0 + timedelta(days=1), count=5, split=True, fen=500)
     # Flagged only by the seized box: one ordinary split sale, a box printed with another drug.
     printed = w.new_code("8300002")
     w.sale(inst="A", card="C7", code=printed, med="XB", at=T0, count=3, split=True, fen=300)
@@ -84,7 +84,8 @@ def test_gs1_codes_resold_and_never_checked_against_a_product(any_session: Sessi
     w.commit()
     leads = find_leads(session=any_session, kind="code")
     assert [lead.id for lead in leads if "resold" in {r.rule for r in lead.rules}] == [
-        "010690123456789221SER001"]
+        "010690123456789221SER001"
+    ]
     assert not any(lead.id == "010690123456789221SER002" for lead in leads)
 
 
@@ -95,8 +96,7 @@ def _mixed_world(session: Session) -> None:
     meds = {f"XM{i}": (f"870000{i}", (7, 14, 28, 30, 100)[i % 5]) for i in range(6)}
     for med, (product, units) in meds.items():
         w.drug(product, med, units)
-    insts = [w.institution(f"I{i:02d}", ("hospital", "clinic", "pharmacy")[i % 3])
-             for i in range(12)]
+    insts = [w.institution(f"I{i:02d}", ("hospital", "clinic", "pharmacy")[i % 3]) for i in range(12)]
     sold: list[tuple[str, str]] = []
     for _ in range(1500):
         med = w.rng.choice(sorted(meds))
@@ -104,12 +104,26 @@ def _mixed_world(session: Session) -> None:
         split = w.rng.random() < 0.1
         at = T0 + timedelta(minutes=w.rng.randrange(0, 200 * 24 * 60))
         inst = w.rng.choice(insts)
-        w.sale(inst=inst, card=f"P{w.rng.randrange(300):04d}", code=code, med=med, at=at,
-               count=w.rng.randint(1, 4) if split else 1, split=split,
-               self_paid=w.rng.random() < 0.02, dr=f"D{inst}{w.rng.randrange(3)}")
+        w.sale(
+            inst=inst,
+            card=f"P{w.rng.randrange(300):04d}",
+            code=code,
+            med=med,
+            at=at,
+            count=w.rng.randint(1, 4) if split else 1,
+            split=split,
+            self_paid=w.rng.random() < 0.02,
+            dr=f"D{inst}{w.rng.randrange(3)}",
+        )
         if w.rng.random() < 0.01:
-            w.sale(inst=inst, card=f"P{w.rng.randrange(300):04d}", code=code, med=med,
-                   at=at + timedelta(hours=3), ret=True)
+            w.sale(
+                inst=inst,
+                card=f"P{w.rng.randrange(300):04d}",
+                code=code,
+                med=med,
+                at=at + timedelta(hours=3),
+                ret=True,
+            )
         sold.append((code, med))
     for code, med in sold[:40:4]:  # resold boxes
         w.sale(inst="I05", card=f"R{code[-3:]}", code=code, med=med, at=T0 + timedelta(days=210))
@@ -117,11 +131,24 @@ def _mixed_world(session: Session) -> None:
         w.sale(inst="I07", card="CL", code=code, med="XM5", at=T0 + timedelta(days=220))
     for i in range(30):  # a phantom clinic: same basket, minutes apart, no visit number
         for med in ("XM0", "XM1", "XM2"):
-            w.sale(inst="I04", card=f"PH{i}", code=w.new_code(meds[med][0]), med=med,
-                   at=T0 + timedelta(days=90, seconds=50 * i), setl_id=f"PH{i:03d}", sn=None)
+            w.sale(
+                inst="I04",
+                card=f"PH{i}",
+                code=w.new_code(meds[med][0]),
+                med=med,
+                at=T0 + timedelta(days=90, seconds=50 * i),
+                setl_id=f"PH{i:03d}",
+                sn=None,
+            )
     for i, inst in enumerate(insts[:6]):  # one card collecting the same drug everywhere
-        w.sale(inst=inst, card="SHOP", code=w.new_code(meds["XM3"][0]), med="XM3",
-               at=T0 + timedelta(days=100 + i), count=3)
+        w.sale(
+            inst=inst,
+            card="SHOP",
+            code=w.new_code(meds["XM3"][0]),
+            med="XM3",
+            at=T0 + timedelta(days=100 + i),
+            count=3,
+        )
     w.seize("Z1", "K1", [code for code, _ in sold[::37]], box_med={sold[37][0]: "XM5"})
     w.commit()
 
@@ -137,10 +164,22 @@ def test_both_engines_find_the_same_leads(session: Session, pg_session: Session)
     found = []
     for s in (session, pg_session):
         _mixed_world(s)
-        found.append(([lead.to_dict(reveal=True) for lead in find_leads(session=s)],
-                      [lead.to_dict(reveal=True) for lead in find_leads(session=s,
-                                                                        case_id="K1")]))
+        found.append(
+            (
+                [lead.to_dict(reveal=True) for lead in find_leads(session=s)],
+                [lead.to_dict(reveal=True) for lead in find_leads(session=s, case_id="K1")],
+            )
+        )
     assert found[0] == found[1]
     every_rule = {r["rule"] for lead in found[0][0] for r in lead["rules"]}
-    assert {"resold", "cloned", "resold_at", "cloned_at", "card_seized", "cross_institution",
-            "oversupply", "visit_ids", "bunched"} <= every_rule
+    assert {
+        "resold",
+        "cloned",
+        "resold_at",
+        "cloned_at",
+        "card_seized",
+        "cross_institution",
+        "oversupply",
+        "visit_ids",
+        "bunched",
+    } <= every_rule

@@ -22,15 +22,16 @@ def _one_lead(session: Session, world: World) -> int:
 def test_legal_path_is_recorded_with_who_when_why(session: Session, case_world: World) -> None:
     lead_id = _one_lead(session, case_world)
     t = datetime(2026, 1, 2, 3, 4, 5)
-    change_status(lead_id, session=session, status="investigating", note="pull CCTV", by="li",
-                  now=t)
+    change_status(lead_id, session=session, status="investigating", note="pull CCTV", by="li", now=t)
     change_status(lead_id, session=session, status="escalated", note="to prosecutor", by="wang")
-    stored, events = change_status(lead_id, session=session, status="closed",
-                                   note="charged", by="wang")
+    stored, events = change_status(lead_id, session=session, status="closed", note="charged", by="wang")
     assert stored.status == "closed"
     assert [(e.from_status, e.to_status) for e in events] == [
-        (None, "new"), ("new", "investigating"), ("investigating", "escalated"),
-        ("escalated", "closed")]
+        (None, "new"),
+        ("new", "investigating"),
+        ("investigating", "escalated"),
+        ("escalated", "closed"),
+    ]
     assert events[1].by == "li" and events[1].at == t and events[1].note == "pull CCTV"
     assert events[0].by == "rxtrace"
 

@@ -40,7 +40,7 @@ def place(
     warped = cv2.warpAffine(label, m, (w, h), flags=cv2.INTER_AREA)
     out = np.where(mask > 127, warped, canvas).astype(np.uint8)
     if blur:
-        out = cv2.GaussianBlur(out, (0, 0), blur)
+        out = np.asarray(cv2.GaussianBlur(out, (0, 0), blur), dtype=np.uint8)
     return out
 
 
@@ -159,8 +159,7 @@ def test_unread_region_reported_for_a_destroyed_symbol() -> None:
     damaged = decode_frame(gray)
     assert NATIONAL not in {s.code for s in damaged.sightings}
     assert any(
-        cv2.pointPolygonTest(np.asarray(u.polygon, np.float32), (cx, cy), True) > -150
-        for u in damaged.unread
+        cv2.pointPolygonTest(np.asarray(u.polygon, np.float32), (cx, cy), True) > -150 for u in damaged.unread
     )
 
 

@@ -92,9 +92,7 @@ def test_batch_goes_on_past_bad_files(tmp_path: Path, good_jpeg: Path) -> None:
     (tmp_path / "bomb.png").write_bytes(bomb_png())
     (tmp_path / "junk.png").write_bytes(b"\x00\x01garbage" * 50)
     seen: list[tuple[int, int, str]] = []
-    result = scan_paths(
-        [tmp_path, tmp_path / "missing.jpg"], progress=lambda d, t, s: seen.append((d, t, s))
-    )
+    result = scan_paths([tmp_path, tmp_path / "missing.jpg"], progress=lambda d, t, s: seen.append((d, t, s)))
     assert NATIONAL in {b.code for b in result.boxes} | {b.code for b in result.rejected}
     failed = {Path(e.source).name: e.message for e in result.errors}
     assert set(failed) == {"trunc.jpg", "bomb.png", "junk.png", "missing.jpg"}

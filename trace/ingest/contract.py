@@ -363,12 +363,26 @@ _LEVELS = {k: k for k in ("case", "middle")}
 # row path and the column path both use these; a column added to one only would break the
 # deduplication of every load after it.
 _DIGEST_BEFORE_KEY = (
-    "setl_id", "mdtrt_sn", "fixmedins_code", "psn_no", "certno_hmac", "psn_name_hmac", "dr_code", "rxno",
+    "setl_id",
+    "mdtrt_sn",
+    "fixmedins_code",
+    "psn_no",
+    "certno_hmac",
+    "psn_name_hmac",
+    "dr_code",
+    "rxno",
     "med_list_codg",
 )
 _DIGEST_AFTER_KEY = (
-    "trdn_flag", "sel_retn_cnt", "sel_retn_time", "sel_retn_type", "mdtrt_setl_type", "finl_trns_pric_e4",
-    "hifp_pay_fen", "manu_lotnum", "expy_end",
+    "trdn_flag",
+    "sel_retn_cnt",
+    "sel_retn_time",
+    "sel_retn_type",
+    "mdtrt_setl_type",
+    "finl_trns_pric_e4",
+    "hifp_pay_fen",
+    "manu_lotnum",
+    "expy_end",
 )
 
 

@@ -48,8 +48,7 @@ __all__ = [
 ]
 
 # The parameters the basis is built with; the others only weigh and gate what it holds.
-SHAPING = ("window_days", "max_units_per_day", "typical_factor", "min_institutions",
-           "bunch_seconds")
+SHAPING = ("window_days", "max_units_per_day", "typical_factor", "min_institutions", "bunch_seconds")
 _VERSION = 1
 _META = "lead_basis"
 _TOKEN_PARTS = ("highest_sale_id", "sale_rows_loaded", "institutions", "catalog_products")
@@ -67,8 +66,13 @@ class BasisInfo:
     version: int = _VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return {"token": self.token, "params": dict(self.params), "built_at": self.built_at,
-                "seconds": self.seconds, "version": self.version}
+        return {
+            "token": self.token,
+            "params": dict(self.params),
+            "built_at": self.built_at,
+            "seconds": self.seconds,
+            "version": self.version,
+        }
 
     @property
     def data(self) -> dict[str, int]:
@@ -140,8 +144,15 @@ class Sql:
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         return list(self.session.execute(text(sql), dict(params or {})).all())
 
-    def temp(self, name: str, columns: str, select_sql: str,
-             params: Mapping[str, Any] | None = None, *, sqlite_key: str | None = None) -> None:
+    def temp(
+        self,
+        name: str,
+        columns: str,
+        select_sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        sqlite_key: str | None = None,
+    ) -> None:
         """Fill a fresh temporary table from a query (created, then filled: PostgreSQL refuses
         bound parameters in ``CREATE TABLE AS``).
 
@@ -169,7 +180,8 @@ class Sql:
         if rows:
             marks = ", ".join(f":{c}" for c in columns)
             self.session.execute(
-                text(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"), list(rows))
+                text(f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"), list(rows)
+            )
             self.analyze(name)
 
     def keep(self, *names: str) -> None:
@@ -220,11 +232,13 @@ def _shaping(params: LeadParams) -> dict[str, Any]:
 
 
 def _token(session: Session) -> str:
-    row = session.execute(text(
-        "SELECT (SELECT MAX(id) FROM dispensing), "
-        "(SELECT SUM(rows_taken) FROM loaded_file WHERE table_name = 'dispensing'), "
-        "(SELECT COUNT(*) FROM institution), (SELECT COUNT(*) FROM catalog_product)"
-    )).one()
+    row = session.execute(
+        text(
+            "SELECT (SELECT MAX(id) FROM dispensing), "
+            "(SELECT SUM(rows_taken) FROM loaded_file WHERE table_name = 'dispensing'), "
+            "(SELECT COUNT(*) FROM institution), (SELECT COUNT(*) FROM catalog_product)"
+        )
+    ).one()
     return ":".join(str(value or 0) for value in row)
 
 
@@ -235,9 +249,13 @@ def basis_info(*, session: Session) -> BasisInfo | None:
         return None
     try:
         document = json.loads(stored.value)
-        info = BasisInfo(str(document["token"]), dict(document["params"]),
-                         str(document["built_at"]), float(document["seconds"]),
-                         int(document["version"]))
+        info = BasisInfo(
+            str(document["token"]),
+            dict(document["params"]),
+            str(document["built_at"]),
+            float(document["seconds"]),
+            int(document["version"]),
+        )
     except (ValueError, KeyError, TypeError):
         return None
     return info if info.version == _VERSION else None
@@ -287,8 +305,9 @@ def ensure_basis(
         return refresh_basis(session=session, params=params, token=token, parallel=parallel)
 
 
-def refresh_basis(*, session: Session, params: LeadParams | None = None,
-                  token: str | None = None, parallel: bool = False) -> BasisInfo:
+def refresh_basis(
+    *, session: Session, params: LeadParams | None = None, token: str | None = None, parallel: bool = False
+) -> BasisInfo:
     """Build the basis from every sale, whatever is stored (in the caller's transaction;
     committed here on SQLite when nothing of the caller's was pending, see :func:`ensure_basis`).
 
@@ -327,8 +346,12 @@ def refresh_basis(*, session: Session, params: LeadParams | None = None,
                 writer.copy(name, rows)
             else:
                 writer.replace(name, rows)
-    info = BasisInfo(token, _shaping(params), datetime.now().replace(microsecond=0).isoformat(),
-                     round(time.perf_counter() - started, 3))
+    info = BasisInfo(
+        token,
+        _shaping(params),
+        datetime.now().replace(microsecond=0).isoformat(),
+        round(time.perf_counter() - started, 3),
+    )
     session.merge(models.Meta(name=_META, value=json.dumps(info.to_dict(), sort_keys=True)))
     session.flush()
     if nothing_pending:
@@ -370,8 +393,7 @@ def _on(sql: Sql, side: Callable[[Sql, LeadParams], _Part], params: LeadParams) 
         sql.tune()  # the page cache back to its size; temporary tables go back on return
 
 
-def _on_own_connection(engine: Any, side: Callable[[Sql, LeadParams], _Part],
-                       params: LeadParams) -> _Part:
+def _on_own_connection(engine: Any, side: Callable[[Sql, LeadParams], _Part], params: LeadParams) -> _Part:
     with Session(engine) as session:
         try:
             return _on(Sql(session), side, params)
@@ -400,16 +422,24 @@ def _count_side(sql: Sql, params: LeadParams) -> _Part:
     # Summed up into temporary tables, copied into the basis when it is written: on SQLite a
     # write here would hold the database's one write lock through both GROUP BYs over every
     # sale, and a load beside this build would wait on it and time out.
-    sql.temp("rxtrace_basis_card", "psn_no TEXT, sale_rows BIGINT",
-             f"SELECT d.psn_no, COUNT(*) FROM dispensing d "
-             f"WHERE {INS} AND d.sel_retn_cnt > 0 GROUP BY d.psn_no")
-    sql.temp("rxtrace_basis_doctor", "dr_code TEXT, sale_rows BIGINT, fixmedins_code TEXT",
-             f"SELECT d.dr_code, COUNT(*), MIN(d.fixmedins_code) FROM dispensing d "
-             f"WHERE {INS} AND d.sel_retn_cnt > 0 AND d.dr_code IS NOT NULL "
-             f"GROUP BY d.dr_code")
+    sql.temp(
+        "rxtrace_basis_card",
+        "psn_no TEXT, sale_rows BIGINT",
+        f"SELECT d.psn_no, COUNT(*) FROM dispensing d WHERE {INS} AND d.sel_retn_cnt > 0 GROUP BY d.psn_no",
+    )
+    sql.temp(
+        "rxtrace_basis_doctor",
+        "dr_code TEXT, sale_rows BIGINT, fixmedins_code TEXT",
+        f"SELECT d.dr_code, COUNT(*), MIN(d.fixmedins_code) FROM dispensing d "
+        f"WHERE {INS} AND d.sel_retn_cnt > 0 AND d.dr_code IS NOT NULL "
+        f"GROUP BY d.dr_code",
+    )
     sql.keep("rxtrace_basis_card", "rxtrace_basis_doctor")
-    return {"lead_basis_code": codes, "lead_basis_card": "rxtrace_basis_card",
-            "lead_basis_doctor": "rxtrace_basis_doctor"}
+    return {
+        "lead_basis_code": codes,
+        "lead_basis_card": "rxtrace_basis_card",
+        "lead_basis_doctor": "rxtrace_basis_doctor",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,8 +482,9 @@ def catalog_products(sql: Sql) -> dict[int, str]:
 # What each settlement keeps of the one before it at the same institution, to tell
 # identical bills minutes apart.
 _PREV = ("t", "psn", "ndrug", "dmin", "dmax", "boxes", "setl_id")
-SAME_BILL = ("s.ndrug = s.prev_ndrug AND s.dmin = s.prev_dmin AND s.dmax = s.prev_dmax "
-             "AND s.boxes = s.prev_boxes")
+SAME_BILL = (
+    "s.ndrug = s.prev_ndrug AND s.dmin = s.prev_dmin AND s.dmax = s.prev_dmax AND s.boxes = s.prev_boxes"
+)
 
 
 def settlements(sql: Sql) -> str:
@@ -461,8 +492,10 @@ def settlements(sql: Sql) -> str:
     if sql.pg:
         return "rxtrace_lead_setl s"
     prev = ", ".join(f"p.{c} AS prev_{c}" for c in _PREV)
-    return (f"(SELECT s.*, {prev} FROM rxtrace_lead_setl s LEFT JOIN rxtrace_lead_setl p "
-            f"ON p.seq = s.seq - 1 AND p.inst = s.inst) s")
+    return (
+        f"(SELECT s.*, {prev} FROM rxtrace_lead_setl s LEFT JOIN rxtrace_lead_setl p "
+        f"ON p.seq = s.seq - 1 AND p.inst = s.inst) s"
+    )
 
 
 def fill_settlements(sql: Sql, *, only: str | None = None) -> None:
@@ -478,23 +511,36 @@ def fill_settlements(sql: Sql, *, only: str | None = None) -> None:
     they are inserted in (``seq``, the rowid) and the previous bill is the row ``seq - 1``.
     """
     t = f"MIN({sql.epoch('d.sel_retn_time')})"
-    values = {"t": t, "psn": "MIN(d.psn_no)", "ndrug": "COUNT(DISTINCT d.med_list_codg)",
-              "dmin": "MIN(d.med_list_codg)", "dmax": "MAX(d.med_list_codg)",
-              "boxes": "SUM(d.sel_retn_cnt)", "setl_id": "d.setl_id"}
-    columns = ("inst TEXT, setl_id TEXT, psn TEXT, sn TEXT, t BIGINT, ndrug BIGINT, dmin TEXT, "
-               "dmax TEXT, boxes BIGINT, nrows BIGINT")
-    select = (f"d.fixmedins_code, d.setl_id, MIN(d.psn_no), MIN(d.mdtrt_sn), {t}, "
-              f"{values['ndrug']}, {values['dmin']}, {values['dmax']}, {values['boxes']}, "
-              f"COUNT(*)")
+    values = {
+        "t": t,
+        "psn": "MIN(d.psn_no)",
+        "ndrug": "COUNT(DISTINCT d.med_list_codg)",
+        "dmin": "MIN(d.med_list_codg)",
+        "dmax": "MAX(d.med_list_codg)",
+        "boxes": "SUM(d.sel_retn_cnt)",
+        "setl_id": "d.setl_id",
+    }
+    columns = (
+        "inst TEXT, setl_id TEXT, psn TEXT, sn TEXT, t BIGINT, ndrug BIGINT, dmin TEXT, "
+        "dmax TEXT, boxes BIGINT, nrows BIGINT"
+    )
+    select = (
+        f"d.fixmedins_code, d.setl_id, MIN(d.psn_no), MIN(d.mdtrt_sn), {t}, "
+        f"{values['ndrug']}, {values['dmin']}, {values['dmax']}, {values['boxes']}, "
+        f"COUNT(*)"
+    )
     limit = f"AND d.fixmedins_code IN (SELECT inst FROM {only}) " if only else ""
-    grouped = (f"FROM dispensing d WHERE {INS} AND d.sel_retn_cnt > 0 {limit}"
-               f"GROUP BY d.fixmedins_code, d.setl_id")
+    grouped = (
+        f"FROM dispensing d WHERE {INS} AND d.sel_retn_cnt > 0 {limit}GROUP BY d.fixmedins_code, d.setl_id"
+    )
     if sql.pg:
         types = {"t": "BIGINT", "ndrug": "BIGINT", "boxes": "BIGINT"}
         prev_columns = ", ".join(f"prev_{c} {types.get(c, 'TEXT')}" for c in _PREV)
         lags = ", ".join(f"LAG({values[c]}) OVER w" for c in _PREV)
-        statement = (f"SELECT {select}, {lags} {grouped} "
-                     f"WINDOW w AS (PARTITION BY d.fixmedins_code ORDER BY {t}, d.setl_id)")
+        statement = (
+            f"SELECT {select}, {lags} {grouped} "
+            f"WINDOW w AS (PARTITION BY d.fixmedins_code ORDER BY {t}, d.setl_id)"
+        )
         if only:
             sql.temp("rxtrace_lead_setl", f"{columns}, {prev_columns}", statement)
         else:
@@ -503,8 +549,11 @@ def fill_settlements(sql: Sql, *, only: str | None = None) -> None:
     else:
         # An INSERT appends rows in the order the sort hands them over (checked by the
         # figures' ``disorder``).
-        sql.temp("rxtrace_lead_setl", f"seq INTEGER PRIMARY KEY, {columns}",
-                 f"SELECT NULL, {select} {grouped} ORDER BY d.fixmedins_code, {t}, d.setl_id")
+        sql.temp(
+            "rxtrace_lead_setl",
+            f"seq INTEGER PRIMARY KEY, {columns}",
+            f"SELECT NULL, {select} {grouped} ORDER BY d.fixmedins_code, {t}, d.setl_id",
+        )
 
 
 def candidate_codes_sql(sql: Sql) -> str:
@@ -550,10 +599,12 @@ def candidate_codes_sql(sql: Sql) -> str:
 def _build_codes(sql: Sql) -> list[dict[str, Any]]:
     # A national code's first seven digits name its product; the catalog says which drug that
     # is. INTEGER PRIMARY KEY is SQLite's rowid: one b-tree lookup per group instead of two.
-    sql.empty_temp("rxtrace_lead_prod",
-                   f"product {'BIGINT' if sql.pg else 'INTEGER'} PRIMARY KEY, med TEXT")
-    sql.fill("rxtrace_lead_prod", ("product", "med"),
-             [{"product": p, "med": m} for p, m in catalog_products(sql).items()])
+    sql.empty_temp("rxtrace_lead_prod", f"product {'BIGINT' if sql.pg else 'INTEGER'} PRIMARY KEY, med TEXT")
+    sql.fill(
+        "rxtrace_lead_prod",
+        ("product", "med"),
+        [{"product": p, "med": m} for p, m in catalog_products(sql).items()],
+    )
     return [{"key_hi": hi, "key_lo": lo} for hi, lo in sql.rows(candidate_codes_sql(sql))]
 
 
@@ -584,37 +635,55 @@ def _build_institutions(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
                         THEN 1 ELSE 0 END AS disorder
             FROM {settlements(sql)}
         ) x GROUP BY inst
-        """)
+        """
+    )
     if any(r.disorder for r in figures):
         raise RxtraceError("Internal error: settlements were not numbered in time order.")
-    shared = dict(sql.rows(
-        "SELECT inst, SUM(n) FROM (SELECT inst, sn, COUNT(*) AS n FROM rxtrace_lead_setl "
-        "WHERE sn IS NOT NULL AND sn <> '' GROUP BY inst, sn HAVING MIN(psn) <> MAX(psn)) x "
-        "GROUP BY inst"))
+    shared = dict(
+        sql.rows(
+            "SELECT inst, SUM(n) FROM (SELECT inst, sn, COUNT(*) AS n FROM rxtrace_lead_setl "
+            "WHERE sn IS NOT NULL AND sn <> '' GROUP BY inst, sn HAVING MIN(psn) <> MAX(psn)) x "
+            "GROUP BY inst"
+        )
+    )
     # The modal basket: (number of drugs, first drug, last drug, boxes) stands for the
     # basket; only baskets of two drugs or more, since one popular drug is normal anywhere.
-    modal = {r.inst: r for r in sql.rows(
-        "SELECT inst, ndrug, dmin, dmax, boxes, n FROM ("
-        "  SELECT inst, ndrug, dmin, dmax, boxes, COUNT(DISTINCT psn) AS n, "
-        "  ROW_NUMBER() OVER (PARTITION BY inst ORDER BY COUNT(DISTINCT psn) DESC, dmin) AS rn "
-        "  FROM rxtrace_lead_setl WHERE ndrug >= 2 GROUP BY inst, ndrug, dmin, dmax, boxes"
-        ") x WHERE rn = 1")}
+    modal = {
+        r.inst: r
+        for r in sql.rows(
+            "SELECT inst, ndrug, dmin, dmax, boxes, n FROM ("
+            "  SELECT inst, ndrug, dmin, dmax, boxes, COUNT(DISTINCT psn) AS n, "
+            "  ROW_NUMBER() OVER (PARTITION BY inst ORDER BY COUNT(DISTINCT psn) DESC, dmin) AS rn "
+            "  FROM rxtrace_lead_setl WHERE ndrug >= 2 GROUP BY inst, ndrug, dmin, dmax, boxes"
+            ") x WHERE rn = 1"
+        )
+    }
     kinds = dict(sql.rows("SELECT fixmedins_code, kind FROM institution"))
     rows = []
     for r in figures:
         m = modal.get(r.inst)
-        rows.append({
-            "fixmedins_code": r.inst, "kind": kinds.get(r.inst), "setls": int(r.setls),
-            "cards": int(r.cards), "boxes": int(r.boxes or 0), "sale_rows": int(r.nrows),
-            "card_days": int(r.card_days), "no_visit": int(r.no_visit),
-            "shared_visit": int(shared.get(r.inst) or 0), "short": int(r.short),
-            "short_same": int(r.short_same), "long": int(r.long), "long_same": int(r.long_same),
-            "modal_ndrug": None if m is None else int(m.ndrug),
-            "modal_dmin": None if m is None else m.dmin,
-            "modal_dmax": None if m is None else m.dmax,
-            "modal_boxes": None if m is None else int(m.boxes),
-            "modal_cards": None if m is None else int(m.n),
-        })
+        rows.append(
+            {
+                "fixmedins_code": r.inst,
+                "kind": kinds.get(r.inst),
+                "setls": int(r.setls),
+                "cards": int(r.cards),
+                "boxes": int(r.boxes or 0),
+                "sale_rows": int(r.nrows),
+                "card_days": int(r.card_days),
+                "no_visit": int(r.no_visit),
+                "shared_visit": int(shared.get(r.inst) or 0),
+                "short": int(r.short),
+                "short_same": int(r.short_same),
+                "long": int(r.long),
+                "long_same": int(r.long_same),
+                "modal_ndrug": None if m is None else int(m.ndrug),
+                "modal_dmin": None if m is None else m.dmin,
+                "modal_dmax": None if m is None else m.dmax,
+                "modal_boxes": None if m is None else int(m.boxes),
+                "modal_cards": None if m is None else int(m.n),
+            }
+        )
     return rows
 
 
@@ -642,12 +711,13 @@ def _build_windows(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     # stream through it instead of sorting it again.
     sql.temp(
         "rxtrace_lead_cw",
-        columns, grid.format(epoch=epoch, offset=0, period=period, units=units, join=""),
+        columns,
+        grid.format(epoch=epoch, offset=0, period=period, units=units, join=""),
         sqlite_key="med, psn, b",
     )
     sql.temp(
-        "rxtrace_lead_plausible", "med TEXT PRIMARY KEY, typical DOUBLE PRECISION, "
-        "plausible DOUBLE PRECISION",
+        "rxtrace_lead_plausible",
+        "med TEXT PRIMARY KEY, typical DOUBLE PRECISION, plausible DOUBLE PRECISION",
         f"SELECT c.med, AVG(c.units), "
         f"CASE WHEN {float(params.typical_factor)} * AVG(c.units) > {float(floor_units)} "
         f"THEN {float(params.typical_factor)} * AVG(c.units) ELSE {float(floor_units)} END "
@@ -659,23 +729,33 @@ def _build_windows(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     # first grid (which then has two institutions) or in two of its buckets. Only those
     # (drug, card) pairs are bucketed again.
     sql.temp(
-        "rxtrace_lead_cwpairs", "med TEXT NOT NULL, psn TEXT NOT NULL",
-        "SELECT med, psn FROM rxtrace_lead_cw GROUP BY med, psn "
-        "HAVING COUNT(*) >= 2 OR MAX(insts) >= 2", sqlite_key="med, psn",
+        "rxtrace_lead_cwpairs",
+        "med TEXT NOT NULL, psn TEXT NOT NULL",
+        "SELECT med, psn FROM rxtrace_lead_cw GROUP BY med, psn HAVING COUNT(*) >= 2 OR MAX(insts) >= 2",
+        sqlite_key="med, psn",
     )
     with sql.scanning():
         sql.temp(
-            "rxtrace_lead_cw1", columns,
-            grid.format(epoch=epoch, offset=half, period=period, units=units,
-                        join="JOIN rxtrace_lead_cwpairs c ON c.med = d.med_list_codg "
-                             "AND c.psn = d.psn_no"),
+            "rxtrace_lead_cw1",
+            columns,
+            grid.format(
+                epoch=epoch,
+                offset=half,
+                period=period,
+                units=units,
+                join="JOIN rxtrace_lead_cwpairs c ON c.med = d.med_list_codg AND c.psn = d.psn_no",
+            ),
         )
-    names = ("psn_no", "med_list_codg", "grid", "bucket", "institutions", "units", "typical",
-             "plausible")
-    return [dict(zip(names, row, strict=True)) for row in sql.rows(
-        " UNION ALL ".join(
-            f"SELECT c.psn, c.med, {g}, c.b, c.insts, c.units, p.typical, p.plausible "
-            f"FROM {table} c LEFT JOIN rxtrace_lead_plausible p ON p.med = c.med "
-            f"WHERE c.insts >= {int(params.min_institutions)} "
-            f"OR (c.insts >= 2 AND c.units > p.plausible)"
-            for g, table in ((0, "rxtrace_lead_cw"), (1, "rxtrace_lead_cw1"))))]
+    names = ("psn_no", "med_list_codg", "grid", "bucket", "institutions", "units", "typical", "plausible")
+    return [
+        dict(zip(names, row, strict=True))
+        for row in sql.rows(
+            " UNION ALL ".join(
+                f"SELECT c.psn, c.med, {g}, c.b, c.insts, c.units, p.typical, p.plausible "
+                f"FROM {table} c LEFT JOIN rxtrace_lead_plausible p ON p.med = c.med "
+                f"WHERE c.insts >= {int(params.min_institutions)} "
+                f"OR (c.insts >= 2 AND c.units > p.plausible)"
+                for g, table in ((0, "rxtrace_lead_cw"), (1, "rxtrace_lead_cw1"))
+            )
+        )
+    ]

@@ -25,8 +25,7 @@ from rxtrace.trace.store import models
 
 __all__ = ["NODE_TYPES", "CaseGraph", "Hub", "build_case_graph", "graph_document"]
 
-NODE_TYPES = ("seizure", "site", "waybill", "box", "code", "sale", "card", "institution",
-              "doctor")
+NODE_TYPES = ("seizure", "site", "waybill", "box", "code", "sale", "card", "institution", "doctor")
 _PARTIES = ("card", "institution", "doctor")
 # Exact betweenness is O(V·E); past this many nodes a fixed-seed sample of sources is used.
 _EXACT_LIMIT = 1500
@@ -42,8 +41,14 @@ class Hub:
     centrality: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "type": self.type, "label": self.label, "boxes": self.boxes,
-                "fund": self.fund, "centrality": round(self.centrality, 4)}
+        return {
+            "node": self.node,
+            "type": self.type,
+            "label": self.label,
+            "boxes": self.boxes,
+            "fund": self.fund,
+            "centrality": round(self.centrality, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -64,37 +69,59 @@ def _time(value: datetime | None) -> str:
 
 
 def build_case_graph(
-    case_id: str, *, session: Session, reveal: bool = False, resolution: Resolution | None = None,
+    case_id: str,
+    *,
+    session: Session,
+    reveal: bool = False,
+    resolution: Resolution | None = None,
     top_hubs: int = 8,
 ) -> CaseGraph:
     """Build the case's link chart from its resolution (computed unless given)."""
     resolution = resolution or resolve_case(case_id, session=session)
     g: nx.MultiDiGraph = nx.MultiDiGraph(case_id=case_id)
-    seizures = {s.seizure_id: s for s in session.scalars(
-        select(models.Seizure).where(models.Seizure.case_id == case_id))}
+    seizures = {
+        s.seizure_id: s
+        for s in session.scalars(select(models.Seizure).where(models.Seizure.case_id == case_id))
+    }
     waybill_nos = sorted({s.waybill_no for s in seizures.values() if s.waybill_no})
-    waybills = {w.waybill_no: w for w in session.scalars(
-        select(models.Waybill).where(models.Waybill.waybill_no.in_(waybill_nos)))} if waybill_nos else {}
+    waybills = (
+        {
+            w.waybill_no: w
+            for w in session.scalars(select(models.Waybill).where(models.Waybill.waybill_no.in_(waybill_nos)))
+        }
+        if waybill_nos
+        else {}
+    )
 
     for sid, seizure in seizures.items():
         node = f"seizure:{sid}"
-        g.add_node(node, type="seizure", label=sid, time=_time(seizure.seized_at),
-                   place_kind=seizure.place_kind or "", address=seizure.address or "")
+        g.add_node(
+            node,
+            type="seizure",
+            label=sid,
+            time=_time(seizure.seized_at),
+            place_kind=seizure.place_kind or "",
+            address=seizure.address or "",
+        )
         if seizure.address or seizure.lon is not None:
             where = seizure.address or f"{seizure.lon:.4f},{seizure.lat:.4f}"
             site = f"site:{where}"
-            g.add_node(site, type="site", label=where, lon=seizure.lon or 0.0,
-                       lat=seizure.lat or 0.0)
+            g.add_node(site, type="site", label=where, lon=seizure.lon or 0.0, lat=seizure.lat or 0.0)
             g.add_edge(node, site, label="seized at", time=_time(seizure.seized_at), money="")
         if seizure.waybill_no:
             bill = waybills.get(seizure.waybill_no)
             wnode = f"waybill:{seizure.waybill_no}"
-            g.add_node(wnode, type="waybill", label=seizure.waybill_no,
-                       time=_time(bill.ship_time if bill else None),
-                       receiver_adcode=(bill.receiver_adcode if bill else "") or "",
-                       carrier=(bill.carrier if bill else "") or "")
-            g.add_edge(wnode, node, label="shipment seized",
-                       time=_time(bill.ship_time if bill else None), money="")
+            g.add_node(
+                wnode,
+                type="waybill",
+                label=seizure.waybill_no,
+                time=_time(bill.ship_time if bill else None),
+                receiver_adcode=(bill.receiver_adcode if bill else "") or "",
+                carrier=(bill.carrier if bill else "") or "",
+            )
+            g.add_edge(
+                wnode, node, label="shipment seized", time=_time(bill.ship_time if bill else None), money=""
+            )
 
     fed: dict[str, set[str]] = defaultdict(set)
     fund: dict[str, int] = defaultdict(int)
@@ -102,32 +129,57 @@ def build_case_graph(
         key = box.key or f"malformed:{box.code}"
         sid = box.seizure_id or "?"
         bnode = f"box:{sid}:{key}"
-        g.add_node(bnode, type="box", label=box.code, status=str(box.status),
-                   fund=str(box.fund_loss), clone="yes" if box.clone_suspect else "",
-                   via_case=box.via_case or "")
+        g.add_node(
+            bnode,
+            type="box",
+            label=box.code,
+            status=str(box.status),
+            fund=str(box.fund_loss),
+            clone="yes" if box.clone_suspect else "",
+            via_case=box.via_case or "",
+        )
         if f"seizure:{sid}" in g:
-            g.add_edge(f"seizure:{sid}", bnode, label="seized", money="",
-                       time=g.nodes[f"seizure:{sid}"]["time"])
+            g.add_edge(
+                f"seizure:{sid}", bnode, label="seized", money="", time=g.nodes[f"seizure:{sid}"]["time"]
+            )
         if box.key is None:
             continue
         cnode = f"code:{box.key}"
         if cnode not in g:
-            g.add_node(cnode, type="code", label=box.key, family=box.family or "",
-                       product=(box.product or {}).get("name", "") or "")
+            g.add_node(
+                cnode,
+                type="code",
+                label=box.key,
+                family=box.family or "",
+                product=(box.product or {}).get("name", "") or "",
+            )
         g.add_edge(bnode, cnode, label="carries code", time="", money="")
         for sale in box.sales:
             snode = f"sale:{sale.setl_id}"
             if snode not in g:
-                g.add_node(snode, type="sale", label=sale.setl_id, time=_time(sale.time),
-                           rxno=sale.rxno or "")
+                g.add_node(
+                    snode, type="sale", label=sale.setl_id, time=_time(sale.time), rxno=sale.rxno or ""
+                )
             verb = "returned in" if sale.count < 0 else "settled in"
-            g.add_edge(cnode, snode, label=verb, time=_time(sale.time),
-                       money=str(fen_to_yuan(sale.hifp_pay_fen)), count=sale.count,
-                       drug=sale.med_list_codg)
+            g.add_edge(
+                cnode,
+                snode,
+                label=verb,
+                time=_time(sale.time),
+                money=str(fen_to_yuan(sale.hifp_pay_fen)),
+                count=sale.count,
+                drug=sale.med_list_codg,
+            )
             card = sale.psn_no if reveal else mask_id(sale.psn_no)
-            parties = [(f"card:{card}", "card", card, "paid by card"),
-                       (f"institution:{sale.fixmedins_code}", "institution",
-                        sale.institution or sale.fixmedins_code, "dispensed at")]
+            parties = [
+                (f"card:{card}", "card", card, "paid by card"),
+                (
+                    f"institution:{sale.fixmedins_code}",
+                    "institution",
+                    sale.institution or sale.fixmedins_code,
+                    "dispensed at",
+                ),
+            ]
             if sale.dr_code:
                 parties.append((f"doctor:{sale.dr_code}", "doctor", sale.dr_code, "prescribed by"))
             for pnode, ptype, label, relation in parties:
@@ -150,8 +202,9 @@ def build_case_graph(
     for node in feeders[:top_hubs]:
         data = g.nodes[node]
         data["hub"] = True
-        hubs.append(Hub(node, data["type"], data["label"], data["boxes"],
-                        fen_to_yuan(fund[node]), data["centrality"]))
+        hubs.append(
+            Hub(node, data["type"], data["label"], data["boxes"], fen_to_yuan(fund[node]), data["centrality"])
+        )
     return CaseGraph(case_id, g, tuple(hubs))
 
 
@@ -170,5 +223,9 @@ def _centrality(g: nx.MultiDiGraph) -> dict[str, float]:
 def graph_document(chart: CaseGraph) -> dict[str, Any]:
     """Nodes and edges as one JSON-ready document (networkx node-link form) plus the hubs."""
     data = nx.node_link_data(chart.graph, edges="edges")
-    return {"case_id": chart.case_id, "counts": chart.counts(),
-            "hubs": [h.to_dict() for h in chart.hubs], "graph": data}
+    return {
+        "case_id": chart.case_id,
+        "counts": chart.counts(),
+        "hubs": [h.to_dict() for h in chart.hubs],
+        "graph": data,
+    }

@@ -38,9 +38,15 @@ class TimelineEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "time": self.time, "kind": self.kind, "label": self.label, "card": self.card,
-            "institution": self.institution, "institution_name": self.institution_name,
-            "setl_id": self.setl_id, "box": self.box, "fund": self.fund,
+            "time": self.time,
+            "kind": self.kind,
+            "label": self.label,
+            "card": self.card,
+            "institution": self.institution,
+            "institution_name": self.institution_name,
+            "setl_id": self.setl_id,
+            "box": self.box,
+            "fund": self.fund,
             "seizure_id": self.seizure_id,
         }
 
@@ -68,12 +74,20 @@ class Timeline:
         return sorted(counts, key=lambda lane: (-counts[lane], lane))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"case_id": self.case_id, "start": self.start, "end": self.end,
-                "events": [e.to_dict() for e in self.events]}
+        return {
+            "case_id": self.case_id,
+            "start": self.start,
+            "end": self.end,
+            "events": [e.to_dict() for e in self.events],
+        }
 
 
 def case_timeline(
-    case_id: str, *, session: Session, reveal: bool = False, resolution: Resolution | None = None,
+    case_id: str,
+    *,
+    session: Session,
+    reveal: bool = False,
+    resolution: Resolution | None = None,
 ) -> Timeline:
     resolution = resolution or resolve_case(case_id, session=session)
     events: list[TimelineEvent] = []
@@ -85,27 +99,40 @@ def case_timeline(
                 continue
             seen_sales.add(marker)
             kind = "return" if sale.count < 0 else "sale"
-            events.append(TimelineEvent(
-                time=sale.time, kind=kind,
-                label=f"{kind} {sale.setl_id} ({sale.med_list_codg})",
-                card=sale.psn_no if reveal else mask_id(sale.psn_no),
-                institution=sale.fixmedins_code, institution_name=sale.institution,
-                setl_id=sale.setl_id, box=box.key, fund=fen_to_yuan(sale.hifp_pay_fen),
-                seizure_id=box.seizure_id,
-            ))
+            events.append(
+                TimelineEvent(
+                    time=sale.time,
+                    kind=kind,
+                    label=f"{kind} {sale.setl_id} ({sale.med_list_codg})",
+                    card=sale.psn_no if reveal else mask_id(sale.psn_no),
+                    institution=sale.fixmedins_code,
+                    institution_name=sale.institution,
+                    setl_id=sale.setl_id,
+                    box=box.key,
+                    fund=fen_to_yuan(sale.hifp_pay_fen),
+                    seizure_id=box.seizure_id,
+                )
+            )
     seizures = session.scalars(select(models.Seizure).where(models.Seizure.case_id == case_id)).all()
     for seizure in seizures:
-        events.append(TimelineEvent(
-            time=seizure.seized_at, kind="seizure",
-            label=f"seizure {seizure.seizure_id}"
-            + (f" at {seizure.address}" if seizure.address else ""),
-            seizure_id=seizure.seizure_id))
+        events.append(
+            TimelineEvent(
+                time=seizure.seized_at,
+                kind="seizure",
+                label=f"seizure {seizure.seizure_id}" + (f" at {seizure.address}" if seizure.address else ""),
+                seizure_id=seizure.seizure_id,
+            )
+        )
     bills = sorted({s.waybill_no for s in seizures if s.waybill_no})
     if bills:
         for bill in session.scalars(select(models.Waybill).where(models.Waybill.waybill_no.in_(bills))):
-            events.append(TimelineEvent(
-                time=bill.ship_time, kind="shipment",
-                label=f"shipment {bill.waybill_no} to {bill.receiver_adcode}"))
+            events.append(
+                TimelineEvent(
+                    time=bill.ship_time,
+                    kind="shipment",
+                    label=f"shipment {bill.waybill_no} to {bill.receiver_adcode}",
+                )
+            )
     order = {k: i for i, k in enumerate(EVENT_KINDS)}
     events.sort(key=lambda e: (e.time, order[e.kind], e.setl_id or "", e.box or ""))
     return Timeline(case_id, tuple(events))

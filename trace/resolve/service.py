@@ -195,7 +195,11 @@ def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
                 seen.add(key)
                 boxes.append(
                     BoxResolution(
-                        written, key, family, Status.NOT_DISPENSED, seizure_id=seizure_id,
+                        written,
+                        key,
+                        family,
+                        Status.NOT_DISPENSED,
+                        seizure_id=seizure_id,
                         box_med_list_codg=box_drug,
                     )
                 )

@@ -33,8 +33,19 @@ def upgrade() -> None:
         "lead_basis_institution",
         sa.Column("fixmedins_code", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=True),
-        *_counts("setls", "cards", "boxes", "sale_rows", "card_days", "no_visit", "shared_visit",
-                 "short", "short_same", "long", "long_same"),
+        *_counts(
+            "setls",
+            "cards",
+            "boxes",
+            "sale_rows",
+            "card_days",
+            "no_visit",
+            "shared_visit",
+            "short",
+            "short_same",
+            "long",
+            "long_same",
+        ),
         sa.Column("modal_ndrug", sa.BigInteger(), nullable=True),
         sa.Column("modal_dmin", sa.String(length=64), nullable=True),
         sa.Column("modal_dmax", sa.String(length=64), nullable=True),
@@ -52,8 +63,9 @@ def upgrade() -> None:
         sa.Column("units", sa.BigInteger(), nullable=True),
         sa.Column("typical", sa.Float(), nullable=True),
         sa.Column("plausible", sa.Float(), nullable=True),
-        sa.PrimaryKeyConstraint("psn_no", "med_list_codg", "grid", "bucket",
-                                name=op.f("pk_lead_basis_window")),
+        sa.PrimaryKeyConstraint(
+            "psn_no", "med_list_codg", "grid", "bucket", name=op.f("pk_lead_basis_window")
+        ),
     )
     op.create_table(
         "lead_basis_card",
@@ -71,6 +83,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("lead_basis_doctor", "lead_basis_card", "lead_basis_window",
-                  "lead_basis_institution", "lead_basis_code"):
+    for table in (
+        "lead_basis_doctor",
+        "lead_basis_card",
+        "lead_basis_window",
+        "lead_basis_institution",
+        "lead_basis_code",
+    ):
         op.drop_table(table)
