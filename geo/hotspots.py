@@ -40,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 __all__ = [
     "UTM51N",
@@ -250,15 +251,9 @@ class HotspotResult:
 def bh_adjust(p: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values): q <= alpha ⇔ rejected at FDR alpha."""
     p = np.asarray(p, dtype=float)
-    m = p.size
-    if m == 0:
+    if p.size == 0:
         return p.copy()
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(scaled[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(q, 1.0)
-    return out
+    return np.asarray(stats.false_discovery_control(p, method="bh"), dtype=float)
 
 
 def confidence_bin(z: float, p_fdr: float) -> int:
@@ -430,7 +425,6 @@ def cluster_min_samples(n: int, study_area_m2: float, eps_m: float) -> int:
     """DBSCAN's core count: at least 5, and more than a uniform spread of ``n`` points over the
     area would put within ``eps_m`` of any one point (Poisson, once in ``n`` tries), so that
     ordinary density makes no cluster however many points there are."""
-    from scipy import stats
 
     if n == 0 or study_area_m2 <= 0:
         return 5
@@ -447,7 +441,6 @@ def _clusters(
     min_samples: int,
 ) -> list[Cluster]:
     import pyproj
-    from scipy import stats
     from sklearn.cluster import DBSCAN
 
     n = len(xy)

@@ -4,44 +4,11 @@ from __future__ import annotations
 
 import math
 
+from scipy import special
+
 from rxtrace.trace.investigate.params import RateTest
 
 __all__ = ["poisson_surprise", "rate_test"]
-
-
-def _log_gamma_p(a: float, x: float) -> float:
-    """log of the regularised lower incomplete gamma function P(a, x), a > 0, x > 0."""
-    if x < a + 1.0:
-        # Series: converges fast below the mode.
-        term = total = 1.0 / a
-        ap = a
-        for _ in range(10_000):
-            ap += 1.0
-            term *= x / ap
-            total += term
-            if term < total * 1e-15:
-                break
-        return -x + a * math.log(x) - math.lgamma(a) + math.log(total)
-    # Continued fraction for Q = 1 - P (Lentz), then P = 1 - Q: P is large here, no underflow.
-    tiny = 1e-300
-    b = x + 1.0 - a
-    c = 1.0 / tiny
-    d = 1.0 / b
-    h = d
-    for i in range(1, 10_000):
-        an = -i * (i - a)
-        b += 2.0
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    q = math.exp(-x + a * math.log(x) - math.lgamma(a)) * h
-    return math.log1p(-min(q, 1.0 - 1e-16))
 
 
 def poisson_surprise(k: int, lam: float) -> float:
@@ -56,7 +23,14 @@ def poisson_surprise(k: int, lam: float) -> float:
         return 0.0
     if lam <= 0:
         return 300.0
-    return min(300.0, -_log_gamma_p(float(k), lam) / math.log(10))
+    # P(X >= k) is the regularised lower incomplete gamma P(k, lam). Where it is near 1 the
+    # surprise comes from the small upper tail Q through log1p, or it would round to 0.
+    q = float(special.gammaincc(k, lam))
+    if q < 0.5:
+        return min(300.0, -math.log1p(-q) / math.log(10))
+    p = float(special.gammainc(k, lam))
+    # p underflows to 0 only far beyond the cap of 1e-300.
+    return 300.0 if p <= 0.0 else min(300.0, -math.log10(p))
 
 
 def rate_test(k: int, n: float, rate: float, *, prior: float = 2.0) -> RateTest:
