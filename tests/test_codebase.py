@@ -176,3 +176,18 @@ def test_the_doctests_are_found() -> None:
     # A module list that came back empty, or modules that no longer import, would pass above.
     attempted = sum(doctest.testmod(importlib.import_module(name)).attempted for name in MODULES)
     assert len(MODULES) > 70 and attempted > 40
+
+
+def test_every_package_is_listed_for_the_wheel() -> None:
+    """setuptools maps the folders by hand (``package-dir``), so a subpackage missing from
+    ``packages`` installs fine in editable mode and is silently absent from a wheel."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    listed = set(config["packages"])
+    on_disk = {
+        ".".join([FOLDERS[folder], *init.parent.relative_to(REPO / folder).parts])
+        for folder in FOLDERS
+        for init in (REPO / folder).rglob("__init__.py")
+    }
+    assert on_disk - listed == set()
