@@ -7,16 +7,35 @@ from fastapi import FastAPI
 from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
 from rxtrace.api.errors import add_exception_handlers
+from rxtrace.api.security import BodyLimit, SecurityHeaders
 from rxtrace.api.views import router
 
 __all__ = ["create_app"]
 
+UPLOAD_PATHS = ("/api/loads", "/api/scans")
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(settings: Settings | None = None, *, https: bool = False) -> FastAPI:
     settings = settings or Settings()
     # The interactive docs load their scripts from a CDN; on an isolated network they cannot.
-    app = FastAPI(title="rxtrace", docs_url=None, redoc_url=None)
+    # The OpenAPI document itself is served at /api/openapi.json (behind no login: it holds no data).
+    app = FastAPI(
+        title="rxtrace",
+        summary="Seized drug boxes to the insurance sales that paid for them.",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
     app.state.context = AppContext(settings)
     add_exception_handlers(app)
     app.include_router(router)
+    # Outermost last: the headers go on every answer, the 413 included.
+    app.add_middleware(
+        BodyLimit,
+        body_bytes=settings.max_body_kb << 10,
+        upload_bytes=(settings.max_upload_mb << 20) + (1 << 20),  # the multipart framing
+        upload_paths=UPLOAD_PATHS,
+    )
+    app.add_middleware(SecurityHeaders, hsts=https)
     return app

@@ -35,9 +35,9 @@ def _root(ctx: typer.Context) -> None:
 
 
 def _register() -> None:
-    from rxtrace.api.commands import data, demo, resolve, serve
+    from rxtrace.api.commands import accounts, data, demo, resolve, serve
 
-    for module in (data, resolve, demo, serve):
+    for module in (data, resolve, demo, serve, accounts):
         module.register(app)
     for optional in ("scan", "geo", "investigate"):
         try:

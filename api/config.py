@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "default_data_dir"]
@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     key_file: Path | None = None
     show_sensitive: bool = False
+    """Unmask identity data on the local command line. The server ignores it: there a
+    supervisor asks per request, with a reason, and the audit log keeps it."""
+    session_hours: float = Field(8.0, gt=0, le=24 * 30)
+    max_upload_mb: int = Field(512, ge=1)
+    """Largest upload (contract files, photos, a video) the server takes in one request."""
+    max_body_kb: int = Field(1024, ge=1)
+    """Largest body of any other request (a JSON list of codes, a note)."""
+    max_codes: int = Field(10_000, ge=1)
+    """Most codes one resolve request may ask about."""
+    max_code_length: int = Field(256, ge=32)
+    """Longest code accepted: a GS1 string with every AI fits well under it."""
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

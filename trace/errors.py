@@ -7,14 +7,18 @@ command line prints the message on one line and exits non-zero. Nothing here kno
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "ConflictError",
     "ContractError",
     "KeyMismatchError",
     "LeadNotFoundError",
     "NotFoundError",
     "ParseError",
+    "PermissionDeniedError",
     "ReasonRequiredError",
     "RxtraceError",
+    "TooLargeError",
+    "TooManyAttemptsError",
 ]
 
 
@@ -48,3 +52,24 @@ class KeyMismatchError(ConflictError):
 
 class ReasonRequiredError(ConflictError):
     """A workflow step that must say why (closing or reopening a lead) came without a note."""
+
+
+class AuthenticationError(RxtraceError):
+    """No valid login: a wrong name or password, an unknown, ended or expired session, a
+    disabled user."""
+
+
+class PermissionDeniedError(RxtraceError):
+    """The user is known but their role may not do this."""
+
+
+class TooManyAttemptsError(RxtraceError):
+    """Too many failed logins in a short time; ``retry_after`` says in how many seconds to try."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooLargeError(RxtraceError):
+    """An input goes past a stated limit (a body, an upload, a list, a code's length)."""

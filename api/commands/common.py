@@ -20,11 +20,14 @@ from rxtrace.api.context import AppContext
 from rxtrace.api.output import Format, err
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
     from sqlalchemy.orm import Session
 
     from rxtrace.trace.investigate import BasisInfo
 
-__all__ = ["FormatOption", "app_context", "leads_basis", "progress_bar"]
+__all__ = ["FormatOption", "app_context", "audit_shown", "leads_basis", "progress_bar"]
 
 
 def app_context(ctx: typer.Context) -> AppContext:
@@ -66,3 +69,29 @@ def leads_basis(session: Session) -> BasisInfo:
         )
 
     return ensure_basis(session=session, params=LeadParams(), parallel=True, on_build=say)
+
+
+def audit_shown(
+    session: Session,
+    *,
+    command: str,
+    params: dict[str, Any],
+    persons: Iterable[str],
+    revealed: bool,
+    reason: str | None = None,
+) -> None:
+    """Record in the audit log that the operating-system user was shown these persons' data
+    (a command line read is audited as a web one is), in the command's own transaction."""
+    from rxtrace.trace.accounts import record
+    from rxtrace.trace.investigate.workflow import default_user
+
+    record(
+        session=session,
+        actor=default_user(),
+        address="cli",
+        action=f"rxtrace {command}",
+        params={k: v for k, v in params.items() if v not in (None, [], ())},
+        persons=sorted(set(persons)),
+        revealed=revealed,
+        reason=reason or ("RXTRACE_SHOW_SENSITIVE on the local command line" if revealed else None),
+    )

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import TaskID
-from sqlalchemy import select
 
-from rxtrace.api.commands.common import FormatOption, app_context, progress_bar
+from rxtrace.api.commands.common import FormatOption, app_context, audit_shown, progress_bar
+from rxtrace.api.documents import load_document, rejects_document
 from rxtrace.api.output import Format, err, print_csv, print_json, print_table
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest.contract import TABLES
 from rxtrace.trace.ingest.load import LoadReport, load_paths
-from rxtrace.trace.store import models
 
 if TYPE_CHECKING:
     from rxtrace.trace.investigate.basis import BasisInfo
@@ -88,14 +87,7 @@ def load(
 
 def _print_load(report: LoadReport, output: Format, elapsed: float, basis: BasisInfo | None) -> None:
     if output is Format.json:
-        print_json(
-            {
-                "files": [vars(f) for f in report.files],
-                "tables": report.per_table(),
-                "seconds": round(elapsed, 3),
-                "lead_basis": None if basis is None else basis.to_dict(),
-            }
-        )
+        print_json(load_document(report, seconds=elapsed, basis=basis))
         return
     rows = [
         (
@@ -137,41 +129,29 @@ def rejects(
     """List the rows set aside by loads: file, line, reason and the row as it was."""
     app = app_context(ctx)
     with app.session() as session:
-        query = (
-            select(models.RejectedRow, models.LoadedFile.path)
-            .join(models.LoadedFile, models.LoadedFile.id == models.RejectedRow.file_id)
-            .order_by(models.RejectedRow.file_id, models.RejectedRow.line_no)
-            .limit(limit)
+        document = rejects_document(session=session, table=table, file=file, limit=limit)
+        # Set-aside rows are shown as written, card numbers and all.
+        audit_shown(
+            session,
+            command="rejects",
+            params={"table": table, "file": file, "rows": len(document["rejects"])},
+            persons=[],
+            revealed=True,
+            reason="rows set aside are shown as they were written",
         )
-        if table:
-            query = query.where(models.RejectedRow.table_name == table)
-        if file:
-            query = query.where(models.LoadedFile.path.contains(file))
-        found = [
-            (path, row.table_name, row.line_no, row.reason, row.raw) for row, path in session.execute(query)
-        ]
-        refused = session.scalars(
-            select(models.LoadedFile).where(models.LoadedFile.status == "refused")
-        ).all()
     if output is Format.json:
-        print_json(
-            {
-                "rejects": [
-                    {"file": p, "table": t, "line": n, "reason": r, "raw": (raw or "").rstrip("\r\n")}
-                    for p, t, n, r, raw in found
-                ],
-                "refused_files": [{"file": f.path, "reason": f.error} for f in refused],
-            }
-        )
+        print_json(document)
         return
-    rows = [(p, t, n, r, (raw or "").rstrip("\r\n")[:120]) for p, t, n, r, raw in found]
+    found = document["rejects"]
+    refused = document["refused_files"]
+    rows = [(r["file"], r["table"], r["line"], r["reason"], r["raw"][:120]) for r in found]
     if output is Format.csv:
         print_csv(("file", "table", "line", "reason", "raw"), rows)
         return
     if rows:
         print_table("Rows set aside", ("file", "table", "line", "reason", "row"), rows)
     if refused:
-        print_table("Files refused", ("file", "reason"), [(f.path, f.error) for f in refused])
+        print_table("Files refused", ("file", "reason"), [(f["file"], f["reason"]) for f in refused])
     if not found and not refused:
         err.print("Nothing was set aside.")
 

@@ -92,7 +92,7 @@ def _scan_photos(app: AppContext, world: DemoWorld, folder: Path) -> None:
     """Photograph the warehouse pile (rendered, with damage) and scan the photos."""
     import cv2
 
-    from rxtrace.api.commands.scan import catalog_products, record_result
+    from rxtrace.api.scanning import catalog_products, record_result
     from rxtrace.scanners.render import render_pile
     from rxtrace.scanners.service import scan_paths
 

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import typer
 
-from rxtrace.api.commands.common import FormatOption, app_context, leads_basis
+from rxtrace.api import persons
+from rxtrace.api.commands.common import FormatOption, app_context, audit_shown, leads_basis
+from rxtrace.api.documents import lead_document, leads_document
 from rxtrace.api.dossier import ReportFormat
 from rxtrace.api.output import Format, err, print_csv, print_json, print_table, to_jsonable
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.investigate.params import LeadKind, LeadStatus
+from rxtrace.trace.resolve import resolve_case
 
 __all__ = ["register"]
 
@@ -57,15 +60,17 @@ def leads(
         leads_basis(session)
         found = find_leads(session=session, kind=kind.value if kind else None, case_id=case)
         stored = save_leads(found, session=session, scope=case) if save else []
+        audit_shown(
+            session,
+            command="leads",
+            params={"kind": kind.value if kind else None, "case": case, "limit": limit},
+            persons=persons.in_leads(found if limit == 0 else found[:limit]),
+            revealed=reveal,
+        )
     numbers = {(s.lead.kind, s.lead.id): (s.lead_id, s.status) for s in stored}
     shown = found if limit == 0 else found[:limit]
     if output is Format.json:
-        documents = []
-        for lead in shown:
-            document = lead.to_dict(reveal=reveal)
-            lead_id, status = numbers.get((lead.kind, lead.id), (None, None))
-            documents.append({**document, "lead_id": lead_id, "status": status})
-        print_json({"leads": documents, "total": len(found), "case_id": case})
+        print_json(leads_document(found, stored, reveal=reveal, limit=limit, case_id=case))
         return
     rows = []
     for lead in shown:
@@ -119,8 +124,15 @@ def lead(
             stored, events = change_status(
                 number, session=session, status=status.value if status else None, note=note, by=by
             )
+        audit_shown(
+            session,
+            command="lead",
+            params={"lead": number},
+            persons=persons.in_leads([stored.lead]),
+            revealed=reveal,
+        )
     if output is Format.json:
-        print_json({**stored.to_dict(reveal=reveal), "history": [e.to_dict() for e in events]})
+        print_json(lead_document(stored, events, reveal=reveal))
         return
     history = [(e.at, e.by, e.from_status or "", e.to_status, e.note or "") for e in events]
     if output is Format.csv:
@@ -162,7 +174,17 @@ def graph(
 
     app = app_context(ctx)
     with app.session() as session:
-        chart = build_case_graph(case, session=session, reveal=app.settings.show_sensitive)
+        resolution = resolve_case(case, session=session)
+        chart = build_case_graph(
+            case, session=session, reveal=app.settings.show_sensitive, resolution=resolution
+        )
+        audit_shown(
+            session,
+            command="graph",
+            params={"case": case, "format": output.value},
+            persons=persons.in_resolution(resolution),
+            revealed=app.settings.show_sensitive,
+        )
     if output is GraphFormat.png:
         from rxtrace.api.dossier.charts import graph_png
 
@@ -203,7 +225,15 @@ def timeline(
 
     app = app_context(ctx)
     with app.session() as session:
-        line = case_timeline(case, session=session, reveal=app.settings.show_sensitive)
+        resolution = resolve_case(case, session=session)
+        line = case_timeline(case, session=session, reveal=app.settings.show_sensitive, resolution=resolution)
+        audit_shown(
+            session,
+            command="timeline",
+            params={"case": case, "format": output.value},
+            persons=persons.in_resolution(resolution),
+            revealed=app.settings.show_sensitive,
+        )
     if output is TimelineFormat.png:
         from rxtrace.api.dossier.charts import timeline_png
 
@@ -259,7 +289,14 @@ def report(
             maps=pictures,
             reveal=app.settings.show_sensitive,
         )
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        audit_shown(
+            session,
+            command="report",
+            params={"case": case, "format": output.value, "file": str(target), "sha256": digest},
+            persons=persons.in_case(case, session=session),
+            revealed=app.settings.show_sensitive,
+        )
     facts = {
         "case_id": case,
         "file": str(target),

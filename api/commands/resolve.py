@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from rxtrace.api.commands.common import FormatOption, app_context
+from rxtrace.api import persons
+from rxtrace.api.commands.common import FormatOption, app_context, audit_shown
+from rxtrace.api.documents import resolution_document
 from rxtrace.api.output import Format, err, out, print_csv, print_json, print_table
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.protect import mask_id
@@ -33,14 +35,19 @@ def resolve(
             resolution = resolve_seizure(seizure, session=session)
         else:
             resolution = resolve_codes(codes, session=session)
+        audit_shown(
+            session,
+            command="resolve",
+            params={"codes": len(codes or []), "case": case, "seizure": seizure},
+            persons=persons.in_resolution(resolution),
+            revealed=app.settings.show_sensitive,
+        )
     print_resolution(resolution, output, reveal=app.settings.show_sensitive, top=top)
 
 
 def print_resolution(resolution: Resolution, output: Format, *, reveal: bool, top: int = 10) -> None:
     if output is Format.json:
-        document = resolution.to_dict(reveal=reveal)
-        document["summary"] = resolution.summary.to_dict(reveal=reveal, top=top)
-        print_json(document)
+        print_json(resolution_document(resolution, reveal=reveal, top=top))
         return
     rows = [
         (

@@ -8,36 +8,17 @@ from typing import Any
 
 import typer
 from rich.progress import TaskID
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from rxtrace.api.commands.common import FormatOption, app_context, progress_bar
+from rxtrace.api import persons
+from rxtrace.api.commands.common import FormatOption, app_context, audit_shown, progress_bar
 from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.output import Format, err, print_csv, print_json, print_table
+from rxtrace.api.scanning import catalog_products, record_result
 from rxtrace.trace.errors import RxtraceError
-from rxtrace.trace.resolve.scans import CameraRead, RecordedScan, ScannedSource, record_scan
+from rxtrace.trace.resolve.scans import RecordedScan
 from rxtrace.trace.resolve.service import resolve_seizure
-from rxtrace.trace.store import models
 
-__all__ = ["catalog_products", "record_result", "register"]
-
-
-def catalog_products(session: Session) -> frozenset[str]:
-    """Product identifiers the catalog knows: a read of a known product is trusted sooner."""
-    return frozenset(session.scalars(select(models.CatalogProduct.product_id)))
-
-
-def record_result(result: Any, *, session: Session, seizure_id: str) -> RecordedScan:
-    """Store a scanner result's boxes on the seizure, with each read's evidence."""
-    return record_scan(
-        session=session,
-        seizure_id=seizure_id,
-        sources=[ScannedSource(f.source, f.sha256, f.kind, f.frames) for f in result.files],
-        reads=[
-            CameraRead(b.code, b.source, b.symbology, b.frame, [list(p) for p in b.polygon], b.confidence)
-            for b in result.boxes
-        ],
-    )
+__all__ = ["register"]
 
 
 def scan(
@@ -89,6 +70,14 @@ def scan(
     with app.session() as session:
         recorded = record_result(result, session=session, seizure_id=seizure)
         resolution = resolve_seizure(seizure, session=session) if resolve else None
+        if resolution is not None:
+            audit_shown(
+                session,
+                command="scan",
+                params={"seizure": seizure, "resolve": True},
+                persons=persons.in_resolution(resolution),
+                revealed=app.settings.show_sensitive,
+            )
     if not recorded.seizure_known:
         err.print(f"note: seizure '{seizure}' is not loaded yet; its boxes are kept under that id.")
     elapsed = time.monotonic() - started

@@ -3,6 +3,7 @@ only home of what makes a box resold, a code cloned, and how deep a case is expa
 boxes), the resolve service over codes, seizures and cases, and the scan records that put boxes
 on a seizure."""
 
+from rxtrace.trace.resolve.cases import CaseInfo, SeizureInfo, list_cases, list_seizures, seizure_info
 from rxtrace.trace.resolve.rules import (
     MAX_DEPTH,
     BoxResolution,
@@ -30,16 +31,20 @@ __all__ = [
     "MAX_DEPTH",
     "BoxResolution",
     "CameraRead",
+    "CaseInfo",
     "Ranked",
     "RecordedScan",
     "Resolution",
     "Sale",
     "ScannedSource",
     "SeizedRead",
+    "SeizureInfo",
     "Status",
     "Summary",
     "classify",
     "clone_reasons",
+    "list_cases",
+    "list_seizures",
     "record_scan",
     "resolve_case",
     "resolve_codes",
@@ -47,5 +52,6 @@ __all__ = [
     "resolve_seizure",
     "sales_of_boxes",
     "seized_boxes",
+    "seizure_info",
     "summarise",
 ]

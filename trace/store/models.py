@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -39,6 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Aggregation",
+    "AuditEvent",
     "Base",
     "CatalogProduct",
     "Dispensing",
@@ -52,11 +54,14 @@ __all__ = [
     "LeadEvent",
     "LeadRecord",
     "LoadedFile",
+    "LoginFailure",
+    "LoginSession",
     "Meta",
     "RejectedRow",
     "ScanSource",
     "SeizedCode",
     "Seizure",
+    "UserAccount",
     "Waybill",
 ]
 
@@ -417,3 +422,68 @@ class LeadBasisDoctor(Base):
     dr_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     sale_rows: Mapped[int] = mapped_column(BigInteger)
     fixmedins_code: Mapped[str | None] = mapped_column(String(64))
+
+
+# Accounts, sessions and the audit log (``rxtrace.trace.accounts``).
+
+
+class UserAccount(Base):
+    """A person who may log in: a role and an argon2 hash of the password, never the password."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # investigator | supervisor | admin
+    password_hash: Mapped[str] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoginSession(Base):
+    """A login kept server-side. Only SHA-256 digests of its tokens are stored: whoever reads
+    the database cannot act as the user."""
+
+    __tablename__ = "login_session"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_sha256: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginFailure(Base):
+    """A failed login, counted per user name and per address to throttle guessing."""
+
+    __tablename__ = "login_failure"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    user_name: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class AuditEvent(Base):
+    """Who read whose data, when, from where, unmasked or not, and why.
+
+    Append-only: the database refuses UPDATE and DELETE (triggers made by the migration), and
+    ``hash`` chains each event to ``prev_hash``, the one before it.
+    """
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(200))
+    params: Mapped[str] = mapped_column(Text)  # JSON, keys sorted: hashed as written
+    persons: Mapped[str] = mapped_column(Text)  # JSON list of psn_no, sorted
+    revealed: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

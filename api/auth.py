@@ -1,0 +1,141 @@
+"""Who is asking, and may they: the caller behind a bearer token or the session cookie, the
+role check per route, CSRF on cookie requests that change state, and the audit of every
+answer that carries a person's data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from rxtrace.api.deps import SessionDep
+from rxtrace.trace.accounts import (
+    Account,
+    Permission,
+    check_reason,
+    csrf_matches,
+    record,
+    require,
+    session_for,
+)
+from rxtrace.trace.errors import AuthenticationError, PermissionDeniedError
+
+__all__ = [
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "Caller",
+    "CallerDep",
+    "Disclosure",
+    "DisclosureDep",
+    "audit_read",
+    "permitted",
+]
+
+SESSION_COOKIE = "rxtrace_session"
+CSRF_COOKIE = "rxtrace_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/login", auto_error=False)
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Set by /api/auth/login.")
+
+
+@dataclass(frozen=True)
+class Caller:
+    account: Account
+    address: str
+    token: str
+    via_cookie: bool
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def get_caller(
+    request: Request,
+    session: SessionDep,
+    bearer: Annotated[str | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> Caller:
+    token = bearer or cookie
+    if not token:
+        raise AuthenticationError("Not logged in: send a bearer token or the session cookie.")
+    account, csrf_sha256 = session_for(token, session=session)
+    via_cookie = not bearer
+    if via_cookie and request.method not in _SAFE_METHODS:
+        # A cookie rides along with any request the browser makes, also one a hostile page
+        # triggers; only our own pages can read the CSRF token and send it back.
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not csrf_matches(sent, csrf_sha256):
+            raise PermissionDeniedError(f"A cookie request that changes data needs the {CSRF_HEADER} header.")
+    return Caller(account, client_address(request), token, via_cookie)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def permitted(permission: Permission) -> Callable[[Caller], Caller]:
+    """A dependency: the caller, if their role has ``permission``; 403 otherwise."""
+
+    def check(caller: CallerDep) -> Caller:
+        require(caller.account.role, permission)
+        return caller
+
+    check.__name__ = f"permitted_{permission.name}"
+    return check
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    reveal: bool
+    reason: str | None
+
+
+def get_disclosure(
+    caller: CallerDep,
+    reveal: Annotated[
+        bool, Query(description="Show identity data unmasked (supervisor, with a reason).")
+    ] = False,
+    reason: Annotated[
+        str | None, Query(max_length=500, description="Why identity data must be seen: a few words.")
+    ] = None,
+) -> Disclosure:
+    if not reveal:
+        return Disclosure(False, None)
+    require(caller.account.role, Permission.reveal)
+    return Disclosure(True, check_reason(reason))
+
+
+DisclosureDep = Annotated[Disclosure, Depends(get_disclosure)]
+
+
+def audit_read(
+    request: Request,
+    *,
+    session: Session,
+    caller: Caller,
+    persons: Iterable[str],
+    disclosure: Disclosure | None = None,
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Record that ``caller`` was shown these persons' data, and commit it before the answer
+    leaves: an answer is never given without its audit event."""
+    shown = dict(request.query_params) | (params or {})
+    shown.pop("reason", None)  # kept in its own field
+    record(
+        session=session,
+        actor=caller.account.name,
+        address=caller.address,
+        action=f"{request.method} {request.url.path}",
+        params=shown,
+        persons=sorted(set(persons)),
+        revealed=bool(disclosure and disclosure.reveal),
+        reason=disclosure.reason if disclosure else None,
+    )
+    session.commit()

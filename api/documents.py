@@ -1,0 +1,94 @@
+"""The JSON answer to each question, built in one place: the command line prints it with
+``--format json`` and the web API returns it, so the two never drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rxtrace.trace.store import models
+
+if TYPE_CHECKING:
+    from rxtrace.trace.ingest.load import LoadReport
+    from rxtrace.trace.investigate import BasisInfo, Lead
+    from rxtrace.trace.investigate.workflow import LeadEvent, StoredLead
+    from rxtrace.trace.resolve.service import Resolution
+
+__all__ = [
+    "lead_document",
+    "leads_document",
+    "load_document",
+    "rejects_document",
+    "resolution_document",
+]
+
+
+def resolution_document(resolution: Resolution, *, reveal: bool, top: int = 10) -> dict[str, Any]:
+    """What ``rxtrace resolve`` answers: every box with its sales, and the summary's rankings."""
+    document = resolution.to_dict(reveal=reveal)
+    document["summary"] = resolution.summary.to_dict(reveal=reveal, top=top)
+    return document
+
+
+def leads_document(
+    found: Sequence[Lead],
+    stored: Sequence[StoredLead],
+    *,
+    reveal: bool,
+    limit: int,
+    case_id: str | None,
+) -> dict[str, Any]:
+    """What ``rxtrace leads`` answers: the leads shown, each with its number and status."""
+    numbers = {(s.lead.kind, s.lead.id): (s.lead_id, s.status) for s in stored}
+    shown = found if limit == 0 else found[:limit]
+    documents = []
+    for lead in shown:
+        lead_id, status = numbers.get((lead.kind, lead.id), (None, None))
+        documents.append({**lead.to_dict(reveal=reveal), "lead_id": lead_id, "status": status})
+    return {"leads": documents, "total": len(found), "case_id": case_id}
+
+
+def lead_document(stored: StoredLead, events: Sequence[LeadEvent], *, reveal: bool) -> dict[str, Any]:
+    """What ``rxtrace lead N`` answers: the lead, its evidence and its history."""
+    return {**stored.to_dict(reveal=reveal), "history": [e.to_dict() for e in events]}
+
+
+def load_document(report: LoadReport, *, seconds: float, basis: BasisInfo | None) -> dict[str, Any]:
+    """What ``rxtrace load`` answers: every file's fate and the rows per table."""
+    return {
+        "files": [vars(f) for f in report.files],
+        "tables": report.per_table(),
+        "seconds": round(seconds, 3),
+        "lead_basis": None if basis is None else basis.to_dict(),
+    }
+
+
+def rejects_document(*, session: Session, table: str | None, file: str | None, limit: int) -> dict[str, Any]:
+    """What ``rxtrace rejects`` answers: rows set aside, as written, and files refused whole."""
+    query = (
+        select(models.RejectedRow, models.LoadedFile.path)
+        .join(models.LoadedFile, models.LoadedFile.id == models.RejectedRow.file_id)
+        .order_by(models.RejectedRow.file_id, models.RejectedRow.line_no)
+        .limit(limit)
+    )
+    if table:
+        query = query.where(models.RejectedRow.table_name == table)
+    if file:
+        query = query.where(models.LoadedFile.path.contains(file))
+    refused = session.scalars(select(models.LoadedFile).where(models.LoadedFile.status == "refused")).all()
+    return {
+        "rejects": [
+            {
+                "file": path,
+                "table": row.table_name,
+                "line": row.line_no,
+                "reason": row.reason,
+                "raw": (row.raw or "").rstrip("\r\n"),
+            }
+            for row, path in session.execute(query)
+        ],
+        "refused_files": [{"file": f.path, "reason": f.error} for f in refused],
+    }

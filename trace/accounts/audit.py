@@ -1,0 +1,225 @@
+"""The audit log: who saw whose data, when, from where, unmasked or not, and why.
+
+Append-only twice over: the database refuses UPDATE and DELETE on ``audit_event`` (triggers
+on both engines, made by the migration), and every event carries the SHA-256 of the one
+before it, so :func:`verify` finds an event removed or changed by someone who got past the
+triggers. Removing the newest events leaves an intact but shorter chain: :func:`verify`
+reports the head (count and last hash) for keeping somewhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rxtrace.trace.errors import ParseError
+from rxtrace.trace.store import models
+from rxtrace.trace.store.db import one_at_a_time
+
+__all__ = ["MIN_REASON_WORDS", "AuditEvent", "ChainCheck", "check_reason", "events", "record", "verify"]
+
+MIN_REASON_WORDS = 3
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    at: datetime
+    actor: str
+    address: str | None
+    action: str
+    params: dict[str, Any]
+    persons: tuple[str, ...]
+    revealed: bool
+    reason: str | None
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "actor": self.actor,
+            "address": self.address,
+            "action": self.action,
+            "params": self.params,
+            "persons": list(self.persons),
+            "revealed": self.revealed,
+            "reason": self.reason,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    events: int
+    head: str
+    broken_at: int | None
+    """The id of the first event whose link or content does not hold, if any."""
+    problem: str | None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "intact": self.intact,
+            "events": self.events,
+            "head": self.head,
+            "broken_at": self.broken_at,
+            "problem": self.problem,
+        }
+
+
+def check_reason(reason: str | None) -> str:
+    """A reason to see identity data must say something: a few words, not a token.
+
+    >>> check_reason("lead 12 card owner interview")
+    'lead 12 card owner interview'
+    >>> check_reason("x")
+    Traceback (most recent call last):
+    ...
+    rxtrace.trace.errors.ParseError: A reason to reveal identity data needs at least 3 words, got 1.
+    """
+    words = (reason or "").split()
+    if len(words) < MIN_REASON_WORDS:
+        raise ParseError(
+            f"A reason to reveal identity data needs at least {MIN_REASON_WORDS} words, got {len(words)}."
+        )
+    return " ".join(words)[:500]
+
+
+def _hash(
+    prev: str,
+    at: datetime,
+    actor: str,
+    address: str | None,
+    action: str,
+    params: str,
+    persons: str,
+    revealed: bool,
+    reason: str | None,
+) -> str:
+    body = json.dumps(
+        [prev, at.isoformat(), actor, address, action, params, persons, revealed, reason],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def record(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    params: dict[str, Any],
+    persons: Sequence[str],
+    address: str | None = None,
+    revealed: bool = False,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Append an event in the caller's transaction; returns its hash. One writer at a time per
+    database, so each event links to the one committed before it."""
+    at = (now or datetime.now()).replace(microsecond=0)
+    params_text = json.dumps(params, ensure_ascii=False, sort_keys=True, default=str)
+    persons_text = json.dumps(sorted(set(persons)), ensure_ascii=False)
+    with _writers_turn(session):
+        last = session.scalar(select(models.AuditEvent.hash).order_by(models.AuditEvent.id.desc()).limit(1))
+        prev = last or GENESIS
+        digest = _hash(prev, at, actor, address, action, params_text, persons_text, revealed, reason)
+        session.add(
+            models.AuditEvent(
+                at=at,
+                actor=actor[:64],
+                address=(address or None) and address[:64],
+                action=action[:200],
+                params=params_text,
+                persons=persons_text,
+                revealed=revealed,
+                reason=reason,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        session.flush()
+    return digest
+
+
+@contextmanager
+def _writers_turn(session: Session) -> Iterator[None]:
+    """Hold the database's turn to append until the caller's transaction ends, so the head read
+    here is the last committed one. PostgreSQL: an advisory transaction lock. SQLite: its one
+    write lock, taken before the head is read (a transaction there is only ever open once it
+    wrote, and then it holds that lock already)."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        with one_at_a_time(connection, "audit"):
+            yield
+        return
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is not None and not dbapi.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    yield
+
+
+def _event(row: models.AuditEvent) -> AuditEvent:
+    return AuditEvent(
+        row.id,
+        row.at,
+        row.actor,
+        row.address,
+        row.action,
+        json.loads(row.params),
+        tuple(json.loads(row.persons)),
+        row.revealed,
+        row.reason,
+        row.hash,
+    )
+
+
+def events(
+    *, session: Session, user: str | None = None, since: datetime | None = None, limit: int = 1000
+) -> list[AuditEvent]:
+    """Events newest first, of one user, since a time."""
+    query = select(models.AuditEvent).order_by(models.AuditEvent.id.desc()).limit(limit)
+    if user is not None:
+        query = query.where(models.AuditEvent.actor == user)
+    if since is not None:
+        query = query.where(models.AuditEvent.at >= since)
+    return [_event(row) for row in session.scalars(query)]
+
+
+def verify(*, session: Session) -> ChainCheck:
+    """Walk the chain from the first event: every link and every event's own hash must hold."""
+    prev = GENESIS
+    count = 0
+    for row in session.scalars(select(models.AuditEvent).order_by(models.AuditEvent.id)).yield_per(5000):
+        count += 1
+        if row.prev_hash != prev:
+            return ChainCheck(count, prev, row.id, "an event before this one was removed or changed")
+        expected = _hash(
+            row.prev_hash,
+            row.at,
+            row.actor,
+            row.address,
+            row.action,
+            row.params,
+            row.persons,
+            row.revealed,
+            row.reason,
+        )
+        if expected != row.hash:
+            return ChainCheck(count, prev, row.id, "this event was changed after it was written")
+        prev = row.hash
+    return ChainCheck(count, prev, None, None)
