@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install
+.PHONY: demo test lint bench install bundle
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scan_bench.py
 	$(BIN)/python bench/geo_bench.py
 	$(BIN)/python bench/leads_bench.py --rows 1000000
+
+# One archive to install on a network with no package registry (README: Offline install).
+bundle: $(STAMP)
+	PYTHON=$(BIN)/python scripts/bundle dist

@@ -49,8 +49,36 @@ def serve(
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
         proxy_headers=False,  # the address throttled and audited is the peer's, not a header's
+        timeout_graceful_shutdown=5,  # a stop waits this long for open connections, not forever
     )
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("cert")(cert)
+
+
+def cert(
+    ctx: typer.Context,
+    hosts: list[str] = typer.Option(
+        ..., "--host", help="A name or IP address the server is reached by (repeat)."
+    ),
+    folder: Path = typer.Option(Path("tls"), "--dir", help="Where the authority and certificates are kept."),
+    unit: str = typer.Option(
+        "rxtrace", "--unit", help="The unit's name, shown in the authority's certificate."
+    ),
+) -> None:
+    """Make the unit's own certificate authority (once) and a server certificate for its names
+    and addresses, for `rxtrace serve --tls-cert --tls-key`."""
+    from rxtrace.api.output import print_table
+    from rxtrace.api.tls import issue_server_certificate
+
+    issued = issue_server_certificate(folder, hosts, unit=unit)
+    print_table("Certificates", ("what", "value"), list(issued.to_dict().items()))
+    err.print(
+        f"Serve with: rxtrace serve --host 0.0.0.0 --tls-cert {issued.cert} --tls-key {issued.key}\n"
+        f"Each phone trusts {folder / 'ca.crt'} once (README: HTTPS for phones); "
+        "keep ca-key.pem off the network.",
+        markup=False,
+        highlight=False,
+    )

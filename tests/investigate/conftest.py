@@ -1,13 +1,17 @@
-"""A seized case shared by the graph, timeline, dossier and command-line tests."""
+"""A seized case shared by the graph, timeline, dossier and command-line tests, and a server
+(SQLite, and PostgreSQL) on case K1 with one user per role for the server tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
 from .builders import T0, World
+from .serverkit import Server, make_server
 
 
 @pytest.fixture
@@ -48,3 +52,23 @@ def case_world(session: Session) -> World:
     )
     w.commit()
     return w
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """The same server test on SQLite and on PostgreSQL."""
+    url = (
+        f"sqlite:///{tmp_path / 'rxtrace.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    made = make_server(url, tmp_path)
+    yield made
+    made.app.state.context.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[Server]:
+    made = make_server(f"sqlite:///{tmp_path / 'rxtrace.db'}", tmp_path)
+    yield made
+    made.app.state.context.engine.dispose()

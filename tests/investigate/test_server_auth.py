@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from serverkit import PASSWORD, Server
 
 from rxtrace.trace.accounts import disable_user, open_session, set_password
 from rxtrace.trace.accounts.service import authenticate
 from rxtrace.trace.errors import AuthenticationError, TooManyAttemptsError
 
+from .serverkit import PASSWORD, Server
+
 
 def _login(server: Server, name: str, password: str = PASSWORD, address: str = "testclient") -> int:
     client = server.client()
-    return client.post("/api/auth/login", data={"username": name, "password": password}).status_code
+    return int(client.post("/api/auth/login", data={"username": name, "password": password}).status_code)
 
 
 def test_login_answers_a_bearer_token_and_sets_a_strict_httponly_cookie(server: Server) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -14,11 +13,7 @@ from rxtrace.api.app import create_app
 from rxtrace.api.config import Settings
 from rxtrace.trace.accounts import add_user
 
-# pytest runs with --import-mode=importlib, which puts no test folder on sys.path: the
-# investigation tests' world builder is reached from the tests folder.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from investigate.builders import T0, World
+from .builders import T0, World
 
 PASSWORD = "correct horse battery"
 ROLES = ("investigator", "supervisor", "admin")

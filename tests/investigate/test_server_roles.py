@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from serverkit import Server
 
 from rxtrace.trace.accounts import MATRIX, Permission, Role, allows, require
 from rxtrace.trace.errors import PermissionDeniedError
+
+from .serverkit import Server
 
 # The table, written out again by hand: a change to MATRIX must change this too.
 INV, SUP, ADM = "investigator", "supervisor", "admin"

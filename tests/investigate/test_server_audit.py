@@ -1,0 +1,164 @@
+"""The audit log: every read of a person's data recorded, nothing edited, nothing removed unseen."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
+
+from rxtrace.api.cli import app as cli
+from rxtrace.trace.accounts import events, verify
+from rxtrace.trace.investigate.workflow import default_user
+
+from .serverkit import Server
+
+CARD = "310000000051"
+
+# Every kind of answer that shows a person: a card, a sale with its card, a card lead.
+READS = [
+    ("GET", "/api/resolve?code={hub}", None),
+    ("POST", "/api/resolve", {"codes": ["{hub}"]}),
+    ("GET", "/api/cases/K1", None),
+    ("GET", "/api/seizures/Z1", None),
+    ("GET", "/api/cases/K1/graph", None),
+    ("GET", "/api/cases/K1/timeline", None),
+    ("GET", "/api/leads?kind=card", None),
+    ("GET", "/api/cases/K1/report?format=csv", None),
+]
+
+
+def _last(server: Server) -> dict[str, object]:
+    with server.app.state.context.session() as session:
+        return events(session=session, limit=1)[0].to_dict()
+
+
+@pytest.mark.parametrize(("method", "path", "body"), READS)
+def test_each_person_read_writes_an_event(
+    sqlite_server: Server, method: str, path: str, body: object
+) -> None:
+    hub = sqlite_server.codes["hub"]
+    client = sqlite_server.login("sup")
+    target = path.format(hub=hub)
+    payload = json.loads(json.dumps(body).replace("{hub}", hub)) if body else None
+    assert client.request(method, target, json=payload).status_code == 200
+    event = _last(sqlite_server)
+    assert event["actor"] == "sup" and event["address"] == "testclient"
+    assert event["action"] == f"{method} {target.split('?')[0]}"
+    assert CARD in event["persons"], event  # type: ignore[operator]
+    assert event["revealed"] is False and event["reason"] is None
+
+
+def test_a_single_lead_read_is_audited(sqlite_server: Server) -> None:
+    client = sqlite_server.login("inv")
+    card_lead = next(
+        lead for lead in client.get("/api/leads?kind=card&limit=0").json()["leads"] if lead["kind"] == "card"
+    )
+    client.get(f"/api/leads/{card_lead['lead_id']}")
+    event = _last(sqlite_server)
+    assert event["action"] == f"GET /api/leads/{card_lead['lead_id']}" and CARD in event["persons"]  # type: ignore[operator]
+
+
+def test_a_reveal_is_recorded_with_its_reason(server: Server) -> None:
+    reason = "interview of the card owner"
+    server.login("sup").get(f"/api/cases/K1?reveal=true&reason={reason}")
+    event = _last(server)
+    assert event["revealed"] is True and event["reason"] == reason
+    assert "reason" not in event["params"]  # type: ignore[operator]
+
+
+def test_the_log_refuses_update_and_delete(server: Server) -> None:
+    server.login("inv").get("/api/cases/K1")
+    engine = server.app.state.context.engine
+    for statement in ("UPDATE audit_event SET actor = 'nobody'", "DELETE FROM audit_event"):
+        with (
+            engine.connect() as connection,
+            pytest.raises(DBAPIError, match=r"append-only|permission denied"),
+        ):
+            connection.execute(text(statement))
+    if engine.dialect.name == "postgresql":
+        with (
+            engine.connect() as connection,
+            pytest.raises(DBAPIError, match=r"append-only|permission denied"),
+        ):
+            connection.execute(text("TRUNCATE audit_event"))
+    with server.app.state.context.session() as session:
+        assert verify(session=session).intact
+
+
+def _get_past_the_triggers(server: Server, statement: str) -> None:
+    """What someone with the database's owner rights could still do."""
+    engine = server.app.state.context.engine
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.execute(text("DROP TRIGGER audit_event_no_delete"))
+            connection.execute(text("DROP TRIGGER audit_event_no_update"))
+        else:
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        connection.execute(text(statement))
+
+
+def test_verify_finds_an_event_removed_by_hand(server: Server) -> None:
+    client = server.login("inv")
+    for _ in range(3):
+        client.get("/api/cases/K1")
+    with server.app.state.context.session() as session:
+        second = sorted(e.id for e in events(session=session))[1]
+    _get_past_the_triggers(server, f"DELETE FROM audit_event WHERE id = {second}")
+    with server.app.state.context.session() as session:
+        check = verify(session=session)
+    assert not check.intact and check.broken_at == second + 1
+    env = {"RXTRACE_DATABASE_URL": server.settings.database_url, "RXTRACE_SECRET_KEY": "s" * 32}
+    result = CliRunner().invoke(cli, ["audit", "verify", "--format", "json"], env=env)
+    assert result.exit_code != 0
+    assert json.loads(result.stdout)["intact"] is False
+
+
+def test_verify_finds_an_event_changed_by_hand(sqlite_server: Server) -> None:
+    sqlite_server.login("inv").get("/api/cases/K1")
+    _get_past_the_triggers(sqlite_server, "UPDATE audit_event SET persons = '[]'")
+    with sqlite_server.app.state.context.session() as session:
+        check = verify(session=session)
+    assert check.problem is not None and "changed" in check.problem
+
+
+def test_command_line_reads_are_audited_under_the_os_user(sqlite_server: Server) -> None:
+    env = {"RXTRACE_DATABASE_URL": sqlite_server.settings.database_url, "RXTRACE_SECRET_KEY": "s" * 32}
+    runner = CliRunner()
+    for args in (["resolve", "--case", "K1"], ["graph", "--case", "K1"], ["timeline", "--case", "K1"]):
+        assert runner.invoke(cli, [*args, "--format", "json"], env=env).exit_code == 0
+        event = _last(sqlite_server)
+        assert event["actor"] == default_user() and event["address"] == "cli"
+        assert event["action"] == f"rxtrace {args[0]}" and CARD in event["persons"]  # type: ignore[operator]
+    listed = runner.invoke(cli, ["audit", "--user", default_user(), "--format", "json"], env=env)
+    assert [e["action"] for e in json.loads(listed.stdout)["events"]] == [
+        "rxtrace timeline",
+        "rxtrace graph",
+        "rxtrace resolve",
+    ]
+    assert runner.invoke(cli, ["audit", "--since", "yesterday"], env=env).exit_code != 0
+
+
+def test_user_commands(sqlite_server: Server) -> None:
+    env = {"RXTRACE_DATABASE_URL": sqlite_server.settings.database_url, "RXTRACE_SECRET_KEY": "s" * 32}
+    runner = CliRunner()
+    added = runner.invoke(
+        cli, ["user", "add", "zhang.wei", "--role", "supervisor"], input="a long passphrase\n", env=env
+    )
+    assert added.exit_code == 0, added.output
+    short = runner.invoke(cli, ["user", "add", "li", "--role", "admin"], input="short\n", env=env)
+    assert short.exit_code != 0 and "at least 10" in str(short.exception)
+    again = runner.invoke(
+        cli, ["user", "add", "zhang.wei", "--role", "admin"], input="a long passphrase\n", env=env
+    )
+    assert again.exit_code != 0
+    assert sqlite_server.login("zhang.wei", "a long passphrase").get("/api/audit").status_code == 200
+    assert (
+        runner.invoke(cli, ["user", "passwd", "zhang.wei"], input="a newer passphrase\n", env=env).exit_code
+        == 0
+    )
+    assert runner.invoke(cli, ["user", "disable", "zhang.wei"], env=env).exit_code == 0
+    listed = json.loads(runner.invoke(cli, ["user", "list", "--format", "json"], env=env).stdout)["users"]
+    assert {u["name"]: (u["role"], u["disabled"]) for u in listed}["zhang.wei"] == ("supervisor", True)
