@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from rxtrace.api import persons
@@ -31,6 +31,8 @@ router = APIRouter(tags=["leads"])
 Reader = Annotated[Caller, Depends(permitted(Permission.leads_read))]
 Noter = Annotated[Caller, Depends(permitted(Permission.leads_note))]
 _ERRORS = error_responses(401, 403, 404, 422)
+# A lead number as the database stores it (64-bit): a larger one is a 422, not an overflow.
+LeadId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The lead's number.")]
 
 
 class StatusIn(BaseModel):
@@ -42,7 +44,7 @@ class NoteIn(BaseModel):
     note: str = Field(min_length=1, max_length=4000)
 
 
-@router.get("/leads", responses=error_responses(401, 403, 422))
+@router.get("/leads", responses=error_responses(401, 403, 404, 422))
 def leads(
     request: Request,
     caller: Reader,
@@ -70,7 +72,7 @@ def leads(
 
 @router.get("/leads/{lead_id}", responses=_ERRORS)
 def lead(
-    lead_id: int, request: Request, caller: Reader, disclosure: DisclosureDep, session: SessionDep
+    lead_id: LeadId, request: Request, caller: Reader, disclosure: DisclosureDep, session: SessionDep
 ) -> Any:
     """The same JSON as ``rxtrace lead N --format json``."""
     stored, events = lead_history(lead_id, session=session)
@@ -86,7 +88,7 @@ def lead(
 
 
 @router.post("/leads/{lead_id}/status", responses=error_responses(401, 403, 404, 409, 422))
-def move(lead_id: int, body: StatusIn, request: Request, caller: Reader, session: SessionDep) -> Any:
+def move(lead_id: LeadId, body: StatusIn, request: Request, caller: Reader, session: SessionDep) -> Any:
     """Move a lead: an investigator takes a new lead up (investigating); escalating, closing
     and reopening are a supervisor's. Closing and reopening need a note."""
     current, _ = lead_history(lead_id, session=session)
@@ -101,7 +103,7 @@ def move(lead_id: int, body: StatusIn, request: Request, caller: Reader, session
 
 
 @router.post("/leads/{lead_id}/notes", responses=_ERRORS)
-def note(lead_id: int, body: NoteIn, request: Request, caller: Noter, session: SessionDep) -> Any:
+def note(lead_id: LeadId, body: NoteIn, request: Request, caller: Noter, session: SessionDep) -> Any:
     """Add a note to a lead's history, its status unchanged."""
     stored, events = change_status(lead_id, session=session, note=body.note, by=caller.account.name)
     document = to_jsonable(lead_document(stored, events, reveal=False))
