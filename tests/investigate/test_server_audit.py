@@ -162,3 +162,16 @@ def test_user_commands(sqlite_server: Server) -> None:
     assert runner.invoke(cli, ["user", "disable", "zhang.wei"], env=env).exit_code == 0
     listed = json.loads(runner.invoke(cli, ["user", "list", "--format", "json"], env=env).stdout)["users"]
     assert {u["name"]: (u["role"], u["disabled"]) for u in listed}["zhang.wei"] == ("supervisor", True)
+
+
+def test_concurrent_reads_each_get_their_event_in_one_unbroken_chain(server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = server.login("inv")
+    path = f"/api/resolve?code={server.codes['hub']}"
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: client.get(path).status_code, range(40)))
+    assert statuses == [200] * 40
+    with server.app.state.context.session() as session:
+        check = verify(session=session)
+        assert check.intact and check.events == 40

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -213,3 +214,34 @@ def test_the_map_downloads_as_html_or_png(sqlite_server: Server) -> None:
 def test_login_form_names_follow_the_oauth2_password_flow(sqlite_server: Server) -> None:
     client = sqlite_server.client()
     assert client.post("/api/auth/login", json={"username": "inv", "password": PASSWORD}).status_code == 422
+
+
+def test_client_reads_become_boxes_only_when_the_server_reads_them_too(sqlite_server: Server) -> None:
+    import base64
+
+    code = sqlite_server.codes["unsold"]
+    image, _ = render_label(code, "datamatrix")
+    ok, png = cv2.imencode(".png", cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255))
+    assert ok
+    evidence = base64.b64encode(png.tobytes()).decode()
+    blank = cv2.imencode(".png", np.full((120, 120), 255, np.uint8))[1]
+    client = sqlite_server.login("inv")
+    answer = client.post(
+        "/api/scans/reads",
+        json={
+            "seizure": "Z8",
+            "reads": [
+                {"code": code, "symbology": "DataMatrix", "image": evidence},  # confirmed
+                {"code": sqlite_server.codes["hub"], "image": evidence},  # another code than the image's
+                {"code": code, "image": base64.b64encode(blank.tobytes()).decode()},  # nothing to read
+                {"code": code, "image": "not base64!"},
+            ],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    document = answer.json()
+    assert [b["code"] for b in document["boxes"]] == [code]
+    assert document["recorded"]["seizure_id"] == "Z8"
+    assert [r["read"] for r in document["client_rejected"]] == [2, 3, 4]
+    kept = list((sqlite_server.settings.data_dir / "uploads" / "scans").rglob("read-*.png"))
+    assert len(kept) == 3  # every decodable evidence image is kept, read or not

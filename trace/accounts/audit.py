@@ -160,16 +160,21 @@ def record(
 def _writers_turn(session: Session) -> Iterator[None]:
     """Hold the database's turn to append until the caller's transaction ends, so the head read
     here is the last committed one. PostgreSQL: an advisory transaction lock. SQLite: its one
-    write lock, taken before the head is read (a transaction there is only ever open once it
-    wrote, and then it holds that lock already)."""
+    write lock, taken before the head is read. A transaction already open there may hold no
+    lock at all (a resolution writes only to TEMP tables) and could not take the write lock
+    later without failing at once against another writer, so what it did is committed first
+    and the write lock taken afresh."""
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         with one_at_a_time(connection, "audit"):
             yield
         return
     dbapi = connection.connection.dbapi_connection
-    if dbapi is not None and not dbapi.in_transaction:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if dbapi is not None:
+        if dbapi.in_transaction:
+            session.flush()
+            dbapi.commit()
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the write lock (busy_timeout)
     yield
 
 

@@ -1,0 +1,212 @@
+"""The resolve endpoint under load, as a client on the unit's network meets it.
+
+Serves a demo world with ``uvicorn`` (one process, as ``rxtrace serve`` runs) on loopback, logs
+in, and sends ``GET /api/resolve?code=…`` at fixed rates from an open-loop client (requests
+leave on schedule whether or not earlier ones have answered, so a slow server shows as latency
+instead of being hidden by a waiting client). For each rate: throughput, p50/p99 latency from
+each request's scheduled time, errors. Three servers are measured side by side:
+
+* ``full``: the real application: session check, role check, resolution, audit event;
+* ``no-auth-audit``: the same application with the session and audit replaced by no-ops, so the
+  difference is what logins and the audit cost per request;
+* ``health``: ``GET /api/health``, the framework and server alone (the floor).
+
+    .venv/bin/python bench/api_bench.py [--engine sqlite|postgres] [--rates 100,200,400,800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PASSWORD = "bench password 123"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_world(folder: Path, engine: str) -> str:
+    url = f"sqlite:///{folder / 'rxtrace.db'}"
+    if engine == "postgres":
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text('DROP DATABASE IF EXISTS "rxtrace_api_bench" WITH (FORCE)'))
+            conn.execute(text('CREATE DATABASE "rxtrace_api_bench"'))
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/rxtrace_api_bench"
+    rxtrace = str(Path(sys.executable).parent / "rxtrace")
+    env = {**os.environ, "RXTRACE_SECRET_KEY": "b" * 32, "RXTRACE_DATABASE_URL": url}
+    subprocess.run(
+        [rxtrace, "demo", "--dir", str(folder / "demo"), "--persons", "1000", "--database-url", url],
+        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    subprocess.run(
+        [rxtrace, "user", "add", "bench", "--role", "investigator"],
+        env=env, input=PASSWORD + "\n", text=True, check=True, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return url
+
+
+def serve(url: str, variant: str, port: int) -> None:
+    """Run in a child process: the application, or its variant without auth and audit."""
+    import uvicorn
+
+    from rxtrace.api import auth
+    from rxtrace.api.app import create_app
+    from rxtrace.api.config import Settings
+    from rxtrace.trace.accounts import Account, Role
+
+    settings = Settings(database_url=url, secret_key="b" * 32)
+    app = create_app(settings)
+    if variant == "no-auth-audit":
+        from datetime import datetime
+
+        fixed = auth.Caller(
+            Account("bench", Role.investigator, False, datetime.now()), "127.0.0.1", "x", False
+        )
+        app.dependency_overrides[auth.get_caller] = lambda: fixed
+        setattr(auth, "record", lambda **_kwargs: "0" * 64)  # noqa: B010 - the audit, made a no-op
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _codes(url: str, limit: int = 500) -> list[str]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text(f"SELECT code FROM seized_code LIMIT {limit}"))]
+
+
+def _login(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    body = urllib.parse.urlencode({"username": "bench", "password": PASSWORD})
+    conn.request("POST", "/api/auth/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    return str(json.loads(conn.getresponse().read())["access_token"])
+
+
+def run_rate(
+    port: int, paths: list[str], token: str, rate: float, seconds: float, workers: int = 32
+) -> dict[str, float]:
+    """Open loop: request i is due at start + i / rate; latency counts from when it was due."""
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def worker() -> None:
+        nonlocal errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": f"Bearer {token}"}
+        for i in counter:
+            due = start + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                conn.request("GET", paths[i % len(paths)], headers=headers)
+                answer = conn.getresponse()
+                answer.read()
+                ok = answer.status == 200
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                ok = False
+            done = time.perf_counter()
+            with lock:
+                latencies.append(done - due)
+                errors += not ok
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "rate": rate,
+        "requests": total,
+        "throughput": total / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--rates", default="100,200,400,800")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--serve", nargs=3, metavar=("URL", "VARIANT", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], args.serve[1], int(args.serve[2]))
+        return
+    rates = [float(r) for r in args.rates.split(",")]
+    with tempfile.TemporaryDirectory(prefix="rxtrace-api-bench-") as folder:
+        print(f"building a demo world on {args.engine} …", file=sys.stderr)
+        url = build_world(Path(folder), args.engine)
+        codes = _codes(url)
+        resolve_paths = [f"/api/resolve?code={urllib.parse.quote(c)}" for c in codes]
+        print(f"engine {args.engine}; {len(codes)} codes; {args.seconds:.0f} s per rate; one uvicorn process")
+        print(f"{'server':<15}{'rate/s':>8}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+        for variant, paths in (
+            ("full", resolve_paths),
+            ("no-auth-audit", resolve_paths),
+            ("health", ["/api/health"]),
+        ):
+            port = _free_port()
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--serve",
+                    url,
+                    "full" if variant == "health" else variant,
+                    str(port),
+                ]
+            )
+            try:
+                for _ in range(300):
+                    try:
+                        http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/api/health")
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                token = _login(port)
+                run_rate(port, paths, token, 50, 2)  # warm: caches, connections, the first audit writes
+                for rate in rates:
+                    r = run_rate(port, paths, token, rate, args.seconds)
+                    print(
+                        f"{variant:<15}{rate:>8.0f}{r['throughput']:>9.0f}{r['p50_ms']:>9.2f}"
+                        f"{r['p99_ms']:>9.2f}{r['errors']:>8.0f}",
+                        flush=True,
+                    )
+            finally:
+                child.terminate()
+                child.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
