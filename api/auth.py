@@ -4,7 +4,7 @@ answer that carries a person's data."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -80,10 +80,10 @@ def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def permitted(permission: Permission) -> Callable[[Caller], Caller]:
+def permitted(permission: Permission) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency: the caller, if their role has ``permission``; 403 otherwise."""
 
-    def check(caller: CallerDep) -> Caller:
+    async def check(caller: CallerDep) -> Caller:
         require(caller.account.role, permission)
         return caller
 
@@ -97,7 +97,7 @@ class Disclosure:
     reason: str | None
 
 
-def get_disclosure(
+async def get_disclosure(
     caller: CallerDep,
     reveal: Annotated[
         bool, Query(description="Show identity data unmasked (supervisor, with a reason).")

@@ -14,12 +14,14 @@ from rxtrace.api.context import AppContext
 __all__ = ["ContextDep", "SessionDep", "SettingsDep"]
 
 
-def get_context(request: Request) -> AppContext:
+# The cheap dependencies are coroutines: FastAPI runs a plain function on its thread pool,
+# a hop that cost more than the work here under load (bench/api_bench.py).
+async def get_context(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
 
 
-def get_settings(context: Annotated[AppContext, Depends(get_context)]) -> Settings:
+async def get_settings(context: Annotated[AppContext, Depends(get_context)]) -> Settings:
     return context.settings
 
 
