@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from rxtrace.trace.investigate import Lead, LeadParams, find_leads
 from rxtrace.trace.investigate import basis as lead_basis
 from rxtrace.trace.investigate.basis import basis_info, ensure_basis, refresh_basis
+from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.store import models
 
 from .builders import T0, World
@@ -142,7 +143,7 @@ def test_sqlite_builds_it_in_a_file_and_hands_the_connection_back_in_memory(
     real = lead_basis._count_side
     seen: list[int] = []
 
-    def watched(sql: lead_basis.Sql, params: LeadParams) -> lead_basis._Part:
+    def watched(sql: Sql, params: LeadParams) -> lead_basis._Part:
         seen.append(sql.session.execute(text("PRAGMA temp_store")).scalar_one())
         return real(sql, params)
 
@@ -222,7 +223,7 @@ def test_a_build_waits_for_another_and_then_finds_it_current(
     pool = ThreadPoolExecutor(1)
     waiting: list[Future[lead_basis.BasisInfo]] = []
 
-    def second_starts_meanwhile(sql: lead_basis.Sql, params: LeadParams) -> lead_basis._Part:
+    def second_starts_meanwhile(sql: Sql, params: LeadParams) -> lead_basis._Part:
         if not waiting:
             waiting.append(pool.submit(ensure_basis, session=other, params=LeadParams()))
             time.sleep(0.5)  # the second builder asks for its turn during this build
@@ -248,7 +249,7 @@ def test_a_write_committed_during_the_build_does_not_fail_it(
     session.commit()
     real = lead_basis._count_side
 
-    def with_a_load_beside(sql: lead_basis.Sql, params: LeadParams) -> lead_basis._Part:
+    def with_a_load_beside(sql: Sql, params: LeadParams) -> lead_basis._Part:
         part = real(sql, params)
         with _second_session(session) as beside:
             beside.add(models.Meta(name="written-beside", value="1"))

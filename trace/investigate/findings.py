@@ -9,10 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from rxtrace.trace.investigate.basis import (
-    Sql,
-)
 from rxtrace.trace.investigate.params import LeadParams, RateTest, RuleHit
+from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.investigate.stats import rate_test
 
 __all__ = [

@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session
 from rxtrace.trace.errors import NotFoundError, RxtraceError
 from rxtrace.trace.investigate.basis import (
     INS,
-    Sql,
     ensure_basis,
     fill_units,
 )
@@ -49,6 +48,7 @@ from rxtrace.trace.investigate.rules_cards import rule_cross_institution
 from rxtrace.trace.investigate.rules_codes import rule_codes
 from rxtrace.trace.investigate.rules_institutions import rule_institution_shape
 from rxtrace.trace.investigate.rules_seized import rule_seized
+from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.resolve.rules import MAX_DEPTH
 from rxtrace.trace.store import models
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from rxtrace.trace.investigate.basis import (
     INS,
-    Sql,
 )
 from rxtrace.trace.investigate.findings import Found, limited
 from rxtrace.trace.investigate.params import EPOCH, LeadParams, RuleHit
+from rxtrace.trace.investigate.sql import Sql
 
 __all__ = ["rule_cross_institution"]
 

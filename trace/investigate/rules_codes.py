@@ -11,7 +11,6 @@ from rxtrace.trace.codes import parse_code
 from rxtrace.trace.errors import ParseError
 from rxtrace.trace.investigate.basis import (
     INS,
-    Sql,
     catalog_products,
 )
 from rxtrace.trace.investigate.findings import (
@@ -23,6 +22,7 @@ from rxtrace.trace.investigate.findings import (
     limited,
 )
 from rxtrace.trace.investigate.params import LeadParams, RuleHit
+from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.resolve.rules import is_resold, names_several_drugs
 
 __all__ = ["rule_codes"]

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 
 from rxtrace.trace.investigate.basis import (
     SAME_BILL,
-    Sql,
     fill_settlements,
     settlements,
 )
@@ -20,6 +19,7 @@ from rxtrace.trace.investigate.findings import (
     surprise_gate,
 )
 from rxtrace.trace.investigate.params import MIN_OWN_PAIRS, MIN_PEER_EXPOSURE, LeadParams, RateTest
+from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.investigate.stats import rate_test
 
 __all__ = ["rule_institution_shape"]

@@ -7,7 +7,6 @@ from collections import defaultdict
 
 from rxtrace.trace.investigate.basis import (
     INS,
-    Sql,
 )
 from rxtrace.trace.investigate.findings import (
     Found,
@@ -18,6 +17,7 @@ from rxtrace.trace.investigate.findings import (
     limited,
 )
 from rxtrace.trace.investigate.params import LeadParams, RuleHit
+from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.money import fen_to_yuan
 
 __all__ = ["rule_seized"]
