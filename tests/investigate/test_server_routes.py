@@ -245,3 +245,26 @@ def test_client_reads_become_boxes_only_when_the_server_reads_them_too(sqlite_se
     assert [r["read"] for r in document["client_rejected"]] == [2, 3, 4]
     kept = list((sqlite_server.settings.data_dir / "uploads" / "scans").rglob("read-*.png"))
     assert len(kept) == 3  # every decodable evidence image is kept, read or not
+
+
+def test_a_decompression_bomb_is_refused_alone(sqlite_server: Server) -> None:
+    import io
+
+    from PIL import Image
+
+    bomb = io.BytesIO()
+    Image.new("1", (30_000, 30_000)).save(bomb, format="PNG")  # 900 M pixels in a small file
+    image, _ = render_label(sqlite_server.codes["unsold"], "datamatrix")
+    ok, png = cv2.imencode(".png", cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255))
+    assert ok and len(bomb.getvalue()) < 2 << 20
+    answer = sqlite_server.login("inv").post(
+        "/api/scans?seizure=Z7",
+        files=[
+            ("files", ("bomb.png", bomb.getvalue(), "image/png")),
+            ("files", ("box.png", png.tobytes(), "image/png")),
+        ],
+    )
+    assert answer.status_code == 200, answer.text
+    document = answer.json()
+    assert [b["code"] for b in document["boxes"]] == [sqlite_server.codes["unsold"]]
+    assert [Path(e["source"]).name for e in document["errors"]] == ["bomb.png"]
