@@ -67,8 +67,8 @@ ROUTES: list[tuple[str, str, str, object]] = [
 
 
 @pytest.mark.parametrize("role", [INV, SUP, ADM])
-def test_every_route_under_every_role(sqlite_server: Server, role: str) -> None:
-    client = sqlite_server.login(role[:3])
+def test_every_route_under_every_role(server: Server, role: str) -> None:
+    client = server.login(role[:3])
     for method, path, permission, body in ROUTES:
         answer = client.request(method, path, json=body)
         if role in EXPECTED[permission]:
@@ -78,9 +78,9 @@ def test_every_route_under_every_role(sqlite_server: Server, role: str) -> None:
             assert permission in answer.json()["detail"]
 
 
-def test_an_investigator_takes_a_lead_up_but_only_a_supervisor_moves_it_on(sqlite_server: Server) -> None:
-    investigator = sqlite_server.login("inv")
-    supervisor = sqlite_server.login("sup")
+def test_an_investigator_takes_a_lead_up_but_only_a_supervisor_moves_it_on(server: Server) -> None:
+    investigator = server.login("inv")
+    supervisor = server.login("sup")
     lead_id = investigator.get("/api/leads").json()["leads"][0]["lead_id"]
     path = f"/api/leads/{lead_id}/status"
     assert investigator.post(path, json={"status": "investigating"}).json()["status"] == "investigating"
@@ -93,6 +93,4 @@ def test_an_investigator_takes_a_lead_up_but_only_a_supervisor_moves_it_on(sqlit
     assert investigator.post(path, json={"status": "investigating"}).status_code == 403  # reopening
     noted = investigator.post(f"/api/leads/{lead_id}/notes", json={"note": "called the clinic"}).json()
     assert noted["history"][-1]["note"] == "called the clinic" and noted["history"][-1]["by"] == "inv"
-    assert (
-        sqlite_server.login("adm").post(f"/api/leads/{lead_id}/notes", json={"note": "x"}).status_code == 403
-    )
+    assert server.login("adm").post(f"/api/leads/{lead_id}/notes", json={"note": "x"}).status_code == 403
