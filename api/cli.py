@@ -29,15 +29,28 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"rxtrace {version('rxtrace')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(ctx: typer.Context) -> None:
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     ctx.obj = AppContext(Settings())
 
 
 def _register() -> None:
-    from rxtrace.api.commands import accounts, data, demo, resolve, serve
+    from rxtrace.api.commands import accounts, cases, data, demo, resolve, serve
 
-    for module in (data, resolve, demo, serve, accounts):
+    for module in (data, resolve, cases, demo, serve, accounts):
         module.register(app)
     for optional in ("scan", "geo", "investigate"):
         try:

@@ -15,14 +15,17 @@ if TYPE_CHECKING:
     from rxtrace.trace.ingest.load import LoadReport
     from rxtrace.trace.investigate import BasisInfo, Lead
     from rxtrace.trace.investigate.workflow import LeadEvent, StoredLead
+    from rxtrace.trace.resolve import Summary
     from rxtrace.trace.resolve.service import Resolution
 
 __all__ = [
+    "cases_document",
     "lead_document",
     "leads_document",
     "load_document",
     "rejects_document",
     "resolution_document",
+    "seizures_document",
 ]
 
 
@@ -91,4 +94,34 @@ def rejects_document(*, session: Session, table: str | None, file: str | None, l
             for row, path in session.execute(query)
         ],
         "refused_files": [{"file": f.path, "reason": f.error} for f in refused],
+    }
+
+
+def _with_summary(item: dict[str, Any], summary: Summary) -> dict[str, Any]:
+    """Codes read and, resolved, the boxes they stand for (a carton's code expands into its
+    boxes) by status."""
+    return {**item, "boxes": summary.boxes, "statuses": summary.statuses}
+
+
+def cases_document(*, session: Session) -> dict[str, Any]:
+    """What ``rxtrace cases`` answers: every case, the latest seized first, its boxes by status."""
+    from rxtrace.trace.resolve import list_cases, resolve_case
+
+    return {
+        "cases": [
+            _with_summary(c.to_dict(), resolve_case(c.case_id, session=session).summary)
+            for c in list_cases(session=session)
+        ]
+    }
+
+
+def seizures_document(*, session: Session, case_id: str | None) -> dict[str, Any]:
+    """What ``rxtrace seizures`` answers: seizures newest first, each one's boxes by status."""
+    from rxtrace.trace.resolve import list_seizures, resolve_seizure
+
+    return {
+        "seizures": [
+            _with_summary(s.to_dict(), resolve_seizure(s.seizure_id, session=session).summary)
+            for s in list_seizures(session=session, case_id=case_id)
+        ]
     }

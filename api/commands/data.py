@@ -127,6 +127,8 @@ def rejects(
     output: Format = FormatOption(),
 ) -> None:
     """List the rows set aside by loads: file, line, reason and the row as it was."""
+    if table is not None and table not in TABLES:
+        raise RxtraceError(f"Unknown table '{table}': use one of {', '.join(TABLES)}.")
     app = app_context(ctx)
     with app.session() as session:
         document = rejects_document(session=session, table=table, file=file, limit=limit)
@@ -146,7 +148,8 @@ def rejects(
     refused = document["refused_files"]
     rows = [(r["file"], r["table"], r["line"], r["reason"], r["raw"][:120]) for r in found]
     if output is Format.csv:
-        print_csv(("file", "table", "line", "reason", "raw"), rows)
+        whole = [(f["file"], None, None, f"file refused: {f['reason']}", None) for f in refused]
+        print_csv(("file", "table", "line", "reason", "raw"), rows + whole)
         return
     if rows:
         print_table("Rows set aside", ("file", "table", "line", "reason", "row"), rows)

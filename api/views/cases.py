@@ -13,12 +13,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from rxtrace.api import persons
 from rxtrace.api.auth import Caller, DisclosureDep, audit_read, permitted
 from rxtrace.api.deps import SessionDep
-from rxtrace.api.documents import resolution_document
+from rxtrace.api.documents import cases_document, resolution_document, seizures_document
 from rxtrace.api.dossier import ReportFormat
 from rxtrace.api.errors import error_responses
 from rxtrace.api.output import to_jsonable
 from rxtrace.trace.accounts import Permission
-from rxtrace.trace.resolve import list_cases, list_seizures, resolve_case, resolve_seizure, seizure_info
+from rxtrace.trace.resolve import resolve_case, resolve_seizure, seizure_info
 
 __all__ = ["router"]
 
@@ -45,8 +45,8 @@ _MEDIA = {
 
 @router.get("/cases", responses=error_responses(401, 403))
 def cases(caller: Reader, session: SessionDep) -> Any:
-    """Every case on record, the latest seized first."""
-    return to_jsonable({"cases": [c.to_dict() for c in list_cases(session=session)]})
+    """The same JSON as ``rxtrace cases --format json``."""
+    return to_jsonable(cases_document(session=session))
 
 
 @router.get("/cases/{case_id}", responses=_ERRORS)
@@ -73,8 +73,8 @@ def case(
 
 @router.get("/seizures", responses=error_responses(401, 403, 422))
 def seizures(caller: Reader, session: SessionDep, case: str | None = None) -> Any:
-    """Seizures newest first, of one case or of all."""
-    return to_jsonable({"seizures": [s.to_dict() for s in list_seizures(session=session, case_id=case)]})
+    """The same JSON as ``rxtrace seizures [--case ID] --format json``."""
+    return to_jsonable(seizures_document(session=session, case_id=case))
 
 
 @router.get("/seizures/{seizure_id}", responses=_ERRORS)

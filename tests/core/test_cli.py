@@ -119,3 +119,45 @@ def test_the_command_line_says_what_to_do_the_domain_does_not(tmp_path: Path) ->
     result = run(["lead", "12345"], tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: No lead 12345. Run `rxtrace leads` to raise leads."
+
+
+@pytest.mark.parametrize("url", ["nonsense", "mysql://u@h/db", "postgresql+psycopg2://u@h/db"])
+def test_a_database_url_rxtrace_cannot_use_is_one_line(tmp_path: Path, url: str) -> None:
+    result = run(["cases"], tmp_path, RXTRACE_DATABASE_URL=url)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert "sqlite:///PATH or postgresql://" in result.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run(["--version"], tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("rxtrace ")
+
+
+def test_rejects_refuses_an_unknown_table(tmp_path: Path) -> None:
+    result = run(["rejects", "--table", "nope"], tmp_path)
+    assert result.returncode != 0 and "Unknown table 'nope'" in result.stderr
+
+
+def test_rejects_csv_lists_refused_files_too(tmp_path: Path) -> None:
+    (tmp_path / "junk.csv").write_text("what,is,this\n1,2,3\n", encoding="utf-8")
+    assert run(["load", str(tmp_path / "junk.csv")], tmp_path).returncode != 0
+    result = run(["rejects", "--format", "csv"], tmp_path)
+    assert result.returncode == 0
+    assert "junk.csv" in result.stdout and "file refused" in result.stdout
+
+
+def test_cases_and_seizures_list_what_is_on_record(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2].parent / "shared" / "contract" / "sample"
+    assert run(["load", str(sample), "--no-prepare-leads"], tmp_path).returncode == 0
+    cases = json.loads(run(["cases", "--format", "json"], tmp_path).stdout)["cases"]
+    seizures = json.loads(run(["seizures", "--format", "json"], tmp_path).stdout)["seizures"]
+    assert cases and seizures
+    for case in cases:
+        mine = [s for s in seizures if s["case_id"] == case["case_id"]]
+        assert case["seizures"] == len(mine) and case["codes"] == sum(s["codes"] for s in mine)
+        assert sum(case["statuses"].values()) == case["boxes"]
+    table = run(["seizures"], tmp_path)
+    assert table.returncode == 0 and seizures[0]["seizure_id"] in table.stdout
+    none = run(["seizures", "--case", "NOPE"], tmp_path)
+    assert none.returncode == 0 and "No seizure of case 'NOPE'" in none.stderr

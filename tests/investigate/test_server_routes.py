@@ -43,6 +43,8 @@ def test_each_answer_equals_the_command_lines_json(server: Server) -> None:
         ("/api/leads/1", ("lead", "1")),
         ("/api/hotspots?case=K1&layer=seizures", ("hotspots", "--case", "K1", "--layer", "seizures")),
         ("/api/routes?case=K1", ("routes", "--case", "K1")),
+        ("/api/cases", ("cases",)),
+        ("/api/seizures?case=K1", ("seizures", "--case", "K1")),
     ]
     for path, args in questions:
         answer = client.get(path)

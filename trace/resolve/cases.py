@@ -1,4 +1,5 @@
-"""What is on record: the cases and their seizures, with how many boxes each holds."""
+"""What is on record: the cases and their seizures, with how many codes were read in each (a
+carton's code counts once here; resolution expands it into its boxes)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class SeizureInfo:
     lon: float | None
     lat: float | None
     waybill_no: str | None
-    boxes: int
+    codes: int
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -35,7 +36,7 @@ class SeizureInfo:
 class CaseInfo:
     case_id: str
     seizures: int
-    boxes: int
+    codes: int
     first_seized_at: datetime
     last_seized_at: datetime
 
@@ -43,9 +44,9 @@ class CaseInfo:
         return dict(vars(self))
 
 
-def _boxes_per_seizure() -> Any:
+def _codes_per_seizure() -> Any:
     return (
-        select(models.SeizedCode.seizure_id, func.count().label("boxes"))
+        select(models.SeizedCode.seizure_id, func.count().label("codes"))
         .group_by(models.SeizedCode.seizure_id)
         .subquery()
     )
@@ -53,10 +54,10 @@ def _boxes_per_seizure() -> Any:
 
 def list_seizures(*, session: Session, case_id: str | None = None) -> list[SeizureInfo]:
     """Seizures newest first, of one case or of all."""
-    boxes = _boxes_per_seizure()
+    reads = _codes_per_seizure()
     query = (
-        select(models.Seizure, func.coalesce(boxes.c.boxes, 0))
-        .outerjoin(boxes, boxes.c.seizure_id == models.Seizure.seizure_id)
+        select(models.Seizure, func.coalesce(reads.c.codes, 0))
+        .outerjoin(reads, reads.c.seizure_id == models.Seizure.seizure_id)
         .order_by(models.Seizure.seized_at.desc(), models.Seizure.seizure_id)
     )
     if case_id is not None:
@@ -70,10 +71,10 @@ def list_seizures(*, session: Session, case_id: str | None = None) -> list[Seizu
 
 
 def seizure_info(seizure_id: str, *, session: Session) -> SeizureInfo:
-    boxes = _boxes_per_seizure()
+    reads = _codes_per_seizure()
     found = session.execute(
-        select(models.Seizure, func.coalesce(boxes.c.boxes, 0))
-        .outerjoin(boxes, boxes.c.seizure_id == models.Seizure.seizure_id)
+        select(models.Seizure, func.coalesce(reads.c.codes, 0))
+        .outerjoin(reads, reads.c.seizure_id == models.Seizure.seizure_id)
         .where(models.Seizure.seizure_id == seizure_id)
     ).first()
     if found is None:
@@ -86,16 +87,16 @@ def seizure_info(seizure_id: str, *, session: Session) -> SeizureInfo:
 
 def list_cases(*, session: Session) -> list[CaseInfo]:
     """Every case on record, the latest seized first."""
-    boxes = _boxes_per_seizure()
+    reads = _codes_per_seizure()
     query = (
         select(
             models.Seizure.case_id,
             func.count(),
-            func.coalesce(func.sum(boxes.c.boxes), 0),
+            func.coalesce(func.sum(reads.c.codes), 0),
             func.min(models.Seizure.seized_at),
             func.max(models.Seizure.seized_at),
         )
-        .outerjoin(boxes, boxes.c.seizure_id == models.Seizure.seizure_id)
+        .outerjoin(reads, reads.c.seizure_id == models.Seizure.seizure_id)
         .group_by(models.Seizure.case_id)
         .order_by(func.max(models.Seizure.seized_at).desc(), models.Seizure.case_id)
     )

@@ -11,9 +11,12 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from filelock import FileLock
-from sqlalchemy import Connection, Engine, Index, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, Index, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+
+from rxtrace.trace.errors import ParseError
 
 __all__ = [
     "build_indexes",
@@ -30,9 +33,32 @@ __all__ = [
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+_DRIVERS = {"sqlite": {"pysqlite"}, "postgresql": {"psycopg"}}
+
+
+def _database_url(url: str) -> URL:
+    """The URL parsed, if it names an engine and driver rxtrace ships; else a one-line reason."""
+    expected = "rxtrace works with sqlite:///PATH or postgresql://USER@HOST/DB."
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ParseError(f"Failed to parse '{url[:200]}' as a database URL: {expected}") from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in _DRIVERS or ("+" in parsed.drivername and driver not in _DRIVERS[backend]):
+        shown = parsed.render_as_string(hide_password=True)
+        raise ParseError(f"Failed to parse '{shown[:200]}' as a database URL: {expected}")
+    return parsed
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; a SQLite file's folder is created and tuned for bulk loads."""
-    parsed = make_url(url)
+    """An engine for ``url``; a SQLite file's folder is created and tuned for bulk loads.
+
+    >>> make_engine("mysql://u@h/db")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rxtrace.trace.errors.ParseError: Failed to parse 'mysql://u@h/db' as a database URL: ...
+    """
+    parsed = _database_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
