@@ -29,6 +29,13 @@ app = typer.Typer(
 )
 
 
+# Commands that only read: pointed at a SQLite file that is not there, they say so instead of
+# creating an empty database and answering "no such case".
+READ_ONLY = frozenset(
+    {"resolve", "cases", "seizures", "rejects", "graph", "timeline", "hotspots", "routes", "map", "audit"}
+)
+
+
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
@@ -44,7 +51,7 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    ctx.obj = AppContext(Settings())
+    ctx.obj = AppContext(Settings(), must_exist=ctx.invoked_subcommand in READ_ONLY)
 
 
 def _register() -> None:

@@ -64,6 +64,7 @@ def print_resolution(resolution: Resolution, output: Format, *, reveal: bool, to
             "yes" if box.clone_suspect else "",
             box.via_case,
             box.seizure_id,
+            box.parse_error or "; ".join(box.clone_reasons),
         )
         for box in resolution.boxes
     ]
@@ -81,6 +82,7 @@ def print_resolution(resolution: Resolution, output: Format, *, reveal: bool, to
         "clone",
         "via_case",
         "seizure_id",
+        "why",
     )
     if output is Format.csv:
         print_csv(columns, rows)

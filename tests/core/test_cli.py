@@ -92,14 +92,14 @@ def test_load_can_leave_the_leads_basis_to_the_first_leads_run(tmp_path: Path) -
 
 
 def test_failures_exit_non_zero_with_one_line(tmp_path: Path) -> None:
-    missing = run(["resolve", "--case", "NOPE"], tmp_path)
-    assert missing.returncode != 0
-    assert missing.stderr.strip().count("\n") == 0 and "No case 'NOPE'" in missing.stderr
     bad = tmp_path / "bad.csv"
     bad.write_text("hello\n")
     refused = run(["load", str(bad)], tmp_path)
     assert refused.returncode != 0 and refused.stderr.strip().count("\n") == 0
     assert "refused" in refused.stderr
+    missing = run(["resolve", "--case", "NOPE"], tmp_path)
+    assert missing.returncode != 0
+    assert missing.stderr.strip().count("\n") == 0 and "No case 'NOPE'" in missing.stderr
     nothing = run(["resolve"], tmp_path)
     assert nothing.returncode != 0 and "exactly one of" in nothing.stderr
 
@@ -161,3 +161,32 @@ def test_cases_and_seizures_list_what_is_on_record(tmp_path: Path) -> None:
     assert table.returncode == 0 and seizures[0]["seizure_id"] in table.stdout
     none = run(["seizures", "--case", "NOPE"], tmp_path)
     assert none.returncode == 0 and "No seizure of case 'NOPE'" in none.stderr
+
+
+def test_a_reading_command_refuses_a_database_file_that_is_not_there(tmp_path: Path) -> None:
+    typo = tmp_path / "no" / "such.db"
+    result = run(["resolve", "--case", "X"], tmp_path, RXTRACE_DATABASE_URL=f"sqlite:///{typo}")
+    assert result.returncode != 0 and f"No database at '{typo}'" in result.stderr
+    assert not typo.parent.exists()  # nothing created
+
+
+def test_the_resolve_table_says_why_a_code_is_malformed(tmp_path: Path) -> None:
+    assert (
+        run(
+            [
+                "load",
+                str(
+                    Path(__file__).resolve().parents[2].parent
+                    / "shared"
+                    / "contract"
+                    / "sample"
+                    / "catalog.csv"
+                ),
+            ],
+            tmp_path,
+        ).returncode
+        == 0
+    )
+    result = run(["resolve", "hello-world"], tmp_path)
+    assert result.returncode == 0 and "malformed" in result.stdout
+    assert "neither a" in " ".join(result.stdout.split())

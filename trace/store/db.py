@@ -27,6 +27,7 @@ __all__ = [
     "make_engine",
     "migrate",
     "one_at_a_time",
+    "parse_database_url",
     "session_scope",
 ]
 
@@ -36,7 +37,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _DRIVERS = {"sqlite": {"pysqlite"}, "postgresql": {"psycopg"}}
 
 
-def _database_url(url: str) -> URL:
+def parse_database_url(url: str) -> URL:
     """The URL parsed, if it names an engine and driver rxtrace ships; else a one-line reason."""
     expected = "rxtrace works with sqlite:///PATH or postgresql://USER@HOST/DB."
     try:
@@ -58,7 +59,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     ...
     rxtrace.trace.errors.ParseError: Failed to parse 'mysql://u@h/db' as a database URL: ...
     """
-    parsed = _database_url(url)
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
