@@ -8,6 +8,7 @@ step runs when its part of rxtrace is installed, and says where its output went.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def demo(
     err.print(f"[bold]4. Resolve[/] case {world.case_id}")
     with app.session() as session:
         resolution = resolve_case(world.case_id, session=session)
-    print_resolution(resolution, Format.table, reveal=False, top=5)
+    # The summary and the rankings; every box is in the dossier's files.
+    print_resolution(resolution, Format.table, reveal=False, top=5, boxes=False)
 
     _leads(app, world.case_id)
     maps = _maps(app, world.case_id, folder)
@@ -84,8 +86,20 @@ def demo(
     err.print(f"Done in {time.monotonic() - started:.1f} s. Everything is in {folder}/.")
     err.print(
         f"Try: RXTRACE_DATABASE_URL={url} RXTRACE_KEY_FILE={folder.resolve() / 'secret.key'} "
-        f"rxtrace resolve --case {world.case_id} --format json"
+        f"{_command()} resolve --case {world.case_id} --format json",
+        markup=False,
+        highlight=False,
     )
+
+
+def _command() -> str:
+    """How a shell reaches this rxtrace: its name when it is on PATH (and the same one), else
+    its full path (after `make demo` it lives in the project's .venv/bin)."""
+    mine = Path(sys.executable).with_name("rxtrace")
+    found = shutil.which("rxtrace")
+    if found and mine.exists() and Path(found).resolve() == mine.resolve():
+        return "rxtrace"
+    return str(mine) if mine.exists() else "rxtrace"
 
 
 def _scan_photos(app: AppContext, world: DemoWorld, folder: Path) -> None:

@@ -45,7 +45,9 @@ def resolve(
     print_resolution(resolution, output, reveal=app.settings.show_sensitive, top=top)
 
 
-def print_resolution(resolution: Resolution, output: Format, *, reveal: bool, top: int = 10) -> None:
+def print_resolution(
+    resolution: Resolution, output: Format, *, reveal: bool, top: int = 10, boxes: bool = True
+) -> None:
     if output is Format.json:
         print_json(resolution_document(resolution, reveal=reveal, top=top))
         return
@@ -108,7 +110,8 @@ def print_resolution(resolution: Resolution, output: Format, *, reveal: bool, to
                 ("id", "name", "boxes", "fund_loss"),
                 [(r["id"], r["name"], r["boxes"], r["fund_loss"]) for r in ranked],
             )
-    print_table("Boxes", columns[:1] + columns[3:], [r[:1] + r[3:] for r in rows])
+    if boxes:
+        print_table("Boxes", columns[:1] + columns[3:], [r[:1] + r[3:] for r in rows])
     if not rows:
         err.print("No codes to resolve.")
     out.print()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,19 @@ def test_demo_command_writes_every_output(tmp_path: Path) -> None:
         assert (folder / name).stat().st_size > 0, name
     assert len(list((folder / "photos").glob("*.jpg"))) >= 3
     assert "dispensed_repeatedly" in result.stdout and "Top leads" in result.stdout
+    assert "Boxes" not in result.stdout  # the summary, not hundreds of rows: every box is in the files
+    # The closing hint runs as printed, also where rxtrace is not on PATH (after `make demo`).
+    hint = next(line for line in result.stderr.splitlines() if line.startswith("Try: "))
+    command = hint.removeprefix("Try: ").split()
+    settings = dict(item.split("=", 1) for item in command if item.startswith("RXTRACE_"))
+    program = [item for item in command if not item.startswith("RXTRACE_")]
+    shell_path = os.environ["PATH"] if program[0] == "rxtrace" else "/usr/bin:/bin"
+    tried = subprocess.run(
+        program, env={"PATH": shell_path, "HOME": str(tmp_path), **settings},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert tried.returncode == 0, tried.stderr
+    assert json.loads(tried.stdout)["scope"]["case_id"] == DEMO_CASE
     for page in ("map.html", f"dossier_{DEMO_CASE}.html"):
         assert not re.search(r"https?://", (folder / page).read_text(encoding="utf-8")), page
     resolved = run(
