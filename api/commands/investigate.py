@@ -25,6 +25,7 @@ __all__ = ["register"]
 
 
 class GraphFormat(StrEnum):
+    table = "table"
     graphml = "graphml"
     json = "json"
     png = "png"
@@ -162,16 +163,22 @@ def _lead_number(text: str) -> int:
 def graph(
     ctx: typer.Context,
     case: str = typer.Option(..., "--case", help="The case to chart."),
-    output: GraphFormat = typer.Option(
-        GraphFormat.json, "--format", "-f", case_sensitive=False, help="graphml, json or png."
+    output: GraphFormat | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="table (a summary; the default on a terminal), json (the default otherwise), graphml or png.",
     ),
-    out: Path | None = typer.Option(
-        None, "--out", help="Write here (png: required unless the default <case>-graph.png suits)."
-    ),
+    out: Path | None = typer.Option(None, "--out", help="Write here (png: required)."),
 ) -> None:
     """The case's link chart: seizure → box → code → sale → card / institution / doctor."""
     from rxtrace.trace.investigate.graph import build_case_graph, graph_document
 
+    if output is None:
+        output = GraphFormat.table if sys.stdout.isatty() and out is None else GraphFormat.json
+    if output is GraphFormat.png and out is None:
+        raise RxtraceError("A PNG needs a file to go to: give --out FILE.png.")
     app = app_context(ctx)
     with app.session() as session:
         resolution = resolve_case(case, session=session)
@@ -185,10 +192,21 @@ def graph(
             persons=persons.in_resolution(resolution),
             revealed=app.settings.show_sensitive,
         )
+    if output is GraphFormat.table:
+        counts = chart.counts()
+        print_table(f"Link chart of case {case}", ("nodes", "count"), list(counts.items()))
+        print_table(
+            "Hubs (most connected)",
+            ("node", "type", "label", "boxes", "fund", "centrality"),
+            [(h.node, h.type, h.label, h.boxes, h.fund, f"{h.centrality:.3f}") for h in chart.hubs],
+            caption="--format json, graphml or png (with --out) for the whole chart",
+        )
+        return
     if output is GraphFormat.png:
         from rxtrace.api.dossier.charts import graph_png
 
-        target = out or Path(f"{_safe(case)}-graph.png")
+        assert out is not None  # refused above
+        target = out
         target.write_bytes(graph_png(chart))
         err.print(f"link chart written to {target}")
         return
@@ -223,6 +241,8 @@ def timeline(
     """Sales, returns, seizures and shipments of a case on one time axis."""
     from rxtrace.trace.investigate.timeline import case_timeline
 
+    if output is TimelineFormat.png and out is None:
+        raise RxtraceError("A PNG needs a file to go to: give --out FILE.png.")
     app = app_context(ctx)
     with app.session() as session:
         resolution = resolve_case(case, session=session)
@@ -237,7 +257,8 @@ def timeline(
     if output is TimelineFormat.png:
         from rxtrace.api.dossier.charts import timeline_png
 
-        target = out or Path(f"{_safe(case)}-timeline.png")
+        assert out is not None  # refused above
+        target = out
         target.write_bytes(timeline_png(line))
         err.print(f"timeline written to {target}")
         return

@@ -57,3 +57,20 @@ def test_graph_timeline_report(
     report = runner.invoke(app, ["report", "--case", "K1", "--format", "html", "--out", str(out), "--json"])
     assert report.exit_code == 0, report.output
     assert json.loads(report.stdout)["fund_loss"] == "91.65" and out.exists()
+
+
+def test_graph_speaks_a_summary_and_writes_no_file_unasked(
+    runner: CliRunner, session: Session, case_world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for command in (
+        ["graph", "--case", "K1", "--format", "png"],
+        ["timeline", "--case", "K1", "--format", "png"],
+    ):
+        refused = runner.invoke(app, command)
+        assert refused.exit_code != 0 and "--out" in str(refused.exception)
+    assert list(tmp_path.glob("*.png")) == []
+    table = runner.invoke(app, ["graph", "--case", "K1", "--format", "table"])
+    assert table.exit_code == 0 and "Hubs" in table.stdout and "Link chart of case K1" in table.stdout
+    piped = runner.invoke(app, ["graph", "--case", "K1"])  # not a terminal: the JSON, as before
+    assert json.loads(piped.stdout)["case_id"] == "K1"
