@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from rxtrace.trace.money import fen_to_yuan
 from rxtrace.trace.protect import mask_id
+from rxtrace.trace.resolve.rules import BoxResolution
 from rxtrace.trace.resolve.service import Resolution, resolve_case
 from rxtrace.trace.store import models
 
@@ -79,6 +80,16 @@ def build_case_graph(
     """Build the case's link chart from its resolution (computed unless given)."""
     resolution = resolution or resolve_case(case_id, session=session)
     g: nx.MultiDiGraph = nx.MultiDiGraph(case_id=case_id)
+    _add_seizures(g, case_id, session)
+    fed: dict[str, set[str]] = defaultdict(set)
+    fund: dict[str, int] = defaultdict(int)
+    for box in resolution.boxes:
+        _add_box(g, box, reveal=reveal, fed=fed, fund=fund)
+    return CaseGraph(case_id, g, _mark_hubs(g, fed, fund, top_hubs))
+
+
+def _add_seizures(g: nx.MultiDiGraph, case_id: str, session: Session) -> None:
+    """The case's seizures, the sites they were made at and the seized shipments' waybills."""
     seizures = {
         s.seizure_id: s
         for s in session.scalars(select(models.Seizure).where(models.Seizure.case_id == case_id))
@@ -92,7 +103,6 @@ def build_case_graph(
         if waybill_nos
         else {}
     )
-
     for sid, seizure in seizures.items():
         node = f"seizure:{sid}"
         g.add_node(
@@ -123,73 +133,82 @@ def build_case_graph(
                 wnode, node, label="shipment seized", time=_time(bill.ship_time if bill else None), money=""
             )
 
-    fed: dict[str, set[str]] = defaultdict(set)
-    fund: dict[str, int] = defaultdict(int)
-    for box in resolution.boxes:
-        key = box.key or f"malformed:{box.code}"
-        sid = box.seizure_id or "?"
-        bnode = f"box:{sid}:{key}"
-        g.add_node(
-            bnode,
-            type="box",
-            label=box.code,
-            status=str(box.status),
-            fund=str(box.fund_loss),
-            clone="yes" if box.clone_suspect else "",
-            via_case=box.via_case or "",
-        )
-        if f"seizure:{sid}" in g:
-            g.add_edge(
-                f"seizure:{sid}", bnode, label="seized", money="", time=g.nodes[f"seizure:{sid}"]["time"]
-            )
-        if box.key is None:
-            continue
-        cnode = f"code:{box.key}"
-        if cnode not in g:
-            g.add_node(
-                cnode,
-                type="code",
-                label=box.key,
-                family=box.family or "",
-                product=(box.product or {}).get("name", "") or "",
-            )
-        g.add_edge(bnode, cnode, label="carries code", time="", money="")
-        for sale in box.sales:
-            snode = f"sale:{sale.setl_id}"
-            if snode not in g:
-                g.add_node(
-                    snode, type="sale", label=sale.setl_id, time=_time(sale.time), rxno=sale.rxno or ""
-                )
-            verb = "returned in" if sale.count < 0 else "settled in"
-            g.add_edge(
-                cnode,
-                snode,
-                label=verb,
-                time=_time(sale.time),
-                money=str(fen_to_yuan(sale.hifp_pay_fen)),
-                count=sale.count,
-                drug=sale.med_list_codg,
-            )
-            card = sale.psn_no if reveal else mask_id(sale.psn_no)
-            parties = [
-                (f"card:{card}", "card", card, "paid by card"),
-                (
-                    f"institution:{sale.fixmedins_code}",
-                    "institution",
-                    sale.institution or sale.fixmedins_code,
-                    "dispensed at",
-                ),
-            ]
-            if sale.dr_code:
-                parties.append((f"doctor:{sale.dr_code}", "doctor", sale.dr_code, "prescribed by"))
-            for pnode, ptype, label, relation in parties:
-                if pnode not in g:
-                    g.add_node(pnode, type=ptype, label=label)
-                if not g.has_edge(snode, pnode):
-                    g.add_edge(snode, pnode, label=relation, time=_time(sale.time), money="")
-                fed[pnode].add(bnode)
-                fund[pnode] += sale.hifp_pay_fen
 
+def _add_box(
+    g: nx.MultiDiGraph,
+    box: BoxResolution,
+    *,
+    reveal: bool,
+    fed: dict[str, set[str]],
+    fund: dict[str, int],
+) -> None:
+    """One box, its code, the sales of that code and the parties behind each sale; ``fed`` and
+    ``fund`` collect the boxes and fund money each party stands behind."""
+    key = box.key or f"malformed:{box.code}"
+    sid = box.seizure_id or "?"
+    bnode = f"box:{sid}:{key}"
+    g.add_node(
+        bnode,
+        type="box",
+        label=box.code,
+        status=str(box.status),
+        fund=str(box.fund_loss),
+        clone="yes" if box.clone_suspect else "",
+        via_case=box.via_case or "",
+    )
+    if f"seizure:{sid}" in g:
+        g.add_edge(f"seizure:{sid}", bnode, label="seized", money="", time=g.nodes[f"seizure:{sid}"]["time"])
+    if box.key is None:
+        return
+    cnode = f"code:{box.key}"
+    if cnode not in g:
+        g.add_node(
+            cnode,
+            type="code",
+            label=box.key,
+            family=box.family or "",
+            product=(box.product or {}).get("name", "") or "",
+        )
+    g.add_edge(bnode, cnode, label="carries code", time="", money="")
+    for sale in box.sales:
+        snode = f"sale:{sale.setl_id}"
+        if snode not in g:
+            g.add_node(snode, type="sale", label=sale.setl_id, time=_time(sale.time), rxno=sale.rxno or "")
+        verb = "returned in" if sale.count < 0 else "settled in"
+        g.add_edge(
+            cnode,
+            snode,
+            label=verb,
+            time=_time(sale.time),
+            money=str(fen_to_yuan(sale.hifp_pay_fen)),
+            count=sale.count,
+            drug=sale.med_list_codg,
+        )
+        card = sale.psn_no if reveal else mask_id(sale.psn_no)
+        parties = [
+            (f"card:{card}", "card", card, "paid by card"),
+            (
+                f"institution:{sale.fixmedins_code}",
+                "institution",
+                sale.institution or sale.fixmedins_code,
+                "dispensed at",
+            ),
+        ]
+        if sale.dr_code:
+            parties.append((f"doctor:{sale.dr_code}", "doctor", sale.dr_code, "prescribed by"))
+        for pnode, ptype, label, relation in parties:
+            if pnode not in g:
+                g.add_node(pnode, type=ptype, label=label)
+            if not g.has_edge(snode, pnode):
+                g.add_edge(snode, pnode, label=relation, time=_time(sale.time), money="")
+            fed[pnode].add(bnode)
+            fund[pnode] += sale.hifp_pay_fen
+
+
+def _mark_hubs(
+    g: nx.MultiDiGraph, fed: dict[str, set[str]], fund: dict[str, int], top_hubs: int
+) -> tuple[Hub, ...]:
+    """Every node's centrality, boxes and fund; the parties feeding most boxes become hubs."""
     centrality = _centrality(g)
     for node, data in g.nodes(data=True):
         data["centrality"] = round(centrality.get(node, 0.0), 6)
@@ -205,7 +224,7 @@ def build_case_graph(
         hubs.append(
             Hub(node, data["type"], data["label"], data["boxes"], fen_to_yuan(fund[node]), data["centrality"])
         )
-    return CaseGraph(case_id, g, tuple(hubs))
+    return tuple(hubs)
 
 
 def _centrality(g: nx.MultiDiGraph) -> dict[str, float]:
