@@ -161,12 +161,34 @@ def build_routes(
     by_route: dict[tuple[str, str], list[WaybillPoint]] = defaultdict(list)
     for w in waybills:
         by_route[(w.from_code, w.to_code)].append(w)
-
     reasons: dict[str, list[str]] = defaultdict(list)
     for no, seizures in tied.items():
         reasons[no].append(f"waybill {no} tied to seizure {', '.join(sorted(seizures))}")
+    _flag_collection_patterns(by_route, anchors, rules, reasons)
+    out = [_route(frm, to, items, reasons) for (frm, to), items in by_route.items()]
+    tied_count = {r: sum(1 for n in r.flagged_waybills if n in tied) for r in out}
+    out.sort(
+        key=lambda r: (
+            not r.flagged,
+            -tied_count[r],
+            -len(r.flagged_waybills),
+            -r.weight_kg,
+            -r.parcels,
+            r.from_code,
+            r.to_code,
+        )
+    )
+    return out
 
-    # Collection pattern: group qualifying parcels by (destination, anchor).
+
+def _flag_collection_patterns(
+    by_route: Mapping[tuple[str, str], Sequence[WaybillPoint]],
+    anchors: Mapping[str, Sequence[tuple[str, str]]],
+    rules: FlagRules,
+    reasons: dict[str, list[str]],
+) -> None:
+    """The collection pattern: heavy, far parcels not declared as drugs, sent again and again
+    from near the same seizure site or hot spot to the same city. Adds the reason to each."""
     pattern: dict[tuple[str, str], list[WaybillPoint]] = defaultdict(list)
     readable: dict[str, str] = {}
     for (_from, to), items in by_route.items():
@@ -194,52 +216,38 @@ def build_routes(
             if text not in reasons[w.waybill_no]:
                 reasons[w.waybill_no].append(text)
 
-    out: list[Route] = []
-    for (frm, to), items in by_route.items():
-        items.sort(key=lambda w: (w.ship_time, w.waybill_no))
-        flagged = [w.waybill_no for w in items if reasons.get(w.waybill_no)]
-        why: list[str] = []
-        for no in flagged:
-            for text in reasons[no]:
-                if text not in why:
-                    why.append(text)
-        from_name, from_pt = _place(frm)
-        to_name, to_pt = _place(to)
-        dist = (boundaries.haversine_m(*from_pt, *to_pt) / 1000.0) if from_pt and to_pt else None
-        out.append(
-            Route(
-                from_code=frm,
-                from_name=from_name,
-                to_code=to,
-                to_name=to_name,
-                parcels=len(items),
-                pieces=sum(w.pieces or 1 for w in items),
-                weight_kg=sum(w.weight_kg or 0.0 for w in items),
-                flagged=bool(flagged),
-                why=tuple(why),
-                distance_km=dist,
-                from_point=from_pt,
-                to_point=to_pt,
-                first_ship=items[0].ship_time,
-                last_ship=items[-1].ship_time,
-                waybills=tuple(w.waybill_no for w in items),
-                flagged_waybills=tuple(flagged),
-                ship_days=tuple(w.ship_time.date().isoformat() for w in items),
-            )
-        )
-    tied_count = {r: sum(1 for n in r.flagged_waybills if n in tied) for r in out}
-    out.sort(
-        key=lambda r: (
-            not r.flagged,
-            -tied_count[r],
-            -len(r.flagged_waybills),
-            -r.weight_kg,
-            -r.parcels,
-            r.from_code,
-            r.to_code,
-        )
+
+def _route(frm: str, to: str, items: list[WaybillPoint], reasons: Mapping[str, list[str]]) -> Route:
+    """One district-to-city flow, its parcels in shipping order and why it is flagged."""
+    items.sort(key=lambda w: (w.ship_time, w.waybill_no))
+    flagged = [w.waybill_no for w in items if reasons.get(w.waybill_no)]
+    why: list[str] = []
+    for no in flagged:
+        for text in reasons[no]:
+            if text not in why:
+                why.append(text)
+    from_name, from_pt = _place(frm)
+    to_name, to_pt = _place(to)
+    dist = (boundaries.haversine_m(*from_pt, *to_pt) / 1000.0) if from_pt and to_pt else None
+    return Route(
+        from_code=frm,
+        from_name=from_name,
+        to_code=to,
+        to_name=to_name,
+        parcels=len(items),
+        pieces=sum(w.pieces or 1 for w in items),
+        weight_kg=sum(w.weight_kg or 0.0 for w in items),
+        flagged=bool(flagged),
+        why=tuple(why),
+        distance_km=dist,
+        from_point=from_pt,
+        to_point=to_pt,
+        first_ship=items[0].ship_time,
+        last_ship=items[-1].ship_time,
+        waybills=tuple(w.waybill_no for w in items),
+        flagged_waybills=tuple(flagged),
+        ship_days=tuple(w.ship_time.date().isoformat() for w in items),
     )
-    return out
 
 
 def _distance_km(w: WaybillPoint) -> float | None:
