@@ -48,29 +48,7 @@ def rule_seized(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -> 
             if row.dr:
                 doctor_events[row.dr].append(row.setl_id)
     if "card" in kinds:
-        for card, boxes in card_boxes.items():
-            seizures = set().union(*(box_seizures[b] for b in boxes))
-            contribution = params.w_seized * min(math.log2(1 + len(boxes)), 4.0)
-            found.add(
-                "card",
-                card,
-                RuleHit(
-                    "card_seized",
-                    "Card whose boxes were seized",
-                    contribution,
-                    f"{len(boxes)} seized box(es) were bought on this card, "
-                    f"{fen_to_yuan(card_fen[card])} yuan of fund money, in {len(seizures)} "
-                    f"seizure(s), from {len(card_insts[card])} institution(s)",
-                    {
-                        "boxes": len(boxes),
-                        "fund_fen": card_fen[card],
-                        "fund_yuan": str(fen_to_yuan(card_fen[card])),
-                        "seizures": sorted(seizures),
-                        "institutions": sorted(card_insts[card]),
-                        "setl_ids": limited(card_setls[card], params),
-                    },
-                ),
-            )
+        _seized_cards(params, found, card_boxes, card_fen, card_setls, card_insts, box_seizures)
     if "institution" in kinds:
         exposure = exposure_of_institutions(sql)
         attribute_rate(
@@ -86,49 +64,92 @@ def rule_seized(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -> 
             "sold boxes found in seizures",
         )
     if "doctor" in kinds and (doctor_events or card_boxes):
-        doctor_exposure = exposure_of_doctors(sql)
-        totals = (sum(n for n, _ in doctor_exposure.values()), len(doctor_exposure))
+        _seized_doctors(sql, params, found, doctor_events, bool(card_boxes))
+
+
+def _seized_cards(
+    params: LeadParams,
+    found: Found,
+    card_boxes: dict[str, set[tuple[int, int]]],
+    card_fen: dict[str, int],
+    card_setls: dict[str, set[str]],
+    card_insts: dict[str, set[str]],
+    box_seizures: dict[tuple[int, int], set[str]],
+) -> None:
+    """A card whose boxes were seized: log2 of the boxes, up to four times the rule's weight."""
+    for card, boxes in card_boxes.items():
+        seizures = set().union(*(box_seizures[b] for b in boxes))
+        contribution = params.w_seized * min(math.log2(1 + len(boxes)), 4.0)
+        found.add(
+            "card",
+            card,
+            RuleHit(
+                "card_seized",
+                "Card whose boxes were seized",
+                contribution,
+                f"{len(boxes)} seized box(es) were bought on this card, "
+                f"{fen_to_yuan(card_fen[card])} yuan of fund money, in {len(seizures)} "
+                f"seizure(s), from {len(card_insts[card])} institution(s)",
+                {
+                    "boxes": len(boxes),
+                    "fund_fen": card_fen[card],
+                    "fund_yuan": str(fen_to_yuan(card_fen[card])),
+                    "seizures": sorted(seizures),
+                    "institutions": sorted(card_insts[card]),
+                    "setl_ids": limited(card_setls[card], params),
+                },
+            ),
+        )
+
+
+def _seized_doctors(
+    sql: Sql, params: LeadParams, found: Found, doctor_events: dict[str, list[str]], cards_seized: bool
+) -> None:
+    """A doctor whose prescriptions are over-represented among seized boxes, and one whose
+    prescriptions go to the cards with seized boxes."""
+    doctor_exposure = exposure_of_doctors(sql)
+    totals = (sum(n for n, _ in doctor_exposure.values()), len(doctor_exposure))
+    attribute_rate(
+        sql,
+        params,
+        found,
+        "doctor",
+        "seized_share",
+        "Share of prescriptions found in seizures",
+        params.w_seized_share,
+        counted(doctor_events),
+        doctor_exposure,
+        "prescribed boxes found in seizures",
+        totals=totals,
+    )
+    if cards_seized:
+        sql.temp(
+            "rxtrace_lead_seized_cards",
+            "psn TEXT PRIMARY KEY",
+            "SELECT DISTINCT psn FROM rxtrace_lead_seized_sales WHERE cnt > 0",
+        )
+        # The seized cards' sales, read once through the card index: their count per
+        # doctor is the event, their settlements the evidence.
+        prescribed: dict[str, int] = defaultdict(int)
+        setls_of: dict[str, set[str]] = defaultdict(set)
+        for dr, setl in sql.rows(
+            f"SELECT d.dr_code, d.setl_id FROM rxtrace_lead_seized_cards c CROSS JOIN "
+            f"dispensing d WHERE d.psn_no = c.psn AND {INS} AND d.sel_retn_cnt > 0 "
+            f"AND d.dr_code IS NOT NULL"
+        ):
+            prescribed[dr] += 1
+            setls_of[dr].add(setl)
+        concentrated = {dr: (k, limited(setls_of[dr], params)) for dr, k in prescribed.items()}
         attribute_rate(
             sql,
             params,
             found,
             "doctor",
-            "seized_share",
-            "Share of prescriptions found in seizures",
-            params.w_seized_share,
-            counted(doctor_events),
+            "seized_cards",
+            "Prescriptions concentrated on seized cards",
+            params.w_seized_cards,
+            concentrated,
             doctor_exposure,
-            "prescribed boxes found in seizures",
+            "prescriptions for cards with seized boxes",
             totals=totals,
         )
-        if card_boxes:
-            sql.temp(
-                "rxtrace_lead_seized_cards",
-                "psn TEXT PRIMARY KEY",
-                "SELECT DISTINCT psn FROM rxtrace_lead_seized_sales WHERE cnt > 0",
-            )
-            # The seized cards' sales, read once through the card index: their count per
-            # doctor is the event, their settlements the evidence.
-            prescribed: dict[str, int] = defaultdict(int)
-            setls_of: dict[str, set[str]] = defaultdict(set)
-            for dr, setl in sql.rows(
-                f"SELECT d.dr_code, d.setl_id FROM rxtrace_lead_seized_cards c CROSS JOIN "
-                f"dispensing d WHERE d.psn_no = c.psn AND {INS} AND d.sel_retn_cnt > 0 "
-                f"AND d.dr_code IS NOT NULL"
-            ):
-                prescribed[dr] += 1
-                setls_of[dr].add(setl)
-            concentrated = {dr: (k, limited(setls_of[dr], params)) for dr, k in prescribed.items()}
-            attribute_rate(
-                sql,
-                params,
-                found,
-                "doctor",
-                "seized_cards",
-                "Prescriptions concentrated on seized cards",
-                params.w_seized_cards,
-                concentrated,
-                doctor_exposure,
-                "prescriptions for cards with seized boxes",
-                totals=totals,
-            )
