@@ -8,7 +8,7 @@ one query. The classification itself is pure (:mod:`rxtrace.trace.resolve.rules`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -168,7 +168,17 @@ def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
             parsed.append((read, exc))
     keys = _KeyTable(session)
     leaves = _expand_cases(keys, [c[0] for _, c in parsed if not isinstance(c, ParseError)])
+    boxes = _distinct_boxes(parsed, leaves)
+    _attach_sales(boxes, keys, session)
+    return Resolution(boxes=boxes, summary=summarise(boxes))
 
+
+def _distinct_boxes(
+    parsed: Sequence[tuple[_Read, tuple[str, str] | ParseError]],
+    leaves: Mapping[str, list[tuple[str, str]]],
+) -> list[BoxResolution]:
+    """Each box once, in the order read: a malformed code as itself, a case's code as the boxes
+    it holds, a box read twice (or inside two cases) once."""
     boxes: list[BoxResolution] = []
     seen: set[str] = set()
     for (written, seizure_id, box_drug), code in parsed:
@@ -218,7 +228,11 @@ def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
                     seizure_id=seizure_id,
                 )
             )
+    return boxes
 
+
+def _attach_sales(boxes: Sequence[BoxResolution], keys: _KeyTable, session: Session) -> None:
+    """Each keyed box's sales, product and, from its sales, its status and clone reasons."""
     keyed = [box for box in boxes if box.key is not None]
     sales = _sales_by_key(keys, [box.key for box in keyed if box.key])
     products = _products(session, keyed, sales)
@@ -243,7 +257,6 @@ def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
             box.sales = box_sales
             box.status = classify(box_sales, box.units_per_box)
             box.clone_reasons = clone_reasons(box_sales, box.box_med_list_codg)
-    return Resolution(boxes=boxes, summary=summarise(boxes))
 
 
 def _product_id(key: str) -> str:
