@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench install bundle
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml web/package-lock.json
+	scripts/web-assets
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"

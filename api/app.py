@@ -9,6 +9,7 @@ from rxtrace.api.context import AppContext
 from rxtrace.api.errors import add_exception_handlers
 from rxtrace.api.security import BodyLimit, SecurityHeaders
 from rxtrace.api.views import router
+from rxtrace.api.web import install_pages
 
 __all__ = ["create_app"]
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, *, https: bool = False) -> Fast
     app.state.context = AppContext(settings)
     add_exception_handlers(app)
     app.include_router(router)
+    install_pages(app)
     # Outermost last: the headers go on every answer, the 413 included.
     app.add_middleware(
         BodyLimit,

@@ -54,9 +54,37 @@ def leads_document(
     return {"leads": documents, "total": len(found), "case_id": case_id}
 
 
-def lead_document(stored: StoredLead, events: Sequence[LeadEvent], *, reveal: bool) -> dict[str, Any]:
-    """What ``rxtrace lead N`` answers: the lead, its evidence and its history."""
-    return {**stored.to_dict(reveal=reveal), "history": [e.to_dict() for e in events]}
+def _drug_codes(value: Any) -> set[str]:
+    """Every catalogue code (``med_list_codg``) named anywhere in a lead's evidence."""
+    if isinstance(value, dict):
+        found: set[str] = set()
+        for key, item in value.items():
+            if key in ("drug", "drugs", "box_med_list_codg"):
+                found |= {item} if isinstance(item, str) else {x for x in item or () if isinstance(x, str)}
+            else:
+                found |= _drug_codes(item)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_drug_codes(item) for item in value)) if value else set()
+    return set()
+
+
+def lead_document(
+    stored: StoredLead, events: Sequence[LeadEvent], *, reveal: bool, session: Session
+) -> dict[str, Any]:
+    """What ``rxtrace lead N`` answers: the lead, its evidence and its history, and the
+    names of the drugs its evidence names by catalogue code (``drug_names``), so a reader
+    sees the drug rather than its code."""
+    document = {**stored.to_dict(reveal=reveal), "history": [e.to_dict() for e in events]}
+    codes = sorted(_drug_codes([rule.get("evidence") for rule in document.get("rules", [])]))
+    names = {}
+    if codes:
+        query = select(models.CatalogProduct.med_list_codg, models.CatalogProduct.name).where(
+            models.CatalogProduct.med_list_codg.in_(codes)
+        )
+        names = {code: name for code, name in session.execute(query) if code}
+    document["drug_names"] = {code: names.get(code) for code in codes}
+    return document
 
 
 def load_document(report: LoadReport, *, seconds: float, basis: BasisInfo | None) -> dict[str, Any]:

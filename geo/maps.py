@@ -31,6 +31,7 @@ __all__ = [
     "MapData",
     "build_map_data",
     "leaflet_assets",
+    "map_payload",
     "render_html",
     "write_html_map",
     "write_png_map",
@@ -106,7 +107,9 @@ def _points_geojson(points: tuple[MapPoint, ...], data: CasePoints) -> dict[str,
     return {"type": "FeatureCollection", "features": [p.to_feature(data.fund_of(p)) for p in points]}
 
 
-def _payload(data: MapData) -> dict[str, Any]:
+def map_payload(data: MapData) -> dict[str, Any]:
+    """Every layer of a map as GeoJSON, with its summary and colours: what the offline HTML
+    file embeds and what the web page's map draws."""
     route_doc = routes_geojson(data.routes)
     for feature, route in zip(route_doc["features"], data.routes, strict=True):
         feature["properties"]["days"] = list(route.ship_days)
@@ -297,7 +300,7 @@ def render_html(data: MapData) -> str:
     page = (
         _PAGE.replace("__TITLE__", html.escape(data.title(), quote=False))
         .replace("__LEAFLET_VERSION__", LEAFLET_VERSION)
-        .replace("__DATA__", _script_json(_payload(data)))
+        .replace("__DATA__", _script_json(map_payload(data)))
     )
     page = page.replace("__LEAFLET_CSS__", css)
     return page.replace("__LEAFLET_JS__", js.replace("</script", "<\\/script"))

@@ -132,8 +132,9 @@ def lead(
             persons=persons.in_leads([stored.lead]),
             revealed=reveal,
         )
+        document = lead_document(stored, events, reveal=reveal, session=session)
     if output is Format.json:
-        print_json(lead_document(stored, events, reveal=reveal))
+        print_json(document)
         return
     history = [(e.at, e.by, e.from_status or "", e.to_status, e.note or "") for e in events]
     if output is Format.csv:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
 
 from rxtrace.api.auth import Caller, permitted
 from rxtrace.api.deps import SessionDep
@@ -26,6 +27,7 @@ _ERRORS = error_responses(401, 403, 404, 422)
 class MapFormat(StrEnum):
     html = "html"
     png = "png"
+    json = "json"
 
 
 @router.get("/hotspots", responses=_ERRORS)
@@ -73,7 +75,7 @@ def routes(
 
 @router.get(
     "/maps",
-    responses={**_ERRORS, 200: {"content": {"text/html": {}, "image/png": {}}}},
+    responses={**_ERRORS, 200: {"content": {"text/html": {}, "image/png": {}, "application/json": {}}}},
 )
 def maps(
     caller: Mapper,
@@ -83,10 +85,12 @@ def maps(
     format: MapFormat = MapFormat.html,
 ) -> Response:
     """The case map as ``rxtrace map`` draws it: a self-contained HTML file (a download: it
-    carries its own script) or a PNG."""
+    carries its own script), a PNG, or its layers as GeoJSON (``json``, what the map page draws)."""
     from rxtrace.geo import maps as drawing
 
     data = drawing.build_map_data(session=session, case_id=case, layer=layer.value)
+    if format is MapFormat.json:
+        return JSONResponse(to_jsonable(drawing.map_payload(data)))
     with tempfile.TemporaryDirectory(prefix="rxtrace-map-") as folder:
         target = Path(folder) / f"map.{format.value}"
         if format is MapFormat.png:

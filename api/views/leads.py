@@ -76,7 +76,7 @@ def lead(
 ) -> Any:
     """The same JSON as ``rxtrace lead N --format json``."""
     stored, events = lead_history(lead_id, session=session)
-    document = to_jsonable(lead_document(stored, events, reveal=disclosure.reveal))
+    document = to_jsonable(lead_document(stored, events, reveal=disclosure.reveal, session=session))
     audit_read(
         request,
         session=session,
@@ -97,7 +97,7 @@ def move(lead_id: LeadId, body: StatusIn, request: Request, caller: Reader, sess
     stored, events = change_status(
         lead_id, session=session, status=body.status.value, note=body.note, by=caller.account.name
     )
-    document = to_jsonable(lead_document(stored, events, reveal=False))
+    document = to_jsonable(lead_document(stored, events, reveal=False, session=session))
     audit_read(request, session=session, caller=caller, persons=persons.in_leads([stored.lead]))
     return document
 
@@ -106,6 +106,6 @@ def move(lead_id: LeadId, body: StatusIn, request: Request, caller: Reader, sess
 def note(lead_id: LeadId, body: NoteIn, request: Request, caller: Noter, session: SessionDep) -> Any:
     """Add a note to a lead's history, its status unchanged."""
     stored, events = change_status(lead_id, session=session, note=body.note, by=caller.account.name)
-    document = to_jsonable(lead_document(stored, events, reveal=False))
+    document = to_jsonable(lead_document(stored, events, reveal=False, session=session))
     audit_read(request, session=session, caller=caller, persons=persons.in_leads([stored.lead]))
     return document

@@ -1,0 +1,284 @@
+"""Every word the pages show, in Chinese (the default) and English, in one table.
+
+A page's template and its script read the same table: the template through ``t(key)``, the
+script through the JSON block each page carries. A key missing from the table is a test
+failure (tests/web/test_pages.py), never an empty label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rxtrace.api.dossier.model import STATUS_TEXT
+
+__all__ = ["LANGUAGES", "MESSAGES", "choose_language", "messages", "status_words"]
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+
+# key: (zh-CN, en)
+MESSAGES: Mapping[str, tuple[str, str]] = {
+    "app.name": ("rxtrace 药品追溯", "rxtrace drug tracing"),
+    "app.tagline": ("查获药盒 → 医保结算 → 线索", "Seized boxes → insurance sales → leads"),
+    "lang.switch": ("English", "中文"),
+    "nav.home": ("案件", "Cases"),
+    "nav.scan": ("扫码", "Scan"),
+    "nav.resolve": ("查码", "Resolve"),
+    "nav.map": ("地图", "Map"),
+    "nav.leads": ("线索", "Leads"),
+    "nav.audit": ("审计", "Audit"),
+    "nav.users": ("用户", "Users"),
+    "nav.loads": ("数据导入", "Loads"),
+    "nav.logout": ("退出", "Log out"),
+    "nav.menu": ("菜单", "Menu"),
+    "login.title": ("登录", "Log in"),
+    "login.username": ("用户名", "User name"),
+    "login.password": ("密码", "Password"),
+    "login.submit": ("登录", "Log in"),
+    "login.failed": ("登录失败", "Login failed"),
+    "common.loading": ("加载中…", "Loading…"),
+    "common.error": ("出错", "Error"),
+    "common.search": ("搜索", "Search"),
+    "common.none": ("无", "None"),
+    "common.all": ("全部", "All"),
+    "common.open": ("打开", "Open"),
+    "common.save": ("保存", "Save"),
+    "common.cancel": ("取消", "Cancel"),
+    "common.download": ("下载", "Download"),
+    "common.offline": ("网络已断开", "Offline"),
+    "common.forbidden": ("您的角色无权访问此页面。", "Your role may not open this page."),
+    "common.not_found": ("找不到此页面。", "No such page."),
+    "common.boxes": ("盒数", "Boxes"),
+    "common.fund_loss": ("基金损失（元）", "Fund loss (yuan)"),
+    "common.status": ("状态", "Status"),
+    "common.drug": ("药品", "Drug"),
+    "common.institution": ("机构", "Institution"),
+    "common.doctor": ("医生", "Doctor"),
+    "common.card": ("医保卡", "Card"),
+    "common.time": ("时间", "Time"),
+    "common.code": ("追溯码", "Code"),
+    "common.sales": ("医保结算", "Insurance sales"),
+    "common.count": ("数量", "Count"),
+    "common.reason": ("原因", "Reason"),
+    "common.user": ("用户", "User"),
+    "common.role": ("角色", "Role"),
+    "common.filter": ("筛选", "Filter"),
+    "common.list": ("列表", "List"),
+    "home.title": ("案件与查获", "Cases and seizures"),
+    "home.cases": ("案件", "Cases"),
+    "home.seizures": ("查获记录", "Seizures"),
+    "home.case": ("案件编号", "Case"),
+    "home.seizure": ("查获编号", "Seizure"),
+    "home.when": ("查获时间", "Seized"),
+    "home.where": ("地点", "Place"),
+    "home.paste": ("粘贴追溯码（每行一个）", "Paste codes (one per line)"),
+    "home.search_hint": ("按编号或地点搜索", "Search by id or place"),
+    "home.scan_here": ("扫码录入", "Scan into it"),
+    "resolve.title": ("查追溯码", "Resolve codes"),
+    "resolve.hint": (
+        "粘贴或输入追溯码，每行一个；扫码枪可直接输入。",
+        "Paste or type codes, one per line; a hand scanner types into the box.",
+    ),
+    "resolve.submit": ("查询", "Resolve"),
+    "resolve.codes": ("追溯码", "Codes"),
+    "resolve.why": ("说明", "Why"),
+    "case.title": ("案件", "Case"),
+    "case.summary": ("概况", "Summary"),
+    "case.boxes": ("药盒", "Boxes"),
+    "case.chart": ("关系图", "Link chart"),
+    "case.timeline": ("时间线", "Timeline"),
+    "case.dossier": ("卷宗", "Dossier"),
+    "case.cards": ("医保卡", "Cards"),
+    "case.institutions": ("机构", "Institutions"),
+    "case.doctors": ("医生", "Doctors"),
+    "case.dates": ("结算日期", "Sale dates"),
+    "case.drugs": ("药品种类", "Drugs"),
+    "case.clone_suspects": ("疑似克隆码", "Suspected cloned codes"),
+    "case.filter_status": ("按状态筛选", "Filter by status"),
+    "case.search_boxes": ("搜索追溯码、药品、机构", "Search code, drug, institution"),
+    "case.expand_hint": (
+        "点击节点展开其药盒与结算，再次点击收起。",
+        "Click a node to expand its boxes and sales; click again to collapse.",
+    ),
+    "case.export_png": ("导出 PNG", "Export PNG"),
+    "case.export_graphml": ("导出 GraphML", "Export GraphML"),
+    "case.fit": ("适应窗口", "Fit"),
+    "case.reveal": ("显示身份信息", "Show identity data"),
+    "case.reveal_reason": ("查看身份信息的原因", "Why identity data must be seen"),
+    "case.zoom_in": ("放大", "Zoom in"),
+    "case.zoom_out": ("缩小", "Zoom out"),
+    "case.selected": ("已选", "Selected"),
+    "case.clear": ("清除", "Clear"),
+    "type.card": ("医保卡", "Card"),
+    "type.institution": ("机构", "Institution"),
+    "type.doctor": ("医生", "Doctor"),
+    "type.seizure": ("查获", "Seizure"),
+    "type.box": ("药盒", "Box"),
+    "type.sale": ("结算", "Sale"),
+    "type.code": ("追溯码", "Code"),
+    "type.site": ("地点", "Site"),
+    "type.waybill": ("运单", "Waybill"),
+    "event.sale": ("医保结算", "Sale"),
+    "event.return": ("退货", "Return"),
+    "event.seizure": ("查获", "Seizure"),
+    "event.shipment": ("寄递", "Shipment"),
+    "map.title": ("地图", "Map"),
+    "map.case": ("案件", "Case"),
+    "map.layer": ("热点依据", "Hot spot basis"),
+    "map.from": ("起", "From"),
+    "map.to": ("止", "To"),
+    "map.cells": ("热点网格", "Hot spot cells"),
+    "map.clusters": ("小区聚集", "Compound clusters"),
+    "map.seizures": ("查获地点", "Seizure sites"),
+    "map.institutions": ("医药机构", "Institutions"),
+    "map.routes": ("寄递路线", "Courier routes"),
+    "map.districts": ("区界", "Districts"),
+    "map.inset": ("全国寄递去向", "Where parcels went, nationwide"),
+    "map.hot99": ("热点 99%", "Hot spot 99 %"),
+    "map.hot95": ("热点 95%", "Hot spot 95 %"),
+    "map.hot90": ("热点 90%", "Hot spot 90 %"),
+    "map.flagged": ("可疑路线", "Flagged route"),
+    "map.items_shown": ("项显示", "items shown"),
+    "leads.title": ("线索", "Leads"),
+    "leads.kind": ("类型", "Kind"),
+    "leads.status": ("状态", "Status"),
+    "leads.case": ("案件", "Case"),
+    "leads.rule": ("规则", "Rule"),
+    "leads.name": ("对象", "Subject"),
+    "leads.score": ("分值", "Score"),
+    "leads.evidence": ("证据", "Evidence"),
+    "leads.statistics": ("统计细节", "Statistics"),
+    "leads.history": ("处理记录", "History"),
+    "leads.note": ("备注", "Note"),
+    "leads.add_note": ("添加备注", "Add note"),
+    "leads.move": ("改为", "Move to"),
+    "leads.pick": ("选择一条线索查看证据。", "Pick a lead to see its evidence."),
+    "leads.observed": ("实际", "observed"),
+    "leads.expected": ("按同类应为", "expected from peers"),
+    # A lead's rules in plain words; {name} is filled from the rule's evidence.
+    "rule.resold_at": (
+        "{observed} 次销售的是已发放过的药盒（按同类机构应约 {expected} 次）",
+        "{observed} sales of boxes already dispensed (peers would have about {expected})",
+    ),
+    "rule.cloned_at": (
+        "{observed} 次销售的是克隆码（按同类机构应约 {expected} 次）",
+        "{observed} sales of cloned codes (peers would have about {expected})",
+    ),
+    "rule.resold_card": (
+        "此卡购买的 {observed} 盒是再次结算的药盒（按同类应约 {expected}）",
+        "{observed} boxes on this card were settled again (peers would have about {expected})",
+    ),
+    "rule.seized_share": (
+        "{observed} 盒出现在查获中（按同类应约 {expected} 盒）",
+        "{observed} of its boxes were found in seizures (peers would have about {expected})",
+    ),
+    "rule.seized_cards": (
+        "{observed} 张处方开给了有药盒被查获的医保卡（按同类应约 {expected}）",
+        "{observed} prescriptions for cards whose boxes were seized (peers would have about {expected})",
+    ),
+    "rule.card_seized": (
+        "此卡购买的 {boxes} 盒药被查获，基金支付 {fund_yuan} 元，"
+        "涉及 {seizures} 次查获、{institutions} 家机构",
+        "{boxes} seized boxes were bought on this card, {fund_yuan} yuan of fund money, "
+        "in {seizures} seizures, from {institutions} institutions",
+    ),
+    "rule.cross_institution": (
+        "{institutions} 家机构在 {window_days} 天内向此卡发放同一药品 {drug_name}，"
+        "共 {units} 单位（合理用量约 {plausible_units}）",
+        "{institutions} institutions dispensed {drug_name} to this card within {window_days} days: "
+        "{units} units where about {plausible_units} is plausible",
+    ),
+    "rule.cloned": (
+        "同一追溯码结算了不同药品：{drug_names}",
+        "One code settled as different drugs: {drug_names}",
+    ),
+    "rule.resold": (
+        "净结算 {net_boxes} 盒，其中 {resales} 次是已发放药盒再次结算（重复结算）",
+        "{net_boxes} boxes settled net; {resales} sales of a box already dispensed (settled again)",
+    ),
+    "rule.seized_code": ("此追溯码读自查获的药盒", "This code was read off a seized box"),
+    "lead.new": ("新线索", "new"),
+    "lead.investigating": ("调查中", "investigating"),
+    "lead.escalated": ("已上报", "escalated"),
+    "lead.closed": ("已关闭", "closed"),
+    "kind.card": ("医保卡", "card"),
+    "kind.institution": ("机构", "institution"),
+    "kind.doctor": ("医生", "doctor"),
+    "kind.code": ("追溯码", "code"),
+    "audit.title": ("审计日志", "Audit log"),
+    "audit.action": ("操作", "Action"),
+    "audit.persons": ("涉及人员", "Persons shown"),
+    "audit.revealed": ("显示身份", "Unmasked"),
+    "audit.chain": ("日志链校验", "Chain check"),
+    "audit.address": ("地址", "Address"),
+    "users.title": ("用户管理", "Users"),
+    "users.add": ("添加用户", "Add user"),
+    "users.disable": ("停用", "Disable"),
+    "users.disabled": ("已停用", "Disabled"),
+    "users.active": ("正常", "Active"),
+    "users.created": ("创建时间", "Created"),
+    "loads.title": ("数据导入", "Loads"),
+    "loads.files": ("合同文件（CSV / JSON Lines）", "Contract files (CSV / JSON Lines)"),
+    "loads.upload": ("上传并导入", "Upload and load"),
+    "loads.recent": ("最近导入", "Recent loads"),
+    "loads.rejects": ("未导入的行", "Rows set aside"),
+    "loads.file": ("文件", "File"),
+    "loads.table": ("表", "Table"),
+    "loads.line": ("行号", "Line"),
+    "loads.taken": ("已导入", "Taken"),
+    "loads.set_aside": ("已剔除", "Set aside"),
+    "loads.state": ("结果", "Result"),
+    "scan.title": ("扫码录入", "Scan boxes"),
+    "scan.seizure": ("查获编号", "Seizure"),
+    "scan.start": ("开始扫码", "Start camera"),
+    "scan.stop": ("停止", "Stop"),
+    "scan.photo": ("拍照识别", "Photo"),
+    "scan.count": ("已录入盒数", "Boxes counted"),
+    "scan.waiting": ("待上传", "Waiting to send"),
+    "scan.no_camera": ("无法打开摄像头", "The camera could not be opened"),
+    "scan.no_seizure": (
+        "请先选择查获记录（从案件页进入）。",
+        "Pick a seizure first (from the cases page).",
+    ),
+    "scan.pending": ("待核验", "checking"),
+    "scan.refused": ("未采信", "not taken"),
+    "scan.sent": ("已上传", "sent"),
+    "role.investigator": ("调查员", "investigator"),
+    "role.supervisor": ("主管", "supervisor"),
+    "role.admin": ("管理员", "admin"),
+}
+
+
+def choose_language(wanted: str | None) -> str:
+    """The page language: an explicit choice if it is one we have, else Chinese.
+
+    >>> choose_language("en")
+    'en'
+    >>> choose_language(None)
+    'zh-CN'
+    >>> choose_language("fr")
+    'zh-CN'
+    """
+    if wanted in LANGUAGES:
+        return str(wanted)
+    return DEFAULT_LANGUAGE
+
+
+def status_words(status: str) -> tuple[str, str]:
+    """A box status in the dossier's own words, split into its Chinese and English halves.
+
+    >>> status_words("dispensed_repeatedly")
+    ('重复结算', 'settled again')
+    """
+    zh, en = STATUS_TEXT[status][0].split(" ", 1)
+    return zh, en
+
+
+def messages(language: str) -> dict[str, str]:
+    """Every key in one language, the box statuses (``status.*``) included."""
+    index = LANGUAGES.index(language)
+    table = {key: pair[index] for key, pair in MESSAGES.items()}
+    for status in STATUS_TEXT:
+        table[f"status.{status}"] = status_words(status)[index]
+        table[f"status_help.{status}"] = STATUS_TEXT[status][1]
+    return table
