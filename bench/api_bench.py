@@ -53,7 +53,8 @@ def build_world(folder: Path, engine: str) -> str:
     rxtrace = str(Path(sys.executable).parent / "rxtrace")
     env = {**os.environ, "RXTRACE_SECRET_KEY": "b" * 32, "RXTRACE_DATABASE_URL": url}
     subprocess.run(
-        [rxtrace, "demo", "--dir", str(folder / "demo"), "--persons", "1000", "--database-url", url],
+        [rxtrace, "demo", "--no-serve", "--dir", str(folder / "demo"), "--persons", "1000",
+         "--database-url", url],
         env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     subprocess.run(

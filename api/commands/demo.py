@@ -7,6 +7,7 @@ step runs when its part of rxtrace is installed, and says where its output went.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sys
 import time
@@ -37,8 +38,14 @@ def demo(
     persons: int = typer.Option(3000, "--persons", min=50, help="Insured persons in the world."),
     seed: int = typer.Option(2026, "--seed", help="The world's random seed."),
     fresh: bool = typer.Option(True, "--fresh/--keep", help="Start from an empty demo folder."),
+    serve: bool = typer.Option(
+        True, "--serve/--no-serve", help="Then serve the pages on the demo (--no-serve: batch only)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address the pages listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port the pages listen on."),
 ) -> None:
-    """Build a demo world and run load, scan, resolve, leads, map and report on it."""
+    """Build a demo world and run load, scan, resolve, leads, map and report on it; then serve
+    the pages on it with a demo account (``--no-serve`` stops after the batch)."""
     base = app_context(ctx)
     if fresh and folder.exists():
         if not (folder / ".rxtrace-demo").exists():
@@ -90,6 +97,33 @@ def demo(
         markup=False,
         highlight=False,
     )
+    if serve:
+        _serve(app, host=host, port=port)
+
+
+DEMO_USER = "demo"
+
+
+def _serve(app: AppContext, *, host: str, port: int) -> None:
+    """Serve the pages on the demo world, with a supervisor account whose password is new
+    each run and printed: the demo holds no one's real data."""
+    from rxtrace.api.commands.serve import run_server
+    from rxtrace.trace.accounts import Role, add_user, list_users, set_password
+
+    password = secrets.token_urlsafe(9)
+    with app.session() as session:
+        if any(a.name == DEMO_USER for a in list_users(session=session)):
+            set_password(DEMO_USER, password, session=session)
+        else:
+            add_user(DEMO_USER, password, Role.supervisor, session=session)
+        session.commit()
+    err.print(
+        f"8. Pages: open http://{host}:{port}/ and log in as '{DEMO_USER}' with password "
+        f"{password} (a supervisor). Ctrl-C stops the server. README: 'Phones' for HTTPS.",
+        markup=False,
+        highlight=False,
+    )
+    run_server(app.settings, host=host, port=port)
 
 
 def _command() -> str:

@@ -7,10 +7,11 @@ from pathlib import Path
 import typer
 
 from rxtrace.api.commands.common import app_context
+from rxtrace.api.config import Settings
 from rxtrace.api.output import err
 from rxtrace.trace.errors import RxtraceError
 
-__all__ = ["register"]
+__all__ = ["register", "run_server"]
 
 
 def serve(
@@ -22,25 +23,33 @@ def serve(
     ),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="The certificate's private key (PEM)."),
 ) -> None:
-    """Serve the API (every capability, behind logins) for the unit's browsers and programs."""
-    import uvicorn
-
-    from rxtrace.api.app import create_app
-
+    """Serve the pages and the API (every capability, behind logins) for the unit's browsers
+    and programs."""
     if (tls_cert is None) != (tls_key is None):
         raise RxtraceError("Give both --tls-cert and --tls-key, or neither.")
     for path in (tls_cert, tls_key):
         if path is not None and not path.is_file():
             raise RxtraceError(f"No such file: '{path}'.")
+    run_server(app_context(ctx).settings, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+
+
+def run_server(
+    settings: Settings, *, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None
+) -> None:
+    """Serve the API and the pages until stopped (Ctrl-C)."""
+    import uvicorn
+
+    from rxtrace.api.app import create_app
+
     https = tls_cert is not None
-    app = create_app(app_context(ctx).settings, https=https)
+    app = create_app(settings, https=https)
     with app.state.context.session() as session:
         from rxtrace.trace.accounts import list_users
 
         if not list_users(session=session):
             err.print("note: no user yet; add one with `rxtrace user add NAME --role admin`.")
     scheme = "https" if https else "http"
-    err.print(f"rxtrace API on {scheme}://{host}:{port}/api/health")
+    err.print(f"rxtrace pages on {scheme}://{host}:{port}/ and API on {scheme}://{host}:{port}/api/health")
     uvicorn.run(
         app,
         host=host,

@@ -103,6 +103,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "case.export_png": ("导出 PNG", "Export PNG"),
     "case.export_graphml": ("导出 GraphML", "Export GraphML"),
     "case.fit": ("适应窗口", "Fit"),
+    "case.toggle": ("展开/收起", "Expand / collapse"),
     "case.reveal": ("显示身份信息", "Show identity data"),
     "case.reveal_reason": ("查看身份信息的原因", "Why identity data must be seen"),
     "case.zoom_in": ("放大", "Zoom in"),

@@ -123,7 +123,12 @@ def _page(request: Request, session: SessionDep, path: str, **params: Any) -> Re
     if account is None:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(here, safe='')}", status_code=303)
-    if page.permission not in MATRIX[account.role]:
+    allowed = MATRIX[account.role]
+    if page.permission not in allowed:
+        if page.path == "/":  # where a login lands: an admin starts on the first page theirs
+            first = next((p.path for p in PAGES if p.nav and p.permission in allowed), None)
+            if first:
+                return RedirectResponse(first, status_code=303)
         return _render(request, "forbidden.html", title=page.title, account=account, status_code=403)
     return _render(request, page.template, title=page.title, account=account, params=params)
 

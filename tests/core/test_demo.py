@@ -41,7 +41,7 @@ def test_demo_world_loads_unchanged_and_plants_its_patterns(
 @pytest.mark.slow
 def test_demo_command_writes_every_output(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    result = run(["demo", "--dir", str(folder), "--persons", "300"], tmp_path)
+    result = run(["demo", "--no-serve", "--dir", str(folder), "--persons", "300"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     for name in (
         "map.html",

@@ -181,7 +181,12 @@ export function drawChart(container, listNode, graph, { onSelect } = {}) {
       const node = cy.getElementById(n.id);
       cy.animate({ center: { eles: node }, zoom: 1.2 }, { duration: 200 });
       select(n.id);
-    } }, `${t("type." + n.type)} ${n.label}`), ` · ${n.boxes} · ¥${yuan(n.fund)}`)));
+    } }, `${t("type." + n.type)} ${n.label}`), ` · ${n.boxes} · ¥${yuan(n.fund)} `,
+    el("button", { type: "button", class: "link toggle", onclick: () => {
+      const node = cy.getElementById(n.id);
+      if (node.hasClass("expanded")) collapse(node);
+      else expand(node);
+    } }, t("case.toggle")))));
   container.dataset.nodes = String(cy.nodes().length);
   return {
     cy, expand: (id) => expand(cy.getElementById(id)), collapse: (id) => collapse(cy.getElementById(id)),

@@ -72,7 +72,9 @@ function crop(position) {
   const ys = [position.topLeft.y, position.topRight.y, position.bottomLeft.y, position.bottomRight.y];
   const w = Math.max(...xs) - Math.min(...xs);
   const h = Math.max(...ys) - Math.min(...ys);
-  const margin = Math.max(48, 0.4 * Math.max(w, h));
+  // Generous: a linear code's outline is a thin line through its bars, and the server's
+  // decoder needs the bars' full height and the quiet zones around them.
+  const margin = Math.max(64, 0.6 * Math.max(w, h));
   const x0 = Math.max(0, Math.floor(Math.min(...xs) - margin));
   const y0 = Math.max(0, Math.floor(Math.min(...ys) - margin));
   const x1 = Math.min(frame.width, Math.ceil(Math.max(...xs) + margin));
@@ -116,9 +118,11 @@ async function tick() {
         .filter((r) => r.isValid && r.text);
       outline(results);
       for (const r of results) {
-        if (seen.has(r.text)) continue;
+        const known = seen.get(r.text);
+        if (known && known.dataset.state !== "retry") continue;
+        if (known) known.dataset.state = "pending"; // the server could not confirm it: a new frame
+        else beep();
         item(r.text);
-        beep();
         await outbox.put({ seizure: seizure(), code: r.text, symbology: r.format, image: crop(r.position) });
       }
       if (results.length) {
@@ -134,7 +138,8 @@ async function tick() {
   setTimeout(tick, 120);
 }
 
-async function resolveAccepted(codes) {
+async function resolveAccepted() {
+  const codes = [...seen.entries()].filter(([, li]) => li.dataset.state === "accepted").map(([code]) => code);
   if (!codes.length) return;
   try {
     const data = await api("/api/resolve", { method: "POST", json: { codes } });
@@ -152,8 +157,16 @@ async function resolveAccepted(codes) {
   }
 }
 
+const attempts = new Map();
+
 function settle(code, state, reason) {
   const li = seen.get(code) || item(code);
+  if (state === "refused" && (attempts.get(code) || 0) < 3 && stream) {
+    // Another frame may show it sharper: let the next read of it go to the server again.
+    attempts.set(code, (attempts.get(code) || 0) + 1);
+    li.dataset.state = "retry";
+    return;
+  }
   li.dataset.state = state;
   const chip = li.querySelector(".status");
   if (state === "refused") {
@@ -188,14 +201,11 @@ async function flush() {
       }
       const sent = batch.filter((r) => r.seizure === batch[0].seizure);
       await outbox.remove(sent.map((r) => r.id));
-      const accepted = answer.boxes.map((b) => b.code);
-      const taken = new Set();
       for (const read of sent) {
-        const match = answer.boxes.find((b) => b.code === read.code);
-        if (match) { taken.add(read.code); settle(read.code, "accepted"); }
+        if (answer.boxes.some((b) => b.code === read.code)) settle(read.code, "accepted");
       }
       for (const r of answer.client_rejected || []) settle(r.code, "refused", r.reason);
-      await resolveAccepted(accepted.filter((c) => taken.has(c)));
+      await resolveAccepted();
       await showQueue();
     }
   } finally {
@@ -249,7 +259,7 @@ async function photo() {
   try {
     const answer = await api("/api/scans", { method: "POST", form, query: { seizure: seizure() } });
     for (const b of answer.boxes) { item(b.code); settle(b.code, "accepted"); }
-    await resolveAccepted(answer.boxes.map((b) => b.code));
+    await resolveAccepted();
     say(`${answer.boxes.length} ${t("common.boxes")}`);
   } catch (error) {
     say(`${t("common.error")}: ${error.message}`);
