@@ -277,7 +277,8 @@ def _video(folder: Path) -> Path:
         label, _ = render_label(code, "datamatrix" if i % 2 else "code128")
         # Filmed close, as one films a pile: about 3 pixels a module.
         scale = min(640 / label.shape[1], 360 / label.shape[0])
-        shown = np.asarray(cv2.resize(label, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8)
+        resized = cv2.resize(label, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        shown = np.asarray(resized, np.uint8)
         h, w = shown.shape
         for step in range(24):  # 2.4 s per label: into view, held, out of view
             frame = np.full((height, width), 120, dtype=np.uint8)
