@@ -16,7 +16,7 @@ function drawReport(doc) {
     el("thead", {}, el("tr", {}, el("th", {}, t("loads.file")), el("th", {}, t("loads.table")), el("th", {}, t("loads.state")),
       el("th", { class: "num" }, t("loads.taken")), el("th", { class: "num" }, t("loads.set_aside")))),
     el("tbody", {}, doc.files.map((f) => el("tr", {}, el("td", { class: "mono" }, (f.path || "").split("/").pop()),
-      el("td", {}, f.table || ""), el("td", {}, f.status || f.error || ""), el("td", { class: "num" }, f.taken ?? f.rows_taken ?? ""),
+      el("td", {}, f.table || ""), el("td", {}, f.status, f.error ? el("div", { class: "error small" }, f.error) : ""), el("td", { class: "num" }, f.taken ?? f.rows_taken ?? ""),
       el("td", { class: "num" }, f.rejected ?? f.rows_rejected ?? "")))))),
   (doc.refused_uploads || []).map((r) => el("p", { class: "error" }, `${r.name}: ${r.reason}`)));
 }

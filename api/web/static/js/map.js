@@ -63,6 +63,8 @@ function draw(D) {
     const p = f.properties;
     const style = { className: "rx-route", color: p.flagged ? "#d7191c" : "#4d4d4d", opacity: p.flagged ? 0.9 : 0.5,
       weight: 1.5 + (6 * p.parcels) / maxParcels, dashArray: p.flagged ? null : "4 4" };
+    insetRoutes.addLayer(L.polyline([[c[0][1], c[0][0]], [c[1][1], c[1][0]]], { ...style, weight: 1.5, className: "rx-inset-route" }));
+    if (!inShanghai(c[1]) && !p.flagged) continue; // leaving the city unflagged: the inset shows it
     let line;
     if (inShanghai(c[1])) {
       line = L.polyline([[c[0][1], c[0][0]], [c[1][1], c[1][0]]], style);
@@ -81,7 +83,6 @@ function draw(D) {
     line.rx = p;
     routeLines.push(line);
     routes.addLayer(line);
-    insetRoutes.addLayer(L.polyline([[c[0][1], c[0][0]], [c[1][1], c[1][0]]], { ...style, weight: 1.5, className: "rx-inset-route" }));
   }
   const insetProvinces = L.geoJSON(D.provinces, { interactive: false,
     style: { color: "#aaa", weight: 0.5, fillColor: "#f4f4f4", fillOpacity: 1 } });

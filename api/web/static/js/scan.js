@@ -284,5 +284,7 @@ startButton.addEventListener("click", start);
 stopButton.addEventListener("click", stop);
 photoButton.addEventListener("click", photo);
 addEventListener("online", flush);
-setInterval(() => { if (navigator.onLine) flush(); }, 5000);
+// navigator.onLine only says a network interface is up, not that the server answers (an
+// isolated unit network has no internet either): retry on a timer whatever it says.
+setInterval(flush, 5000);
 init();
