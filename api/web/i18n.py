@@ -107,6 +107,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "case.reveal": ("显示身份信息", "Show identity data"),
     "case.reveal_reason": ("查看身份信息的原因", "Why identity data must be seen"),
     "case.zoom_in": ("放大", "Zoom in"),
+    "case.lanes": ("时间线分行依据", "Timeline lanes by"),
     "case.zoom_out": ("缩小", "Zoom out"),
     "case.selected": ("已选", "Selected"),
     "case.clear": ("清除", "Clear"),

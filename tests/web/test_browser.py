@@ -179,6 +179,11 @@ def test_a_supervisor_works_a_case_through_the_pages(browser: Any, demo: Demo) -
     page.wait_for_function(f"() => Number(document.querySelector('#chart').dataset.nodes) > {before}")
     page.locator("#chart-list li .toggle").first.click()
     page.wait_for_function(f"() => Number(document.querySelector('#chart').dataset.nodes) === {before}")
+    # Selecting a node in the chart (here from its list) highlights its events on the timeline.
+    page.locator("#chart-list li button").first.click()
+    page.wait_for_function("() => document.querySelectorAll('#timeline rect.hi').length > 0")
+    page.select_option("#tl-by", "institution")
+    page.wait_for_function("() => document.querySelectorAll('#timeline rect.ev').length > 10")
     _shot(page, "case-desktop")
 
     # Unmask with a reason: the event is on /audit with the reason.
@@ -242,7 +247,7 @@ def test_an_investigator_is_refused_what_the_role_may_not_do(browser: Any, demo:
     assert not [p for p in problems if "403" not in p], problems
 
 
-@pytest.mark.parametrize("width,height", [(412, 915), (1366, 900)])
+@pytest.mark.parametrize("width,height", [(360, 780), (1366, 900)])
 def test_every_page_at_phone_and_desktop_widths(browser: Any, demo: Demo, width: int, height: int) -> None:
     problems: list[str] = []
     for user, paths in (
@@ -351,7 +356,14 @@ def test_the_scan_page_counts_every_box_once_and_records_it(browser: Any, demo: 
         f"() => Number(document.querySelector('#box-count').textContent) >= {len(codes)}", timeout=120_000
     )
     if drop:
-        assert int(page.locator("#queue-count").inner_text()) >= 1
+        waiting = int(page.locator("#queue-count").inner_text())
+        assert waiting >= 1
+        read = page.eval_on_selector_all("[data-code]", "nodes => nodes.map((n) => n.dataset.code)")
+        assert sorted(read) == sorted(codes)
+        # Still offline, the page reloads from the service worker's cache, and the reads
+        # still wait in IndexedDB: nothing is lost with the tab.
+        page.reload()
+        page.wait_for_function(f"() => document.querySelector('#queue-count').textContent === '{waiting}'")
         context.set_offline(False)
     page.wait_for_function("() => document.querySelector('#queue-count').textContent === '0'", timeout=60_000)
     page.wait_for_function(
@@ -366,7 +378,8 @@ def test_the_scan_page_counts_every_box_once_and_records_it(browser: Any, demo: 
     assert page.locator("#reads li[data-status=not_dispensed]").count() == len(codes)  # no sale carries them
     read = page.eval_on_selector_all("[data-code]", "nodes => nodes.map((n) => n.dataset.code)")
     assert sorted(read) == sorted(codes)  # each once, none invented
-    assert page.locator("#box-count").inner_text() == str(len(codes))
+    if not drop:  # after the reload the count is of what this page has seen
+        assert page.locator("#box-count").inner_text() == str(len(codes))
     _shot(page, f"scan-{'offline' if drop else 'online'}-412")
     context.close()
     assert _recorded(demo, seizure) == before + len(codes)

@@ -16,6 +16,14 @@ let sortDir = -1;
 let disclosure = {};
 let chart = null;
 let timeline = null;
+let lineData = null;
+
+function drawLine() {
+  timeline = drawTimeline(document.getElementById("timeline"), lineData, {
+    by: document.getElementById("tl-by").value,
+    onPick: (event) => { if (chart && event.card) chart.select(`card:${event.card}`); },
+  });
+}
 
 function boxFields(box) {
   const sale = firstSale(box);
@@ -88,9 +96,8 @@ async function load() {
     }
     if (line.error) failed(line.error, document.getElementById("timeline"));
     else {
-      timeline = drawTimeline(document.getElementById("timeline"), line, {
-        onPick: (event) => { if (chart && event.card) chart.select(`card:${event.card}`); },
-      });
+      lineData = line;
+      drawLine();
     }
     drawSummary(resolution);
     drawBoxes();
@@ -120,6 +127,7 @@ document.getElementById("chart-png").addEventListener("click", () => {
   link.click();
   link.remove();
 });
+document.getElementById("tl-by").addEventListener("change", () => lineData && drawLine());
 document.getElementById("tl-in").addEventListener("click", () => timeline && timeline.zoom(0.5));
 document.getElementById("tl-out").addEventListener("click", () => timeline && timeline.zoom(2));
 if (can("dossier")) document.getElementById("dossier-buttons").hidden = false;

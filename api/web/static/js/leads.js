@@ -93,6 +93,7 @@ async function open(id) {
   drawList();
   try {
     drawLead(await api(`/api/leads/${id}`));
+    if (innerWidth < 900) detail.scrollIntoView({ block: "start" }); // below the list on a phone
   } catch (error) {
     failed(error, detail);
   }

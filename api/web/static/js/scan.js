@@ -29,7 +29,11 @@ ZXingWASM.prepareZXingModule({
 });
 const OPTIONS = { formats: ["Code128", "DataMatrix", "QRCode", "EAN13"], tryHarder: true, maxNumberOfSymbols: 32 };
 
-if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => {});
+  // The worker caches pages it serves; this first visit came before it, so keep it now.
+  navigator.serviceWorker.ready.then(() => caches.open("rxtrace-v1")).then((cache) => cache.add(location.href)).catch(() => {});
+}
 
 function seizure() {
   return seizureSelect.value;

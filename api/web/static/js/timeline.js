@@ -15,11 +15,13 @@ function svg(tag, attrs, text) {
   return node;
 }
 
-export function drawTimeline(container, line, { onPick } = {}) {
+export function drawTimeline(container, line, { onPick, by = "card" } = {}) {
   const events = line.events.map((e) => ({ ...e, at: Date.parse(e.time) }));
   const marks = events.filter((e) => e.card || e.institution);
   const across = events.filter((e) => !e.card && !e.institution);
-  const lanes = [...new Set(marks.map((e) => e.card || e.institution))].sort();
+  const laneOf = (e) => (by === "institution" ? e.institution || e.card : e.card || e.institution);
+  const names = new Map(marks.map((e) => [e.institution, e.institution_name]));
+  const lanes = [...new Set(marks.map(laneOf))].sort();
   const start = Date.parse(line.start);
   const end = Date.parse(line.end);
   const pad = Math.max((end - start) * 0.02, 86400e3);
@@ -62,9 +64,10 @@ export function drawTimeline(container, line, { onPick } = {}) {
       children.push(svg("text", { class: "axis", x: px + 2, y: 12 }, new Date(at).toISOString().slice(0, 10)));
     }
     lanes.forEach((lane, i) => {
-      children.push(svg("text", { class: "lane-label", x: 4, y: TOP + i * LANE + 11 }, lane.slice(0, 18)));
+      const label = by === "institution" ? names.get(lane) || lane : lane;
+      children.push(svg("text", { class: "lane-label", x: 4, y: TOP + i * LANE + 11 }, label.slice(0, 18)));
     });
-    const laneOf = new Map(lanes.map((lane, i) => [lane, i]));
+    const laneIndex = new Map(lanes.map((lane, i) => [lane, i]));
     for (const e of across) {
       const px = x(e.at);
       if (px < LEFT || px > w) continue;
@@ -76,7 +79,7 @@ export function drawTimeline(container, line, { onPick } = {}) {
     for (const e of marks) {
       const px = x(e.at);
       if (px < LEFT - 3 || px > w) continue;
-      const lane = laneOf.get(e.card || e.institution);
+      const lane = laneIndex.get(laneOf(e));
       const kind = e.kind === "sale" && Number(e.fund) < 0 ? "return" : e.kind;
       const dot = svg("rect", { class: `ev ev-${kind}`, x: px - 3, y: TOP + lane * LANE + 3, width: 6, height: 10, rx: 1 });
       const hit = !selected || e.card === selected || e.institution === selected;
@@ -120,7 +123,9 @@ export function drawTimeline(container, line, { onPick } = {}) {
     view = [drag.view[0] - shift, drag.view[1] - shift];
     render();
   });
-  new ResizeObserver(() => render()).observe(container);
+  if (container.rxObserver) container.rxObserver.disconnect();
+  container.rxObserver = new ResizeObserver(() => render());
+  container.rxObserver.observe(container);
   render();
   return {
     zoom,
