@@ -1,5 +1,5 @@
 # Two commands for a fresh machine:
-#   make demo   - build the demo world and run load, scan, resolve, map, report on embedded SQLite
+#   make demo   - build the demo world, run load, scan, resolve, map, report on embedded SQLite, serve the pages
 #   make test   - the whole test suite (SQLite, and PostgreSQL+PostGIS when a server runs)
 PYTHON ?= python3
 VENV := .venv
