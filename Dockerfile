@@ -2,6 +2,13 @@
 # the Chinese font for charts and dossiers), so a container starts on a network with no
 # package registry at all.
 #   docker compose build && docker compose up -d
+# The pages' browser libraries, from the npm registry at the pinned versions.
+FROM node:20-bookworm-slim AS web
+WORKDIR /src
+COPY web/package.json web/package-lock.json web/
+COPY scripts/web-assets scripts/
+RUN mkdir -p api/web/static && scripts/web-assets
+
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
@@ -16,6 +23,7 @@ COPY trace trace
 COPY scanners scanners
 COPY geo geo
 COPY api api
+COPY --from=web /src/api/web/static/vendor api/web/static/vendor
 RUN pip install --no-cache-dir . && cd / && rm -rf /src \
  && rxtrace --help >/dev/null
 COPY scripts/container-start /usr/local/bin/rxtrace-start

@@ -40,6 +40,15 @@ def test_the_bundle_installs_and_loads_offline(tmp_path: Path) -> None:
     assert installed.returncode == 0, installed.stderr[-2000:]
     rxtrace = str(tmp_path / "venv" / "bin" / "rxtrace")
     assert _offline(rxtrace, "--help", cwd=tmp_path).returncode == 0
+    # The pages' browser libraries travel inside the wheel: no npm on the isolated machine.
+    python = str(tmp_path / "venv" / "bin" / "python")
+    vendored = _offline(
+        python,
+        "-c",
+        "from rxtrace.api.web import VENDOR_DIR; print(sorted(VENDOR_DIR.rglob('*.wasm')))",
+        cwd=tmp_path,
+    )
+    assert "zxing_reader.wasm" in vendored.stdout, vendored.stderr[-2000:]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RXTRACE_DATA_DIR": str(tmp_path / "data")}
     loaded = _offline(
         rxtrace, "load", str(SAMPLE / "institutions.csv"), "--format", "json", cwd=tmp_path, env=env
