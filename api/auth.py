@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from rxtrace.api import persons
 from rxtrace.api.deps import SessionDep
 from rxtrace.trace.accounts import (
     Account,
@@ -24,6 +25,9 @@ from rxtrace.trace.accounts import (
 )
 from rxtrace.trace.errors import AuthenticationError, PermissionDeniedError
 
+if TYPE_CHECKING:
+    from rxtrace.trace.resolve.service import Resolution
+
 __all__ = [
     "CSRF_COOKIE",
     "CSRF_HEADER",
@@ -33,6 +37,7 @@ __all__ = [
     "Disclosure",
     "DisclosureDep",
     "audit_read",
+    "audit_resolution",
     "permitted",
 ]
 
@@ -139,3 +144,23 @@ def audit_read(
         reason=disclosure.reason if disclosure else None,
     )
     session.commit()
+
+
+def audit_resolution(
+    request: Request,
+    resolution: Resolution,
+    *,
+    session: Session,
+    caller: Caller,
+    disclosure: Disclosure,
+    params: dict[str, Any] | None = None,
+) -> None:
+    """:func:`audit_read` for an answer built on a resolution: the persons are its sales' cards."""
+    audit_read(
+        request,
+        session=session,
+        caller=caller,
+        persons=persons.in_resolution(resolution),
+        disclosure=disclosure,
+        params=params,
+    )

@@ -9,6 +9,7 @@ libraries inside the command, so ``rxtrace --help`` stays quick.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -81,9 +82,29 @@ REMEDIES: dict[type[RxtraceError], str] = {
 }
 
 
+def _plain_flags(command: Any) -> Any:
+    """Typer labels every flag ``<bool>`` in ``--help``; a flag takes no value, so show none
+    (``--help`` itself included, which is made when help is asked for)."""
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    make_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = make_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
+    return command
+
+
 def main() -> None:
     try:
-        app()
+        _plain_flags(typer.main.get_command(app))(standalone_mode=True)
     except RxtraceError as exc:
         remedy = next((text for kind, text in REMEDIES.items() if isinstance(exc, kind)), None)
         err.print(f"error: {exc}" + (f" {remedy}" if remedy else ""), markup=False, highlight=False)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from rxtrace.api import persons
-from rxtrace.api.auth import Caller, DisclosureDep, audit_read, permitted
+from rxtrace.api.auth import Caller, DisclosureDep, audit_read, audit_resolution, permitted
 from rxtrace.api.deps import SessionDep
 from rxtrace.api.documents import cases_document, resolution_document, seizures_document
 from rxtrace.api.dossier import ReportFormat
@@ -61,13 +61,7 @@ def case(
     """The same JSON as ``rxtrace resolve --case ID --format json``."""
     resolution = resolve_case(case_id, session=session)
     document = to_jsonable(resolution_document(resolution, reveal=disclosure.reveal, top=top))
-    audit_read(
-        request,
-        session=session,
-        caller=caller,
-        persons=persons.in_resolution(resolution),
-        disclosure=disclosure,
-    )
+    audit_resolution(request, resolution, session=session, caller=caller, disclosure=disclosure)
     return document
 
 
@@ -90,13 +84,7 @@ def seizure(
     info = seizure_info(seizure_id, session=session)
     resolution = resolve_seizure(seizure_id, session=session)
     document = to_jsonable(resolution_document(resolution, reveal=disclosure.reveal, top=top))
-    audit_read(
-        request,
-        session=session,
-        caller=caller,
-        persons=persons.in_resolution(resolution),
-        disclosure=disclosure,
-    )
+    audit_resolution(request, resolution, session=session, caller=caller, disclosure=disclosure)
     return {**document, "seizure": to_jsonable(info.to_dict())}
 
 
@@ -117,13 +105,7 @@ def graph(
 
     resolution = resolve_case(case_id, session=session)
     chart = build_case_graph(case_id, session=session, reveal=disclosure.reveal, resolution=resolution)
-    audit_read(
-        request,
-        session=session,
-        caller=caller,
-        persons=persons.in_resolution(resolution),
-        disclosure=disclosure,
-    )
+    audit_resolution(request, resolution, session=session, caller=caller, disclosure=disclosure)
     if format is GraphFormat.graphml:
         import networkx as nx
 
@@ -140,13 +122,7 @@ def timeline(
 
     resolution = resolve_case(case_id, session=session)
     line = case_timeline(case_id, session=session, reveal=disclosure.reveal, resolution=resolution)
-    audit_read(
-        request,
-        session=session,
-        caller=caller,
-        persons=persons.in_resolution(resolution),
-        disclosure=disclosure,
-    )
+    audit_resolution(request, resolution, session=session, caller=caller, disclosure=disclosure)
     return to_jsonable(line.to_dict())
 
 

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from rxtrace.api import persons
-from rxtrace.api.auth import Caller, DisclosureDep, audit_read, permitted
+from rxtrace.api.auth import Caller, DisclosureDep, audit_resolution, permitted
 from rxtrace.api.config import Settings
 from rxtrace.api.deps import SessionDep, SettingsDep
 from rxtrace.api.documents import resolution_document
@@ -52,11 +51,11 @@ def _answer(
     _check(codes, settings)
     resolution = resolve_codes(codes, session=session)
     document = to_jsonable(resolution_document(resolution, reveal=disclosure.reveal, top=top))
-    audit_read(
+    audit_resolution(
         request,
+        resolution,
         session=session,
         caller=caller,
-        persons=persons.in_resolution(resolution),
         disclosure=disclosure,
         params={"codes": len(codes)},
     )

@@ -190,3 +190,10 @@ def test_the_resolve_table_says_why_a_code_is_malformed(tmp_path: Path) -> None:
     result = run(["resolve", "hello-world"], tmp_path)
     assert result.returncode == 0 and "malformed" in result.stdout
     assert "neither a" in " ".join(result.stdout.split())
+
+
+def test_help_shows_no_type_after_a_flag(tmp_path: Path) -> None:
+    for command in (["scan", "--help"], ["leads", "--help"], ["--help"]):
+        shown = run(command, tmp_path, COLUMNS="120")
+        assert shown.returncode == 0, shown.stderr
+        assert "--help" in shown.stdout and "<bool>" not in shown.stdout, shown.stdout

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _login(port: int, name: str, password: str) -> int:
@@ -33,10 +27,10 @@ def _login(port: int, name: str, password: str) -> int:
         return exc.code
 
 
-def test_start_makes_the_first_admin_once_and_serves(tmp_path: Path) -> None:
+def test_start_makes_the_first_admin_once_and_serves(tmp_path: Path, free_port: Callable[[], int]) -> None:
     secret = tmp_path / "admin_password"
     secret.write_text("first admin passphrase\n")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,12 +18,6 @@ from cryptography import x509
 
 from rxtrace.api.tls import issue_server_certificate
 from rxtrace.trace.errors import ParseError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_authority_is_made_once_and_reused(tmp_path: Path) -> None:
@@ -38,7 +32,9 @@ def test_the_authority_is_made_once_and_reused(tmp_path: Path) -> None:
         issue_server_certificate(tmp_path, ["bad host/"])
 
 
-def test_serve_speaks_https_that_trusts_only_the_units_authority(tmp_path: Path) -> None:
+def test_serve_speaks_https_that_trusts_only_the_units_authority(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
     rxtrace = shutil.which("rxtrace", path=str(Path(sys.executable).parent))
     assert rxtrace is not None
     made = subprocess.run(
@@ -46,7 +42,7 @@ def test_serve_speaks_https_that_trusts_only_the_units_authority(tmp_path: Path)
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RXTRACE_DATA_DIR": str(tmp_path), "RXTRACE_SECRET_KEY": "k" * 32}
     tls = tmp_path / "tls"
     server = subprocess.Popen(

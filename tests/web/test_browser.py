@@ -12,11 +12,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,12 +44,6 @@ def _isolated() -> bool:
     return shutil.which("unshare") is not None and os.system("unshare -n true 2>/dev/null") == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Demo:
     base: str
@@ -68,7 +61,7 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def demo(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]) -> Iterator[Demo]:
     folder = tmp_path_factory.mktemp("pages") / "demo"
     env = {**os.environ, "RXTRACE_DATA_DIR": str(folder)}
     built = subprocess.run(
@@ -81,7 +74,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     assert built.returncode == 0, built.stderr[-2000:]
     env["RXTRACE_DATABASE_URL"] = f"sqlite:///{folder / 'rxtrace.db'}"
     env["RXTRACE_KEY_FILE"] = str(folder / "secret.key")
-    port = _free_port()
+    port = free_port()
     serve = [str(RXTRACE), "serve", "--host", "127.0.0.1", "--port", str(port)]
     chromium = str(CHROMIUM)
     if _isolated():
@@ -380,6 +373,11 @@ def test_the_scan_page_counts_every_box_once_and_records_it(browser: Any, demo: 
     assert sorted(read) == sorted(codes)  # each once, none invented
     if not drop:  # after the reload the count is of what this page has seen
         assert page.locator("#box-count").inner_text() == str(len(codes))
+        # "Photo" sends a full-resolution still to the server's own decoder.
+        with page.expect_response(lambda r: "/api/scans?" in r.url) as photo:
+            page.click("#scan-photo")
+        assert photo.value.status == 200, photo.value.text()
+        assert "boxes" in photo.value.json()
     _shot(page, f"scan-{'offline' if drop else 'online'}-412")
     context.close()
     assert _recorded(demo, seizure) == before + len(codes)
