@@ -17,6 +17,7 @@ from rxtrace.trace.errors import (
     AuthenticationError,
     ConflictError,
     ContractError,
+    MissingDependencyError,
     NotFoundError,
     ParseError,
     PermissionDeniedError,
@@ -36,6 +37,7 @@ DEFAULT_STATUS_CODES: dict[type[RxtraceError], int] = {
     ParseError: 422,
     ContractError: 422,
     TooManyAttemptsError: 429,
+    MissingDependencyError: 503,
     RxtraceError: 400,
 }
 

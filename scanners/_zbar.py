@@ -15,7 +15,16 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from pyzbar import wrapper as zb
+
+from rxtrace.trace.errors import MissingDependencyError
+
+try:
+    from pyzbar import wrapper as zb
+except ImportError as exc:  # pyzbar finds the zbar shared library when it is imported
+    raise MissingDependencyError(
+        "The zbar library is not installed (Debian: apt-get install libzbar0; as root, "
+        "make demo installs it)."
+    ) from exc
 
 __all__ = ["ZbarSymbol", "scan_rows"]
 

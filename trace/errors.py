@@ -12,6 +12,7 @@ __all__ = [
     "ContractError",
     "KeyMismatchError",
     "LeadNotFoundError",
+    "MissingDependencyError",
     "NotFoundError",
     "ParseError",
     "PermissionDeniedError",
@@ -73,3 +74,7 @@ class TooManyAttemptsError(RxtraceError):
 
 class TooLargeError(RxtraceError):
     """An input goes past a stated limit (a body, an upload, a list, a code's length)."""
+
+
+class MissingDependencyError(RxtraceError):
+    """A system library rxtrace needs is not installed on this machine (zbar, say)."""
