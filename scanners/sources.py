@@ -216,9 +216,18 @@ def iter_video(path: Path, *, step: int = 1, max_frames: int | None = None) -> I
 
 def iter_stream(source: int | str, *, step: int = 1, max_frames: int | None = None) -> Iterator[Frame]:
     """Frames of a camera (index) or a network stream (RTSP/HTTP URL), as they arrive."""
-    capture = cv2.VideoCapture(source)
+    # OpenCV logs every backend it tries (V4L2, FFmpeg, ...) when a camera is missing: a dozen
+    # raw lines for one fact, which the error below states once.
+    quiet = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        capture = cv2.VideoCapture(source)
+    finally:
+        cv2.utils.logging.setLogLevel(quiet)
     if not capture.isOpened():
         capture.release()
+        if isinstance(source, int):
+            raise _fail(str(source), "camera", "no such camera, or another program is using it")
         raise _fail(str(source), "stream", "OpenCV cannot open it")
     yield from _iter_capture(capture, str(source), step, max_frames, what="stream")
 

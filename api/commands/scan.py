@@ -65,8 +65,12 @@ def scan(
         source: int | str = camera if camera is not None else str(url)
         err.print(f"Reading {source}; press q in the window or Ctrl-C to stop.")
         result = scan_stream(source, catalog_products=known, display=display, max_frames=max_frames)
+    if result.frames == 0 and len(result.errors) == 1:  # nothing to record or show: one line
+        raise RxtraceError(f"No input could be scanned: {result.errors[0].message}")
     for issue in result.errors:
         err.print(f"error: {issue.message}", markup=False, highlight=False)
+    if result.frames == 0 and result.errors:
+        raise RxtraceError(f"No input could be scanned: all {len(result.errors)} failed (above).")
     with app.session() as session:
         recorded = record_result(result, session=session, seizure_id=seizure)
         resolution = resolve_seizure(seizure, session=session) if resolve else None
@@ -90,8 +94,6 @@ def scan(
         if resolution is not None:
             document["resolution"] = resolution.to_dict(reveal=app.settings.show_sensitive)
         print_json(document)
-    if result.frames == 0 and result.errors:
-        raise RxtraceError(f"No input could be scanned: {result.errors[0].message}")
 
 
 def _print(result: Any, recorded: RecordedScan, output: Format, elapsed: float) -> None:

@@ -47,5 +47,7 @@ def test_scan_of_nothing_readable_fails_with_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("error: No input could be scanned")
     camera = run(["scan", "--camera", "7", "--seizure", "Z9", "--headless"], tmp_path)
     assert camera.returncode != 0 and camera.stderr.strip().splitlines()[-1].startswith("error: No input")
+    assert "no such camera" in camera.stderr and camera.stdout == ""
+    assert "WARN" not in camera.stderr and "OpenCV(" not in camera.stderr  # not OpenCV's backend log
     both = run(["scan", str(bad), "--seizure", "Z9", "--camera", "0"], tmp_path)
     assert both.returncode != 0 and "exactly one of" in both.stderr
