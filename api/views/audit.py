@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from rxtrace.api.auth import Caller, permitted
 from rxtrace.api.deps import SessionDep
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import to_jsonable
+from rxtrace.api.output import JSONAnswer
 from rxtrace.trace.accounts import Permission, events, verify
 
 __all__ = ["router"]
@@ -29,10 +29,10 @@ def audit(
 ) -> Any:
     """The same JSON as ``rxtrace audit --format json``: events newest first."""
     found = events(session=session, user=user, since=since, limit=limit)
-    return to_jsonable({"events": [e.to_dict() for e in found]})
+    return JSONAnswer({"events": [e.to_dict() for e in found]})
 
 
 @router.get("/audit/verify", responses=error_responses(401, 403))
 def audit_verify(caller: Auditor, session: SessionDep) -> Any:
     """The same JSON as ``rxtrace audit verify --format json``."""
-    return to_jsonable(verify(session=session).to_dict())
+    return JSONAnswer(verify(session=session).to_dict())

@@ -16,7 +16,7 @@ from rxtrace.api.deps import SessionDep
 from rxtrace.api.documents import cases_document, resolution_document, seizures_document
 from rxtrace.api.dossier import ReportFormat
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import to_jsonable
+from rxtrace.api.output import JSONAnswer
 from rxtrace.trace.accounts import Permission
 from rxtrace.trace.resolve import resolve_case, resolve_seizure, seizure_info
 
@@ -46,7 +46,7 @@ _MEDIA = {
 @router.get("/cases", responses=error_responses(401, 403))
 def cases(caller: Reader, session: SessionDep) -> Any:
     """The same JSON as ``rxtrace cases --format json``."""
-    return to_jsonable(cases_document(session=session))
+    return JSONAnswer(cases_document(session=session))
 
 
 @router.get("/cases/{case_id}", responses=_ERRORS)
@@ -60,15 +60,15 @@ def case(
 ) -> Any:
     """The same JSON as ``rxtrace resolve --case ID --format json``."""
     resolution = resolve_case(case_id, session=session)
-    document = to_jsonable(resolution_document(resolution, reveal=disclosure.reveal, top=top))
+    document = resolution_document(resolution, reveal=disclosure.reveal, top=top)
     audit_resolution(request, resolution, session=session, caller=caller, disclosure=disclosure)
-    return document
+    return JSONAnswer(document)
 
 
 @router.get("/seizures", responses=error_responses(401, 403, 422))
 def seizures(caller: Reader, session: SessionDep, case: str | None = None) -> Any:
     """The same JSON as ``rxtrace seizures [--case ID] --format json``."""
-    return to_jsonable(seizures_document(session=session, case_id=case))
+    return JSONAnswer(seizures_document(session=session, case_id=case))
 
 
 @router.get("/seizures/{seizure_id}", responses=_ERRORS)
@@ -83,9 +83,9 @@ def seizure(
     """The seizure, and the same JSON as ``rxtrace resolve --seizure ID --format json``."""
     info = seizure_info(seizure_id, session=session)
     resolution = resolve_seizure(seizure_id, session=session)
-    document = to_jsonable(resolution_document(resolution, reveal=disclosure.reveal, top=top))
+    document = resolution_document(resolution, reveal=disclosure.reveal, top=top)
     audit_resolution(request, resolution, session=session, caller=caller, disclosure=disclosure)
-    return {**document, "seizure": to_jsonable(info.to_dict())}
+    return JSONAnswer({**document, "seizure": info.to_dict()})
 
 
 @router.get(
@@ -110,7 +110,7 @@ def graph(
         import networkx as nx
 
         return Response("\n".join(nx.generate_graphml(chart.graph)), media_type="application/xml")
-    return to_jsonable(graph_document(chart))
+    return JSONAnswer(graph_document(chart))
 
 
 @router.get("/cases/{case_id}/timeline", responses=_ERRORS)
@@ -123,7 +123,7 @@ def timeline(
     resolution = resolve_case(case_id, session=session)
     line = case_timeline(case_id, session=session, reveal=disclosure.reveal, resolution=resolution)
     audit_resolution(request, resolution, session=session, caller=caller, disclosure=disclosure)
-    return to_jsonable(line.to_dict())
+    return JSONAnswer(line.to_dict())
 
 
 @router.get(

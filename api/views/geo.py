@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import JSONResponse
 
 from rxtrace.api.auth import Caller, permitted
 from rxtrace.api.deps import SessionDep
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import to_jsonable
+from rxtrace.api.output import JSONAnswer
 from rxtrace.geo.layers import Layer
 from rxtrace.trace.accounts import Permission
 
@@ -51,7 +50,7 @@ def hotspots(
         permutations=permutations,
         seed=seed,
     )
-    return to_jsonable(result.to_geojson())
+    return JSONAnswer(result.to_geojson())
 
 
 @router.get("/routes", responses=_ERRORS)
@@ -70,7 +69,7 @@ def routes(
 
     rules = FlagRules(near_m=near_m, heavy_kg=heavy_kg, min_repeats=min_repeats, far_km=far_km)
     found = service.routes(session=session, case_id=case, rules=rules)
-    return to_jsonable({"routes": [r.to_dict() for r in found]})
+    return JSONAnswer({"routes": [r.to_dict() for r in found]})
 
 
 @router.get(
@@ -90,7 +89,7 @@ def maps(
 
     data = drawing.build_map_data(session=session, case_id=case, layer=layer.value)
     if format is MapFormat.json:
-        return JSONResponse(to_jsonable(drawing.map_payload(data)))
+        return JSONAnswer(drawing.map_payload(data))
     with tempfile.TemporaryDirectory(prefix="rxtrace-map-") as folder:
         target = Path(folder) / f"map.{format.value}"
         if format is MapFormat.png:

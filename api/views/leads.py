@@ -12,7 +12,7 @@ from rxtrace.api.auth import Caller, DisclosureDep, audit_read, permitted
 from rxtrace.api.deps import SessionDep
 from rxtrace.api.documents import lead_document, leads_document
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import to_jsonable
+from rxtrace.api.output import JSONAnswer
 from rxtrace.trace.accounts import Permission, require
 from rxtrace.trace.investigate import (
     LeadKind,
@@ -62,12 +62,12 @@ def leads(
     if status is not None:
         keep = {(s.lead.kind, s.lead.id) for s in stored if s.status == status.value}
         found = [lead for lead in found if (lead.kind, lead.id) in keep]
-    document = to_jsonable(leads_document(found, stored, reveal=disclosure.reveal, limit=limit, case_id=case))
+    document = leads_document(found, stored, reveal=disclosure.reveal, limit=limit, case_id=case)
     shown = found if limit == 0 else found[:limit]
     audit_read(
         request, session=session, caller=caller, persons=persons.in_leads(shown), disclosure=disclosure
     )
-    return document
+    return JSONAnswer(document)
 
 
 @router.get("/leads/{lead_id}", responses=_ERRORS)
@@ -76,7 +76,7 @@ def lead(
 ) -> Any:
     """The same JSON as ``rxtrace lead N --format json``."""
     stored, events = lead_history(lead_id, session=session)
-    document = to_jsonable(lead_document(stored, events, reveal=disclosure.reveal, session=session))
+    document = lead_document(stored, events, reveal=disclosure.reveal, session=session)
     audit_read(
         request,
         session=session,
@@ -84,7 +84,7 @@ def lead(
         persons=persons.in_leads([stored.lead]),
         disclosure=disclosure,
     )
-    return document
+    return JSONAnswer(document)
 
 
 @router.post("/leads/{lead_id}/status", responses=error_responses(401, 403, 404, 409, 422))
@@ -97,15 +97,15 @@ def move(lead_id: LeadId, body: StatusIn, request: Request, caller: Reader, sess
     stored, events = change_status(
         lead_id, session=session, status=body.status.value, note=body.note, by=caller.account.name
     )
-    document = to_jsonable(lead_document(stored, events, reveal=False, session=session))
+    document = lead_document(stored, events, reveal=False, session=session)
     audit_read(request, session=session, caller=caller, persons=persons.in_leads([stored.lead]))
-    return document
+    return JSONAnswer(document)
 
 
 @router.post("/leads/{lead_id}/notes", responses=_ERRORS)
 def note(lead_id: LeadId, body: NoteIn, request: Request, caller: Noter, session: SessionDep) -> Any:
     """Add a note to a lead's history, its status unchanged."""
     stored, events = change_status(lead_id, session=session, note=body.note, by=caller.account.name)
-    document = to_jsonable(lead_document(stored, events, reveal=False, session=session))
+    document = lead_document(stored, events, reveal=False, session=session)
     audit_read(request, session=session, caller=caller, persons=persons.in_leads([stored.lead]))
-    return document
+    return JSONAnswer(document)

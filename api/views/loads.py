@@ -13,7 +13,7 @@ from rxtrace.api.auth import Caller, audit_read, permitted
 from rxtrace.api.deps import ContextDep, SessionDep
 from rxtrace.api.documents import load_document, rejects_document
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import to_jsonable
+from rxtrace.api.output import JSONAnswer
 from rxtrace.api.uploads import LOAD_SUFFIXES, store_uploads
 from rxtrace.trace.accounts import Permission
 from rxtrace.trace.errors import RxtraceError
@@ -63,14 +63,14 @@ async def load(
         raise RxtraceError(f"No file could be taken: {reasons or 'none was sent'}.")
     document = await run_in_threadpool(run)
     document["refused_uploads"] = [r.to_dict() for r in stored.refused]
-    return to_jsonable(document)
+    return JSONAnswer(document)
 
 
 @router.get("/loads", responses=error_responses(401, 403))
 def loads(caller: Loader, session: SessionDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> Any:
     """The files loaded, newest first: table, status, rows taken, duplicate and set aside."""
     rows = session.scalars(select(models.LoadedFile).order_by(models.LoadedFile.id.desc()).limit(limit))
-    return to_jsonable(
+    return JSONAnswer(
         {
             "loads": [
                 {
@@ -97,4 +97,4 @@ def rejects(
     written, card numbers included: the read is audited."""
     document = rejects_document(session=session, table=table, file=file, limit=limit)
     audit_read(request, session=session, caller=caller, persons=[], params={"rows": len(document["rejects"])})
-    return to_jsonable(document)
+    return JSONAnswer(document)

@@ -12,7 +12,7 @@ from rxtrace.api.config import Settings
 from rxtrace.api.deps import SessionDep, SettingsDep
 from rxtrace.api.documents import resolution_document
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import to_jsonable
+from rxtrace.api.output import JSONAnswer
 from rxtrace.trace.accounts import Permission
 from rxtrace.trace.errors import ParseError, TooLargeError
 from rxtrace.trace.resolve.service import resolve_codes
@@ -50,7 +50,7 @@ def _answer(
 ) -> Any:
     _check(codes, settings)
     resolution = resolve_codes(codes, session=session)
-    document = to_jsonable(resolution_document(resolution, reveal=disclosure.reveal, top=top))
+    document = resolution_document(resolution, reveal=disclosure.reveal, top=top)
     audit_resolution(
         request,
         resolution,
@@ -59,7 +59,7 @@ def _answer(
         disclosure=disclosure,
         params={"codes": len(codes)},
     )
-    return document
+    return JSONAnswer(document)
 
 
 @router.get("/resolve", responses=_ERRORS)

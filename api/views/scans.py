@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from rxtrace.api.auth import Caller, permitted
 from rxtrace.api.deps import ContextDep
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import to_jsonable
+from rxtrace.api.output import JSONAnswer
 from rxtrace.api.uploads import store_uploads
 from rxtrace.trace.accounts import Permission
 from rxtrace.trace.codes import key_and_family
@@ -70,7 +70,7 @@ async def scan(
 
     document = await run_in_threadpool(run)
     document["refused_uploads"] = [r.to_dict() for r in stored.refused]
-    return to_jsonable(document)
+    return JSONAnswer(document)
 
 
 class ClientRead(BaseModel):
@@ -168,4 +168,4 @@ async def client_reads(body: ReadsIn, caller: Scanner, context: ContextDep) -> A
         document["client_rejected"] = rejected
         return document
 
-    return to_jsonable(await run_in_threadpool(run))
+    return JSONAnswer(await run_in_threadpool(run))

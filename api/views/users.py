@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from rxtrace.api.auth import Caller, permitted
 from rxtrace.api.deps import SessionDep
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import to_jsonable
+from rxtrace.api.output import JSONAnswer
 from rxtrace.trace.accounts import Permission, Role, add_user, disable_user, list_users, record
 
 __all__ = ["router"]
@@ -42,7 +42,7 @@ def _audited(request: Request, caller: Caller, session: SessionDep, name: str, *
 @router.get("/users", responses=error_responses(401, 403))
 def users(caller: Admin, session: SessionDep) -> Any:
     """The same JSON as ``rxtrace user list --format json``."""
-    return to_jsonable({"users": [a.to_dict() for a in list_users(session=session)]})
+    return JSONAnswer({"users": [a.to_dict() for a in list_users(session=session)]})
 
 
 @router.post("/users", status_code=201, responses=error_responses(401, 403, 409, 422))
@@ -51,7 +51,7 @@ def user_add(body: UserIn, request: Request, caller: Admin, session: SessionDep)
     account = add_user(body.name, body.password, body.role, session=session)
     _audited(request, caller, session, account.name, role=account.role.value)
     session.commit()
-    return to_jsonable(account.to_dict())
+    return JSONAnswer(account.to_dict(), status_code=201)
 
 
 @router.post("/users/{name}/disable", responses=error_responses(401, 403, 404, 422))
@@ -60,4 +60,4 @@ def user_disable(name: UserName, request: Request, caller: Admin, session: Sessi
     account = disable_user(name, session=session)
     _audited(request, caller, session, account.name)
     session.commit()
-    return to_jsonable(account.to_dict())
+    return JSONAnswer(account.to_dict())
