@@ -4,12 +4,14 @@ records for every answer that shows a card, a sale with its card, or a card lead
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from rxtrace.trace.investigate import Lead
 from rxtrace.trace.resolve.service import Resolution, resolve_case
+
+if TYPE_CHECKING:
+    from rxtrace.trace.investigate import Lead
 
 __all__ = ["in_case", "in_leads", "in_resolution"]
 

@@ -12,9 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +22,9 @@ from rxtrace.trace.protect import mask_id
 from rxtrace.trace.resolve.rules import BoxResolution
 from rxtrace.trace.resolve.service import Resolution, resolve_case
 from rxtrace.trace.store import models
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["NODE_TYPES", "CaseGraph", "Hub", "build_case_graph", "graph_document"]
 
@@ -78,6 +80,8 @@ def build_case_graph(
     top_hubs: int = 8,
 ) -> CaseGraph:
     """Build the case's link chart from its resolution (computed unless given)."""
+    import networkx as nx  # loaded for a chart only: it slows every command's start
+
     resolution = resolution or resolve_case(case_id, session=session)
     g: nx.MultiDiGraph = nx.MultiDiGraph(case_id=case_id)
     _add_seizures(g, case_id, session)
@@ -229,6 +233,8 @@ def _mark_hubs(
 
 def _centrality(g: nx.MultiDiGraph) -> dict[str, float]:
     """Betweenness on the undirected chart: who sits on the paths between boxes and parties."""
+    import networkx as nx
+
     if g.number_of_nodes() < 3:
         return dict.fromkeys(g.nodes, 0.0)
     simple = nx.Graph(g.to_undirected())
@@ -241,6 +247,8 @@ def _centrality(g: nx.MultiDiGraph) -> dict[str, float]:
 
 def graph_document(chart: CaseGraph) -> dict[str, Any]:
     """Nodes and edges as one JSON-ready document (networkx node-link form) plus the hubs."""
+    import networkx as nx
+
     data = nx.node_link_data(chart.graph, edges="edges")
     return {
         "case_id": chart.case_id,

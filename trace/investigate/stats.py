@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from scipy import special
-
 from rxtrace.trace.investigate.params import RateTest
 
 __all__ = ["poisson_surprise", "rate_test"]
@@ -25,6 +23,8 @@ def poisson_surprise(k: int, lam: float) -> float:
         return 300.0
     # P(X >= k) is the regularised lower incomplete gamma P(k, lam). Where it is near 1 the
     # surprise comes from the small upper tail Q through log1p, or it would round to 0.
+    from scipy import special  # here, not at import: it costs a third of a second to load
+
     q = float(special.gammaincc(k, lam))
     if q < 0.5:
         return min(300.0, -math.log1p(-q) / math.log(10))

@@ -6,17 +6,18 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from filelock import FileLock
-from sqlalchemy import URL, Connection, Engine, Index, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, Index, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.trace.errors import ParseError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "build_indexes",
@@ -107,16 +108,37 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+# The newest migration. A database already there is used as it is, without loading Alembic
+# (a third of a second of every command's start); tests/core/test_migrations.py checks this
+# against Alembic's own head.
+HEAD_REVISION = "0005"
+
+
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema's migration, or None for a database with none applied."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return None if found is None else str(found)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (the newest by default); safe to call every start,
     also by two commands starting at once on a new database (one migrates, the other then
     finds the schema current)."""
+    from alembic import command
+
+    if revision == "head" and current_revision(engine) == HEAD_REVISION:
+        return
     config = alembic_config()
     with engine.connect() as connection, one_at_a_time(connection, "migrate"):
         config.attributes["connection"] = connection
