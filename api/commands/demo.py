@@ -119,7 +119,8 @@ def _serve(app: AppContext, *, host: str, port: int) -> None:
         session.commit()
     err.print(
         f"8. Pages: open http://{host}:{port}/ and log in as '{DEMO_USER}' with password "
-        f"{password} (a supervisor). Ctrl-C stops the server. README: 'Phones' for HTTPS.",
+        f"{password} (a supervisor). Ctrl-C stops the server. "
+        "Phones need HTTPS: README, 'HTTPS for phones'.",
         markup=False,
         highlight=False,
     )

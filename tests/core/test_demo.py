@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.protect import Protector
 from rxtrace.trace.resolve.service import resolve_case
 
-from .test_cli import run
+from .test_cli import run, rxtrace_command
 
 
 def test_demo_world_loads_unchanged_and_plants_its_patterns(
@@ -78,3 +79,48 @@ def test_demo_command_writes_every_output(tmp_path: Path) -> None:
     assert resolved.returncode == 0, resolved.stderr
     doc = json.loads(resolved.stdout)
     assert any(box["seizure_id"] == "SZ-2026-0117-05" for box in doc["codes"])  # the scanned pile
+
+
+@pytest.mark.slow
+def test_the_demo_ends_by_serving_the_pages_with_its_account(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
+    import time
+    import urllib.parse
+    import urllib.request
+
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RXTRACE_")}
+    environ["RXTRACE_DATA_DIR"] = str(tmp_path / "data")
+    demo = subprocess.Popen(
+        [rxtrace_command(), "demo", "--dir", str(tmp_path / "demo"), "--persons", "300", "--port", str(port)],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        password = None
+        assert demo.stderr is not None
+        for line in demo.stderr:  # the batch's report, then the line with the account
+            found = re.search(r"log in as 'demo' with password (\S+)", line)
+            if found:
+                password = found.group(1)
+                break
+        assert password, "the demo printed no account"
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as page:
+                    assert 'name="username"' in page.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        data = urllib.parse.urlencode({"username": "demo", "password": password}).encode()
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/auth/login", data=data, timeout=10
+        ) as answer:
+            assert json.loads(answer.read())["role"] == "supervisor"
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)
