@@ -54,7 +54,7 @@ async function loadList() {
     leads = data.leads;
     const rules = [...new Set(leads.flatMap((l) => l.rules.map((r) => r.rule)))].sort();
     const keep = ruleSelect.value;
-    clear(ruleSelect, el("option", { value: "" }, t("common.all")), rules.map((r) => el("option", { value: r }, r)));
+    clear(ruleSelect, el("option", { value: "" }, t("common.all")), rules.map((r) => el("option", { value: r }, page.t[`rulename.${r}`] || r)));
     ruleSelect.value = rules.includes(keep) ? keep : "";
     drawList();
   } catch (error) {
