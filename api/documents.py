@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cases_document",
+    "drug_names",
     "lead_document",
     "leads_document",
     "load_document",
@@ -56,7 +57,7 @@ def leads_document(
 
 def _drug_codes(value: Any) -> set[str]:
     """Every catalogue code (``med_list_codg``) named anywhere in a lead's evidence."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         found: set[str] = set()
         for key, item in value.items():
             if key in ("drug", "drugs", "box_med_list_codg"):
@@ -76,15 +77,23 @@ def lead_document(
     names of the drugs its evidence names by catalogue code (``drug_names``), so a reader
     sees the drug rather than its code."""
     document = {**stored.to_dict(reveal=reveal), "history": [e.to_dict() for e in events]}
-    codes = sorted(_drug_codes([rule.get("evidence") for rule in document.get("rules", [])]))
-    names = {}
+    document["drug_names"] = drug_names(
+        [rule.get("evidence") for rule in document.get("rules", [])], session=session
+    )
+    return document
+
+
+def drug_names(evidence: Any, *, session: Session) -> dict[str, str | None]:
+    """The catalogue's name of every drug code (``med_list_codg``) named in ``evidence``
+    (None for a code the catalogue lacks)."""
+    codes = sorted(_drug_codes(evidence))
+    names: dict[str, str] = {}
     if codes:
         query = select(models.CatalogProduct.med_list_codg, models.CatalogProduct.name).where(
             models.CatalogProduct.med_list_codg.in_(codes)
         )
         names = {code: name for code, name in session.execute(query) if code}
-    document["drug_names"] = {code: names.get(code) for code in codes}
-    return document
+    return {code: names.get(code) for code in codes}
 
 
 def load_document(report: LoadReport, *, seconds: float, basis: BasisInfo | None) -> dict[str, Any]:

@@ -107,6 +107,8 @@ class Dossier:
     drugs: tuple[tuple[str, int], ...]
     first_sale: datetime | None
     last_sale: datetime | None
+    lead_words: tuple[tuple[tuple[str, str], ...], ...] = ()
+    """Per lead, per rule: its plain words in Chinese and in English (drugs by name)."""
     maps: dict[str, bytes] = field(default_factory=dict)
 
     @property
@@ -168,6 +170,7 @@ def gather(
     params = params or LeadParams()
     resolution = resolve_case(case_id, session=session)
     leads = tuple(find_leads(session=session, case_id=case_id, params=params))
+    lead_words = _lead_words(leads, session=session)
     chart = build_case_graph(case_id, session=session, reveal=reveal, resolution=resolution)
     timeline = case_timeline(case_id, session=session, reveal=reveal, resolution=resolution)
     seizure_rows = session.scalars(
@@ -195,6 +198,7 @@ def gather(
         version=rxtrace_version(),
         resolution=resolution,
         leads=leads,
+        lead_words=lead_words,
         chart=chart,
         timeline=timeline,
         scan_sources=tuple(
@@ -266,3 +270,22 @@ def date_range(dossier: Dossier) -> str:
         return value.strftime("%Y-%m-%d") if value else "—"
 
     return f"{day(dossier.first_sale)} → {day(dossier.last_sale)}"
+
+
+def _lead_words(leads: tuple[Lead, ...], *, session: Session) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each lead's rules in the words of the leads page: plain first, statistics in the appendix."""
+    # Here, not at the top: the pages' word table itself reads this module's STATUS_TEXT.
+    from rxtrace.api.documents import drug_names
+    from rxtrace.api.web.i18n import explain_rule
+
+    names = drug_names([r.evidence for lead in leads for r in lead.rules], session=session)
+    return tuple(
+        tuple(
+            (
+                explain_rule(r.rule, r.evidence, names, "zh-CN") or r.title,
+                explain_rule(r.rule, r.evidence, names, "en") or r.detail,
+            )
+            for r in lead.rules
+        )
+        for lead in leads
+    )

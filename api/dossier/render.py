@@ -89,6 +89,23 @@ def _rankings(d: Dossier) -> list[tuple[str, list[Any], bool]]:
     ]
 
 
+_STATISTICS_NOTE = (
+    "Rates are compared with the peers' (Poisson surprise: how unlikely so many were by chance; "
+    "shrunk relative risk: how many times the peers' rate, pulled towards 1 when the numbers are "
+    "small) so a large institution is not a lead for its size."
+)
+
+
+def _leads_shown(total: int) -> str:
+    """What the leads table holds: every lead, or the first 40 and where the rest are."""
+    if total <= 40:
+        return f"共 {total} 条线索 · {total} leads, highest score first."
+    return (
+        f"显示前 40 条，共 {total} 条 · The first 40 of {total} leads, highest score first; "
+        "every one is in the XLSX dossier's Leads sheet."
+    )
+
+
 def write_html(d: Dossier, out: Path) -> None:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -102,6 +119,8 @@ def write_html(d: Dossier, out: Path) -> None:
         s=d.summary,
         status_text=STATUS_TEXT,
         terms=TERMS,
+        leads_shown=_leads_shown(len(d.leads)),
+        statistics_note=_STATISTICS_NOTE,
         date_range=date_range(d),
         rankings=_rankings(d),
         card=d.card,
@@ -344,8 +363,9 @@ def write_pdf(d: Dossier, out: Path) -> None:
         ),
         PageBreak(),
         Paragraph(_runs("3. Leads 线索", cjk), h2),
+        p(_leads_shown(len(d.leads))),
         table(
-            ["#", "Kind", "Id", "Name", "Score", "Rules (contribution — why)"],
+            ["#", "Kind", "Id", "Name", "Score", "Why 为什么"],
             [
                 [
                     i,
@@ -353,9 +373,9 @@ def write_pdf(d: Dossier, out: Path) -> None:
                     lead.display_id(reveal=d.reveal),
                     lead.name or "",
                     f"{lead.score:.2f}",
-                    " | ".join(f"{r.title} ({r.contribution:.2f}): {r.detail}" for r in lead.rules),
+                    " · ".join(f"{zh} ({en})" for zh, en in words),
                 ]
-                for i, lead in enumerate(d.leads[:40], 1)
+                for i, (lead, words) in enumerate(zip(d.leads[:40], d.lead_words, strict=False), 1)
             ]
             or [["", "", "", "none fired", "", ""]],
             [8 * mm, 20 * mm, 40 * mm, 40 * mm, 14 * mm, width - 122 * mm],
@@ -463,6 +483,20 @@ def write_pdf(d: Dossier, out: Path) -> None:
             [30 * mm, 50 * mm, width - 80 * mm],
         ),
     ]
+    if d.leads:
+        story += [
+            Paragraph(_runs("A. Lead statistics 线索统计", cjk), h2),
+            p(_STATISTICS_NOTE),
+            table(
+                ["#", "Rule", "Share", "Statistics"],
+                [
+                    [i, r.title, f"{r.contribution:.2f}", r.detail]
+                    for i, lead in enumerate(d.leads[:40], 1)
+                    for r in lead.rules
+                ],
+                [8 * mm, 50 * mm, 14 * mm, width - 72 * mm],
+            ),
+        ]
 
     def footer(canvas: Any, doc: Any) -> None:
         canvas.saveState()

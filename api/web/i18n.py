@@ -7,11 +7,12 @@ failure (tests/web/test_pages.py), never an empty label.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from rxtrace.api.dossier.model import STATUS_TEXT
 
-__all__ = ["LANGUAGES", "MESSAGES", "choose_language", "messages", "status_words"]
+__all__ = ["LANGUAGES", "MESSAGES", "choose_language", "explain_rule", "messages", "status_words"]
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -294,3 +295,42 @@ def messages(language: str) -> dict[str, str]:
         table[f"status.{status}"] = status_words(status)[index]
         table[f"status_help.{status}"] = STATUS_TEXT[status][1]
     return table
+
+
+def _number(value: object) -> str:
+    # Evidence gives some counts as the list of what was counted (the seizures, say).
+    if isinstance(value, list | tuple):
+        return str(len(value))
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.{2 if abs(value) < 1 else 1}f}"
+    return str(value)
+
+
+def explain_rule(
+    rule: str, evidence: Mapping[str, object], drug_names: Mapping[str, str | None], language: str
+) -> str | None:
+    """A lead's rule in plain words (``rule.*`` above), drugs by name; None for a rule the
+    table has no words for. The leads page fills the same templates in its script.
+
+    >>> explain_rule("resold_at", {"observed": 30, "expected": 0.008}, {}, "en")
+    '30 sales of boxes already dispensed (peers would have about 0.01)'
+    >>> explain_rule("cloned", {"drugs": ["XA1", "XA2"]}, {"XA1": "波立维"}, "zh-CN")
+    '同一追溯码结算了不同药品：波立维、XA2'
+    """
+    pair = MESSAGES.get(f"rule.{rule}")
+    if pair is None:
+        return None
+    template = pair[LANGUAGES.index(language)]
+
+    def name(code: object) -> str:
+        return drug_names.get(str(code)) or str(code)
+
+    drugs = evidence.get("drugs")
+    values = {
+        **evidence,
+        "drug_name": name(evidence.get("drug")),
+        "drug_names": "、".join(name(d) for d in drugs) if isinstance(drugs, list) else "",
+    }
+    return re.sub(
+        r"\{(\w+)\}", lambda m: _number(values[m.group(1)]) if m.group(1) in values else "?", template
+    )

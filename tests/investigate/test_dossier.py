@@ -91,3 +91,22 @@ def test_gs1_separators_do_not_break_the_spreadsheet(session: Session, tmp_path:
     pdf = tmp_path / "kg.pdf"
     write_report("KG", session=session, fmt="pdf", out=pdf)
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_leads_are_in_plain_words_and_the_table_says_how_many(
+    session: Session, case_world: World, tmp_path: Path
+) -> None:
+    out = tmp_path / "k1.html"
+    dossier = write_report("K1", session=session, fmt="html", out=out)
+    assert dossier.leads and len(dossier.lead_words) == len(dossier.leads)
+    assert all(
+        len(words) == len(lead.rules) for lead, words in zip(dossier.leads, dossier.lead_words, strict=True)
+    )
+    page = out.read_text(encoding="utf-8")
+    assert f"共 {len(dossier.leads)} 条线索" in page or f"of {len(dossier.leads)} leads" in page
+    assert "Why 为什么" in page and "A. Lead statistics" in page
+    # Every rule that fired has plain words (no fallback to the statistics' own text), and
+    # the statistics are in the appendix.
+    details = {r.detail for lead in dossier.leads for r in lead.rules}
+    assert not details & {en for words in dossier.lead_words for _, en in words}
+    assert "Poisson surprise" in page and all(r.title in page for lead in dossier.leads for r in lead.rules)

@@ -19,6 +19,7 @@ function leadChip(status) {
 }
 
 function number(value) {
+  if (Array.isArray(value)) return String(value.length); // evidence lists what it counted
   const n = Number(value);
   if (!Number.isFinite(n)) return value;
   return Number.isInteger(n) ? String(n) : n.toFixed(n < 1 ? 2 : 1);
