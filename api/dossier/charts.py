@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections import defaultdict
 from typing import Any
 
 import matplotlib
@@ -11,11 +10,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-import networkx as nx
 from matplotlib import dates as mdates
 from matplotlib.lines import Line2D
 
-from rxtrace.trace.investigate.graph import CaseGraph
+from rxtrace.trace.investigate.graph import CaseGraph, party_links
 from rxtrace.trace.investigate.timeline import Timeline
 
 __all__ = ["COLOURS", "graph_png", "timeline_png"]
@@ -62,65 +60,97 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def graph_png(chart: CaseGraph, *, max_nodes: int = 600) -> bytes:
-    """Layered left to right in the order money flows back: shipment, seizure, box, code,
-    sale, then the card, institution and doctor behind it. Hubs are drawn large and named."""
+def graph_png(chart: CaseGraph, *, top: int = 14) -> bytes:
+    """The case's parties on one A4-wide picture: cards (left) and doctors (right) tied to the
+    institutions (middle) they bought or prescribed at, node and line sized by boxes, the top
+    lines labelled with boxes and fund money. The ``top`` parties of each kind by boxes are
+    drawn and named; how many more there are is said under the chart (every box is in the
+    dossier's box table)."""
     g = chart.graph
-    keep = list(g.nodes)
-    if len(keep) > max_nodes:
-        # A huge case is unreadable whole: keep the hubs and what is nearest to them.
-        hubs = [h.node for h in chart.hubs]
-        ranked = sorted(g.nodes, key=lambda n: -g.nodes[n].get("centrality", 0.0))
-        keep = list(dict.fromkeys(hubs + ranked))[:max_nodes]
-    sub = g.subgraph(keep)
-    layers: dict[str, list[str]] = defaultdict(list)
-    for node in sorted(sub.nodes):
-        layers[sub.nodes[node]["type"]].append(node)
+    links = party_links(chart)
+    by_kind: dict[str, list[str]] = {}
+    for kind in ("card", "institution", "doctor"):
+        members = [n for n, data in g.nodes(data=True) if data["type"] == kind]
+        members.sort(key=lambda n: (-int(g.nodes[n].get("boxes", 0)), n))
+        by_kind[kind] = members
+    drawn = {kind: members[:top] for kind, members in by_kind.items()}
+    shown = {n for members in drawn.values() for n in members}
+    links = [link for link in links if link.party in shown and link.institution in shown]
+    # Institutions a drawn card or doctor fed are drawn too, so no line ends in the air.
+    for link in links:
+        if link.institution not in drawn["institution"]:
+            drawn["institution"].append(link.institution)
     pos: dict[str, tuple[float, float]] = {}
-    for x, layer in enumerate(_LAYERS):
-        members = layers.get(layer, [])
+    for x, kind in enumerate(("card", "institution", "doctor")):
+        members = drawn[kind]
         for i, node in enumerate(members):
             pos[node] = (float(x), 1.0 - (i + 0.5) / max(len(members), 1))
-    height = min(max(6.0, max((len(m) for m in layers.values()), default=1) * 0.16), 30.0)
+    most = max([int(g.nodes[n].get("boxes", 0)) for n in pos] + [1])
+    heaviest = max([link.boxes for link in links] + [1])
     with plt.rc_context(_RC):  # type: ignore[arg-type]
-        fig, ax = plt.subplots(figsize=(13, height))
-        simple = nx.Graph(sub.to_undirected())
-        nx.draw_networkx_edges(simple, pos, ax=ax, width=0.5, alpha=0.35, edge_color="#555555")
-        sizes = [
-            220 if sub.nodes[n].get("hub") else 40 + 12 * min(sub.nodes[n].get("boxes", 0), 20)
-            for n in sub.nodes
-        ]
-        nx.draw_networkx_nodes(
-            sub,
-            pos,
-            ax=ax,
-            node_size=sizes,
-            linewidths=0.5,
-            edgecolors=["black" if sub.nodes[n].get("hub") else "white" for n in sub.nodes],
-            node_color=[COLOURS[sub.nodes[n]["type"]] for n in sub.nodes],
-        )
-        labels = {
-            n: _short(sub.nodes[n]["label"])
-            for n in sub.nodes
-            if sub.nodes[n].get("hub") or sub.nodes[n]["type"] in ("seizure", "waybill")
-        }
-        nx.draw_networkx_labels(sub, pos, labels=labels, ax=ax, font_size=7, font_family=_RC["font.family"])
-        for x, layer in enumerate(_LAYERS):
+        fig, ax = plt.subplots(figsize=(11, 8.5))
+        for rank, link in enumerate(links):
+            (x0, y0), (x1, y1) = pos[link.party], pos[link.institution]
+            ax.plot(
+                [x0, x1], [y0, y1], color="#555555", alpha=0.45, lw=0.6 + 5 * link.boxes / heaviest, zorder=1
+            )
+            if rank < 10:
+                # Near the card's or doctor's end: the middle is the institutions' names.
+                ax.text(
+                    x0 + 0.2 * (x1 - x0),
+                    y0 + 0.2 * (y1 - y0),
+                    f"{link.boxes} · ¥{link.fund_fen / 100:,.2f}",
+                    fontsize=6.5,
+                    ha="center",
+                    va="center",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                    zorder=3,
+                )
+        for node, (x, y) in pos.items():
+            data = g.nodes[node]
+            boxes = int(data.get("boxes", 0))
+            ax.scatter(
+                [x], [y], s=40 + 500 * boxes / most, color=COLOURS[data["type"]], edgecolors="white", zorder=2
+            )
+            label = f"{_short(str(data['label']), 16)}  {boxes} · ¥{data.get('fund', '')}"
+            left = data["type"] == "card"
+            ax.text(
+                x + (-0.06 if left else 0.06),
+                y,
+                label,
+                fontsize=7,
+                va="center",
+                ha="right" if left else "left",
+                zorder=3,
+            )
+        for x, (kind, title) in enumerate(
+            (("card", "Cards 医保卡"), ("institution", "Institutions 机构"), ("doctor", "Doctors 医生"))
+        ):
             ax.text(
                 x,
-                1.03,
-                f"{layer}\n({len(layers.get(layer, []))})",
+                1.04,
+                f"{title}\n{len(drawn[kind])} of {len(by_kind[kind])}",
                 ha="center",
                 va="bottom",
-                fontsize=8,
-                transform=ax.transData,
+                fontsize=9,
             )
-        ax.set_xlim(-0.5, len(_LAYERS) - 0.5)
-        ax.set_ylim(-0.02, 1.1)
+        ax.set_xlim(-0.9, 2.9)
+        ax.set_ylim(-0.04, 1.12)
         ax.set_axis_off()
+        hidden = {kind: len(by_kind[kind]) - len(drawn[kind]) for kind in by_kind}
+        note = ", ".join(f"{n} {kind}s" for kind, n in hidden.items() if n > 0)
         ax.set_title(
-            f"Link chart 关系图 — case {chart.case_id} (large, outlined nodes are hubs 枢纽)", fontsize=10
+            f"Link chart 关系图 — case {chart.case_id}: boxes and fund money per card, institution, doctor",
+            fontsize=10,
         )
+        if note:
+            fig.text(
+                0.5,
+                0.01,
+                f"Not drawn (fewer boxes): {note}. Every box and its sale is in the box table (section 7).",
+                ha="center",
+                fontsize=8,
+            )
         return _png(fig)
 
 

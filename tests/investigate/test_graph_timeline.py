@@ -53,3 +53,17 @@ def test_timeline_orders_sales_seizures_and_shipments(session: Session, case_wor
     assert line.lanes("institution")[0] == "CLINIC"
     shipment = next(e for e in line.events if e.kind == "shipment")
     assert shipment.time < next(e for e in line.events if e.kind == "seizure" and e.seizure_id == "Z2").time
+
+
+def test_the_chart_folds_to_cards_and_doctors_feeding_institutions(
+    session: Session, case_world: World
+) -> None:
+    from rxtrace.trace.investigate.graph import party_links
+
+    chart = build_case_graph("K1", session=session)
+    links = {(link.party, link.institution): link for link in party_links(chart)}
+    rented = links[f"card:{mask_id('RENTED')}", "institution:CLINIC"]
+    # The rented card's five hub boxes and the resold box's second sale, all at the clinic.
+    assert (rented.boxes, rented.fund_fen) == (6, 7015)
+    assert links["doctor:DOC1", "institution:CLINIC"].boxes == 6
+    assert all(link.boxes >= 1 for link in links.values())

@@ -26,7 +26,7 @@ from rxtrace.trace.store import models
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["NODE_TYPES", "CaseGraph", "Hub", "build_case_graph", "graph_document"]
+__all__ = ["NODE_TYPES", "CaseGraph", "Hub", "PartyLink", "build_case_graph", "graph_document", "party_links"]
 
 NODE_TYPES = ("seizure", "site", "waybill", "box", "code", "sale", "card", "institution", "doctor")
 _PARTIES = ("card", "institution", "doctor")
@@ -256,3 +256,47 @@ def graph_document(chart: CaseGraph) -> dict[str, Any]:
         "hubs": [h.to_dict() for h in chart.hubs],
         "graph": data,
     }
+
+
+@dataclass(frozen=True)
+class PartyLink:
+    """A card or doctor tied to an institution: the distinct boxes and the fund money (fen)
+    of the sales between them."""
+
+    party: str
+    institution: str
+    boxes: int
+    fund_fen: int
+
+
+def party_links(chart: CaseGraph) -> list[PartyLink]:
+    """The chart folded to its parties, as an investigator first reads a case: which cards and
+    doctors fed which institutions, with how many boxes and how much money (most boxes first).
+
+    A sale joins its card, institution and doctor; its boxes are those carrying the code it
+    settled, its money the settled amount on that edge.
+    """
+    g = chart.graph
+    boxes: dict[tuple[str, str], set[str]] = defaultdict(set)
+    fund: dict[tuple[str, str], int] = defaultdict(int)
+    for sale, data in g.nodes(data=True):
+        if data["type"] != "sale":
+            continue
+        parties = {g.nodes[t]["type"]: t for _, t in g.out_edges(sale)}
+        institution = parties.get("institution")
+        if institution is None:
+            continue
+        held: set[str] = set()
+        money = 0
+        for code, _, edge in g.in_edges(sale, data=True):
+            if edge.get("label") != "settled in":
+                continue
+            money += int(Decimal(edge.get("money") or "0") * 100)
+            held |= {b for b, _ in g.in_edges(code) if g.nodes[b]["type"] == "box"}
+        for kind in ("card", "doctor"):
+            party = parties.get(kind)
+            if party is not None:
+                boxes[party, institution] |= held
+                fund[party, institution] += money
+    links = [PartyLink(p, i, len(b), fund[p, i]) for (p, i), b in boxes.items()]
+    return sorted(links, key=lambda link: (-link.boxes, -link.fund_fen, link.party, link.institution))
