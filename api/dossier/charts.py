@@ -106,17 +106,22 @@ def graph_png(chart: CaseGraph, *, top: int = 14) -> bytes:
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
                     zorder=3,
                 )
-        for node, (x, y) in pos.items():
+        for node, (px, py) in pos.items():
             data = g.nodes[node]
             boxes = int(data.get("boxes", 0))
             ax.scatter(
-                [x], [y], s=40 + 500 * boxes / most, color=COLOURS[data["type"]], edgecolors="white", zorder=2
+                [px],
+                [py],
+                s=40 + 500 * boxes / most,
+                color=COLOURS[data["type"]],
+                edgecolors="white",
+                zorder=2,
             )
             label = f"{_short(str(data['label']), 16)}  {boxes} · ¥{data.get('fund', '')}"
             left = data["type"] == "card"
             ax.text(
-                x + (-0.06 if left else 0.06),
-                y,
+                px + (-0.06 if left else 0.06),
+                py,
                 label,
                 fontsize=7,
                 va="center",
