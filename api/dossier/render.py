@@ -81,12 +81,19 @@ def _param_rows(d: Dossier) -> list[tuple[str, list[tuple[str, str]]]]:
     return out
 
 
-def _rankings(d: Dossier) -> list[tuple[str, list[Any], bool]]:
+def _rankings(d: Dossier) -> list[tuple[str, list[Any], bool, str]]:
+    """Each ranking with the heading of its name column: a card's holder is not named (names
+    are kept only as keyed hashes), and a doctor's "name" is where they practise."""
     return [
-        ("Cards 医保卡", d.ranking("cards"), True),
-        ("Institutions 机构", d.ranking("institutions"), False),
-        ("Doctors 医生", d.ranking("doctors"), False),
+        ("Cards 医保卡", d.ranking("cards"), True, "Holder 持卡人 (not stored in clear 不明文保存)"),
+        ("Institutions 机构", d.ranking("institutions"), False, "Name 名称"),
+        ("Doctors 医生", d.ranking("doctors"), False, "Practises at 执业机构"),
     ]
+
+
+def _doctor_place(name: str | None) -> str:
+    """Where a ranked doctor practises: their ranking names them "doctor at PLACE"."""
+    return (name or "").removeprefix("doctor at ")
 
 
 _STATISTICS_NOTE = (
@@ -123,6 +130,7 @@ def write_html(d: Dossier, out: Path) -> None:
         statistics_note=_STATISTICS_NOTE,
         date_range=date_range(d),
         rankings=_rankings(d),
+        doctor_place=_doctor_place,
         card=d.card,
         boxes=d.box_rows(),
         params=_param_rows(d),
@@ -206,7 +214,7 @@ def write_xlsx(d: Dossier, out: Path) -> None:
                     ", ".join(rule.evidence.get("setl_ids", [])),
                 ]
             )
-    for title, items, is_card in _rankings(d):
+    for title, items, is_card, _ in _rankings(d):
         sheet = wb.create_sheet(title.split()[0])
         sheet.append(["id", "name", "boxes", "fund_yuan"])
         for r in items:
@@ -382,13 +390,13 @@ def write_pdf(d: Dossier, out: Path) -> None:
         ),
         Paragraph(_runs("4. Rankings 排名", cjk), h2),
     ]
-    for title, items, is_card in _rankings(d):
+    for title, items, is_card, name_header in _rankings(d):
         story += [
             p(title),
             table(
-                ["#", "Id", "Name", "Boxes", "Fund 元"],
+                ["#", "Id", name_header, "Boxes", "Fund 元"],
                 [
-                    [i, d.card(r.id) if is_card else r.id, r.name or "", r.boxes, r.fund]
+                    [i, d.card(r.id) if is_card else r.id, _doctor_place(r.name), r.boxes, r.fund]
                     for i, r in enumerate(items, 1)
                 ],
                 [10 * mm, 45 * mm, 80 * mm, 20 * mm, 30 * mm],
