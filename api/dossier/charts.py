@@ -204,6 +204,11 @@ def timeline_png(timeline: Timeline, *, max_lanes: int = 25) -> bytes:
                         ls="--" if event.kind == "shipment" else "-",
                         zorder=2,
                     )
+            # A shipment is often hours from a seizure, its line under the seizure's at this
+            # scale: a mark at the top of each panel keeps it in sight.
+            shipped = [e.time for e in timeline.events if e.kind == "shipment"]
+            if shipped:
+                ax.scatter(shipped, [-0.55] * len(shipped), marker="v", s=60, color="#8c564b", zorder=4)
             ax.set_yticks(range(len(lanes)))
             labels = (
                 lanes
@@ -217,17 +222,21 @@ def timeline_png(timeline: Timeline, *, max_lanes: int = 25) -> bytes:
             ax.set_ylabel("cards 医保卡" if attr == "card" else "institutions 机构", fontsize=8)
         bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
         fig.autofmt_xdate()
-        top.set_title(f"Timeline 时间线 — case {timeline.case_id}", fontsize=10)
+        top.set_title(f"Timeline 时间线 — case {timeline.case_id}", fontsize=10, loc="left")
+        # Above the plot, not on it: inside, it covered the first lane.
         top.legend(
             handles=[
                 Line2D([], [], marker="o", ls="", color="#1f77b4", label="sale 销售"),
                 Line2D([], [], marker="x", ls="", color="#ff7f0e", label="return 退货"),
                 Line2D([], [], color="#d62728", label="seizure 查获"),
-                Line2D([], [], color="#8c564b", ls="--", label="shipment 寄递"),
+                Line2D([], [], color="#8c564b", ls="--", marker="v", label="shipment 寄递"),
             ],
-            loc="upper left",
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            borderaxespad=0.2,
             fontsize=7,
             ncol=4,
+            frameon=False,
         )
         if not timeline.events:
             top.text(0.5, 0.5, "no dated events", transform=top.transAxes, ha="center")
