@@ -195,6 +195,10 @@ def test_a_supervisor_works_a_case_through_the_pages(browser: Any, demo: Demo) -
     assert page.locator("path.rx-cell").count() > 0
     assert page.locator("path.rx-seizure").count() > 0
     assert page.locator("path.rx-route").count() > 0
+    # A hot spot's popup says what it is in words; the statistics are folded away.
+    page.locator("path.rx-cell").first.dispatch_event("click")
+    words = page.locator(".leaflet-popup .spot-words").inner_text()
+    assert "%" in words or "不显著" in words, words
     _shot(page, "map-desktop")
 
     # A lead through its workflow: taken up, escalated.

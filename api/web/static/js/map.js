@@ -21,6 +21,19 @@ function popup(title, props, keys) {
     .map((k) => el("tr", {}, el("th", {}, k), el("td", {}, Array.isArray(props[k]) ? props[k].join(", ") : String(props[k]))))));
 }
 
+const BINS = { 3: "map.hot99", 2: "map.hot95", 1: "map.hot90", 0: "map.not_significant", "-1": "map.cold90", "-2": "map.cold95", "-3": "map.cold99" };
+
+// A hot spot cell or cluster in words first ("hot spot 99 % · 12 card holders' homes"), the
+// Gi* statistics one click away.
+function spotPopup(title, props, layer, keys) {
+  const count = Number(props.count || 0);
+  const words = `${t(BINS[String(props.bin)] || "map.not_significant")} · ${count} ${t(`map.noun.${layer}`)}`
+    + (count === 0 && props.bin > 0 ? ` ${t("map.neighbours_hot")}` : "");
+  const stats = popup("", props, keys);
+  return el("div", {}, el("strong", {}, title), el("p", { class: "spot-words" }, words),
+    el("details", {}, el("summary", {}, t("map.statistics")), stats));
+}
+
 function inShanghai(lonlat) {
   return lonlat[0] > 120.8 && lonlat[0] < 122.2 && lonlat[1] > 30.6 && lonlat[1] < 31.95;
 }
@@ -37,14 +50,14 @@ function draw(D) {
   const cells = L.geoJSON(D.cells, {
     style: (f) => ({ className: "rx-cell", color: D.colours[String(f.properties.bin)], weight: f.properties.bin ? 1 : 0.5,
       fillColor: D.colours[String(f.properties.bin)], fillOpacity: f.properties.bin ? 0.65 : 0.25 }),
-    onEachFeature: (f, layer) => layer.bindPopup(() => popup(`H3 ${f.properties.cell}`, f.properties,
+    onEachFeature: (f, layer) => layer.bindPopup(() => spotPopup(`H3 ${f.properties.cell}`, f.properties, D.summary.layer,
       ["count", "z", "p_fdr", "bin", "seizures", "cards", "boxes", "fund_yuan"])),
   });
   const clusters = L.layerGroup(D.clusters.features.map((f) => {
     const p = f.properties;
     const c = f.geometry.coordinates;
     return L.circle([c[1], c[0]], { radius: Math.max(p.radius_m, 60), className: "rx-cluster", color: "#7b3294",
-      weight: 2, fillOpacity: 0.15 }).bindPopup(() => popup(`${t("map.clusters")} ${p.cluster}`, p,
+      weight: 2, fillOpacity: 0.15 }).bindPopup(() => spotPopup(`${t("map.clusters")} ${p.cluster}`, p, D.summary.layer,
       ["count", "expected", "z", "p_fdr", "seizures", "cards", "boxes", "fund_yuan"]));
   }));
   const points = (fc, cls, colour, radius) => L.geoJSON(fc, {
