@@ -22,7 +22,7 @@ from rxtrace.geo import boundaries
 from rxtrace.geo.hotspots import HotspotResult, Incident, find_hotspots
 from rxtrace.geo.layers import LAYERS, Layer
 from rxtrace.geo.routes import FlagRules, Route, WaybillPoint, build_routes, shanghai_district
-from rxtrace.trace.errors import NotFoundError, RxtraceError
+from rxtrace.trace.errors import CaseNotFoundError, RxtraceError
 from rxtrace.trace.resolve.service import sales_of_boxes, seized_boxes
 from rxtrace.trace.store import models
 
@@ -106,7 +106,7 @@ def _scope_seizures(session: Session, case_id: str | None) -> list[models.Seizur
         query = query.where(models.Seizure.case_id == case_id)
     found = list(session.scalars(query))
     if case_id is not None and not found:
-        raise NotFoundError(f"no case {case_id!r}: no seizure is recorded under it")
+        raise CaseNotFoundError(case_id)
     return found
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "CaseNotFoundError",
     "ConflictError",
     "ContractError",
     "KeyMismatchError",
@@ -41,6 +42,18 @@ class NotFoundError(RxtraceError, LookupError):
 
 class ConflictError(RxtraceError):
     """The request contradicts what is stored (e.g. a workflow step out of order)."""
+
+
+class CaseNotFoundError(NotFoundError):
+    """No seizure names the case: every command says it in these words.
+
+    >>> str(CaseNotFoundError("K9"))
+    "No case 'K9': no seizure names it."
+    """
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"No case '{case_id}': no seizure names it.")
+        self.case_id = case_id
 
 
 class LeadNotFoundError(NotFoundError):

@@ -100,6 +100,12 @@ def test_failures_exit_non_zero_with_one_line(tmp_path: Path) -> None:
     missing = run(["resolve", "--case", "NOPE"], tmp_path)
     assert missing.returncode != 0
     assert missing.stderr.strip().count("\n") == 0 and "No case 'NOPE'" in missing.stderr
+    # Every command that takes a case says a missing one in the same words.
+    for command in (["hotspots", "--case", "NOPE"], ["leads", "--case", "NOPE"], ["graph", "--case", "NOPE"]):
+        other = run(command, tmp_path)
+        assert other.returncode != 0 and other.stderr.strip().splitlines()[-1] == missing.stderr.strip(), (
+            command
+        )
     nothing = run(["resolve"], tmp_path)
     assert nothing.returncode != 0 and "exactly one of" in nothing.stderr
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rxtrace.trace.errors import NotFoundError, RxtraceError
+from rxtrace.trace.errors import CaseNotFoundError, RxtraceError
 from rxtrace.trace.investigate.basis import (
     INS,
     ensure_basis,
@@ -77,7 +77,7 @@ def find_leads(
         )
         is None
     ):
-        raise NotFoundError(f"No case '{case_id}': no seizure names it.")
+        raise CaseNotFoundError(case_id)
     kinds = set(KINDS) if kind is None else {kind}
     # What every rule needs from all sales: kept from the last run or load while the data has
     # not grown, built again here otherwise.

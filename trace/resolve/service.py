@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.codes import key_and_family, key_parts
-from rxtrace.trace.errors import NotFoundError, ParseError
+from rxtrace.trace.errors import CaseNotFoundError, NotFoundError, ParseError
 from rxtrace.trace.gcpause import collector_paused
 from rxtrace.trace.resolve.rules import (
     MAX_DEPTH,
@@ -94,7 +94,7 @@ def resolve_case(case_id: str, *, session: Session) -> Resolution:
         .order_by(models.Seizure.seized_at, models.Seizure.seizure_id)
     ).all()
     if not seizures:
-        raise NotFoundError(f"No case '{case_id}': no seizure names it.")
+        raise CaseNotFoundError(case_id)
     reads = _seized_reads(session, [s.seizure_id for s in seizures])
     resolution = resolve_reads(reads, session=session)
     resolution.scope = {
