@@ -148,10 +148,16 @@ html, body { height: 100%; margin: 0; font: 13px/1.4 system-ui, sans-serif; }
 .rx-legend i { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -2px; }
 .rx-label { background: transparent; border: 0; box-shadow: none; color: #555; font-size: 11px; }
 .rx-label::before { display: none; }
+#inset { position: absolute; left: 10px; bottom: 74px; width: 230px; height: 175px; z-index: 800;
+  border: 1px solid #999; background: #fff; }
+#inset-title { position: absolute; left: 10px; bottom: 250px; z-index: 800; font-size: 11px;
+  background: #fff; padding: 0 4px; }
 </style>
 </head>
 <body>
 <div id="map"></div>
+<div id="inset-title">全国寄递去向 Where parcels went</div>
+<div id="inset"></div>
 <div id="timebar">
   <div><b>Time filter</b> (seizures and shipments): <span id="rx-range"></span>
   <span id="rx-count"></span></div>
@@ -189,18 +195,30 @@ html, body { height: 100%; margin: 0; font: 13px/1.4 system-ui, sans-serif; }
     return L.tooltip({ permanent: true, direction: "center", className: "rx-label" })
       .setLatLng([f.properties.label[1], f.properties.label[0]]).setContent(esc(f.properties.name));
   }));
+  var BIN_WORDS = { "3": "热点 hot spot, 99 %", "2": "热点 hot spot, 95 %", "1": "热点 hot spot, 90 %",
+    "0": "不显著 not significant", "-1": "冷点 cold spot, 90 %", "-2": "冷点 cold spot, 95 %",
+    "-3": "冷点 cold spot, 99 %" };
+  var NOUNS = { seizures: "次查获 seizures", residences: "个持卡人住址 card holders' homes",
+    institutions: "家医药机构 institutions" };
+  // A spot in words first; the Gi* statistics stay below it for whoever checks them.
+  function words(p) {
+    var n = Number(p.count || 0);
+    return "<p>" + esc(BIN_WORDS[String(p.bin)] || "") + " · " + n + " " + esc(NOUNS[D.summary.layer] || "") +
+      (n === 0 && p.bin > 0 ? " (本格为 0，周边集中 none here: the cells around it are hot)" : "") + "</p>";
+  }
   var cells = L.geoJSON(D.cells, {
     style: function (f) { var b = f.properties.bin;
       return { className: "rx-cell", color: D.colours[String(b)], weight: b ? 1 : 0.5,
                fillColor: D.colours[String(b)], fillOpacity: b ? 0.65 : 0.25 }; },
     onEachFeature: function (f, layer) { layer.bindPopup("<b>Cell " + esc(f.properties.cell) + "</b>" +
+      words(f.properties) +
       table(f.properties, ["count", "z", "p", "p_fdr", "bin", "seizures", "cards", "boxes", "fund_yuan"])); }
   });
   var clusters = L.layerGroup(D.clusters.features.map(function (f) {
     var p = f.properties, c = f.geometry.coordinates;
     return L.circle([c[1], c[0]], { radius: Math.max(p.radius_m, 60), className: "rx-cluster",
       color: "#7b3294", weight: 2, fillOpacity: 0.15 })
-      .bindPopup("<b>Cluster " + esc(p.cluster) + "</b>" +
+      .bindPopup("<b>Cluster " + esc(p.cluster) + "</b>" + words(p) +
         table(p, ["count", "expected", "z", "p_fdr", "bin", "seizures", "cards", "boxes", "fund_yuan"]));
   }));
   function pointLayer(fc, cls, colour, radius) {
@@ -215,9 +233,25 @@ html, body { height: 100%; margin: 0; font: 13px/1.4 system-ui, sans-serif; }
   var maxParcels = Math.max.apply(null, [1].concat(
     D.routes.features.map(function (f) { return f.properties.parcels; })));
   var routeLines = [];
+  var inset = L.map("inset", { attributionControl: false, zoomControl: false, dragging: false,
+    scrollWheelZoom: false, doubleClickZoom: false, boxZoom: false, keyboard: false, touchZoom: false });
+  var insetProvinces = L.geoJSON(D.provinces, { interactive: false,
+    style: { color: "#aaa", weight: 0.5, fillColor: "#f4f4f4", fillOpacity: 1 } });
+  inset.fitBounds(insetProvinces.getBounds());  // a view before any layer: Leaflet needs one
+  insetProvinces.addTo(inset);
+  function inCity(ll) { return ll[0] > 120.8 && ll[0] < 122.2 && ll[1] > 30.6 && ll[1] < 31.95; }
   var routes = L.layerGroup(D.routes.features.filter(function (f) { return f.geometry; }).map(function (f) {
     var c = f.geometry.coordinates, p = f.properties;
-    var line = L.polyline([[c[0][1], c[0][0]], [c[1][1], c[1][0]]], { className: "rx-route",
+    L.polyline([[c[0][1], c[0][0]], [c[1][1], c[1][0]]], { className: "rx-inset-route", interactive: false,
+      color: p.flagged ? "#d7191c" : "#4d4d4d", weight: 1.5, opacity: p.flagged ? 0.9 : 0.5 }).addTo(inset);
+    if (!inCity(c[1]) && !p.flagged) return null;  // leaving the city unflagged: on the inset only
+    var end = [c[1][1], c[1][0]];
+    if (!inCity(c[1])) {  // flagged and leaving: an arrow to the city's edge, the rest on the inset
+      var dx = c[1][0] - c[0][0], dy = c[1][1] - c[0][1];
+      var k = 0.45 / Math.max(Math.abs(dx), Math.abs(dy), 1e-9);
+      end = [c[0][1] + dy * k, c[0][0] + dx * k];
+    }
+    var line = L.polyline([[c[0][1], c[0][0]], end], { className: "rx-route",
       color: p.flagged ? "#d7191c" : "#4d4d4d", opacity: p.flagged ? 0.9 : 0.5,
       weight: 1.5 + 6 * p.parcels / maxParcels, dashArray: p.flagged ? null : "4 4" });
     line.bindPopup("<b>" + esc(p.from_name) + " → " + esc(p.to_name) + "</b>" +
@@ -225,7 +259,7 @@ html, body { height: 100%; margin: 0; font: 13px/1.4 system-ui, sans-serif; }
     line.rx = p;
     routeLines.push(line);
     return line;
-  }));
+  }).filter(function (line) { return line; }));
   provinces.addTo(map); districts.addTo(map); names.addTo(map); cells.addTo(map); clusters.addTo(map);
   seizures.addTo(map); institutions.addTo(map); routes.addTo(map);
   var overlays = { "Provinces": provinces, "Districts": districts, "District names": names };
