@@ -51,6 +51,7 @@ __all__ = [
     "bh_adjust",
     "cluster_min_samples",
     "confidence_bin",
+    "describe_spot",
     "find_hotspots",
     "pick_resolution",
 ]
@@ -663,3 +664,25 @@ def _hull_area(xy: np.ndarray) -> float:
     from shapely.geometry import MultiPoint
 
     return float(MultiPoint(xy).convex_hull.area) if len(xy) else 0.0
+
+
+_NOUNS = {"seizures": "seizure sites", "residences": "card holders' homes", "institutions": "institutions"}
+
+
+def describe_spot(bin_: int, count: int, layer: str) -> str:
+    """A cell or cluster in words, as an investigator says it.
+
+    >>> describe_spot(3, 12, "residences")
+    "hot spot, 99 % confidence: 12 card holders' homes"
+    >>> describe_spot(3, 0, "residences")
+    'hot spot, 99 % confidence: none here, the cells around it are hot'
+    >>> describe_spot(0, 2, "seizures")
+    'not significant: 2 seizure sites'
+    """
+    level = {1: 90, 2: 95, 3: 99}.get(abs(bin_))
+    what = (
+        "not significant" if level is None else f"{'hot' if bin_ > 0 else 'cold'} spot, {level} % confidence"
+    )
+    if count == 0 and bin_ > 0:
+        return f"{what}: none here, the cells around it are hot"  # Gi* weighs a cell's neighbours
+    return f"{what}: {count} {_NOUNS.get(layer, 'points')}"

@@ -55,6 +55,7 @@ def hotspots(
 ) -> None:
     """Hot spots (H3 cells, Getis-Ord Gi*, FDR) and compound clusters (DBSCAN) of a case."""
     from rxtrace.geo import service
+    from rxtrace.geo.hotspots import describe_spot
 
     app = app_context(ctx)
     with app.session() as session:
@@ -126,15 +127,16 @@ def hotspots(
         print_csv(columns, rows)
         return
     s = result.summary()
+    # The readable table says each spot in words; the statistics are in the CSV and JSON.
     shown = [r for r in rows if r[0] == "cluster" or r[8] != 0] or rows[:20]
     print_table(
         f"Hot spots: {layer.value}" + (f", case {case}" if case else ""),
-        columns,
-        shown,
+        ("kind", "id", "lon", "lat", "what", "seizures", "cards", "boxes", "fund_yuan"),
+        [(*r[:4], describe_spot(r[8], r[4], layer.value), *r[9:]) for r in shown],
         caption=f"{s['points']} points, H3 res {s['resolution']}, "
         f"{s['cells']} cells ({s['cells_tested']} tested), "
         f"{s['hot_cells']} hot, {s['cold_cells']} cold, {s['clusters']} clusters; "
-        f"{s['permutations']} permutations; bins ±3/±2/±1 = 99/95/90 % after FDR",
+        f"{s['permutations']} permutations; Getis-Ord Gi* after FDR (z, p in --format csv or json)",
     )
 
 

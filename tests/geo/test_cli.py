@@ -50,6 +50,9 @@ def test_hotspots_csv_and_table(db: Path) -> None:
     assert code == 0 and out.splitlines()[0].startswith("kind,id,lon,lat,count,z,p,p_fdr,bin")
     code, out, _ = run("hotspots", "--case", "C1", "--layer", "seizures")
     assert code == 0 and "Hot spots: seizures" in out
+    # The table says each spot in words, not as z and p-values.
+    code, out, _ = run("hotspots", "--case", "C2", "--layer", "residences")
+    assert code == 0 and "% confidence" in out and "card holders' homes" in out and "p_fdr" not in out
 
 
 def test_routes_json_keeps_the_contract_keys(db: Path) -> None:
