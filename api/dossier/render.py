@@ -436,11 +436,13 @@ def write_pdf(d: Dossier, out: Path) -> None:
                     b["no"],
                     b["seizure_id"],
                     b["code"] + (f" (in {b['via_case']})" if b["via_case"] else ""),
-                    b["status_text"],
+                    # Narrow columns break Chinese anywhere, and so Latin words mid-word:
+                    # each part on its own line keeps the words whole.
+                    b["status_text"].replace(" ", "\n", 1),
                     b["product"],
                     b["setl_id"],
-                    b["sale_time"],
-                    f"{b['institution'] or ''} {b['institution_name'] or ''}",
+                    _text(b["sale_time"]).replace(" ", "\n", 1),
+                    f"{b['institution'] or ''}\n{b['institution_name'] or ''}",
                     b["card"],
                     b["doctor"],
                     b["fund_loss"],
@@ -450,15 +452,15 @@ def write_pdf(d: Dossier, out: Path) -> None:
             ],
             [
                 8 * mm,
-                18 * mm,
-                40 * mm,
+                25 * mm,
+                34 * mm,
                 22 * mm,
-                30 * mm,
+                29 * mm,
                 20 * mm,
                 22 * mm,
-                36 * mm,
+                35 * mm,
                 20 * mm,
-                24 * mm,
+                25 * mm,
                 14 * mm,
                 width - 254 * mm,
             ],
@@ -600,7 +602,7 @@ def _runs(value: str, cjk: str) -> str:
 
     parts = []
     for is_cjk, chars in groupby(value, key=_is_cjk):
-        chunk = escape("".join(chars))
+        chunk = escape("".join(chars)).replace("\n", "<br/>")
         parts.append(f'<font name="{cjk}">{chunk}</font>' if is_cjk else chunk)
     return "".join(parts)
 

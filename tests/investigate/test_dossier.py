@@ -29,6 +29,8 @@ def test_pdf_is_a_pdf_naming_the_case(session: Session, case_world: World, tmp_p
         text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
         assert "K1" in text and FUND in text
         assert "案件卷宗" in text  # the Chinese made it into the file as text
+        # Narrow columns keep Latin words whole ("dispense / d" was the complaint).
+        assert "dispensed once" in text and not re.search(r"dispense\s*\n\s*d\b", text)
 
 
 def test_html_is_self_contained(session: Session, case_world: World, tmp_path: Path) -> None:
