@@ -8,6 +8,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -45,8 +46,14 @@ MIN_PASSWORD = 10
 MAX_FAILURES = 5
 THROTTLE_WINDOW = timedelta(minutes=15)
 _HASHER = PasswordHasher()  # argon2id with RFC 9106's low-memory parameters
-# Checked against when a name is unknown, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = _HASHER.hash("rxtrace-no-such-user")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when a name is unknown, so a wrong name costs the same time as a wrong
+    password. Made at the first login, not at import: hashing takes a fifth of a second, which
+    every command paid."""
+    return _HASHER.hash("rxtrace-no-such-user")
 
 
 def _verify(password: str, password_hash: str) -> bool:
@@ -186,7 +193,7 @@ def authenticate(
                 f"Too many failed logins; try again in {wait} seconds.", retry_after=wait
             )
     row = session.scalar(select(models.UserAccount).where(models.UserAccount.name == name))
-    ok = _verify(password, row.password_hash if row else _DUMMY_HASH)
+    ok = _verify(password, row.password_hash if row else _dummy_hash())
     if row is None or not ok or row.disabled:
         session.add(models.LoginFailure(user_name=name[:64], address=address[:64], at=now))
         session.flush()
