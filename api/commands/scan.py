@@ -15,7 +15,7 @@ from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.output import Format, err, print_csv, print_json, print_table
 from rxtrace.api.scanning import catalog_products, record_result
 from rxtrace.trace.errors import RxtraceError
-from rxtrace.trace.resolve.scans import RecordedScan
+from rxtrace.trace.resolve.scans import RecordedScan, open_seizure, require_seizure
 from rxtrace.trace.resolve.service import resolve_seizure
 
 __all__ = ["register"]
@@ -24,7 +24,14 @@ __all__ = ["register"]
 def scan(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(None, help="Image or video files, or folders of them."),
-    seizure: str = typer.Option(..., "--seizure", help="The seizure the boxes belong to."),
+    seizure: str = typer.Option(..., "--seizure", help="The seizure the boxes belong to (it must exist)."),
+    new_seizure: bool = typer.Option(
+        False,
+        "--new-seizure",
+        help="Open --seizure here, before its seizures file is loaded (needs --case); "
+        "a loaded row with its id later replaces it.",
+    ),
+    case: str | None = typer.Option(None, "--case", help="The case a --new-seizure belongs to."),
     camera: int | None = typer.Option(None, "--camera", help="Read a live camera by its index."),
     url: str | None = typer.Option(None, "--url", help="Read a live RTSP or HTTP stream."),
     max_frames: int | None = typer.Option(
@@ -44,9 +51,20 @@ def scan(
     live = [x for x in (camera, url) if x is not None]
     if len(live) + (1 if paths else 0) != 1:
         raise RxtraceError("Give files or folders, or exactly one of --camera N and --url URL.")
+    if new_seizure and not case:
+        raise RxtraceError("--new-seizure needs --case: the case the seizure belongs to.")
+    if case and not new_seizure:
+        raise RxtraceError("--case goes with --new-seizure; an existing seizure has its case.")
     app = app_context(ctx)
     started = time.monotonic()
     with app.session() as session:
+        # Before any scanning: a mistyped id stops here, not after minutes of video.
+        if new_seizure:
+            open_seizure(seizure, case_id=str(case), session=session)
+            session.commit()
+            err.print(f"Opened seizure '{seizure}' in case '{case}' (provisional until its row is loaded).")
+        else:
+            require_seizure(seizure, session=session)
         known = catalog_products(session)
     if paths:
         missing = [str(p) for p in paths if not p.exists()]
@@ -82,8 +100,6 @@ def scan(
                 persons=persons.in_resolution(resolution),
                 revealed=app.settings.show_sensitive,
             )
-    if not recorded.seizure_known:
-        err.print(f"note: seizure '{seizure}' is not loaded yet; its boxes are kept under that id.")
     elapsed = time.monotonic() - started
     _print(result, recorded, output, elapsed)
     if resolution is not None and output is not Format.json:

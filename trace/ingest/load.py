@@ -25,7 +25,7 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-from sqlalchemy import Dialect, Index, Table, func, literal, select
+from sqlalchemy import Dialect, Index, Table, delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.errors import ContractError, KeyMismatchError, RxtraceError
@@ -236,6 +236,8 @@ def _load_file(
 
     def write(batch: _Prepared) -> None:
         conn = session.connection()
+        if spec.name == "seizures":
+            _replace_provisional(conn, target, batch)
         inserted = insert_rows(conn, target, batch.names, batch.rows)
         insert_ignore(conn, models.RejectedRow.__table__, batch.rejects)  # type: ignore[arg-type]
         out.taken += inserted
@@ -301,6 +303,19 @@ def _unaccounted(lines: int, records: int, tally: LineTally) -> str | None:
         f"{tally.continued:,} inside quoted fields; {abs(gap):,} lines are "
         f"{'missing' if gap > 0 else 'counted twice'}"
     )
+
+
+def _replace_provisional(conn: Any, target: Any, batch: _Prepared) -> None:
+    """A seizure opened at the scene (``rxtrace scan --new-seizure``) has no file and only a
+    date; the seizures file's row with its id is the record, so it takes the place of the
+    provisional one rather than being dropped as a duplicate of it."""
+    column = batch.names.index("seizure_id")
+    ids = [row[column] for row in batch.rows]
+    if ids:
+        conn.execute(
+            # No file brought it: it was opened at the scene (or by hand), never loaded.
+            delete(target).where(target.c.seizure_id.in_(ids), target.c.file_id.is_(None))
+        )
 
 
 def _write_batches(

@@ -15,7 +15,16 @@ from rxtrace.trace.resolve.rules import (
     clone_reasons,
     summarise,
 )
-from rxtrace.trace.resolve.scans import CameraRead, RecordedScan, ScannedSource, record_scan
+from rxtrace.trace.resolve.scans import (
+    PROVISIONAL,
+    CameraRead,
+    RecordedScan,
+    ScannedSource,
+    is_provisional,
+    open_seizure,
+    record_scan,
+    require_seizure,
+)
 from rxtrace.trace.resolve.service import (
     Resolution,
     SeizedRead,
@@ -29,6 +38,7 @@ from rxtrace.trace.resolve.service import (
 
 __all__ = [
     "MAX_DEPTH",
+    "PROVISIONAL",
     "BoxResolution",
     "CameraRead",
     "CaseInfo",
@@ -43,9 +53,12 @@ __all__ = [
     "Summary",
     "classify",
     "clone_reasons",
+    "is_provisional",
     "list_cases",
     "list_seizures",
+    "open_seizure",
     "record_scan",
+    "require_seizure",
     "resolve_case",
     "resolve_codes",
     "resolve_reads",

@@ -13,11 +13,25 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rxtrace.trace.errors import ConflictError, NotFoundError, ParseError
 from rxtrace.trace.ingest.contract import seized_code_values
 from rxtrace.trace.store import models
 from rxtrace.trace.store.bulk import insert_ignore
 
-__all__ = ["CameraRead", "RecordedScan", "ScannedSource", "record_scan"]
+__all__ = [
+    "PROVISIONAL",
+    "CameraRead",
+    "RecordedScan",
+    "ScannedSource",
+    "is_provisional",
+    "open_seizure",
+    "record_scan",
+    "require_seizure",
+]
+
+# What marks a seizure opened at the scene before its seizures file was loaded. It carries no
+# file (file_id is NULL); a loaded row with its id takes its place (ingest/load.py).
+PROVISIONAL = {"provisional": "opened by rxtrace scan --new-seizure; a loaded seizures row replaces it"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,45 @@ class RecordedScan:
     added: int
     already_recorded: int
     seizure_known: bool
+
+
+def is_provisional(seizure: models.Seizure) -> bool:
+    """A seizure opened at the scene, waiting for its row from a seizures file."""
+    return seizure.file_id is None and bool((seizure.extra or {}).get("provisional"))
+
+
+def require_seizure(seizure_id: str, *, session: Session) -> models.Seizure:
+    """The seizure boxes are about to be recorded on; refused when no such seizure exists, so
+    a mistyped id does not file boxes under a seizure nobody made."""
+    found = session.get(models.Seizure, seizure_id)
+    if found is None:
+        raise NotFoundError(
+            f"No seizure '{seizure_id}': load its seizures file first, "
+            "or open it here with --new-seizure --case CASE."
+        )
+    return found
+
+
+def open_seizure(
+    seizure_id: str, *, case_id: str, session: Session, now: datetime | None = None
+) -> models.Seizure:
+    """Open a seizure at the scene (scanning before the seizures file exists): provisional,
+    dated now, place unknown, until a loaded row with its id replaces it."""
+    if not seizure_id.strip() or not case_id.strip():
+        raise ParseError("A new seizure needs an id and a case.")
+    if session.get(models.Seizure, seizure_id) is not None:
+        raise ConflictError(f"Seizure '{seizure_id}' exists already: scan into it with --seizure alone.")
+    seizure = models.Seizure(
+        seizure_id=seizure_id,
+        case_id=case_id,
+        seized_at=(now or datetime.now()).replace(microsecond=0),
+        place_kind="other",
+        extra=dict(PROVISIONAL),
+        file_id=None,
+    )
+    session.add(seizure)
+    session.flush()
+    return seizure
 
 
 def record_scan(
