@@ -47,3 +47,30 @@ def test_scans_are_recorded_once_with_their_evidence(
     result = resolve_seizure("Z1", session=any_session)
     statuses = sorted(str(b.status) for b in result.boxes)
     assert statuses == ["dispensed", "malformed", "not_dispensed"]  # CODE once, though read twice
+
+
+def test_a_seizure_opened_at_the_scene_gives_way_to_its_loaded_row(
+    any_session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    import pytest
+
+    from rxtrace.trace.errors import ConflictError, NotFoundError
+    from rxtrace.trace.resolve.scans import is_provisional, open_seizure, require_seizure
+
+    with pytest.raises(NotFoundError, match="--new-seizure"):
+        require_seizure("Z1", session=any_session)
+    opened = open_seizure("Z1", case_id="K1", session=any_session)
+    assert is_provisional(opened) and require_seizure("Z1", session=any_session) is opened
+    with pytest.raises(ConflictError):
+        open_seizure("Z1", case_id="K1", session=any_session)
+    record_scan(session=any_session, seizure_id="Z1", sources=[], reads=[read(CODE, "a.jpg")])
+    any_session.commit()
+    write_world(tmp_path / "in", sales=[sale(CODE)], seized=[("Z1", "83395630003721997697")])
+    report = load_paths([tmp_path / "in"], session=any_session, protector=protector)
+    assert report.per_table()["seizures"] == {"taken": 1, "duplicate": 0, "rejected": 0}
+    any_session.expire_all()
+    loaded = any_session.get(models.Seizure, "Z1")
+    assert loaded is not None and not is_provisional(loaded) and loaded.file_id is not None
+    assert loaded.seized_at.day == 10  # the file's date, not the scene's
+    statuses = sorted(str(b.status) for b in resolve_seizure("Z1", session=any_session).boxes)
+    assert statuses == ["dispensed", "not_dispensed"]  # the camera's box and the file's, both kept
