@@ -17,7 +17,13 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
 from rxtrace.api.output import err
-from rxtrace.trace.errors import KeyMismatchError, LeadNotFoundError, ReasonRequiredError, RxtraceError
+from rxtrace.trace.errors import (
+    KeyMismatchError,
+    LeadNotFoundError,
+    ReasonRequiredError,
+    RxtraceError,
+    SeizureNotFoundError,
+)
 
 __all__ = ["REMEDIES", "app", "main"]
 
@@ -76,6 +82,7 @@ _register()
 # What a user of the command line does about a domain error: the domain's messages name no
 # flag and no environment variable, the command line does.
 REMEDIES: dict[type[RxtraceError], str] = {
+    SeizureNotFoundError: "Open it here with --new-seizure --case CASE.",
     KeyMismatchError: "Set RXTRACE_SECRET_KEY or RXTRACE_KEY_FILE to that key.",
     LeadNotFoundError: "Run `rxtrace leads` to raise leads.",
     ReasonRequiredError: "Give --note.",

@@ -19,6 +19,7 @@ __all__ = [
     "PermissionDeniedError",
     "ReasonRequiredError",
     "RxtraceError",
+    "SeizureNotFoundError",
     "TooLargeError",
     "TooManyAttemptsError",
 ]
@@ -54,6 +55,14 @@ class CaseNotFoundError(NotFoundError):
     def __init__(self, case_id: str) -> None:
         super().__init__(f"No case '{case_id}': no seizure names it.")
         self.case_id = case_id
+
+
+class SeizureNotFoundError(NotFoundError):
+    """Boxes were to be recorded on a seizure that does not exist (a mistyped id, say)."""
+
+    def __init__(self, seizure_id: str) -> None:
+        super().__init__(f"No seizure '{seizure_id}': load its seizures file first, or open it at the scene.")
+        self.seizure_id = seizure_id
 
 
 class LeadNotFoundError(NotFoundError):

@@ -28,7 +28,7 @@ router = APIRouter(tags=["scans"])
 Scanner = Annotated[Caller, Depends(permitted(Permission.scan))]
 
 
-@router.post("/scans", responses=error_responses(400, 401, 403, 413, 422))
+@router.post("/scans", responses=error_responses(400, 401, 403, 404, 413, 422))
 async def scan(
     caller: Scanner,
     context: ContextDep,
@@ -45,6 +45,7 @@ async def scan(
     from rxtrace.scanners.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     settings = context.settings
+    _known(context, seizure)  # before taking a byte of the upload
     stored = await store_uploads(
         files,
         root=settings.data_dir / "uploads" / "scans",
@@ -88,6 +89,35 @@ class ReadsIn(BaseModel):
     reads: list[ClientRead] = Field(min_length=1, max_length=500)
 
 
+def _known(context: Any, seizure_id: str) -> None:
+    from rxtrace.trace.resolve.scans import require_seizure
+
+    with context.session() as session:
+        require_seizure(seizure_id, session=session)
+
+
+class SeizureIn(BaseModel):
+    seizure_id: str = Field(min_length=1, max_length=64)
+    case_id: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/seizures", status_code=201, responses=error_responses(401, 403, 409, 422))
+def open_seizure_here(body: SeizureIn, caller: Scanner, context: ContextDep) -> Any:
+    """Open a seizure at the scene, before its seizures file is loaded: provisional (dated now,
+    place unknown) until a loaded row with its id replaces it, boxes kept."""
+    from rxtrace.trace.resolve.scans import open_seizure
+
+    with context.session() as session:
+        seizure = open_seizure(body.seizure_id, case_id=body.case_id, session=session)
+        session.commit()
+        document = {
+            "seizure_id": seizure.seizure_id,
+            "case_id": seizure.case_id,
+            "seized_at": seizure.seized_at,
+        }
+    return JSONAnswer(document, status_code=201)
+
+
 def _key(code: str) -> str | None:
     try:
         return key_and_family(code)[0]
@@ -95,7 +125,7 @@ def _key(code: str) -> str | None:
         return None
 
 
-@router.post("/scans/reads", responses=error_responses(401, 403, 413, 422))
+@router.post("/scans/reads", responses=error_responses(401, 403, 404, 413, 422))
 async def client_reads(body: ReadsIn, caller: Scanner, context: ContextDep) -> Any:
     """Codes a client (a phone's page) decoded itself, each with its frame or crop. The trust
     rule: a read becomes a box only when the server reads the same code in that evidence image
@@ -107,6 +137,7 @@ async def client_reads(body: ReadsIn, caller: Scanner, context: ContextDep) -> A
     from rxtrace.scanners.sources import decode_image_bytes, sha256_file
 
     settings = context.settings
+    _known(context, body.seizure)
     folder = (
         settings.data_dir
         / "uploads"

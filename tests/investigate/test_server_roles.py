@@ -63,6 +63,7 @@ ROUTES: list[tuple[str, str, str, object]] = [
     ("GET", "/api/audit/verify", "audit", None),
     ("GET", "/api/loads", "loads", None),
     ("GET", "/api/rejects", "loads", None),
+    ("GET", "/api/users", "users", None),
 ]
 
 

@@ -180,7 +180,7 @@ def test_scans_read_uploaded_photos_onto_the_seizure(sqlite_server: Server) -> N
     assert ok
     client = sqlite_server.login("inv")
     answer = client.post(
-        "/api/scans?seizure=Z9",
+        "/api/scans?seizure=Z1",
         files=[
             ("files", ("box.png", png.tobytes(), "image/png")),
             ("files", ("notes.txt", b"hello", "text/plain")),
@@ -189,10 +189,22 @@ def test_scans_read_uploaded_photos_onto_the_seizure(sqlite_server: Server) -> N
     assert answer.status_code == 200, answer.text
     document = answer.json()
     assert [b["code"] for b in document["boxes"]] == [sqlite_server.codes["unsold"]]
-    assert document["recorded"]["seizure_id"] == "Z9"
+    assert document["recorded"]["seizure_id"] == "Z1"
     assert [r["file"] for r in document["refused_uploads"]] == ["notes.txt"]
-    resolved = client.get("/api/seizures/Z9")
-    assert resolved.status_code == 404 or resolved.json()["summary"]["boxes"] == 1
+    codes = [c["code"] for c in client.get("/api/seizures/Z1").json()["codes"]]
+    assert sqlite_server.codes["unsold"] in codes
+    # A mistyped seizure is refused before the upload is taken; one opened at the scene is not.
+    typo = client.post(
+        "/api/scans?seizure=Z-TYPO", files=[("files", ("box.png", png.tobytes(), "image/png"))]
+    )
+    assert typo.status_code == 404 and "No seizure 'Z-TYPO'" in typo.json()["detail"]
+    opened = client.post("/api/seizures", json={"seizure_id": "Z-NEW", "case_id": "K1"})
+    assert opened.status_code == 201, opened.text
+    assert client.post("/api/seizures", json={"seizure_id": "Z-NEW", "case_id": "K1"}).status_code == 409
+    scanned = client.post(
+        "/api/scans?seizure=Z-NEW", files=[("files", ("box.png", png.tobytes(), "image/png"))]
+    )
+    assert scanned.status_code == 200 and scanned.json()["recorded"]["added"] == 1
 
 
 @pytest.mark.parametrize("fmt", ["html", "pdf", "xlsx", "csv"])
@@ -231,7 +243,7 @@ def test_client_reads_become_boxes_only_when_the_server_reads_them_too(sqlite_se
     answer = client.post(
         "/api/scans/reads",
         json={
-            "seizure": "Z8",
+            "seizure": "Z2",
             "reads": [
                 {"code": code, "symbology": "DataMatrix", "image": evidence},  # confirmed
                 {"code": sqlite_server.codes["hub"], "image": evidence},  # another code than the image's
@@ -243,7 +255,7 @@ def test_client_reads_become_boxes_only_when_the_server_reads_them_too(sqlite_se
     assert answer.status_code == 200, answer.text
     document = answer.json()
     assert [b["code"] for b in document["boxes"]] == [code]
-    assert document["recorded"]["seizure_id"] == "Z8"
+    assert document["recorded"]["seizure_id"] == "Z2"
     assert [r["read"] for r in document["client_rejected"]] == [2, 3, 4]
     kept = list((sqlite_server.settings.data_dir / "uploads" / "scans").rglob("read-*.png"))
     assert len(kept) == 3  # every decodable evidence image is kept, read or not
@@ -260,7 +272,7 @@ def test_a_decompression_bomb_is_refused_alone(sqlite_server: Server) -> None:
     ok, png = cv2.imencode(".png", cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255))
     assert ok and len(bomb.getvalue()) < 2 << 20
     answer = sqlite_server.login("inv").post(
-        "/api/scans?seizure=Z7",
+        "/api/scans?seizure=Z1",
         files=[
             ("files", ("bomb.png", bomb.getvalue(), "image/png")),
             ("files", ("box.png", png.tobytes(), "image/png")),

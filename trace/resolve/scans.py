@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rxtrace.trace.errors import ConflictError, NotFoundError, ParseError
+from rxtrace.trace.errors import ConflictError, ParseError, SeizureNotFoundError
 from rxtrace.trace.ingest.contract import seized_code_values
 from rxtrace.trace.store import models
 from rxtrace.trace.store.bulk import insert_ignore
@@ -75,10 +75,7 @@ def require_seizure(seizure_id: str, *, session: Session) -> models.Seizure:
     a mistyped id does not file boxes under a seizure nobody made."""
     found = session.get(models.Seizure, seizure_id)
     if found is None:
-        raise NotFoundError(
-            f"No seizure '{seizure_id}': load its seizures file first, "
-            "or open it here with --new-seizure --case CASE."
-        )
+        raise SeizureNotFoundError(seizure_id)
     return found
 
 
