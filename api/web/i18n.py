@@ -264,6 +264,12 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Pick a seizure first (from the cases page).",
     ),
     "scan.pending": ("待核验", "checking"),
+    "scan.new_seizure": ("现场新建查获记录", "Open a new seizure here"),
+    "scan.open": ("新建", "Open"),
+    "scan.new_seizure_hint": (
+        "查获文件导入后，其记录将替换此临时记录，已扫药盒保留。",
+        "When the seizures file is loaded, its row replaces this provisional one; the boxes stay.",
+    ),
     "scan.refused": ("未采信", "not taken"),
     "scan.sent": ("已上传", "sent"),
     "role.investigator": ("调查员", "investigator"),

@@ -240,6 +240,15 @@ def test_an_investigator_is_refused_what_the_role_may_not_do(browser: Any, demo:
         lead,
     )
     assert status == 403
+    # At a raid, a seizure not yet on record is opened from the scan page.
+    page.goto("/scan")
+    page.click("#new-seizure summary")
+    page.fill("#new-seizure-form input[name=seizure_id]", "Z-AT-THE-SCENE")
+    page.fill("#new-seizure-form input[name=case_id]", CASE)
+    page.click("#new-seizure-form button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#seizure').value === 'Z-AT-THE-SCENE'")
+    listed = json.loads(demo.cli("seizures", "--format", "json"))["seizures"]
+    assert any(s["seizure_id"] == "Z-AT-THE-SCENE" and s["case_id"] == CASE for s in listed)
     context.close()
     assert not [p for p in problems if "403" not in p], problems
 

@@ -279,11 +279,29 @@ async function init() {
     // Offline: the page came from the service worker's cache; scan into the seizure it names.
     if (page.params.seizure) seizureSelect.append(el("option", { value: page.params.seizure }, page.params.seizure));
   }
+  api("/api/cases").then(({ cases }) => {
+    clear(document.getElementById("case-ids"), cases.map((c) => el("option", { value: c.case_id })));
+  }).catch(() => {});
   if (page.params.seizure) seizureSelect.value = page.params.seizure;
   showQueue();
   flush();
 }
 
+document.getElementById("new-seizure-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const fields = Object.fromEntries(new FormData(form));
+  try {
+    const made = await api("/api/seizures", { method: "POST", json: fields });
+    seizureSelect.append(el("option", { value: made.seizure_id }, `${made.seizure_id} (${made.case_id})`));
+    seizureSelect.value = made.seizure_id;
+    document.getElementById("new-seizure").open = false;
+    form.reset();
+    say("");
+  } catch (error) {
+    say(`${t("common.error")}: ${error.message}`);
+  }
+});
 startButton.addEventListener("click", start);
 stopButton.addEventListener("click", stop);
 photoButton.addEventListener("click", photo);
