@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib import dates as mdates
 from matplotlib.lines import Line2D
 
-from rxtrace.trace.investigate.graph import CaseGraph, party_links
+from rxtrace.trace.investigate.graph import CaseGraph, PartyLink, party_links
 from rxtrace.trace.investigate.timeline import Timeline
 
 __all__ = ["COLOURS", "graph_png", "timeline_png"]
@@ -60,14 +60,14 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def graph_png(chart: CaseGraph, *, top: int = 14) -> bytes:
-    """The case's parties on one A4-wide picture: cards (left) and doctors (right) tied to the
-    institutions (middle) they bought or prescribed at, node and line sized by boxes, the top
-    lines labelled with boxes and fund money. The ``top`` parties of each kind by boxes are
-    drawn and named; how many more there are is said under the chart (every box is in the
-    dossier's box table)."""
+_Layout = tuple[dict[str, list[str]], dict[str, list[str]], list[PartyLink], dict[str, tuple[float, float]]]
+
+
+def _party_layout(chart: CaseGraph, top: int) -> _Layout:
+    """Every party by kind (most boxes first), the ``top`` of each kind that are drawn, the
+    ties between drawn parties, and each drawn node's place: cards, institutions and doctors
+    in three columns."""
     g = chart.graph
-    links = party_links(chart)
     by_kind: dict[str, list[str]] = {}
     for kind in ("card", "institution", "doctor"):
         members = [n for n, data in g.nodes(data=True) if data["type"] == kind]
@@ -75,16 +75,22 @@ def graph_png(chart: CaseGraph, *, top: int = 14) -> bytes:
         by_kind[kind] = members
     drawn = {kind: members[:top] for kind, members in by_kind.items()}
     shown = {n for members in drawn.values() for n in members}
-    links = [link for link in links if link.party in shown and link.institution in shown]
-    # Institutions a drawn card or doctor fed are drawn too, so no line ends in the air.
-    for link in links:
-        if link.institution not in drawn["institution"]:
-            drawn["institution"].append(link.institution)
+    links = [link for link in party_links(chart) if link.party in shown and link.institution in shown]
     pos: dict[str, tuple[float, float]] = {}
     for x, kind in enumerate(("card", "institution", "doctor")):
-        members = drawn[kind]
-        for i, node in enumerate(members):
-            pos[node] = (float(x), 1.0 - (i + 0.5) / max(len(members), 1))
+        for i, node in enumerate(drawn[kind]):
+            pos[node] = (float(x), 1.0 - (i + 0.5) / max(len(drawn[kind]), 1))
+    return by_kind, drawn, links, pos
+
+
+def graph_png(chart: CaseGraph, *, top: int = 14) -> bytes:
+    """The case's parties on one A4-wide picture: cards (left) and doctors (right) tied to the
+    institutions (middle) they bought or prescribed at, node and line sized by boxes, the top
+    lines labelled with boxes and fund money. The ``top`` parties of each kind by boxes are
+    drawn and named; how many more there are is said under the chart (every box is in the
+    dossier's box table)."""
+    g = chart.graph
+    by_kind, drawn, links, pos = _party_layout(chart, top)
     most = max([int(g.nodes[n].get("boxes", 0)) for n in pos] + [1])
     heaviest = max([link.boxes for link in links] + [1])
     with plt.rc_context(_RC):  # type: ignore[arg-type]
