@@ -46,8 +46,6 @@ def scan(
     resolve: bool = typer.Option(False, "--resolve", help="Resolve the seizure's boxes afterwards."),
 ) -> None:
     """Read every code off photos, videos or a camera and record the boxes on a seizure."""
-    from rxtrace.scanners.service import scan_paths, scan_stream
-
     live = [x for x in (camera, url) if x is not None]
     if len(live) + (1 if paths else 0) != 1:
         raise RxtraceError("Give files or folders, or exactly one of --camera N and --url URL.")
@@ -55,6 +53,9 @@ def scan(
         raise RxtraceError("--new-seizure needs --case: the case the seizure belongs to.")
     if case and not new_seizure:
         raise RxtraceError("--case goes with --new-seizure; an existing seizure has its case.")
+    missing = [str(p) for p in paths or () if not p.exists()]
+    if missing:  # checked before anything is opened or recorded
+        raise RxtraceError(f"No such file or folder: {', '.join(missing)}.")
     app = app_context(ctx)
     started = time.monotonic()
     with app.session() as session:
@@ -66,23 +67,7 @@ def scan(
         else:
             require_seizure(seizure, session=session)
         known = catalog_products(session)
-    if paths:
-        missing = [str(p) for p in paths if not p.exists()]
-        if missing:
-            raise RxtraceError(f"No such file or folder: {', '.join(missing)}.")
-        with progress_bar(counting="items") as bar:
-            task: dict[str, TaskID] = {}
-
-            def tick(done: int, total: int, source: str) -> None:
-                if "t" not in task:
-                    task["t"] = bar.add_task("scanning", total=total)
-                bar.update(task["t"], completed=done, description=Path(source).name)
-
-            result = scan_paths(paths, catalog_products=known, progress=tick)
-    else:
-        source: int | str = camera if camera is not None else str(url)
-        err.print(f"Reading {source}; press q in the window or Ctrl-C to stop.")
-        result = scan_stream(source, catalog_products=known, display=display, max_frames=max_frames)
+    result = _read(paths, camera, url, known=known, display=display, max_frames=max_frames)
     if result.frames == 0 and len(result.errors) == 1:  # nothing to record or show: one line
         raise RxtraceError(f"No input could be scanned: {result.errors[0].message}")
     for issue in result.errors:
@@ -110,6 +95,33 @@ def scan(
         if resolution is not None:
             document["resolution"] = resolution.to_dict(reveal=app.settings.show_sensitive)
         print_json(document)
+
+
+def _read(
+    paths: list[Path] | None,
+    camera: int | None,
+    url: str | None,
+    *,
+    known: frozenset[str],
+    display: bool | None,
+    max_frames: int | None,
+) -> Any:
+    """Scan the files and folders with a progress bar, or the live camera or stream."""
+    from rxtrace.scanners.service import scan_paths, scan_stream
+
+    if paths:
+        with progress_bar(counting="items") as bar:
+            task: dict[str, TaskID] = {}
+
+            def tick(done: int, total: int, source: str) -> None:
+                if "t" not in task:
+                    task["t"] = bar.add_task("scanning", total=total)
+                bar.update(task["t"], completed=done, description=Path(source).name)
+
+            return scan_paths(paths, catalog_products=known, progress=tick)
+    source: int | str = camera if camera is not None else str(url)
+    err.print(f"Reading {source}; press q in the window or Ctrl-C to stop.")
+    return scan_stream(source, catalog_products=known, display=display, max_frames=max_frames)
 
 
 def _print(result: Any, recorded: RecordedScan, output: Format, elapsed: float) -> None:
