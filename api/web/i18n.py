@@ -278,6 +278,20 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
 }
 
 
+# What each status means, in Chinese; the English is the dossier's own (STATUS_TEXT).
+STATUS_HELP_ZH: Mapping[str, str] = {
+    "dispensed_repeatedly": (
+        "医保基金为此追溯码支付了两次或以上（或拆零超过一盒）："
+        "药盒发放后又被再次销售，或追溯码被复制到其他药盒上。"
+    ),
+    "dispensed": "医保基金为此药盒支付过一次，付给所示医保卡；药盒后来出现在市场上，而非患者手中。",
+    "split_pack": "仅按拆零销售，未超过一盒的数量：通常属正常。",
+    "returned": "此码的每笔医保销售都已退货：基金在此药盒上没有损失。",
+    "not_dispensed": "有效追溯码，但没有医保销售记录：基金未为其支付。",
+    "malformed": "不是受支持的有效追溯码（误读、损坏或伪造）。",
+}
+
+
 def choose_language(wanted: str | None) -> str:
     """The page language: an explicit choice if it is one we have, else Chinese.
 
@@ -309,7 +323,9 @@ def messages(language: str) -> dict[str, str]:
     table = {key: pair[index] for key, pair in MESSAGES.items()}
     for status in STATUS_TEXT:
         table[f"status.{status}"] = status_words(status)[index]
-        table[f"status_help.{status}"] = STATUS_TEXT[status][1]
+        table[f"status_help.{status}"] = (
+            STATUS_HELP_ZH.get(status, STATUS_TEXT[status][1]) if index == 0 else STATUS_TEXT[status][1]
+        )
     return table
 
 

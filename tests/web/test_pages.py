@@ -38,6 +38,10 @@ def test_every_word_on_a_page_is_in_both_languages() -> None:
         assert not missing, (language, missing)
         assert all(value.strip() for value in table.values())
     assert all(zh != en or zh.isascii() for zh, en in MESSAGES.values() if zh == en)
+    # Each box status is explained in Chinese too, not only in the dossier's English.
+    zh, en = messages("zh-CN"), messages("en")
+    statuses = [k for k in zh if k.startswith("status_help.")]
+    assert len(statuses) == 6 and all(zh[k] != en[k] for k in statuses)
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil", "", None])
