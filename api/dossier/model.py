@@ -21,7 +21,7 @@ from rxtrace.trace.resolve.rules import Ranked, Status
 from rxtrace.trace.resolve.service import Resolution, resolve_case
 from rxtrace.trace.store import models
 
-__all__ = ["STATUS_TEXT", "TERMS", "Dossier", "gather", "rxtrace_version"]
+__all__ = ["STATUS_HELP_ZH", "STATUS_TEXT", "TERMS", "Dossier", "gather", "rxtrace_version"]
 
 # What each status means, for a reader who has never seen rxtrace.
 STATUS_TEXT: dict[str, tuple[str, str]] = {
@@ -53,6 +53,20 @@ STATUS_TEXT: dict[str, tuple[str, str]] = {
         "Not a valid traceability code of a supported kind (misread, damaged or forged).",
     ),
 }
+
+# The same, in Chinese: the dossier shows both, the pages the reader's language.
+STATUS_HELP_ZH: dict[str, str] = {
+    "dispensed_repeatedly": (
+        "医保基金为此追溯码支付了两次或以上（或拆零超过一盒）："
+        "药盒发放后又被再次销售，或追溯码被复制到其他药盒上。"
+    ),
+    "dispensed": "医保基金为此药盒支付过一次，付给所示医保卡；药盒后来出现在市场上，而非患者手中。",
+    "split_pack": "仅按拆零销售，未超过一盒的数量：通常属正常。",
+    "returned": "此码的每笔医保销售都已退货：基金在此药盒上没有损失。",
+    "not_dispensed": "有效追溯码，但没有医保销售记录：基金未为其支付。",
+    "malformed": "不是受支持的有效追溯码（误读、损坏或伪造）。",
+}
+
 
 TERMS: list[tuple[str, str, str]] = [
     ("追溯码", "traceability code", "The code printed on each box; every box has its own."),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rxtrace.api.dossier.charts import graph_png, timeline_png
-from rxtrace.api.dossier.model import STATUS_TEXT, TERMS, Dossier, date_range
+from rxtrace.api.dossier.model import STATUS_HELP_ZH, STATUS_TEXT, TERMS, Dossier, date_range
 
 __all__ = ["BOX_COLUMNS", "FORMATS", "WRITERS", "write_csv", "write_html", "write_pdf", "write_xlsx"]
 
@@ -125,6 +125,7 @@ def write_html(d: Dossier, out: Path) -> None:
         d=d,
         s=d.summary,
         status_text=STATUS_TEXT,
+        status_help_zh=STATUS_HELP_ZH,
         terms=TERMS,
         leads_shown=_leads_shown(len(d.leads)),
         statistics_note=_STATISTICS_NOTE,
@@ -350,7 +351,10 @@ def write_pdf(d: Dossier, out: Path) -> None:
         Spacer(1, 3 * mm),
         table(
             ["Status 状态", "Boxes", "What it means"],
-            [[f"{STATUS_TEXT[k][0]} ({k})", v, STATUS_TEXT[k][1]] for k, v in s.statuses.items()],
+            [
+                [f"{STATUS_TEXT[k][0]} ({k})", v, f"{STATUS_HELP_ZH[k]}\n{STATUS_TEXT[k][1]}"]
+                for k, v in s.statuses.items()
+            ],
             [60 * mm, 20 * mm, width - 80 * mm],
             body,
         ),

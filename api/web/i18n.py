@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from rxtrace.api.dossier.model import STATUS_TEXT
+from rxtrace.api.dossier.model import STATUS_HELP_ZH, STATUS_TEXT
 
 __all__ = ["LANGUAGES", "MESSAGES", "choose_language", "explain_rule", "messages", "status_words"]
 
@@ -275,20 +275,6 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "role.investigator": ("调查员", "investigator"),
     "role.supervisor": ("主管", "supervisor"),
     "role.admin": ("管理员", "admin"),
-}
-
-
-# What each status means, in Chinese; the English is the dossier's own (STATUS_TEXT).
-STATUS_HELP_ZH: Mapping[str, str] = {
-    "dispensed_repeatedly": (
-        "医保基金为此追溯码支付了两次或以上（或拆零超过一盒）："
-        "药盒发放后又被再次销售，或追溯码被复制到其他药盒上。"
-    ),
-    "dispensed": "医保基金为此药盒支付过一次，付给所示医保卡；药盒后来出现在市场上，而非患者手中。",
-    "split_pack": "仅按拆零销售，未超过一盒的数量：通常属正常。",
-    "returned": "此码的每笔医保销售都已退货：基金在此药盒上没有损失。",
-    "not_dispensed": "有效追溯码，但没有医保销售记录：基金未为其支付。",
-    "malformed": "不是受支持的有效追溯码（误读、损坏或伪造）。",
 }
 
 

@@ -107,6 +107,9 @@ def test_leads_are_in_plain_words_and_the_table_says_how_many(
     page = out.read_text(encoding="utf-8")
     assert f"共 {len(dossier.leads)} 条线索" in page or f"of {len(dossier.leads)} leads" in page
     assert "Why 为什么" in page and "A. Lead statistics" in page
+    from rxtrace.api.dossier.model import STATUS_HELP_ZH
+
+    assert STATUS_HELP_ZH["dispensed"] in page  # statuses explained in Chinese as well
     # Every rule that fired has plain words (no fallback to the statistics' own text), and
     # the statistics are in the appendix.
     details = {r.detail for lead in dossier.leads for r in lead.rules}
