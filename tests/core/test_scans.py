@@ -57,7 +57,7 @@ def test_a_seizure_opened_at_the_scene_gives_way_to_its_loaded_row(
     from rxtrace.trace.errors import ConflictError, NotFoundError
     from rxtrace.trace.resolve.scans import is_provisional, open_seizure, require_seizure
 
-    with pytest.raises(NotFoundError, match="--new-seizure"):
+    with pytest.raises(NotFoundError, match="open it at the scene"):
         require_seizure("Z1", session=any_session)
     opened = open_seizure("Z1", case_id="K1", session=any_session)
     assert is_provisional(opened) and require_seizure("Z1", session=any_session) is opened
