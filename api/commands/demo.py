@@ -12,6 +12,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -20,11 +21,9 @@ from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
 from rxtrace.api.output import Format, err, print_table
-from rxtrace.trace.demo.world import DemoWorld, generate_world
-from rxtrace.trace.ingest.load import load_paths
-from rxtrace.trace.investigate import LeadParams
-from rxtrace.trace.investigate.basis import ensure_basis
-from rxtrace.trace.resolve.service import resolve_case
+
+if TYPE_CHECKING:
+    from rxtrace.trace.demo.world import DemoWorld
 
 __all__ = ["register"]
 
@@ -46,6 +45,13 @@ def demo(
 ) -> None:
     """Build a demo world and run load, scan, resolve, leads, map and report on it; then serve
     the pages on it with a demo account (``--no-serve`` stops after the batch)."""
+    # Loaded here, not with the command line: every other command would pay for them.
+    from rxtrace.trace.demo.world import generate_world
+    from rxtrace.trace.ingest.load import load_paths
+    from rxtrace.trace.investigate import LeadParams
+    from rxtrace.trace.investigate.basis import ensure_basis
+    from rxtrace.trace.resolve.service import resolve_case
+
     base = app_context(ctx)
     if fresh and folder.exists():
         if not (folder / ".rxtrace-demo").exists():
