@@ -16,9 +16,9 @@ from .serverkit import PASSWORD, Server
 EXAMPLES = 12  # per operation: bounded, so make test stays quick
 
 
-def test_no_server_errors_and_every_status_documented(sqlite_server: Server) -> None:
-    client = sqlite_server.client()
-    schema = schemathesis.openapi.from_asgi("/api/openapi.json", sqlite_server.app)
+def test_no_server_errors_and_every_status_documented(server: Server) -> None:
+    client = server.client()
+    schema = schemathesis.openapi.from_asgi("/api/openapi.json", server.app)
     failures: list[str] = []
     statuses: set[int] = set()
     operations = 0
