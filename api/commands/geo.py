@@ -72,6 +72,26 @@ def hotspots(
     if output in (HotspotFormat.json, HotspotFormat.geojson):
         print_json(result.to_geojson())
         return
+    columns, rows = _hotspot_rows(result)
+    if output is HotspotFormat.csv:
+        print_csv(columns, rows)
+        return
+    s = result.summary()
+    # The readable table says each spot in words; the statistics are in the CSV and JSON.
+    shown = [r for r in rows if r[0] == "cluster" or r[8] != 0] or rows[:20]
+    print_table(
+        f"Hot spots: {layer.value}" + (f", case {case}" if case else ""),
+        ("kind", "id", "lon", "lat", "what", "seizures", "cards", "boxes", "fund_yuan"),
+        [(*r[:4], describe_spot(r[8], r[4], layer.value), *r[9:]) for r in shown],
+        caption=f"{s['points']} points, H3 res {s['resolution']}, "
+        f"{s['cells']} cells ({s['cells_tested']} tested), "
+        f"{s['hot_cells']} hot, {s['cold_cells']} cold, {s['clusters']} clusters; "
+        f"{s['permutations']} permutations; Getis-Ord Gi* after FDR (z, p in --format csv or json)",
+    )
+
+
+def _hotspot_rows(result: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """Every cell, then every cluster, as rows of the CSV (the table shows a readable part)."""
     columns = (
         "kind",
         "id",
@@ -123,21 +143,7 @@ def hotspots(
         )
         for c in result.clusters
     ]
-    if output is HotspotFormat.csv:
-        print_csv(columns, rows)
-        return
-    s = result.summary()
-    # The readable table says each spot in words; the statistics are in the CSV and JSON.
-    shown = [r for r in rows if r[0] == "cluster" or r[8] != 0] or rows[:20]
-    print_table(
-        f"Hot spots: {layer.value}" + (f", case {case}" if case else ""),
-        ("kind", "id", "lon", "lat", "what", "seizures", "cards", "boxes", "fund_yuan"),
-        [(*r[:4], describe_spot(r[8], r[4], layer.value), *r[9:]) for r in shown],
-        caption=f"{s['points']} points, H3 res {s['resolution']}, "
-        f"{s['cells']} cells ({s['cells_tested']} tested), "
-        f"{s['hot_cells']} hot, {s['cold_cells']} cold, {s['clusters']} clusters; "
-        f"{s['permutations']} permutations; Getis-Ord Gi* after FDR (z, p in --format csv or json)",
-    )
+    return columns, rows
 
 
 def routes(
