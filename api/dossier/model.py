@@ -187,25 +187,8 @@ def gather(
     lead_words = _lead_words(leads, session=session)
     chart = build_case_graph(case_id, session=session, reveal=reveal, resolution=resolution)
     timeline = case_timeline(case_id, session=session, reveal=reveal, resolution=resolution)
-    seizure_rows = session.scalars(
-        select(models.Seizure)
-        .where(models.Seizure.case_id == case_id)
-        .order_by(models.Seizure.seized_at, models.Seizure.seizure_id)
-    ).all()
-    seizure_ids = [s.seizure_id for s in seizure_rows]
-    sources = session.scalars(
-        select(models.ScanSource)
-        .where(models.ScanSource.seizure_id.in_(seizure_ids))
-        .order_by(models.ScanSource.seizure_id, models.ScanSource.id)
-    ).all()
-    files = session.scalars(select(models.LoadedFile).order_by(models.LoadedFile.id)).all()
-    drug_counts: dict[str, int] = {}
-    times: list[datetime] = []
-    for box in resolution.boxes:
-        name = (box.product or {}).get("name") or (box.sales[0].med_list_codg if box.sales else None)
-        if name:
-            drug_counts[name] = drug_counts.get(name, 0) + 1
-        times.extend(s.time for s in box.sales)
+    seizures, scan_sources, loaded_files = _evidence(case_id, session=session)
+    drugs, times = _drugs_and_times(resolution)
     return Dossier(
         case_id=case_id,
         generated_at=now or datetime.now().replace(microsecond=0),
@@ -215,40 +198,9 @@ def gather(
         lead_words=lead_words,
         chart=chart,
         timeline=timeline,
-        scan_sources=tuple(
-            {
-                "seizure_id": s.seizure_id,
-                "path": s.path,
-                "kind": s.kind,
-                "frames": s.frames,
-                "scanned_at": s.scanned_at,
-                "sha256": s.sha256 or "(not recorded)",
-            }
-            for s in sources
-        ),
-        loaded_files=tuple(
-            {
-                "path": f.path,
-                "table": f.table_name,
-                "rows": f.rows_taken,
-                "status": f.status,
-                "loaded_at": f.finished_at or f.started_at,
-                "sha256": f.sha256,
-            }
-            for f in files
-        ),
-        seizures=tuple(
-            {
-                "seizure_id": s.seizure_id,
-                "seized_at": s.seized_at,
-                "place_kind": s.place_kind,
-                "address": s.address,
-                "lon": s.lon,
-                "lat": s.lat,
-                "waybill_no": s.waybill_no,
-            }
-            for s in seizure_rows
-        ),
+        scan_sources=scan_sources,
+        loaded_files=loaded_files,
+        seizures=seizures,
         parameters={
             "resolution": {
                 "rule": "data contract v1 resolution table; only insurance-settled "
@@ -264,11 +216,77 @@ def gather(
             "generated_on": platform.node() or "unknown",
         },
         reveal=reveal,
-        drugs=tuple(sorted(drug_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        drugs=drugs,
         first_sale=min(times) if times else None,
         last_sale=max(times) if times else None,
         maps=dict(maps or {}),
     )
+
+
+_Rows = tuple[dict[str, Any], ...]
+
+
+def _evidence(case_id: str, *, session: Session) -> tuple[_Rows, _Rows, _Rows]:
+    """The case's seizures, the scans that read its boxes and every file loaded: what the
+    evidence section lists, each with its hash."""
+    seizure_rows = session.scalars(
+        select(models.Seizure)
+        .where(models.Seizure.case_id == case_id)
+        .order_by(models.Seizure.seized_at, models.Seizure.seizure_id)
+    ).all()
+    sources = session.scalars(
+        select(models.ScanSource)
+        .where(models.ScanSource.seizure_id.in_([s.seizure_id for s in seizure_rows]))
+        .order_by(models.ScanSource.seizure_id, models.ScanSource.id)
+    ).all()
+    files = session.scalars(select(models.LoadedFile).order_by(models.LoadedFile.id)).all()
+    seizures = tuple(
+        {
+            "seizure_id": s.seizure_id,
+            "seized_at": s.seized_at,
+            "place_kind": s.place_kind,
+            "address": s.address,
+            "lon": s.lon,
+            "lat": s.lat,
+            "waybill_no": s.waybill_no,
+        }
+        for s in seizure_rows
+    )
+    scans = tuple(
+        {
+            "seizure_id": s.seizure_id,
+            "path": s.path,
+            "kind": s.kind,
+            "frames": s.frames,
+            "scanned_at": s.scanned_at,
+            "sha256": s.sha256 or "(not recorded)",
+        }
+        for s in sources
+    )
+    loaded = tuple(
+        {
+            "path": f.path,
+            "table": f.table_name,
+            "rows": f.rows_taken,
+            "status": f.status,
+            "loaded_at": f.finished_at or f.started_at,
+            "sha256": f.sha256,
+        }
+        for f in files
+    )
+    return seizures, scans, loaded
+
+
+def _drugs_and_times(resolution: Resolution) -> tuple[tuple[tuple[str, int], ...], list[datetime]]:
+    """Boxes per drug (most first) and every sale's time."""
+    drug_counts: dict[str, int] = {}
+    times: list[datetime] = []
+    for box in resolution.boxes:
+        name = (box.product or {}).get("name") or (box.sales[0].med_list_codg if box.sales else None)
+        if name:
+            drug_counts[name] = drug_counts.get(name, 0) + 1
+        times.extend(s.time for s in box.sales)
+    return tuple(sorted(drug_counts.items(), key=lambda kv: (-kv[1], kv[0]))), times
 
 
 def _basis_parameters(session: Session) -> dict[str, Any]:
