@@ -355,9 +355,6 @@ def write_png_map(data: MapData, *, out: Path, dpi: int = 150) -> Path:
     import geopandas as gpd
     import matplotlib.pyplot as plt
     from matplotlib import font_manager
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-    from shapely.geometry import Polygon
 
     # Chinese names need a CJK font; use whichever the machine has (matplotlib falls back
     # glyph by glyph along the list), and name only installed ones: it warns per glyph else.
@@ -368,88 +365,8 @@ def write_png_map(data: MapData, *, out: Path, dpi: int = 150) -> Path:
     provinces = gpd.GeoDataFrame.from_features(boundaries.provinces_geojson()["features"], crs="EPSG:4326")
     fig, (ax_sh, ax_cn) = plt.subplots(1, 2, figsize=(16, 8), gridspec_kw={"width_ratios": [1, 1.2]})
     try:
-        districts.plot(ax=ax_sh, facecolor="#ffffff", edgecolor="#888888", linewidth=0.6)
-        for _, row in districts.iterrows():
-            ax_sh.annotate(row["name"], xy=tuple(row["label"]), ha="center", fontsize=7, color="#555555")
-        hs = data.hotspots
-        if hs.cells:
-            cells = gpd.GeoDataFrame(
-                {"bin": [c.bin for c in hs.cells]},
-                geometry=[Polygon(c.boundary()) for c in hs.cells],
-                crs="EPSG:4326",
-            )
-            cells.plot(
-                ax=ax_sh,
-                color=[BIN_COLOURS[b] for b in cells["bin"]],
-                alpha=0.75,
-                linewidth=0.2,
-                edgecolor="#555555",
-            )
-        for cl in hs.clusters:
-            ax_sh.scatter(
-                [cl.lon],
-                [cl.lat],
-                s=40 + 8 * cl.count,
-                facecolors="none",
-                edgecolors="#7b3294",
-                linewidths=1.5,
-                zorder=4,
-            )
-        inst = data.points.institutions
-        if inst:
-            ax_sh.scatter(
-                [p.lon for p in inst], [p.lat for p in inst], s=12, marker="s", c="#377eb8", zorder=5
-            )
-        sz = data.points.seizures
-        if sz:
-            ax_sh.scatter(
-                [p.lon for p in sz],
-                [p.lat for p in sz],
-                s=60,
-                marker="X",
-                c="#e41a1c",
-                edgecolors="#222222",
-                linewidths=0.5,
-                zorder=6,
-            )
-        ax_sh.set_title(f"{data.title()} — Gi* hot spots ({hs.layer}, H3 res {hs.resolution})")
-        ax_sh.legend(
-            handles=[
-                Patch(color=BIN_COLOURS[3], label="hot 99 %"),
-                Patch(color=BIN_COLOURS[2], label="hot 95 %"),
-                Patch(color=BIN_COLOURS[1], label="hot 90 %"),
-                Patch(color=BIN_COLOURS[0], label="not significant"),
-                Patch(color=BIN_COLOURS[-2], label="cold 95 %+"),
-                Line2D([], [], marker="o", ls="", mfc="none", mec="#7b3294", label="compound cluster"),
-                Line2D([], [], marker="X", ls="", color="#e41a1c", label="seizure site"),
-                Line2D([], [], marker="s", ls="", color="#377eb8", label="institution"),
-            ],
-            loc="lower left",
-            fontsize=7,
-        )
-        ax_sh.set_axis_off()
-
-        provinces.plot(ax=ax_cn, facecolor="#fafafa", edgecolor="#999999", linewidth=0.5)
-        max_parcels = max([r.parcels for r in data.routes] or [1])
-        for r in sorted(data.routes, key=lambda r: r.flagged):
-            if not (r.from_point and r.to_point):
-                continue
-            xs, ys = zip(r.from_point, r.to_point, strict=True)
-            ax_cn.plot(
-                xs,
-                ys,
-                color="#d7191c" if r.flagged else "#4d4d4d",
-                alpha=0.9 if r.flagged else 0.4,
-                linewidth=0.8 + 4 * r.parcels / max_parcels,
-                linestyle="-" if r.flagged else "--",
-            )
-            if r.flagged:
-                ax_cn.annotate(r.to_name, xy=r.to_point, fontsize=7, color="#d7191c")
-        ax_cn.set_xlim(73, 135)
-        ax_cn.set_ylim(17, 54)
-        flagged = sum(1 for r in data.routes if r.flagged)
-        ax_cn.set_title(f"Courier routes out of Shanghai: {len(data.routes)} ({flagged} flagged)")
-        ax_cn.set_axis_off()
+        _draw_city(ax_sh, data, districts)
+        _draw_routes(ax_cn, data, provinces)
         fig.text(
             0.01,
             0.01,
@@ -464,3 +381,95 @@ def write_png_map(data: MapData, *, out: Path, dpi: int = 150) -> Path:
     finally:
         plt.close(fig)
     return out
+
+
+def _draw_city(ax_sh: Any, data: MapData, districts: Any) -> None:
+    """The left panel: Shanghai's districts, hot spot cells, clusters, institutions, seizures."""
+    import geopandas as gpd
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from shapely.geometry import Polygon
+
+    districts.plot(ax=ax_sh, facecolor="#ffffff", edgecolor="#888888", linewidth=0.6)
+    for _, row in districts.iterrows():
+        ax_sh.annotate(row["name"], xy=tuple(row["label"]), ha="center", fontsize=7, color="#555555")
+    hs = data.hotspots
+    if hs.cells:
+        cells = gpd.GeoDataFrame(
+            {"bin": [c.bin for c in hs.cells]},
+            geometry=[Polygon(c.boundary()) for c in hs.cells],
+            crs="EPSG:4326",
+        )
+        cells.plot(
+            ax=ax_sh,
+            color=[BIN_COLOURS[b] for b in cells["bin"]],
+            alpha=0.75,
+            linewidth=0.2,
+            edgecolor="#555555",
+        )
+    for cl in hs.clusters:
+        ax_sh.scatter(
+            [cl.lon],
+            [cl.lat],
+            s=40 + 8 * cl.count,
+            facecolors="none",
+            edgecolors="#7b3294",
+            linewidths=1.5,
+            zorder=4,
+        )
+    inst = data.points.institutions
+    if inst:
+        ax_sh.scatter([p.lon for p in inst], [p.lat for p in inst], s=12, marker="s", c="#377eb8", zorder=5)
+    sz = data.points.seizures
+    if sz:
+        ax_sh.scatter(
+            [p.lon for p in sz],
+            [p.lat for p in sz],
+            s=60,
+            marker="X",
+            c="#e41a1c",
+            edgecolors="#222222",
+            linewidths=0.5,
+            zorder=6,
+        )
+    ax_sh.set_title(f"{data.title()} — Gi* hot spots ({hs.layer}, H3 res {hs.resolution})")
+    ax_sh.legend(
+        handles=[
+            Patch(color=BIN_COLOURS[3], label="hot 99 %"),
+            Patch(color=BIN_COLOURS[2], label="hot 95 %"),
+            Patch(color=BIN_COLOURS[1], label="hot 90 %"),
+            Patch(color=BIN_COLOURS[0], label="not significant"),
+            Patch(color=BIN_COLOURS[-2], label="cold 95 %+"),
+            Line2D([], [], marker="o", ls="", mfc="none", mec="#7b3294", label="compound cluster"),
+            Line2D([], [], marker="X", ls="", color="#e41a1c", label="seizure site"),
+            Line2D([], [], marker="s", ls="", color="#377eb8", label="institution"),
+        ],
+        loc="lower left",
+        fontsize=7,
+    )
+    ax_sh.set_axis_off()
+
+
+def _draw_routes(ax_cn: Any, data: MapData, provinces: Any) -> None:
+    """The right panel: China's provinces and the courier routes out of Shanghai."""
+    provinces.plot(ax=ax_cn, facecolor="#fafafa", edgecolor="#999999", linewidth=0.5)
+    max_parcels = max([r.parcels for r in data.routes] or [1])
+    for r in sorted(data.routes, key=lambda r: r.flagged):
+        if not (r.from_point and r.to_point):
+            continue
+        xs, ys = zip(r.from_point, r.to_point, strict=True)
+        ax_cn.plot(
+            xs,
+            ys,
+            color="#d7191c" if r.flagged else "#4d4d4d",
+            alpha=0.9 if r.flagged else 0.4,
+            linewidth=0.8 + 4 * r.parcels / max_parcels,
+            linestyle="-" if r.flagged else "--",
+        )
+        if r.flagged:
+            ax_cn.annotate(r.to_name, xy=r.to_point, fontsize=7, color="#d7191c")
+    ax_cn.set_xlim(73, 135)
+    ax_cn.set_ylim(17, 54)
+    flagged = sum(1 for r in data.routes if r.flagged)
+    ax_cn.set_title(f"Courier routes out of Shanghai: {len(data.routes)} ({flagged} flagged)")
+    ax_cn.set_axis_off()
