@@ -154,10 +154,23 @@ def write_csv(d: Dossier, out: Path) -> None:
 
 def write_xlsx(d: Dossier, out: Path) -> None:
     from openpyxl import Workbook
-    from openpyxl.drawing.image import Image
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.styles import Alignment
 
     wb = Workbook()
+    _xlsx_summary(wb, d)
+    _xlsx_tables(wb, d)
+    _xlsx_evidence(wb, d)
+    for sheet in wb.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                cell.alignment = Alignment(vertical="top", wrap_text=False)
+    wb.save(out)
+
+
+def _xlsx_summary(wb: Any, d: Dossier) -> None:
+    """The first sheet: the case in figures and what each status means."""
+    from openpyxl.styles import Font
+
     bold = Font(bold=True)
     ws = wb.active
     ws.title = "Summary"
@@ -188,6 +201,12 @@ def write_xlsx(d: Dossier, out: Path) -> None:
     # Exact money: stored as a number with two decimals, formatted as such.
     ws["B6"].number_format = "0.00"
 
+
+def _xlsx_tables(wb: Any, d: Dossier) -> None:
+    """Every box with its source sale, every lead's rules, the rankings."""
+    from openpyxl.styles import Font
+
+    bold = Font(bold=True)
     boxes = wb.create_sheet("Boxes")
     boxes.append(list(BOX_COLUMNS))
     for box in d.box_rows():
@@ -220,6 +239,12 @@ def write_xlsx(d: Dossier, out: Path) -> None:
         sheet.append(["id", "name", "boxes", "fund_yuan"])
         for r in items:
             sheet.append([d.card(r.id) if is_card else r.id, r.name, r.boxes, r.fund])
+
+
+def _xlsx_evidence(wb: Any, d: Dossier) -> None:
+    """The evidence (scans, loaded files, their hashes), the parameters and the pictures."""
+    from openpyxl.drawing.image import Image
+
     evidence = wb.create_sheet("Evidence")
     evidence.append(["Scan sources"])
     evidence.append(["seizure_id", "path", "kind", "scanned_at", "sha256"])
@@ -243,11 +268,6 @@ def write_xlsx(d: Dossier, out: Path) -> None:
         sheet = wb.create_sheet(name)
         image = Image(io.BytesIO(png))
         sheet.add_image(image, "A1")
-    for sheet in wb.worksheets:
-        for row in sheet.iter_rows():
-            for cell in row:
-                cell.alignment = Alignment(vertical="top", wrap_text=False)
-    wb.save(out)
 
 
 def write_pdf(d: Dossier, out: Path) -> None:
