@@ -118,17 +118,7 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
     # The same seizure → box → insurance-sale join as resolution, from the one place it lives.
     boxes_of = seized_boxes(sorted(by_id), session=session)
     all_boxes = sorted({b for bs in boxes_of.values() for b in bs})
-
-    box_fund: dict[BoxKey, int] = defaultdict(int)
-    box_cards: dict[BoxKey, set[str]] = defaultdict(set)
-    box_insts: dict[BoxKey, set[str]] = defaultdict(set)
-    for key, sales in sales_of_boxes(all_boxes, session=session).items():
-        for sale in sales:
-            box_fund[key] += sale.hifp_pay_fen
-            if sale.sel_retn_type != "return":
-                box_cards[key].add(sale.psn_no)
-                box_insts[key].add(sale.fixmedins_code)
-
+    box_fund, box_cards, box_insts = _box_parties(all_boxes, session=session)
     seizures_of_box: dict[BoxKey, set[str]] = defaultdict(set)
     for sid, bs in boxes_of.items():
         for b in bs:
@@ -153,17 +143,53 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
                 Incident((s.seizure_id,), tuple(cards), tuple(sorted(bs))),
             )
         )
+    card_boxes = _owners(box_cards)
+    inst_boxes = _owners(box_insts)
+    residence_points = _residence_points(card_boxes, seizures_of_box, session=session)
+    unlocated["residences"] = len(card_boxes) - len(residence_points)
+    institution_points = _institution_points(inst_boxes, seizures_of_box, box_cards, session=session)
+    unlocated["institutions"] = len(inst_boxes) - len(institution_points)
+    return CasePoints(
+        case_id,
+        tuple(seizure_points),
+        tuple(residence_points),
+        tuple(institution_points),
+        dict(box_fund),
+        {k: v for k, v in unlocated.items() if v},
+    )
 
-    def owners(index: dict[BoxKey, set[str]]) -> dict[str, set[BoxKey]]:
-        out: dict[str, set[BoxKey]] = defaultdict(set)
-        for b, names in index.items():
-            for n in names:
-                out[n].add(b)
-        return out
 
-    card_boxes = owners(box_cards)
-    inst_boxes = owners(box_insts)
-    residence_points = []
+def _box_parties(
+    boxes: list[BoxKey], *, session: Session
+) -> tuple[dict[BoxKey, int], dict[BoxKey, set[str]], dict[BoxKey, set[str]]]:
+    """Per seized box: the fund money its sales took (returns count negative), and the cards
+    and institutions of its sales (returns left out)."""
+    box_fund: dict[BoxKey, int] = defaultdict(int)
+    box_cards: dict[BoxKey, set[str]] = defaultdict(set)
+    box_insts: dict[BoxKey, set[str]] = defaultdict(set)
+    for key, sales in sales_of_boxes(boxes, session=session).items():
+        for sale in sales:
+            box_fund[key] += sale.hifp_pay_fen
+            if sale.sel_retn_type != "return":
+                box_cards[key].add(sale.psn_no)
+                box_insts[key].add(sale.fixmedins_code)
+    return box_fund, box_cards, box_insts
+
+
+def _owners(index: dict[BoxKey, set[str]]) -> dict[str, set[BoxKey]]:
+    """Box → names turned round: name → its boxes."""
+    out: dict[str, set[BoxKey]] = defaultdict(set)
+    for b, names in index.items():
+        for n in names:
+            out[n].add(b)
+    return out
+
+
+def _residence_points(
+    card_boxes: dict[str, set[BoxKey]], seizures_of_box: dict[BoxKey, set[str]], *, session: Session
+) -> list[MapPoint]:
+    """Where each card's holder lives (those with a location), with the boxes bought on it."""
+    points = []
     for chunk in _chunks(sorted(card_boxes)):
         for person in session.scalars(
             select(models.InsuredPerson).where(models.InsuredPerson.psn_no.in_(chunk))
@@ -172,7 +198,7 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
             if person.lon is None or person.lat is None:
                 continue
             sids = sorted({s for b in bs for s in seizures_of_box[b]})
-            residence_points.append(
+            points.append(
                 MapPoint(
                     "residence",
                     person.psn_no,
@@ -183,9 +209,19 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
                     Incident(tuple(sids), (person.psn_no,), tuple(sorted(bs))),
                 )
             )
-    residence_points.sort(key=lambda p: p.id)
-    unlocated["residences"] = len(card_boxes) - len(residence_points)
-    institution_points = []
+    points.sort(key=lambda p: p.id)
+    return points
+
+
+def _institution_points(
+    inst_boxes: dict[str, set[BoxKey]],
+    seizures_of_box: dict[BoxKey, set[str]],
+    box_cards: dict[BoxKey, set[str]],
+    *,
+    session: Session,
+) -> list[MapPoint]:
+    """Where each institution that sold the boxes is (those with a location)."""
+    points = []
     for chunk in _chunks(sorted(inst_boxes)):
         for place in session.scalars(
             select(models.Institution).where(models.Institution.fixmedins_code.in_(chunk))
@@ -195,7 +231,7 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
                 continue
             sids = sorted({s for b in bs for s in seizures_of_box[b]})
             cards = sorted({c for b in bs for c in box_cards[b]})
-            institution_points.append(
+            points.append(
                 MapPoint(
                     "institution",
                     place.fixmedins_code,
@@ -206,16 +242,8 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
                     Incident(tuple(sids), tuple(cards), tuple(sorted(bs))),
                 )
             )
-    institution_points.sort(key=lambda p: p.id)
-    unlocated["institutions"] = len(inst_boxes) - len(institution_points)
-    return CasePoints(
-        case_id,
-        tuple(seizure_points),
-        tuple(residence_points),
-        tuple(institution_points),
-        dict(box_fund),
-        {k: v for k, v in unlocated.items() if v},
-    )
+    points.sort(key=lambda p: p.id)
+    return points
 
 
 def hotspots(
