@@ -566,22 +566,7 @@ def find_hotspots(
         )
 
     xy = _to_utm(lon_a, lat_a)
-    distinct = _distinct(xy, 1.0)[0]
-    nn: float | None = None
-    core = distinct
-    if len(distinct) >= 2:
-        from sklearn.neighbors import NearestNeighbors
-
-        dist, _ = NearestNeighbors(n_neighbors=2).fit(distinct).kneighbors(distinct)
-        nn_each = dist[:, 1]
-        if len(distinct) >= 10:
-            # Locational outliers (as ArcGIS removes them): one far point would otherwise
-            # stretch the hull over empty land and make every ordinary cell look hot.
-            inlier = nn_each <= nn_each.mean() + 3 * nn_each.std()
-            if (~inlier).any():
-                notes.append(f"{int((~inlier).sum())} outlying location(s) left out of the study extent")
-            core, nn_each = distinct[inlier], nn_each[inlier]
-        nn = float(nn_each.mean())
+    distinct, core, nn = _study_extent(xy, notes)
     hull_area = float(_hull_area(core))
     res = resolution if resolution is not None else pick_resolution(nn, hull_area, max_cells=max_cells)
 
@@ -612,7 +597,57 @@ def find_hotspots(
     groups: dict[int, list[int]] = {}
     for k, occ_i in enumerate(point_cell_idx.reshape(-1).tolist()):
         groups.setdefault(int(pos[occ_i]), []).append(k)
-    contents = _contents(groups, info_kept, fund)
+    stats = (y, z, p, q, tested, agrees)
+    out_cells = _hex_cells(cells, res, stats, _contents(groups, info_kept, fund))
+    # Clusters are judged against the study area's own extent (the cells' total area).
+    cell_area = float(h3i.average_hexagon_area(res, unit="m^2"))
+    area = cells.size * cell_area
+    samples = min_samples if min_samples is not None else cluster_min_samples(n, area, eps_m)
+    clusters = _clusters(xy, info_kept, fund, area, eps_m, samples)
+    base["min_samples"] = samples
+    return HotspotResult(
+        **base,
+        resolution=res,
+        cell_spacing_m=_cell_spacing(res),
+        nn_distance_m=nn,
+        n_cells=int(cells.size),
+        n_tested=int(tested.sum()),
+        permutations=perms,
+        cells=tuple(out_cells),
+        clusters=tuple(clusters),
+        notes=tuple(notes),
+    )
+
+
+def _study_extent(xy: np.ndarray, notes: list[str]) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """The distinct locations, those inside the study extent (locational outliers out, as
+    ArcGIS leaves them out) and their mean nearest-neighbour distance in metres."""
+    distinct = _distinct(xy, 1.0)[0]
+    nn: float | None = None
+    core = distinct
+    if len(distinct) >= 2:
+        from sklearn.neighbors import NearestNeighbors
+
+        dist, _ = NearestNeighbors(n_neighbors=2).fit(distinct).kneighbors(distinct)
+        nn_each = dist[:, 1]
+        if len(distinct) >= 10:
+            # One far point would otherwise stretch the hull over empty land and make every
+            # ordinary cell look hot.
+            inlier = nn_each <= nn_each.mean() + 3 * nn_each.std()
+            if (~inlier).any():
+                notes.append(f"{int((~inlier).sum())} outlying location(s) left out of the study extent")
+            core, nn_each = distinct[inlier], nn_each[inlier]
+        nn = float(nn_each.mean())
+    return distinct, core, nn
+
+
+def _hex_cells(
+    cells: np.ndarray, res: int, stats: tuple[np.ndarray, ...], contents: dict[int, Any]
+) -> list[HexCell]:
+    """The cells worth showing (occupied, or significant though empty), hottest first."""
+    import h3.api.basic_int as h3i
+
+    y, z, p, q, tested, agrees = stats
     out_cells: list[HexCell] = []
     for i in range(cells.size):
         b = confidence_bin(float(z[i]), float(q[i])) if tested[i] and agrees[i] else 0
@@ -640,24 +675,7 @@ def find_hotspots(
             )
         )
     out_cells.sort(key=lambda c: (-c.bin, -c.z, c.cell))
-    # Clusters are judged against the study area's own extent (the cells' total area).
-    cell_area = float(h3i.average_hexagon_area(res, unit="m^2"))
-    area = cells.size * cell_area
-    samples = min_samples if min_samples is not None else cluster_min_samples(n, area, eps_m)
-    clusters = _clusters(xy, info_kept, fund, area, eps_m, samples)
-    base["min_samples"] = samples
-    return HotspotResult(
-        **base,
-        resolution=res,
-        cell_spacing_m=_cell_spacing(res),
-        nn_distance_m=nn,
-        n_cells=int(cells.size),
-        n_tested=int(tested.sum()),
-        permutations=perms,
-        cells=tuple(out_cells),
-        clusters=tuple(clusters),
-        notes=tuple(notes),
-    )
+    return out_cells
 
 
 def _hull_area(xy: np.ndarray) -> float:
