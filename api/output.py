@@ -38,8 +38,9 @@ class Format(StrEnum):
     csv = "csv"
 
 
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON values: money as a decimal string (exact), times in ISO 8601 with +08:00."""
+def _written(value: Any) -> Any:
+    """How a value JSON lacks is written: money as a decimal string (exact), times in ISO 8601
+    with +08:00, paths as text; anything else is returned as it is."""
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):
@@ -48,30 +49,30 @@ def to_jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
+    return value
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON values, written as :func:`_written` says."""
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]
     if hasattr(value, "to_dict"):
         return to_jsonable(value.to_dict())
-    return value
+    return _written(value)
 
 
 def _default(value: Any) -> Any:
     # What orjson does not write itself, written as to_jsonable writes it.
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return value.isoformat() + ("+08:00" if value.tzinfo is None else "")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
     if isinstance(value, set | frozenset):
         return list(value)
     if hasattr(value, "to_dict"):
         return value.to_dict()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+    written = _written(value)
+    if written is value:
+        raise TypeError(f"cannot write {type(value).__name__} as JSON")
+    return written
 
 
 # Dates pass through to _default (orjson would write naive times without the +08:00 the

@@ -7,6 +7,7 @@ lacks the page's permission gets a 403 page that says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from rxtrace.api.auth import SESSION_COOKIE
 from rxtrace.api.deps import SessionDep
@@ -147,11 +149,6 @@ def switch_language(language: str, next: str | None = None) -> Response:
     return response
 
 
-@router.get("/")
-def home(request: Request, session: SessionDep) -> Response:
-    return _page(request, session, "/")
-
-
 @router.get("/scan")
 def scan(
     request: Request, session: SessionDep, seizure: Annotated[str | None, Query(max_length=128)] = None
@@ -180,24 +177,16 @@ def map_page(
     return _page(request, session, "/map", case=case)
 
 
-@router.get("/leads")
-def leads(request: Request, session: SessionDep) -> Response:
-    return _page(request, session, "/leads")
+def _plain_page(path: str) -> Callable[[Request, Session], Response]:
+    def show(request: Request, session: SessionDep) -> Response:
+        return _page(request, session, path)
+
+    return show
 
 
-@router.get("/audit")
-def audit(request: Request, session: SessionDep) -> Response:
-    return _page(request, session, "/audit")
-
-
-@router.get("/admin/users")
-def users(request: Request, session: SessionDep) -> Response:
-    return _page(request, session, "/admin/users")
-
-
-@router.get("/loads")
-def loads(request: Request, session: SessionDep) -> Response:
-    return _page(request, session, "/loads")
+# The pages that take no parameter of their own; the others have their routes above.
+for _path in ("/", "/leads", "/audit", "/admin/users", "/loads"):
+    router.add_api_route(_path, _plain_page(_path), methods=["GET"])
 
 
 @router.get("/sw.js")
