@@ -534,14 +534,7 @@ def find_hotspots(
     """
     import h3.api.basic_int as h3i
 
-    lon_a = np.asarray(lon, dtype=float)
-    lat_a = np.asarray(lat, dtype=float)
-    if info is not None and len(info) != lon_a.size:
-        raise ValueError("info must have one entry per point")
-    keep = np.isfinite(lon_a) & np.isfinite(lat_a)
-    index_kept = np.flatnonzero(keep)
-    lon_a, lat_a = lon_a[keep], lat_a[keep]
-    info_kept = None if info is None else [info[i] for i in index_kept.tolist()]
+    lon_a, lat_a, info_kept = _located(lon, lat, info)
     fund = box_fund or {}
     n = int(lon_a.size)
     notes: list[str] = []
@@ -554,32 +547,14 @@ def find_hotspots(
         "min_samples": min_samples or 5,
     }
     if n == 0:
-        return HotspotResult(
-            **base,
-            resolution=None,
-            cell_spacing_m=None,
-            nn_distance_m=None,
-            n_cells=0,
-            n_tested=0,
-            permutations=0,
-            notes=("no points with coordinates",),
-        )
+        return _no_points(base)
 
     xy = _to_utm(lon_a, lat_a)
     distinct, core, nn = _study_extent(xy, notes)
     hull_area = float(_hull_area(core))
     res = resolution if resolution is not None else pick_resolution(nn, hull_area, max_cells=max_cells)
 
-    point_cells = np.fromiter(
-        (h3i.latlng_to_cell(la, lo, res) for lo, la in zip(lon_a.tolist(), lat_a.tolist(), strict=True)),
-        dtype=np.uint64,
-        count=n,
-    )
-    occupied, point_cell_idx, counts_occ = np.unique(point_cells, return_inverse=True, return_counts=True)
-    cells = _study_cells(core, occupied, res)
-    pos = np.searchsorted(cells, occupied)
-    y = np.zeros(cells.size)
-    y[pos] = counts_occ
+    cells, y, groups = _counts_per_cell(lon_a, lat_a, core, res)
     testable = n >= min_points
     if not testable:
         notes.append(
@@ -593,10 +568,6 @@ def find_hotspots(
     q[tested] = bh_adjust(p[tested])
     if len(distinct) == 1:
         notes.append("all points share one location: no spatial pattern to test")
-
-    groups: dict[int, list[int]] = {}
-    for k, occ_i in enumerate(point_cell_idx.reshape(-1).tolist()):
-        groups.setdefault(int(pos[occ_i]), []).append(k)
     stats = (y, z, p, q, tested, agrees)
     out_cells = _hex_cells(cells, res, stats, _contents(groups, info_kept, fund))
     # Clusters are judged against the study area's own extent (the cells' total area).
@@ -617,6 +588,57 @@ def find_hotspots(
         clusters=tuple(clusters),
         notes=tuple(notes),
     )
+
+
+def _no_points(base: dict[str, Any]) -> HotspotResult:
+    """The answer when no point has coordinates: no cells, no clusters, and a note saying so."""
+    return HotspotResult(
+        **base,
+        resolution=None,
+        cell_spacing_m=None,
+        nn_distance_m=None,
+        n_cells=0,
+        n_tested=0,
+        permutations=0,
+        notes=("no points with coordinates",),
+    )
+
+
+def _located(
+    lon: Sequence[float] | np.ndarray, lat: Sequence[float] | np.ndarray, info: Sequence[Incident] | None
+) -> tuple[np.ndarray, np.ndarray, list[Incident] | None]:
+    """The points that have coordinates, with what each links; the others are left out."""
+    lon_a = np.asarray(lon, dtype=float)
+    lat_a = np.asarray(lat, dtype=float)
+    if info is not None and len(info) != lon_a.size:
+        raise ValueError("info must have one entry per point")
+    keep = np.isfinite(lon_a) & np.isfinite(lat_a)
+    index_kept = np.flatnonzero(keep)
+    info_kept = None if info is None else [info[i] for i in index_kept.tolist()]
+    return lon_a[keep], lat_a[keep], info_kept
+
+
+def _counts_per_cell(
+    lon: np.ndarray, lat: np.ndarray, core: np.ndarray, res: int
+) -> tuple[np.ndarray, np.ndarray, dict[int, list[int]]]:
+    """The study's cells (sorted), how many points fall in each, and which points (by index)
+    each cell holds."""
+    import h3.api.basic_int as h3i
+
+    point_cells = np.fromiter(
+        (h3i.latlng_to_cell(la, lo, res) for lo, la in zip(lon.tolist(), lat.tolist(), strict=True)),
+        dtype=np.uint64,
+        count=lon.size,
+    )
+    occupied, point_cell_idx, counts_occ = np.unique(point_cells, return_inverse=True, return_counts=True)
+    cells = _study_cells(core, occupied, res)
+    pos = np.searchsorted(cells, occupied)
+    y = np.zeros(cells.size)
+    y[pos] = counts_occ
+    groups: dict[int, list[int]] = {}
+    for k, occ_i in enumerate(point_cell_idx.reshape(-1).tolist()):
+        groups.setdefault(int(pos[occ_i]), []).append(k)
+    return cells, y, groups
 
 
 def _study_extent(xy: np.ndarray, notes: list[str]) -> tuple[np.ndarray, np.ndarray, float | None]:
