@@ -459,141 +459,180 @@ UNCLOSED_QUOTE = (
 def _csv_batches(
     lines: _BlockLines, columns: tuple[str, ...], trailing_empty: int, size: int, tally: LineTally
 ) -> Iterator[RecordBatch]:
-    csv.field_size_limit(MAX_LINE_BYTES)
-    blocks = lines.blocks()
-    queued: list[list[str]] = []
-    fed = 0  # lines handed to the current CSV reader
+    return _CsvRecords(lines, columns, trailing_empty, size, tally).batches()
 
-    def feed() -> Iterator[str]:
-        # The block queued, then, only while a record runs on past its end, the ones after it.
-        nonlocal fed
-        while True:
-            if queued:
-                block = queued.pop()
+
+class _CsvRecords:
+    """One pass over a CSV file's lines, as batches of records.
+
+    A block whose lines all end plainly is split on commas (C speed; a field can hold no quote
+    there only if no line of the block holds one, which the block reader tells by ``ending``).
+    Other blocks go through a CSV reader, which is fed the next blocks only while a quoted
+    record runs on past its block's end; a quote that never closes where an RFC 4180 writer
+    would have closed it costs its own line only.
+    """
+
+    def __init__(
+        self, lines: _BlockLines, columns: tuple[str, ...], trailing_empty: int, size: int, tally: LineTally
+    ) -> None:
+        csv.field_size_limit(MAX_LINE_BYTES)
+        self.lines = lines
+        self.columns = columns
+        self.width = len(columns)
+        self.trailing_empty = trailing_empty
+        self.size = size
+        self.tally = tally
+        self.errors = lines.errors
+        self.blocks = lines.blocks()
+        self.queued: list[list[str]] = []
+        self.fed = 0  # lines handed to the current CSV reader
+        self.source = self._feed()
+        self.reader = csv.reader(self.source, strict=False)
+        self.rows: list[list[str]] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.rejects: list[Record] = []
+        self.header_seen = False
+        self.last = 0  # the physical line the previous record ended on
+        self.counted = 0  # the physical lines the CSV reader had read at that record
+
+    def batches(self) -> Iterator[RecordBatch]:
+        for block, ending in self.blocks:
+            if ending:
+                yield from self._plain(block, ending)
             else:
-                following = next(blocks, None)
+                yield from self._quoted(block)
+        if self.rows or self.rejects:
+            yield self._batch()
+
+    def _feed(self) -> Iterator[str]:
+        # The block queued, then, only while a record runs on past its end, the ones after it.
+        while True:
+            if self.queued:
+                block = self.queued.pop()
+            else:
+                following = next(self.blocks, None)
                 if following is None:
                     return
                 block = following[0]
-            fed += len(block)
+            self.fed += len(block)
             yield from block
 
-    source = feed()
-    reader = csv.reader(source, strict=False)
-    width = len(columns)
-    errors = lines.errors
-    rows: list[list[str]] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    rejects: list[Record] = []
-    header_seen = False
-    last = 0  # the physical line the previous record ended on
-    counted = 0  # the physical lines the CSV reader had read at that record
+    def _full(self) -> bool:
+        return len(self.rows) + len(self.rejects) >= self.size
 
-    def text(start: int, end: int) -> str:
-        return _span(lines.kept, lines.kept_from, start, end)
+    def _text(self, start: int, end: int) -> str:
+        return _span(self.lines.kept, self.lines.kept_from, start, end)
 
-    def batch() -> RecordBatch:
+    def _batch(self) -> RecordBatch:
         """The records so far as a batch; the next batch starts empty."""
-        nonlocal rows, starts, ends, rejects
-        base = lines.kept_from
-        kept = lines.release(last)
-        spans = list(zip(starts, ends, strict=True))
-        done = RecordBatch(columns, rows, starts, rejects, lambda i: _span(kept, base, *spans[i]))
-        rows, starts, ends, rejects = [], [], [], []
+        base = self.lines.kept_from
+        kept = self.lines.release(self.last)
+        spans = list(zip(self.starts, self.ends, strict=True))
+        done = RecordBatch(
+            self.columns, self.rows, self.starts, self.rejects, lambda i: _span(kept, base, *spans[i])
+        )
+        self.rows, self.starts, self.ends, self.rejects = [], [], [], []
         return done
 
-    def consider(row: list[str], start: int) -> None:
+    def _plain(self, block: list[str], ending: int) -> Iterator[RecordBatch]:
+        """A block with no quote in it: one line, one record."""
+        split = [line[:-ending].split(",") for line in block]
+        if self.header_seen and set(map(len, split)) == {self.width}:
+            while split:
+                room = self.size - len(self.rows) - len(self.rejects)
+                taken, split = split[:room], split[room:]
+                numbers = range(self.last + 1, self.last + 1 + len(taken))
+                self.rows.extend(taken)
+                self.starts.extend(numbers)
+                self.ends.extend(numbers)
+                self.last += len(taken)
+                if self._full():
+                    yield self._batch()
+            return
+        for row in split:
+            self.last += 1
+            self._consider(row, self.last)
+            if self._full():
+                yield self._batch()
+
+    def _quoted(self, block: list[str]) -> Iterator[RecordBatch]:
+        """A block with quotes in it, read by the CSV reader (and the blocks after it, while a
+        record runs on)."""
+        self.queued.append(block)
+        while self.queued or self.reader.line_num < self.fed:
+            start = self.last + 1
+            error: str | None = None
+            try:
+                row = next(self.reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                row, error = [], f"not valid CSV ({exc})"
+            self.last, self.counted = self.last + self.reader.line_num - self.counted, self.reader.line_num
+            swallowed = self.last > start and (
+                error is not None
+                or not _one_record(_joined(self.lines, start, self.last), self.width, self.trailing_empty)
+            )
+            if swallowed:
+                self._unclosed_quote(start)
+            elif error is not None:
+                self.rejects.append(Record(start, None, self._text(start, self.last), error))
+            else:
+                self._consider(row, start)
+            if self._full():
+                yield self._batch()
+
+    def _unclosed_quote(self, start: int) -> None:
+        """A quote opened on line ``start`` never closed where an RFC 4180 writer would have
+        closed it: that line alone is set aside, and the lines the quote swallowed are read
+        again by a fresh reader, each judged on its own."""
+        lines = self.lines
+        replay = lines.kept[start + 1 - lines.kept_from : self.last + 1 - lines.kept_from]
+        if self.header_seen:
+            self.rejects.append(Record(start, None, self._text(start, start), UNCLOSED_QUOTE))
+        else:
+            self.header_seen = True  # the header, as sniffed from its own line
+            self.tally.header += 1
+        self.fed = len(replay) + self.fed - self.reader.line_num
+        self.reader = csv.reader(itertools.chain(replay, self.source), strict=False)
+        self.last, self.counted = start, 0
+
+    def _consider(self, row: list[str], start: int) -> None:
         """Take or set aside the record on lines ``start`` to ``last``, and account for them."""
-        nonlocal header_seen
-        if not header_seen:
-            header_seen = bool(row)
-            if header_seen:
+        last, tally = self.last, self.tally
+        if not self.header_seen:
+            self.header_seen = bool(row)
+            if self.header_seen:
                 tally.header += last - start + 1
             else:
                 tally.blank += last - start + 1
             return
-        if errors:  # an unreadable line reaches the CSV reader as an empty one
-            error = next((errors[n] for n in range(start, last + 1) if n in errors), None)
+        if self.errors:  # an unreadable line reaches the CSV reader as an empty one
+            error = next((self.errors[n] for n in range(start, last + 1) if n in self.errors), None)
             if error is not None:
                 tally.continued += last - start
-                rejects.append(Record(start, None, text(start, last), error))
+                self.rejects.append(Record(start, None, self._text(start, last), error))
                 return
         if not row or (len(row) == 1 and not (row[0] or "").strip()):
             tally.blank += last - start + 1
             return
         tally.continued += last - start
+        width = self.width
         if len(row) != width:
-            if len(row) == width + trailing_empty and not any(row[width:]):
+            if len(row) == width + self.trailing_empty and not any(row[width:]):
                 row = row[:width]
             else:
-                raw = text(start, last)
+                raw = self._text(start, last)
                 reason = f"expected {width} fields, got {len(row)}"
                 if len(row) < width and not raw.endswith("\n"):
                     reason += " (the file ends inside this row)"
-                rejects.append(Record(start, None, raw, reason))
+                self.rejects.append(Record(start, None, raw, reason))
                 return
         # Empty means absent; the contract's converters read "" as absent, so it stays as it is.
-        rows.append(row)
-        starts.append(start)
-        ends.append(last)
-
-    for block, ending in blocks:
-        if ending:
-            split = [line[:-ending].split(",") for line in block]
-            if header_seen and set(map(len, split)) == {width}:
-                while split:
-                    room = size - len(rows) - len(rejects)
-                    taken, split = split[:room], split[room:]
-                    numbers = range(last + 1, last + 1 + len(taken))
-                    rows.extend(taken)
-                    starts.extend(numbers)
-                    ends.extend(numbers)
-                    last += len(taken)
-                    if len(rows) + len(rejects) >= size:
-                        yield batch()
-                continue
-            for row in split:
-                last += 1
-                consider(row, last)
-                if len(rows) + len(rejects) >= size:
-                    yield batch()
-            continue
-        queued.append(block)
-        while queued or reader.line_num < fed:
-            start = last + 1
-            error: str | None = None
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                row, error = [], f"not valid CSV ({exc})"
-            last, counted = last + reader.line_num - counted, reader.line_num
-            swallowed = last > start and (
-                error is not None or not _one_record(_joined(lines, start, last), width, trailing_empty)
-            )
-            if swallowed:
-                # A quote opened on line ``start`` never closed where an RFC 4180 writer would
-                # have closed it: that line alone is set aside, and the lines the quote swallowed
-                # are read again by a fresh reader, each judged on its own.
-                replay = lines.kept[start + 1 - lines.kept_from : last + 1 - lines.kept_from]
-                if header_seen:
-                    rejects.append(Record(start, None, text(start, start), UNCLOSED_QUOTE))
-                else:
-                    header_seen = True  # the header, as sniffed from its own line
-                    tally.header += 1
-                fed = len(replay) + fed - reader.line_num
-                reader = csv.reader(itertools.chain(replay, source), strict=False)
-                last, counted = start, 0
-            elif error is not None:
-                rejects.append(Record(start, None, text(start, last), error))
-            else:
-                consider(row, start)
-            if len(rows) + len(rejects) >= size:
-                yield batch()
-    if rows or rejects:
-        yield batch()
+        self.rows.append(row)
+        self.starts.append(start)
+        self.ends.append(last)
 
 
 def _joined(lines: _BlockLines, start: int, end: int) -> str:
