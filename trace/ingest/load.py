@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from rxtrace.trace.errors import ContractError, KeyMismatchError, RxtraceError
 from rxtrace.trace.gcpause import collector_paused
 from rxtrace.trace.ingest.batch import convert_batch
-from rxtrace.trace.ingest.contract import TABLES, detect_table
+from rxtrace.trace.ingest.contract import TABLES, TableSpec, detect_table
 from rxtrace.trace.ingest.reading import FileShape, LineTally, RecordReader, sniff
 from rxtrace.trace.protect import Protector
 from rxtrace.trace.store import models
@@ -197,61 +197,13 @@ def _load_file(
 ) -> FileReport:
     sha, lines = _fingerprint(path)
     size = path.stat().st_size
-    record = session.scalars(select(models.LoadedFile).where(models.LoadedFile.sha256 == sha)).first()
-    if record is not None and record.status == "done":
-        return FileReport(
-            str(path), sha, "already_loaded", record.table_name, record.file_format, record.encoding
-        )
-    if record is None:
-        record = models.LoadedFile(
-            sha256=sha,
-            path=str(path),
-            size_bytes=size,
-            status="loading",
-            started_at=datetime.now(),
-            rows_taken=0,
-            rows_duplicate=0,
-            rows_rejected=0,
-        )
-        session.add(record)
-    record.path, record.started_at, record.error = str(path), datetime.now(), None
-    try:
-        shape = sniff(path)
-        spec = detect_table(shape.columns, table)
-    except ContractError as exc:
-        record.status, record.error, record.finished_at = "refused", str(exc), datetime.now()
-        session.commit()
-        return FileReport(str(path), sha, "refused", table, error=str(exc))
-    record.table_name, record.file_format, record.encoding = spec.name, shape.file_format, shape.encoding
-    record.status = "loading"
-    session.commit()
-
+    started = _start_record(path, sha, size, session=session, table=table)
+    if isinstance(started, FileReport):
+        return started
+    record, shape, spec = started
     target = models.Base.metadata.tables[spec.model_table]
     out = FileReport(str(path), sha, "loaded", spec.name, shape.file_format, shape.encoding)
-    uncommitted = 0
-    # Rows an interrupted load of this very file committed: this run meets them again as
-    # duplicates, but they are the file's own, taken by it.
-    earlier = session.scalar(select(func.count()).select_from(target).where(target.c.file_id == record.id))
-    earlier = earlier or 0
-
-    def write(batch: _Prepared) -> None:
-        conn = session.connection()
-        if spec.name == "seizures":
-            _replace_provisional(conn, target, batch)
-        inserted = insert_rows(conn, target, batch.names, batch.rows)
-        insert_ignore(conn, models.RejectedRow.__table__, batch.rejects)  # type: ignore[arg-type]
-        out.taken += inserted
-        out.duplicate += len(batch.rows) - inserted
-        out.rejected += len(batch.rejects)
-        record.rows_taken = earlier + out.taken
-        record.rows_duplicate = max(0, out.duplicate - earlier)
-        record.rows_rejected = out.rejected
-        nonlocal uncommitted
-        uncommitted += len(batch.rows) + len(batch.rejects)
-        if uncommitted >= commit_rows:  # the counters commit with the rows they count
-            session.commit()
-            uncommitted = 0
-
+    write = _BatchWriter(session, target, spec.name, record, out, commit_rows)
     deferred = _deferrable_indexes(session, target, size)
     if deferred:
         drop_indexes(session.connection(), deferred)
@@ -282,6 +234,82 @@ def _load_file(
         out.error = record.error = missing
     session.commit()
     return out
+
+
+def _start_record(
+    path: Path, sha: str, size: int, *, session: Session, table: str | None
+) -> FileReport | tuple[models.LoadedFile, FileShape, TableSpec]:
+    """The file's record in ``loaded_file``, marked loading, with its shape and table; or the
+    report for a file loaded before or refused (unreadable header, no such table)."""
+    record = session.scalars(select(models.LoadedFile).where(models.LoadedFile.sha256 == sha)).first()
+    if record is not None and record.status == "done":
+        return FileReport(
+            str(path), sha, "already_loaded", record.table_name, record.file_format, record.encoding
+        )
+    if record is None:
+        record = models.LoadedFile(
+            sha256=sha,
+            path=str(path),
+            size_bytes=size,
+            status="loading",
+            started_at=datetime.now(),
+            rows_taken=0,
+            rows_duplicate=0,
+            rows_rejected=0,
+        )
+        session.add(record)
+    record.path, record.started_at, record.error = str(path), datetime.now(), None
+    try:
+        shape = sniff(path)
+        spec = detect_table(shape.columns, table)
+    except ContractError as exc:
+        record.status, record.error, record.finished_at = "refused", str(exc), datetime.now()
+        session.commit()
+        return FileReport(str(path), sha, "refused", table, error=str(exc))
+    record.table_name, record.file_format, record.encoding = spec.name, shape.file_format, shape.encoding
+    record.status = "loading"
+    session.commit()
+    return record, shape, spec
+
+
+class _BatchWriter:
+    """Writes converted batches into the table and counts them on the file's record; the
+    counters commit with the rows they count, every ``commit_rows`` records."""
+
+    def __init__(
+        self,
+        session: Session,
+        target: Table,
+        table_name: str,
+        record: models.LoadedFile,
+        out: FileReport,
+        commit_rows: int,
+    ) -> None:
+        self.session, self.target, self.table_name = session, target, table_name
+        self.record, self.out, self.commit_rows = record, out, commit_rows
+        self.uncommitted = 0
+        # Rows an interrupted load of this very file committed: this run meets them again as
+        # duplicates, but they are the file's own, taken by it.
+        own = select(func.count()).select_from(target).where(target.c.file_id == record.id)
+        self.earlier = session.scalar(own) or 0
+
+    def __call__(self, batch: _Prepared) -> None:
+        conn = self.session.connection()
+        if self.table_name == "seizures":
+            _replace_provisional(conn, self.target, batch)
+        inserted = insert_rows(conn, self.target, batch.names, batch.rows)
+        insert_ignore(conn, models.RejectedRow.__table__, batch.rejects)  # type: ignore[arg-type]
+        out, record = self.out, self.record
+        out.taken += inserted
+        out.duplicate += len(batch.rows) - inserted
+        out.rejected += len(batch.rejects)
+        record.rows_taken = self.earlier + out.taken
+        record.rows_duplicate = max(0, out.duplicate - self.earlier)
+        record.rows_rejected = out.rejected
+        self.uncommitted += len(batch.rows) + len(batch.rejects)
+        if self.uncommitted >= self.commit_rows:
+            self.session.commit()
+            self.uncommitted = 0
 
 
 def _unaccounted(lines: int, records: int, tally: LineTally) -> str | None:
