@@ -140,6 +140,9 @@ class _World:
         self.institutions = self._institutions()
         self.persons = self._persons(persons)
         self.sales: list[dict[str, Any]] = []
+        self.clinics = [i for i in self.institutions if i["kind"] == "clinic"]
+        self.pharmacies = [i for i in self.institutions if i["kind"] == "pharmacy"]
+        self.expensive = [d for d in self.drugs if d.expensive]
 
     # ---- reference tables ----
     def _drugs(self) -> list[Drug]:
@@ -271,16 +274,36 @@ class _World:
 
 
 def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> DemoWorld:
-    """Write the demo world's contract files into ``folder`` and say what is in it."""
+    """Write the demo world's contract files into ``folder`` and say what is in it.
+
+    One documented pipeline: each scenario below is planted in turn, drawing from one seeded
+    random source, so the same seed writes the same files byte for byte.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     w = _World(seed, persons)
-    rng = w.rng
     result = DemoWorld(folder)
-    clinics = [i for i in w.institutions if i["kind"] == "clinic"]
-    pharmacies = [i for i in w.institutions if i["kind"] == "pharmacy"]
-    expensive = [d for d in w.drugs if d.expensive]
+    _honest_life(w)
+    diverted, rented = _rented_cards(w, result)
+    carton = _phantom_clinic(w, result, diverted, rented)
+    resold = _reselling_pharmacy(w, result, diverted)
+    clone_code, clone_drug = _cloned_code(w, diverted)
+    seizures = _seizures(result)
+    hand_seized, pool = _seized_boxes(w, diverted, resold, clone_code, clone_drug)
+    aggregation, carton_code = _carton(w, carton)
+    hand_seized.append(
+        {"seizure_id": "SZ-2026-0117-04", "code": carton_code, "scanned_at": "", "box_med_list_codg": ""}
+    )
+    _photographed_pile(result, pool)
+    waybills = _waybills(w)
+    result.files = _write_files(folder, w, aggregation, waybills, seizures, hand_seized)
+    result.dispensing_rows = len(w.sales)
+    return result
 
-    # Honest life: each person a handful of visits a year, one to three boxes each.
+
+def _honest_life(w: _World) -> None:
+    """Each person a handful of visits a year, one to three boxes each; a few split packs,
+    returns and self-paid boxes among them."""
+    rng = w.rng
     for person in w.persons:
         own = [i for i in w.institutions if i["adcode"] == person["adcode"]]
         for _ in range(rng.randrange(2, 9)):
@@ -303,19 +326,32 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
                 if 0.02 <= roll < 0.03:
                     w.sell(code, drug, person, inst, when + timedelta(hours=2), kind="return")
 
-    # Rented cards: expensive drugs at many institutions, several times a week.
+
+def _rented_cards(w: _World, result: DemoWorld) -> tuple[list[tuple[str, Drug]], list[dict[str, Any]]]:
+    """Rented cards: expensive drugs at many institutions, several times a week. Returns the
+    diverted boxes (code, drug) and the rented cards' holders."""
+    rng = w.rng
     rented = rng.sample(w.persons, 24)
     result.rented_cards = [p["psn_no"] for p in rented]
     diverted: list[tuple[str, Drug]] = []
     for person in rented:
         for _ in range(rng.randrange(40, 70)):
-            drug = rng.choice(expensive)
+            drug = rng.choice(w.expensive)
             code = w.new_code(drug)
-            w.sell(code, drug, person, rng.choice(clinics + pharmacies), w.when(datetime(2025, 6, 1), 200))
+            w.sell(
+                code, drug, person, rng.choice(w.clinics + w.pharmacies), w.when(datetime(2025, 6, 1), 200)
+            )
             diverted.append((code, drug))
+    return diverted, rented
 
-    # A phantom-billing clinic: many cards, the same expensive drugs, no real visits.
-    phantom = clinics[5]
+
+def _phantom_clinic(
+    w: _World, result: DemoWorld, diverted: list[tuple[str, Drug]], rented: list[dict[str, Any]]
+) -> list[str]:
+    """A phantom-billing clinic: many cards, the same expensive drugs, no real visits; the
+    cards live where collectors recruit. Returns the codes of one carton of its boxes."""
+    rng = w.rng
+    phantom = w.clinics[5]
     result.phantom_clinic = phantom["fixmedins_code"]
     ghost_cards = rng.sample(w.persons, 60)
     # Cards are rented where collectors recruit: two residential compounds near the stalls.
@@ -326,6 +362,7 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
             adcode=adcode, lon=lon + rng.uniform(-0.0015, 0.0015), lat=lat + rng.uniform(-0.0012, 0.0012)
         )
     doctor = f"D{phantom['fixmedins_code'][1:]}09"
+    expensive = w.expensive
     carton: list[str] = []
     for day in range(0, 150, 3):
         for person in rng.sample(ghost_cards, 8):
@@ -342,37 +379,53 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
             diverted.append((code, drug))
             if drug is expensive[1] and len(carton) < 10:
                 carton.append(code)
+    return carton
 
-    # A pharmacy re-selling recycled boxes on insurance: the code settled a second time.
-    reseller = pharmacies[17]
+
+def _reselling_pharmacy(
+    w: _World, result: DemoWorld, diverted: list[tuple[str, Drug]]
+) -> list[tuple[str, Drug]]:
+    """A pharmacy re-selling recycled boxes on insurance: the code settled a second time."""
+    rng = w.rng
+    reseller = w.pharmacies[17]
     result.reselling_pharmacy = reseller["fixmedins_code"]
     rng.shuffle(diverted)
     resold = diverted[:30]
     for code, drug in resold:
         w.sell(code, drug, rng.choice(w.persons), reseller, w.when(datetime(2025, 12, 1), 40))
+    return resold
 
-    # A cloned code: one box's code printed on boxes of another drug.
+
+def _cloned_code(w: _World, diverted: list[tuple[str, Drug]]) -> tuple[str, Drug]:
+    """A cloned code: one box's code printed on boxes of another drug. Returns the code and
+    the drug it was printed on."""
+    rng = w.rng
     clone_code, clone_drug = diverted[40]
-    other = next(d for d in expensive if d is not clone_drug)
+    other = next(d for d in w.expensive if d is not clone_drug)
     w.sell(
         clone_code,
         other,
         rng.choice(w.persons),
-        rng.choice(pharmacies),
+        rng.choice(w.pharmacies),
         w.when(datetime(2025, 11, 1), 30),
         med_list_codg=other.med_list_codg,
     )
+    return clone_code, other
 
-    # Seizures of one case: stalls at compounds, a warehouse, a parcel, and a photographed pile.
-    seizure_sites = [
-        ("SZ-2026-0117-01", "stall", "普陀区某小区门口", 121.402, 31.255, None),
-        ("SZ-2026-0117-02", "recycling", "普陀区某回收点", 121.409, 31.247, None),
-        ("SZ-2026-0117-03", "residence", "静安区某小区", 121.452, 31.263, None),
-        ("SZ-2026-0117-04", "parcel", "普陀区快递网点", 121.396, 31.240, "SF2026011700001"),
-        (result.photo_seizure, "warehouse", "普陀区某仓库", 121.388, 31.262, None),
-    ]
+
+_SEIZURE_SITES = (
+    ("SZ-2026-0117-01", "stall", "普陀区某小区门口", 121.402, 31.255, None),
+    ("SZ-2026-0117-02", "recycling", "普陀区某回收点", 121.409, 31.247, None),
+    ("SZ-2026-0117-03", "residence", "静安区某小区", 121.452, 31.263, None),
+    ("SZ-2026-0117-04", "parcel", "普陀区快递网点", 121.396, 31.240, "SF2026011700001"),
+)
+
+
+def _seizures(result: DemoWorld) -> list[dict[str, Any]]:
+    """Seizures of one case: stalls at compounds, a warehouse, a parcel, a photographed pile."""
+    sites = (*_SEIZURE_SITES, (result.photo_seizure, "warehouse", "普陀区某仓库", 121.388, 31.262, None))
     seizures = []
-    for i, (sid, kind, addr, lon, lat, waybill) in enumerate(seizure_sites):
+    for i, (sid, kind, addr, lon, lat, waybill) in enumerate(sites):
         glon, glat = wgs84_to_gcj02(lon, lat)  # officers' phones record GCJ-02
         seizures.append(
             {
@@ -387,13 +440,25 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
                 "waybill_no": waybill or "",
             }
         )
-    seized_rows: list[dict[str, Any]] = []
+    return seizures
+
+
+def _seized_boxes(
+    w: _World,
+    diverted: list[tuple[str, Drug]],
+    resold: list[tuple[str, Drug]],
+    clone_code: str,
+    clone_drug: Drug,
+) -> tuple[list[dict[str, Any]], list[tuple[str, Drug]]]:
+    """The hand-scanned boxes of the four seizures: diverted boxes, the resold ones, the
+    clone, a box bought self-paid, a re-read and two damaged labels. Returns them and the
+    diverted boxes not yet seized (the photographed pile takes from those)."""
+    seized: list[dict[str, Any]] = []
     pool = diverted[50:]
-    per_seizure = (70, 45, 40, 35)
     cursor = 0
-    for (sid, *_rest), n in zip(seizure_sites[:4], per_seizure, strict=False):
+    for (sid, *_rest), n in zip(_SEIZURE_SITES, (70, 45, 40, 35), strict=True):
         for code, drug in pool[cursor : cursor + n]:
-            seized_rows.append(
+            seized.append(
                 {
                     "seizure_id": sid,
                     "code": code,
@@ -402,59 +467,32 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
                 }
             )
         cursor += n
-    hand_seized = seized_rows
-    # Resold boxes, the clone, a box bought self-paid, a re-read, two damaged labels, the carton.
-    for code, drug in resold[:12]:
-        hand_seized.append(
-            {
-                "seizure_id": "SZ-2026-0117-02",
-                "code": code,
-                "scanned_at": "",
-                "box_med_list_codg": drug.med_list_codg,
-            }
-        )
-    hand_seized.append(
-        {
-            "seizure_id": "SZ-2026-0117-03",
-            "code": clone_code,
-            "scanned_at": "",
-            "box_med_list_codg": other.med_list_codg,
-        }
-    )
-    self_paid = next(s for s in w.sales if s["mdtrt_setl_type"] == 2)
-    hand_seized.append(
-        {
-            "seizure_id": "SZ-2026-0117-03",
-            "code": self_paid["drug_trac_codg"],
-            "scanned_at": "",
-            "box_med_list_codg": "",
-        }
-    )
-    hand_seized.append(dict(hand_seized[0], seizure_id="SZ-2026-0117-04"))
-    hand_seized.append(
-        {
-            "seizure_id": "SZ-2026-0117-01",
-            "code": hand_seized[1]["code"][:17],
-            "scanned_at": "",
-            "box_med_list_codg": "",
-        }
-    )
-    hand_seized.append(
-        {
-            "seizure_id": "SZ-2026-0117-01",
-            "code": "8A" + hand_seized[2]["code"][2:],
-            "scanned_at": "",
-            "box_med_list_codg": "",
-        }
-    )
-    carton_code = f"{carton[0][:7]}9{rng.randrange(10**11, 10**12)}"
-    hand_seized.append(
-        {"seizure_id": "SZ-2026-0117-04", "code": carton_code, "scanned_at": "", "box_med_list_codg": ""}
-    )
-    aggregation = [{"parent_code": carton_code, "child_code": c, "level": "case"} for c in carton]
 
-    # The photographed pile: its codes come from the camera, not from a hand scanner.
-    for code, drug in pool[cursor : cursor + 24]:
+    def box(seizure_id: str, code: str, med_list_codg: str = "") -> None:
+        seized.append(
+            {"seizure_id": seizure_id, "code": code, "scanned_at": "", "box_med_list_codg": med_list_codg}
+        )
+
+    for code, drug in resold[:12]:
+        box("SZ-2026-0117-02", code, drug.med_list_codg)
+    box("SZ-2026-0117-03", clone_code, clone_drug.med_list_codg)
+    self_paid = next(s for s in w.sales if s["mdtrt_setl_type"] == 2)
+    box("SZ-2026-0117-03", self_paid["drug_trac_codg"])
+    seized.append(dict(seized[0], seizure_id="SZ-2026-0117-04"))  # read twice
+    box("SZ-2026-0117-01", seized[1]["code"][:17])  # a torn label
+    box("SZ-2026-0117-01", "8A" + seized[2]["code"][2:])  # a misread digit
+    return seized, pool[cursor:]
+
+
+def _carton(w: _World, carton: list[str]) -> tuple[list[dict[str, str]], str]:
+    """A carton of the phantom clinic's boxes, seized sealed: its code and what it holds."""
+    carton_code = f"{carton[0][:7]}9{w.rng.randrange(10**11, 10**12)}"
+    return [{"parent_code": carton_code, "child_code": c, "level": "case"} for c in carton], carton_code
+
+
+def _photographed_pile(result: DemoWorld, pool: list[tuple[str, Drug]]) -> None:
+    """The photographed pile: its codes come from the camera, not from a hand scanner."""
+    for code, drug in pool[:24]:
         if drug.gs1:
             gtin = drug.product_id
             serial = code.split("(21)")[1].split("(")[0]
@@ -462,7 +500,11 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
         else:
             result.photo_codes.append((code, "code128"))
 
-    # Courier waybills: ordinary parcels, and a heavy repeated route to Zhengzhou.
+
+def _waybills(w: _World) -> list[dict[str, Any]]:
+    """Courier waybills: ordinary parcels, a heavy repeated route to Zhengzhou, and the
+    seized parcel's own."""
+    rng = w.rng
     waybills = []
     for i in range(240):
         adcode, _, lon, lat = rng.choice(DISTRICTS)
@@ -483,6 +525,7 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
                 rng,
             )
         )
+    zhengzhou = ("410100", 113.625, 34.746)
     for i in range(26):
         waybills.append(
             _waybill(
@@ -492,9 +535,7 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
                 "310107",
                 121.400,
                 31.252,
-                "410100",
-                113.625,
-                34.746,
+                *zhengzhou,
                 rng.uniform(8, 15),
                 "日用品",
                 rng,
@@ -508,19 +549,28 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
             "310107",
             121.396,
             31.240,
-            "410100",
-            113.625,
-            34.746,
+            *zhengzhou,
             12.5,
             "日用品",
             rng,
         )
     )
+    return waybills
 
-    # Write the contract files, dispensing in the three encodings the contract allows.
+
+def _write_files(
+    folder: Path,
+    w: _World,
+    aggregation: list[dict[str, str]],
+    waybills: list[dict[str, Any]],
+    seizures: list[dict[str, Any]],
+    seized: list[dict[str, Any]],
+) -> list[Path]:
+    """The contract files, dispensing in the three encodings the contract allows."""
+    rng = w.rng
     rng.shuffle(w.sales)
     third = len(w.sales) // 3
-    files = [
+    return [
         _write_csv(folder / "institutions.csv", _with_crs(w.institutions, rng)),
         _write_csv(
             folder / "insured.csv",
@@ -550,11 +600,8 @@ def generate_world(folder: Path, *, seed: int = 2026, persons: int = 3000) -> De
         _write_jsonl(folder / "dispensing_2025_c.jsonl", w.sales[2 * third :]),
         _write_csv(folder / "waybills.csv", waybills),
         _write_csv(folder / "seizures.csv", seizures),
-        _write_csv(folder / "seized_codes.csv", hand_seized),
+        _write_csv(folder / "seized_codes.csv", seized),
     ]
-    result.files = files
-    result.dispensing_rows = len(w.sales)
-    return result
 
 
 def _waybill(
