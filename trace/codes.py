@@ -34,10 +34,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-import biip
-from biip.gs1_digital_link_uris import GS1DigitalLinkURI
-from biip.gs1_messages import GS1Message
-
 from rxtrace.trace.errors import ParseError
 
 __all__ = [
@@ -144,6 +140,11 @@ class Gs1Code:
         symbology: str | None = None
         if _SYMBOLOGY_ID.match(text):
             symbology, text = text[:3], text[3:]
+        # biip loads its GS1 tables at import (80 ms): only when a GS1 code is met.
+        import biip
+        from biip.gs1_digital_link_uris import GS1DigitalLinkURI
+        from biip.gs1_messages import GS1Message
+
         try:
             if text.lower().startswith(("http://", "https://")):
                 elements = GS1DigitalLinkURI.parse(text).element_strings
@@ -215,6 +216,9 @@ def element_string_to_hri(text: str) -> str:
     >>> element_string_to_hri("]d2010690123456789221A/1\x1d17271231")
     '(01)06901234567892(21)A/1(17)271231'
     """
+    import biip
+    from biip.gs1_messages import GS1Message
+
     body = text[3:] if _SYMBOLOGY_ID.match(text) else text
     try:
         elements = GS1Message.parse(body).element_strings

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Dialect, LargeBinary, Table
 from sqlalchemy.dialects.sqlite import DATE as SQLITE_DATE
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
@@ -101,6 +100,9 @@ def insert_rows(
     quoted = ", ".join(f'"{name}"' for name in names)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
+        # The driver loads (80 ms) only where it is used: a SQLite command never needs it.
+        from psycopg.errors import UniqueViolation
+
         # One staging table per column set: different callers write different columns.
         staging = f"rxtrace_stage_{table.name}_{zlib.crc32(quoted.encode()):08x}"
         with dbapi.cursor() as cursor:  # type: ignore[union-attr]
