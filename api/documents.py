@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rxtrace.api.output import Streamed
 from rxtrace.trace.store import models
 
 if TYPE_CHECKING:
@@ -30,10 +31,17 @@ __all__ = [
 ]
 
 
-def resolution_document(resolution: Resolution, *, reveal: bool, top: int = 10) -> dict[str, Any]:
-    """What ``rxtrace resolve`` answers: every box with its sales, and the summary's rankings."""
-    document = resolution.to_dict(reveal=reveal)
-    document["summary"] = resolution.summary.to_dict(reveal=reveal, top=top)
+def resolution_document(
+    resolution: Resolution, *, reveal: bool, top: int = 10, stream: bool = False
+) -> dict[str, Any]:
+    """What ``rxtrace resolve`` answers: every box with its sales, and the summary's rankings.
+
+    With ``stream``, the boxes are a :class:`~rxtrace.api.output.Streamed` list, made as they
+    are written (``print_json``, ``json_chunks``): the same bytes, a fraction of the memory.
+    """
+    document = resolution.to_dict(reveal=reveal, top=top, lazy=stream)
+    if stream:
+        document["codes"] = Streamed(document["codes"])
     return document
 
 

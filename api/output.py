@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
-from starlette.responses import Response
+
+from rxtrace.trace.gcpause import collector_paused
 
 __all__ = [
     "Format",
-    "JSONAnswer",
+    "Streamed",
     "dumps",
     "err",
+    "json_chunks",
     "out",
     "print_csv",
     "print_json",
@@ -88,19 +91,69 @@ def dumps(document: Any, *, indent: bool = True) -> bytes:
     return orjson.dumps(document, default=_default, option=_OPTIONS | (orjson.OPT_INDENT_2 if indent else 0))
 
 
-class JSONAnswer(Response):
-    """An API answer written by :func:`dumps`. A route returns one so that FastAPI does not walk
-    the document again (its own encoder is a recursive Python pass over every value)."""
+class Streamed:
+    """A list in a document written item by item as it is made, never held whole: a big case's
+    hundred thousand boxes are written while the next ones are still being built."""
 
-    media_type = "application/json"
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = iter(items)
 
-    def render(self, content: Any) -> bytes:
-        return dumps(content, indent=False)
+
+# Items encoded per call: large enough that orjson's call costs nothing, small enough that
+# the bytes in hand stay a few megabytes.
+_CHUNK = 2_000
+
+
+def json_chunks(document: Any, *, indent: bool = True) -> Iterator[bytes]:
+    """The bytes of :func:`dumps` of ``document`` in pieces, where a top-level value may be a
+    :class:`Streamed` list; the pieces joined are exactly what :func:`dumps` writes of the
+    same document with its lists whole.
+
+    >>> doc = {"a": 1, "b": Streamed(iter([{"x": [1]}, 2])), "c": Streamed(iter([]))}
+    >>> b"".join(json_chunks(doc)) == dumps({"a": 1, "b": [{"x": [1]}, 2], "c": []})
+    True
+    >>> doc = {"a": 1, "b": Streamed(iter([{"x": [1]}, 2])), "c": Streamed(iter([]))}
+    >>> b"".join(json_chunks(doc, indent=False))
+    b'{"a":1,"b":[{"x":[1]},2],"c":[]}'
+    """
+    if not isinstance(document, Mapping) or not any(isinstance(v, Streamed) for v in document.values()):
+        yield dumps(document, indent=indent)
+        return
+    # orjson's two-space layout, by hand at the top: each value is encoded on its own and
+    # moved one level in (a raw line break never occurs inside a JSON string: it is escaped).
+    open_, sep, pad, close = (b"{\n  ", b",\n  ", b"\n  ", b"\n}") if indent else (b"{", b",", b"", b"}")
+    colon = b": " if indent else b":"
+    for i, (key, value) in enumerate(document.items()):
+        head = (open_ if i == 0 else sep) + dumps(str(key), indent=False) + colon
+        if not isinstance(value, Streamed):
+            yield head + dumps(value, indent=indent).replace(b"\n", pad)
+            continue
+        first = True
+        while chunk := list(islice(value.items, _CHUNK)):
+            if indent:
+                # "[\n  item,\n  item\n]": the items without the brackets' lines, one level in.
+                yield head + b"[\n  " if first else b",\n  "
+                yield dumps(chunk)[2:-2].replace(b"\n", b"\n  ")
+            else:
+                yield head + b"[" if first else b","
+                yield dumps(chunk, indent=False)[1:-1]
+            first = False
+        yield head + b"[]" if first else (pad + b"]" if indent else b"]")
+    yield close
 
 
 def print_json(document: Any) -> None:
+    """Write ``document`` as one JSON document on stdout; :class:`Streamed` lists are written
+    as they are made."""
     sys.stdout.flush()
-    sys.stdout.buffer.write(dumps(document) + b"\n")
+    write = sys.stdout.buffer.write
+    # Making a big case's hundred thousand dicts wakes the cyclic collector again and again,
+    # and each time it walks the whole resolution: 0.65 s against 0.26 s with it paused. The
+    # dicts hold no cycles; they are freed as they are written.
+    with collector_paused():
+        for chunk in json_chunks(document):
+            write(chunk)
+    write(b"\n")
     sys.stdout.buffer.flush()
 
 

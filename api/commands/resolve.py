@@ -49,7 +49,7 @@ def print_resolution(
     resolution: Resolution, output: Format, *, reveal: bool, top: int = 10, boxes: bool = True
 ) -> None:
     if output is Format.json:
-        print_json(resolution_document(resolution, reveal=reveal, top=top))
+        print_json(resolution_document(resolution, reveal=reveal, top=top, stream=True))
         return
     rows = [
         (

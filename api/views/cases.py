@@ -16,7 +16,7 @@ from rxtrace.api.deps import SessionDep
 from rxtrace.api.documents import cases_document, resolution_document, seizures_document
 from rxtrace.api.dossier import ReportFormat
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import JSONAnswer
+from rxtrace.api.views.answer import JSONAnswer, JSONStream
 from rxtrace.trace.accounts import Permission
 from rxtrace.trace.resolve import resolve_case, resolve_seizure, seizure_info
 
@@ -60,9 +60,9 @@ def case(
 ) -> Any:
     """The same JSON as ``rxtrace resolve --case ID --format json``."""
     resolution = resolve_case(case_id, session=session)
-    document = resolution_document(resolution, reveal=disclosure.reveal, top=top)
+    document = resolution_document(resolution, reveal=disclosure.reveal, top=top, stream=True)
     audit_resolution(request, resolution, session=session, caller=caller, disclosure=disclosure)
-    return JSONAnswer(document)
+    return JSONStream(document)
 
 
 @router.get("/seizures", responses=error_responses(401, 403, 422))
@@ -83,9 +83,9 @@ def seizure(
     """The seizure, and the same JSON as ``rxtrace resolve --seizure ID --format json``."""
     info = seizure_info(seizure_id, session=session)
     resolution = resolve_seizure(seizure_id, session=session)
-    document = resolution_document(resolution, reveal=disclosure.reveal, top=top)
+    document = resolution_document(resolution, reveal=disclosure.reveal, top=top, stream=True)
     audit_resolution(request, resolution, session=session, caller=caller, disclosure=disclosure)
-    return JSONAnswer({**document, "seizure": info.to_dict()})
+    return JSONStream({**document, "seizure": info.to_dict()})
 
 
 @router.get(

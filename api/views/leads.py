@@ -12,7 +12,7 @@ from rxtrace.api.auth import Caller, DisclosureDep, audit_read, permitted
 from rxtrace.api.deps import SessionDep
 from rxtrace.api.documents import lead_document, leads_document
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import JSONAnswer
+from rxtrace.api.views.answer import JSONAnswer
 from rxtrace.trace.accounts import Permission, require
 from rxtrace.trace.investigate import (
     LeadKind,

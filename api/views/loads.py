@@ -13,8 +13,8 @@ from rxtrace.api.auth import Caller, audit_read, permitted
 from rxtrace.api.deps import ContextDep, SessionDep
 from rxtrace.api.documents import load_document, rejects_document
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import JSONAnswer
 from rxtrace.api.uploads import LOAD_SUFFIXES, store_uploads
+from rxtrace.api.views.answer import JSONAnswer
 from rxtrace.trace.accounts import Permission
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest import load_paths

@@ -12,7 +12,7 @@ from rxtrace.api.config import Settings
 from rxtrace.api.deps import SessionDep, SettingsDep
 from rxtrace.api.documents import resolution_document
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import JSONAnswer
+from rxtrace.api.views.answer import JSONAnswer
 from rxtrace.trace.accounts import Permission
 from rxtrace.trace.errors import ParseError, TooLargeError
 from rxtrace.trace.resolve.service import resolve_codes

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 from rxtrace.api.auth import Caller, permitted
 from rxtrace.api.deps import ContextDep
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import JSONAnswer
 from rxtrace.api.uploads import store_uploads
+from rxtrace.api.views.answer import JSONAnswer
 from rxtrace.trace.accounts import Permission
 from rxtrace.trace.codes import key_and_family
 from rxtrace.trace.errors import ParseError, RxtraceError

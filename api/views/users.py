@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from rxtrace.api.auth import Caller, permitted
 from rxtrace.api.deps import SessionDep
 from rxtrace.api.errors import error_responses
-from rxtrace.api.output import JSONAnswer
+from rxtrace.api.views.answer import JSONAnswer
 from rxtrace.trace.accounts import Permission, Role, add_user, disable_user, list_users, record
 
 __all__ = ["router"]

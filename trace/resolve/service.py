@@ -61,11 +61,15 @@ class Resolution:
     summary: Summary
     scope: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+    def to_dict(self, *, reveal: bool = False, top: int = 10, lazy: bool = False) -> dict[str, Any]:
+        """The batch as plain values: its scope, its summary (the ``top`` of each ranking) and
+        every box. ``lazy`` gives the boxes as an iterator, each made as it is read, so a
+        writer can send a big case's boxes without holding them all as values."""
+        codes = (box.to_dict(reveal=reveal) for box in self.boxes)
         return {
             "scope": self.scope,
-            "summary": self.summary.to_dict(reveal=reveal),
-            "codes": [box.to_dict(reveal=reveal) for box in self.boxes],
+            "summary": self.summary.to_dict(reveal=reveal, top=top),
+            "codes": codes if lazy else list(codes),
         }
 
 
