@@ -42,6 +42,11 @@ class AppContext:
                 )
         return connect(self.settings.database_url)
 
+    def close(self) -> None:
+        """Close the database's connections (on SQLite, this checkpoints its write-ahead log)."""
+        if "_db" in self.__dict__:
+            self._db[0].dispose()
+
     @property
     def engine(self) -> Engine:
         return self._db[0]

@@ -59,6 +59,12 @@ def test_load_then_resolve_json_is_one_document(tmp_path: Path) -> None:
     assert resolved.returncode == 0, resolved.stderr
     doc = json.loads(resolved.stdout)
     assert doc["summary"]["boxes"] == sum(doc["summary"]["statuses"].values())
+    # The command leaves without the interpreter's teardown, but only after closing the
+    # database (SQLite folds its write-ahead log back: the audit event it wrote is in the file).
+    assert not (tmp_path / "data" / "rxtrace.db-wal").exists()
+    with sqlite3.connect(tmp_path / "data" / "rxtrace.db") as conn:
+        audited = conn.execute("SELECT count(*) FROM audit_event WHERE action = 'rxtrace resolve'")
+        assert audited.fetchone()[0] == 1
     table = run(["resolve", "--case", "CASE-SAMPLE"], tmp_path)
     assert table.returncode == 0 and "dispensed" in table.stdout
     csv_out = run(["resolve", "--case", "CASE-SAMPLE", "--format", "csv"], tmp_path)
