@@ -138,6 +138,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     if revision == "head" and current_revision(engine) == HEAD_REVISION:
         return
     from alembic import command  # 0.19 s to import: only when there is something to migrate
+
     config = alembic_config()
     with engine.connect() as connection, one_at_a_time(connection, "migrate"):
         config.attributes["connection"] = connection
