@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
 from rxtrace.api.config import Settings
@@ -11,9 +13,17 @@ from rxtrace.api.security import BodyLimit, SecurityHeaders
 from rxtrace.api.views import router
 from rxtrace.api.web import install_pages
 
-__all__ = ["create_app"]
+__all__ = ["HTTPS_VARIABLE", "app_from_environment", "create_app"]
 
 UPLOAD_PATHS = ("/api/loads", "/api/scans")
+# Set by ``rxtrace serve --workers N`` for its workers when it serves HTTPS.
+HTTPS_VARIABLE = "RXTRACE_SERVE_HTTPS"
+
+
+def app_from_environment() -> FastAPI:
+    """The application as the environment (``RXTRACE_*``) configures it: what each worker
+    process of ``rxtrace serve --workers N`` builds for itself."""
+    return create_app(Settings(), https=os.environ.get(HTTPS_VARIABLE) == "1")
 
 
 def create_app(settings: Settings | None = None, *, https: bool = False) -> FastAPI:

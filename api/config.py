@@ -50,3 +50,26 @@ class Settings(BaseSettings):
         if self.key_file is None:
             self.key_file = self.data_dir / "secret.key"
         return self
+
+    def to_environment(self) -> dict[str, str]:
+        """These settings as ``RXTRACE_*`` variables, which read back give the same settings:
+        how a worker process of ``rxtrace serve --workers N`` receives them.
+
+        >>> settings = Settings(database_url="sqlite:///x.db", secret_key="k" * 32)
+        >>> env = settings.to_environment()
+        >>> env["RXTRACE_DATABASE_URL"], env["RXTRACE_SHOW_SENSITIVE"], len(env["RXTRACE_SECRET_KEY"])
+        ('sqlite:///x.db', 'false', 32)
+        >>> fields = {k.removeprefix("RXTRACE_").lower(): v for k, v in env.items()}
+        >>> Settings.model_validate(fields) == settings
+        True
+        """
+        env: dict[str, str] = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            env[f"RXTRACE_{name.upper()}"] = str(value)
+        return env

@@ -1,13 +1,15 @@
 """The resolve endpoint under load, as a client on the unit's network meets it.
 
-Serves a demo world with ``uvicorn`` (one process, as ``rxtrace serve`` runs) on loopback, logs
-in, and sends ``GET /api/resolve?code=…`` at fixed rates from an open-loop client (requests
-leave on schedule whether or not earlier ones have answered, so a slow server shows as latency
-instead of being hidden by a waiting client). For each rate: throughput, p50/p99 latency from
-each request's scheduled time, errors. Three servers are measured side by side:
+Serves a demo world as ``rxtrace serve`` does on loopback, logs in, and sends
+``GET /api/resolve?code=…`` at fixed rates from an open-loop client (requests leave on schedule
+whether or not earlier ones have answered, so a slow server shows as latency instead of being
+hidden by a waiting client). For each rate: throughput, p50/p99 latency from each request's
+scheduled time, errors. The servers measured side by side (``--servers``):
 
-* ``full``: the real application: session check, role check, resolution, audit event;
-* ``no-auth-audit``: the same application with the session and audit replaced by no-ops, so the
+* ``full``: the real application in one process: session check, role check, resolution, audit
+  event;
+* ``full-2w``: the same as ``rxtrace serve --workers 2`` runs it (any ``full-Nw``);
+* ``no-auth-audit``: one process with the session and audit replaced by no-ops, so the
   difference is what logins and the audit cost per request;
 * ``health``: ``GET /api/health``, the framework and server alone (the floor).
 
@@ -17,6 +19,7 @@ each request's scheduled time, errors. Three servers are measured side by side:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -25,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -74,6 +76,11 @@ def serve(url: str, variant: str, port: int) -> None:
     from rxtrace.trace.accounts import Account, Role
 
     settings = Settings(database_url=url, secret_key="b" * 32)
+    if variant.startswith("full-") and variant.endswith("w"):  # full-2w: rxtrace serve --workers 2
+        from rxtrace.api.commands.serve import run_server
+
+        run_server(settings, host="127.0.0.1", port=port, workers=int(variant[5:-1]))
+        return
     app = create_app(settings)
     if variant == "no-auth-audit":
         from datetime import datetime
@@ -102,45 +109,61 @@ def _login(port: int) -> str:
 
 
 def run_rate(
-    port: int, paths: list[str], token: str, rate: float, seconds: float, workers: int = 32
+    port: int, paths: list[str], token: str, rate: float, seconds: float, connections: int = 64
 ) -> dict[str, float]:
-    """Open loop: request i is due at start + i / rate; latency counts from when it was due."""
+    """Open loop: request i is due at start + i / rate; latency counts from when it was due.
+
+    One thread and asyncio, raw HTTP/1.1 on kept-alive connections: the client shares the two
+    cores with the server, and a client of threads (as this one was) took a share of them
+    and added its own waits to every latency.
+    """
+    return asyncio.run(_open_loop(port, paths, token, rate, seconds, connections))
+
+
+async def _open_loop(
+    port: int, paths: list[str], token: str, rate: float, seconds: float, connections: int
+) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
     total = int(rate * seconds)
-    start = time.perf_counter() + 0.2
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    for _ in range(connections):
+        idle.append(await asyncio.open_connection("127.0.0.1", port))
+    requests = [
+        f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+        for p in paths
+    ]
     latencies: list[float] = []
     errors = 0
-    lock = threading.Lock()
-    counter = iter(range(total))
+    start = loop.time() + 0.2
 
-    def worker() -> None:
+    async def one(i: int) -> None:
         nonlocal errors
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Authorization": f"Bearer {token}"}
-        for i in counter:
-            due = start + i / rate
-            wait = due - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                conn.request("GET", paths[i % len(paths)], headers=headers)
-                answer = conn.getresponse()
-                answer.read()
-                ok = answer.status == 200
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                ok = False
-            done = time.perf_counter()
-            with lock:
-                latencies.append(done - due)
-                errors += not ok
+        due = start + i / rate
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = conn
+        ok = False
+        try:
+            writer.write(requests[i % len(requests)])
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+            ok = status == 200
+            idle.append(conn)
+        except (OSError, ValueError, StopIteration, asyncio.IncompleteReadError):
+            writer.close()
+        latencies.append(loop.time() - due)
+        errors += not ok
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
+    await asyncio.gather(*(one(i) for i in range(total)))
+    elapsed = loop.time() - start
+    for _, writer in idle:
+        writer.close()
     latencies.sort()
     return {
         "rate": rate,
@@ -159,6 +182,11 @@ def main() -> None:
     parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--rates", default="100,200,400,800")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--servers",
+        default="full,full-2w,no-auth-audit,health",
+        help="full (one process), full-Nw (rxtrace serve --workers N), no-auth-audit, health",
+    )
     parser.add_argument("--serve", nargs=3, metavar=("URL", "VARIANT", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -170,13 +198,10 @@ def main() -> None:
         url = build_world(Path(folder), args.engine)
         codes = _codes(url)
         resolve_paths = [f"/api/resolve?code={urllib.parse.quote(c)}" for c in codes]
-        print(f"engine {args.engine}; {len(codes)} codes; {args.seconds:.0f} s per rate; one uvicorn process")
+        print(f"engine {args.engine}; {len(codes)} codes; {args.seconds:.0f} s per rate")
         print(f"{'server':<15}{'rate/s':>8}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-        for variant, paths in (
-            ("full", resolve_paths),
-            ("no-auth-audit", resolve_paths),
-            ("health", ["/api/health"]),
-        ):
+        for variant in args.servers.split(","):
+            paths = ["/api/health"] if variant == "health" else resolve_paths
             port = _free_port()
             child = subprocess.Popen(
                 [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -22,6 +24,9 @@ def serve(
         None, "--tls-cert", help="Certificate (PEM) to serve HTTPS: phones allow the camera only there."
     ),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="The certificate's private key (PEM)."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Server processes: one per core serves more requests at once."
+    ),
 ) -> None:
     """Serve the pages and the API (every capability, behind logins) for the unit's browsers
     and programs."""
@@ -30,16 +35,28 @@ def serve(
     for path in (tls_cert, tls_key):
         if path is not None and not path.is_file():
             raise RxtraceError(f"No such file: '{path}'.")
-    run_server(app_context(ctx).settings, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    run_server(
+        app_context(ctx).settings, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, workers=workers
+    )
 
 
 def run_server(
-    settings: Settings, *, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    workers: int = 1,
 ) -> None:
-    """Serve the API and the pages until stopped (Ctrl-C)."""
+    """Serve the API and the pages until stopped (Ctrl-C), in ``workers`` processes.
+
+    Sessions, the login throttle and the audit chain live in the database, so any worker can
+    answer any request; each worker builds its own application from the same settings.
+    """
     import uvicorn
 
-    from rxtrace.api.app import create_app
+    from rxtrace.api.app import HTTPS_VARIABLE, create_app
 
     https = tls_cert is not None
     app = create_app(settings, https=https)
@@ -50,8 +67,16 @@ def run_server(
             err.print("note: no user yet; add one with `rxtrace user add NAME --role admin`.")
     scheme = "https" if https else "http"
     err.print(f"rxtrace pages on {scheme}://{host}:{port}/ and API on {scheme}://{host}:{port}/api/health")
+    target: Any = app
+    if workers > 1:
+        # Each worker process imports the application and reads these back.
+        os.environ.update(settings.to_environment())
+        os.environ[HTTPS_VARIABLE] = "1" if https else "0"
+        target = "rxtrace.api.app:app_from_environment"
     uvicorn.run(
-        app,
+        target,
+        factory=workers > 1,
+        workers=workers if workers > 1 else None,
         host=host,
         port=port,
         log_level="warning",

@@ -46,7 +46,9 @@ def test_serve_speaks_https_that_trusts_only_the_units_authority(
     env = {**os.environ, "RXTRACE_DATA_DIR": str(tmp_path), "RXTRACE_SECRET_KEY": "k" * 32}
     tls = tmp_path / "tls"
     server = subprocess.Popen(
-        [rxtrace, "serve", "--port", str(port),
+        # Two worker processes, as a unit's server runs: each builds the application from the
+        # settings it is handed, HTTPS (and its HSTS header) included.
+        [rxtrace, "serve", "--port", str(port), "--workers", "2",
          "--tls-cert", str(tls / "server.pem"), "--tls-key", str(tls / "server-key.pem")],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
