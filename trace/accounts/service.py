@@ -226,19 +226,30 @@ def session_for(token: str, *, session: Session, now: datetime | None = None) ->
     """The account behind a session token, and the SHA-256 of the session's CSRF token;
     refused when the session ended, expired, or its user was disabled."""
     now = now or datetime.now()
+    # Columns, not ORM objects: every request of the server runs this (a third of the cost of
+    # a request with two mapped objects to build).
+    login, user = models.LoginSession, models.UserAccount
     found = session.execute(
-        select(models.LoginSession, models.UserAccount)
-        .join(models.UserAccount, models.UserAccount.id == models.LoginSession.user_id)
-        .where(models.LoginSession.token_sha256 == _digest(token))
+        select(
+            login.ended_at,
+            login.expires_at,
+            login.csrf_sha256,
+            user.name,
+            user.role,
+            user.disabled,
+            user.created_at,
+        )
+        .join(user, user.id == login.user_id)
+        .where(login.token_sha256 == _digest(token))
     ).first()
     if found is None:
         raise AuthenticationError("Not logged in, or the session is unknown.")
-    login, user = found
-    if login.ended_at is not None or login.expires_at <= now:
+    ended_at, expires_at, csrf_sha256, name, role, disabled, created_at = found
+    if ended_at is not None or expires_at <= now:
         raise AuthenticationError("The session has ended; log in again.")
-    if user.disabled:
+    if disabled:
         raise AuthenticationError("The user is disabled.")
-    return _account(user), login.csrf_sha256
+    return Account(name, Role(role), disabled, created_at), csrf_sha256
 
 
 def csrf_matches(token: str, csrf_sha256: str) -> bool:
