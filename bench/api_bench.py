@@ -125,9 +125,11 @@ async def _open_loop(
 ) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     total = int(rate * seconds)
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    # A fixed pool of kept-alive connections: a request due while all are busy waits for one,
+    # and that wait counts in its latency (as a browser's queue would).
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(connections):
-        idle.append(await asyncio.open_connection("127.0.0.1", port))
+        idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
     requests = [
         f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
         for p in paths
@@ -136,34 +138,39 @@ async def _open_loop(
     errors = 0
     start = loop.time() + 0.2
 
+    async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, i: int) -> bool:
+        writer.write(requests[i % len(requests)])
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        lengths = [
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ]
+        if not lengths:
+            raise ValueError("an answer without Content-Length")
+        await reader.readexactly(lengths[0])
+        return status == 200
+
     async def one(i: int) -> None:
         nonlocal errors
         due = start + i / rate
         await asyncio.sleep(max(0.0, due - loop.time()))
-        conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
-        reader, writer = conn
-        ok = False
+        reader, writer = await idle.get()
         try:
-            writer.write(requests[i % len(requests)])
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = next(
-                int(line.split(b":", 1)[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            await reader.readexactly(length)
-            ok = status == 200
-            idle.append(conn)
-        except (OSError, ValueError, StopIteration, asyncio.IncompleteReadError):
+            ok = await asyncio.wait_for(exchange(reader, writer, i), timeout=30)
+        except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError):
+            ok = False
             writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        idle.put_nowait((reader, writer))
         latencies.append(loop.time() - due)
         errors += not ok
 
     await asyncio.gather(*(one(i) for i in range(total)))
     elapsed = loop.time() - start
-    for _, writer in idle:
-        writer.close()
+    while not idle.empty():
+        idle.get_nowait()[1].close()
     latencies.sort()
     return {
         "rate": rate,
