@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from rxtrace.trace.errors import (
     AuthenticationError,
@@ -73,11 +74,20 @@ def add_exception_handlers(app: FastAPI, status_codes: dict[type[RxtraceError], 
         ]
         return JSONResponse(status_code=422, content={"detail": errors})
 
+    def unstorable(_request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL refuses some values SQLite takes (a NUL character in text, an integer
+        # beyond 64 bits): what a client sent, not a fault of the server.
+        return JSONResponse(
+            status_code=422,
+            content={"detail": "A value in the request cannot be stored or looked up (a NUL character?)."},
+        )
+
     def unforeseen(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse(status_code=500, content={"detail": "Internal error; the server log has it."})
 
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(DataError, unstorable)
     app.add_exception_handler(Exception, unforeseen)
 
 
