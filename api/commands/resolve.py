@@ -66,7 +66,13 @@ def print_resolution(
             "yes" if box.clone_suspect else "",
             box.via_case,
             box.seizure_id,
-            box.parse_error or "; ".join(box.clone_reasons),
+            box.parse_error
+            or "; ".join(
+                [
+                    *box.clone_reasons,
+                    *(f"settlement {s} uploaded twice minutes apart (one sale)" for s in box.repeat_uploads),
+                ]
+            ),
         )
         for box in resolution.boxes
     ]

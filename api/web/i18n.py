@@ -58,6 +58,10 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "common.card": ("医保卡", "Card"),
     "common.time": ("时间", "Time"),
     "common.code": ("追溯码", "Code"),
+    "common.repeat_upload": (
+        "同一结算数分钟内重复上传（一次销售）：",
+        "uploaded twice minutes apart (one sale): ",
+    ),
     "common.sales": ("医保结算", "Insurance sales"),
     "common.count": ("数量", "Count"),
     "common.reason": ("原因", "Reason"),

@@ -70,6 +70,24 @@ def test_every_status_of_the_contract(any_session: Session, protector: Protector
     ]
 
 
+def test_a_repeated_upload_is_named_beside_the_contracts_status(
+    any_session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    # The contract counts two whole-box rows as dispensed repeatedly; when the second is the
+    # same settlement uploaded again minutes later, the resolution says so beside the status.
+    first = sale(A, sel_retn_time="2025-03-04 09:00:00")
+    # Another row (a new visit serial), the same settlement, three minutes on.
+    repeat = dict(first, sel_retn_time="2025-03-04 09:03:00", mdtrt_sn=first["mdtrt_sn"] + "-retry")
+    later = sale(B, sel_retn_time="2025-03-04 09:00:00")
+    resale = sale(B, sel_retn_time="2025-03-09 10:00:00", fixmedins_code="C2", psn_no="P2")
+    load_world(any_session, protector, tmp_path / "w", sales=[first, repeat, later, resale], catalog=CATALOG)
+    boxes = resolve_codes([A, B], session=any_session).boxes
+    assert [str(b.status) for b in boxes] == ["dispensed_repeatedly", "dispensed_repeatedly"]
+    assert boxes[0].repeat_uploads == (first["setl_id"],)
+    assert boxes[1].repeat_uploads == ()
+    assert boxes[0].to_dict()["repeat_uploads"] == (first["setl_id"],)
+
+
 def test_fund_loss_counts_returns_and_is_exact(
     any_session: Session, protector: Protector, tmp_path: Path
 ) -> None:

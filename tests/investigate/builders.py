@@ -72,6 +72,7 @@ class World:
         dr: str | None = None,
         setl_id: str | None = None,
         sn: str | None = "auto",
+        rxno: str | None = None,
     ) -> str:
         setl = setl_id or f"S{next(self.setl):07d}"
         hi, lo = key_parts(code)
@@ -87,7 +88,7 @@ class World:
                 fixmedins_code=inst,
                 psn_no=card,
                 dr_code=dr,
-                rxno=None,
+                rxno=rxno,
                 med_list_codg=med,
                 drug_trac_codg=code,
                 code_family="national",

@@ -104,6 +104,40 @@ def test_sale_return_resale_and_self_paid_are_not_resold(session: Session) -> No
     assert not rules_of(leads, "institution", "B")
 
 
+def test_a_sale_uploaded_twice_is_not_a_resale(any_session: Session) -> None:
+    # Counter programs send a code again when a settlement is retried: the same institution,
+    # the same order, minutes apart. That is one sale, not a resold box.
+    w = World(any_session)
+    w.drug("8200001", "XA", 7)
+    for inst in ("COUNTER", "RESELL", "B"):
+        w.institution(inst)
+    twice = w.new_code("8200001")
+    setl = w.sale(inst="COUNTER", card="C1", code=twice, med="XA", at=T0)
+    w.sale(inst="COUNTER", card="C1", code=twice, med="XA", at=T0 + timedelta(minutes=3), setl_id=setl)
+    rx = w.new_code("8200001")
+    w.sale(inst="COUNTER", card="C2", code=rx, med="XA", at=T0, rxno="RX1")
+    w.sale(inst="COUNTER", card="C2", code=rx, med="XA", at=T0 + timedelta(minutes=2), rxno="RX1")
+    # Uploaded twice, then truly resold elsewhere a month on.
+    resold = w.new_code("8200001")
+    first = w.sale(inst="COUNTER", card="C3", code=resold, med="XA", at=T0)
+    w.sale(inst="COUNTER", card="C3", code=resold, med="XA", at=T0 + timedelta(minutes=1), setl_id=first)
+    w.sale(inst="RESELL", card="C4", code=resold, med="XA", at=T0 + timedelta(days=30))
+    # The same card at the same counter hours later: a second sale of the box.
+    again = w.new_code("8200001")
+    w.sale(inst="B", card="C5", code=again, med="XA", at=T0)
+    w.sale(inst="B", card="C5", code=again, med="XA", at=T0 + timedelta(hours=3))
+    w.commit()
+    leads = find_leads(session=any_session)
+    assert not rules_of(leads, "code", twice)
+    assert not rules_of(leads, "code", rx)
+    assert "resold_at" not in rules_of(leads, "institution", "COUNTER")
+    hit = next(r for r in lead_of(leads, "code", resold).rules if r.rule == "resold")
+    assert hit.evidence["net_boxes"] == 2
+    assert hit.evidence["repeat_uploads"] == [first]
+    assert set(hit.evidence["institutions"]) == {"RESELL"}
+    assert "resold" in rules_of(leads, "code", again)
+
+
 def test_split_packs_fire_only_beyond_one_box(session: Session) -> None:
     w = World(session)
     w.drug("8200002", "XS", 7)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from rxtrace.trace.codes import parse_code
@@ -21,9 +22,9 @@ from rxtrace.trace.investigate.findings import (
     exposure_of_institutions,
     limited,
 )
-from rxtrace.trace.investigate.params import LeadParams, RuleHit
+from rxtrace.trace.investigate.params import EPOCH, LeadParams, RuleHit
 from rxtrace.trace.investigate.sql import Sql
-from rxtrace.trace.resolve.rules import is_resold, names_several_drugs
+from rxtrace.trace.resolve.rules import Upload, is_resold, names_several_drugs, repeat_uploads
 
 __all__ = ["rule_codes"]
 
@@ -54,7 +55,7 @@ def rule_codes(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -> N
         f"""
         SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code,
                d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt,
-               d.hifp_pay_fen, d.drug_trac_codg
+               d.hifp_pay_fen, d.drug_trac_codg, d.rxno, {sql.epoch("d.sel_retn_time")} AS at_s
         FROM (SELECT key_hi AS hi, key_lo AS lo FROM lead_basis_code
               UNION SELECT hi, lo FROM rxtrace_lead_seized_sales
               WHERE box_med IS NOT NULL AND med <> box_med) c
@@ -75,7 +76,14 @@ def rule_codes(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -> N
     by_code: dict[tuple[int, int], list[Any]] = {}
     code_upb: dict[tuple[int, int], int | None] = {}
     bad_rows: dict[tuple[int, int], list[Any]] = {}
+    repeated: dict[tuple[int, int], list[Any]] = {}
     for key, all_rows in code_rows.items():
+        # One sale uploaded twice by the counter program is not a resale: left out here,
+        # named in the evidence.
+        repeats = repeat_uploads([_upload(r) for r in all_rows]) if len(all_rows) > 1 else set()
+        if repeats:
+            repeated[key] = [r for i, r in enumerate(all_rows) if i in repeats]
+            all_rows = code_rows[key] = [r for i, r in enumerate(all_rows) if i not in repeats]
         net_whole = sum(r.sel_retn_cnt for r in all_rows if not r.trdn_flag)
         net_units = sum(r.sel_retn_cnt for r in all_rows if r.trdn_flag)
         meds = {r.med_list_codg for r in all_rows}
@@ -130,6 +138,7 @@ def rule_codes(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -> N
                         "cards": sorted({r.psn_no for r in sales}),
                         "fund_fen": sum(r.hifp_pay_fen for r in sales),
                         "setl_ids": limited((r.setl_id for r in sales), params),
+                        "repeat_uploads": [r.setl_id for r in repeated.get(key, [])],
                     },
                 )
             )
@@ -240,6 +249,18 @@ def rule_codes(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -> N
             exposure,
             "purchases of a box settled twice",
         )
+
+
+def _upload(row: Any) -> Upload:
+    return Upload(
+        institution=row.fixmedins_code,
+        setl_id=row.setl_id,
+        rxno=row.rxno or None,
+        drug=row.med_list_codg,
+        split=int(row.trdn_flag),
+        quantity=int(row.sel_retn_cnt),
+        at=EPOCH + timedelta(seconds=int(row.at_s)),
+    )
 
 
 def _resales(sales: Sequence[Any], upb: int | None) -> list[Any]:

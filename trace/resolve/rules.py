@@ -28,15 +28,18 @@ from rxtrace.trace.protect import mask_id
 
 __all__ = [
     "MAX_DEPTH",
+    "REPEAT_UPLOAD_SECONDS",
     "BoxResolution",
     "Ranked",
     "Sale",
     "Status",
     "Summary",
+    "Upload",
     "classify",
     "clone_reasons",
     "is_resold",
     "names_several_drugs",
+    "repeat_uploads",
     "summarise",
 ]
 
@@ -82,6 +85,18 @@ class Sale(NamedTuple):
     @property
     def hifp_pay(self) -> Decimal:
         return fen_to_yuan(self.hifp_pay_fen)
+
+    def upload(self) -> Upload:
+        """What :func:`repeat_uploads` compares."""
+        return Upload(
+            institution=self.fixmedins_code,
+            setl_id=self.setl_id,
+            rxno=self.rxno,
+            drug=self.med_list_codg,
+            split=self.trdn_flag,
+            quantity=self.count,
+            at=self.time,
+        )
 
     def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
         return {
@@ -132,6 +147,63 @@ def is_resold(whole: int, units: int, units_per_box: int | None) -> bool:
     return whole >= 2 or (whole >= 1 and units > 0) or (units_per_box is not None and units > units_per_box)
 
 
+REPEAT_UPLOAD_SECONDS = 600
+"""How close in time two uploads of one code for one order must be to be one sale uploaded
+twice. Pharmacy counter programs are known to send a code again when a settlement is retried
+(seen minutes apart, never hours)."""
+
+
+class Upload(NamedTuple):
+    """What tells a repeated upload from a second sale: who sold, for which order (settlement
+    or prescription), which drug and how (whole box or split units), and when."""
+
+    institution: str
+    setl_id: str
+    rxno: str | None
+    drug: str
+    split: int
+    quantity: int
+    at: datetime
+
+
+def repeat_uploads(uploads: Sequence[Upload], *, seconds: int = REPEAT_UPLOAD_SECONDS) -> set[int]:
+    """The positions of the rows that repeat an earlier upload of the same code: a sale by the
+    same institution, for the same order (the same settlement, or the same prescription), of
+    the same drug in the same way, at most ``seconds`` after it. Such a row is the counter
+    program sending the code twice, not the box sold twice: the resale rule leaves it out and
+    says so. A row is compared with the sales kept before it, so three uploads of one sale
+    keep one.
+
+    >>> t = datetime(2025, 3, 1, 9, 0)
+    >>> sale = Upload("P1", "S1", None, "XA", 0, 1, t)
+    >>> sorted(repeat_uploads([sale, sale._replace(at=t.replace(minute=4))]))
+    [1]
+    >>> again = sale._replace(setl_id="S2", at=t.replace(minute=4))  # another settlement, no rx
+    >>> later = sale._replace(at=t.replace(hour=11))  # the same settlement, two hours on
+    >>> sorted(repeat_uploads([sale, again])), sorted(repeat_uploads([sale, later]))
+    ([], [])
+    >>> sorted(repeat_uploads([sale._replace(rxno="R1"), again._replace(rxno="R1")]))  # one prescription
+    [1]
+    """
+    kept: list[Upload] = []
+    repeats: set[int] = set()
+    order = sorted(range(len(uploads)), key=lambda i: uploads[i].at)
+    for i in order:
+        row = uploads[i]
+        if row.quantity > 0 and any(
+            first.quantity > 0
+            and first.institution == row.institution
+            and (first.setl_id == row.setl_id or (row.rxno and first.rxno == row.rxno))
+            and (first.drug, first.split, first.quantity) == (row.drug, row.split, row.quantity)
+            and 0 <= (row.at - first.at).total_seconds() <= seconds
+            for first in kept
+        ):
+            repeats.add(i)
+        else:
+            kept.append(row)
+    return repeats
+
+
 def names_several_drugs(drugs: Collection[str]) -> bool:
     """The clone rule on a code's sales: they name more than one drug (one box holds one drug).
 
@@ -170,6 +242,10 @@ class BoxResolution:
     seizure_id: str | None = None
     parse_error: str | None = None
     box_med_list_codg: str | None = None
+    repeat_uploads: Sequence[str] = ()
+    """The settlements of rows that repeat an earlier upload of this code for the same order
+    (:func:`repeat_uploads`): counted as the contract counts them, named so a reader sees
+    that a second row may be the counter program, not a second sale."""
 
     @property
     def fund_loss(self) -> Decimal:
@@ -200,6 +276,7 @@ class BoxResolution:
             "parse_error": self.parse_error,
             "box_med_list_codg": self.box_med_list_codg,
             "units_per_box": self.units_per_box,
+            "repeat_uploads": self.repeat_uploads,
         }
 
 

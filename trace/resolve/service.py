@@ -27,6 +27,7 @@ from rxtrace.trace.resolve.rules import (
     Summary,
     classify,
     clone_reasons,
+    repeat_uploads,
     summarise,
 )
 from rxtrace.trace.store import models
@@ -261,6 +262,9 @@ def _attach_sales(boxes: Sequence[BoxResolution], keys: _KeyTable, session: Sess
             box.sales = box_sales
             box.status = classify(box_sales, box.units_per_box)
             box.clone_reasons = clone_reasons(box_sales, box.box_med_list_codg)
+            if len(box_sales) > 1:
+                repeats = repeat_uploads([sale.upload() for sale in box_sales])
+                box.repeat_uploads = tuple(box_sales[i].setl_id for i in sorted(repeats))
 
 
 def _product_id(key: str) -> str:

@@ -6,6 +6,9 @@ export function why(box) {
   const parts = [];
   if (box.parse_error) parts.push(box.parse_error);
   if (box.clone_reasons && box.clone_reasons.length) parts.push(box.clone_reasons.join("; "));
+  if (box.repeat_uploads && box.repeat_uploads.length) {
+    parts.push(t("common.repeat_upload") + box.repeat_uploads.join(", "));
+  }
   if (box.via_case) parts.push(`via ${box.via_case}`);
   return parts.join(" · ");
 }
