@@ -1,0 +1,222 @@
+"""A world for judging leads before any box is seized: each scheme planted at a chosen strength
+beside honest look-alikes that must not become leads, with the truth written beside the files.
+
+Schemes (``strength`` 1.0 is the default size of each; 0.5 halves it, 2.0 doubles it):
+
+* a card-rental ring: cards dispensed expensive drugs at many institutions, week after week;
+* a phantom-billing hospital: cards billed every month, in bursts, by two doctors, for baskets
+  of unrelated expensive drugs no patient collected;
+* a reselling pharmacy: boxes already dispensed, settled again;
+* a code-cloning pharmacy: one box's code settled on another drug's box.
+
+Look-alikes (decoys): a big honest hospital (many times the others' volume), elderly patients
+refilling chronic drugs monthly at two institutions, families whose cards visit one pharmacy
+together, split packs and returns (in honest life), and a pharmacy whose counter program uploads
+some sales twice minutes apart.
+
+Only files are written (institutions, insured persons, catalog, dispensing) and ``truth.json``:
+no seizure, so the leads found are those a unit has before the raid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rxtrace.trace.demo.world import Drug, _honest_life, _money, _with_crs, _World, _write_csv
+
+__all__ = ["Truth", "plant_world"]
+
+
+@dataclass
+class Truth:
+    """Who is what in a planted world: the schemes' entities and the decoys'."""
+
+    strength: float
+    seed: int
+    ring_cards: list[str] = field(default_factory=list)
+    phantom_institution: str = ""
+    phantom_doctors: list[str] = field(default_factory=list)
+    phantom_cards: list[str] = field(default_factory=list)
+    reseller: str = ""
+    cloner: str = ""
+    decoy_institutions: dict[str, str] = field(default_factory=dict)
+    decoy_cards: dict[str, list[str]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def plant_world(folder: Path, *, strength: float = 1.0, seed: int = 11, persons: int = 2000) -> Truth:
+    """Write the planted world's contract files and ``truth.json`` into ``folder``."""
+    if strength <= 0:
+        raise ValueError(f"strength must be above 0, got {strength}")
+    folder.mkdir(parents=True, exist_ok=True)
+    w = _World(seed, persons)
+    truth = Truth(strength=strength, seed=seed)
+    _honest_life(w)
+    _big_hospital(w, truth)
+    _chronic_patients(w, truth)
+    _families(w, truth)
+    _counter_duplicates(w, truth)
+    diverted = _ring(w, truth, strength)
+    _phantom_hospital(w, truth, strength)
+    _reseller(w, truth, strength, diverted)
+    _cloner(w, truth, strength, diverted)
+    truth.files = [str(p) for p in _write(folder, w)]
+    (folder / "truth.json").write_text(json.dumps(asdict(truth), ensure_ascii=False, indent=2) + "\n")
+    return truth
+
+
+def _scaled(base: int, strength: float) -> int:
+    return max(1, round(base * strength))
+
+
+def _big_hospital(w: _World, truth: Truth) -> None:
+    """One hospital with several times any other's volume, of ordinary visits."""
+    rng = w.rng
+    hospital = next(i for i in w.institutions if i["kind"] == "hospital")
+    truth.decoy_institutions["big_hospital"] = hospital["fixmedins_code"]
+    for person in rng.sample(w.persons, min(len(w.persons), 900)):
+        for _ in range(rng.randrange(2, 6)):
+            when = w.when()
+            doctor = f"D{hospital['fixmedins_code'][1:]}{rng.randrange(12):02d}"
+            for drug in rng.sample(w.drugs, rng.randrange(1, 4)):
+                w.sell(w.new_code(drug), drug, person, hospital, when, doctor=doctor)
+
+
+def _chronic_patients(w: _World, truth: Truth) -> None:
+    """Elderly patients refilling the same chronic drugs every month, at two institutions."""
+    rng = w.rng
+    chronic = [d for d in w.drugs if not d.expensive]
+    patients = rng.sample(w.persons, 40)
+    truth.decoy_cards["chronic"] = [p["psn_no"] for p in patients]
+    for person in patients:
+        person["birth_year"] = rng.randrange(1935, 1950)
+        drugs = rng.sample(chronic, 4)
+        places = rng.sample([i for i in w.institutions if i["kind"] != "hospital"], 2)
+        for month in range(12):
+            when = datetime(2025, 1, 5) + timedelta(
+                days=30 * month + rng.randrange(5), hours=rng.randrange(8, 18)
+            )
+            for drug in drugs:
+                w.sell(w.new_code(drug), drug, person, places[month % 2], when)
+
+
+def _families(w: _World, truth: Truth) -> None:
+    """Families of four whose cards visit one pharmacy together, month after month."""
+    rng = w.rng
+    pharmacy = w.pharmacies[3]
+    truth.decoy_institutions["family_pharmacy"] = pharmacy["fixmedins_code"]
+    members = rng.sample(w.persons, 60)
+    truth.decoy_cards["families"] = [p["psn_no"] for p in members]
+    chronic = [d for d in w.drugs if not d.expensive]
+    for start in range(0, len(members), 4):
+        family = members[start : start + 4]
+        for month in range(10):
+            when = datetime(2025, 2, 1) + timedelta(
+                days=30 * month + rng.randrange(10), hours=rng.randrange(9, 19)
+            )
+            for i, person in enumerate(family):
+                drug = rng.choice(chronic)
+                w.sell(w.new_code(drug), drug, person, pharmacy, when + timedelta(minutes=2 * i))
+
+
+def _counter_duplicates(w: _World, truth: Truth) -> None:
+    """A pharmacy whose counter program uploads some sales a second time minutes later."""
+    rng = w.rng
+    pharmacy = w.pharmacies[9]
+    truth.decoy_institutions["counter_duplicates"] = pharmacy["fixmedins_code"]
+    for _ in range(40):
+        drug = rng.choice(w.drugs)
+        w.sell(w.new_code(drug), drug, rng.choice(w.persons), pharmacy, w.when())
+        repeat = dict(w.sales[-1])
+        at = datetime.strptime(repeat["sel_retn_time"], "%Y-%m-%d %H:%M:%S") + timedelta(
+            minutes=rng.randrange(1, 6)
+        )
+        repeat["sel_retn_time"] = at.strftime("%Y-%m-%d %H:%M:%S")
+        repeat["mdtrt_sn"] = repeat["mdtrt_sn"] + "R"  # the retried upload's own row
+        w.sales.append(repeat)
+
+
+def _ring(w: _World, truth: Truth, strength: float) -> list[tuple[str, Drug]]:
+    """Rented cards collecting expensive drugs at many institutions, several times a week."""
+    rng = w.rng
+    cards = rng.sample(w.persons, 24)
+    truth.ring_cards = [p["psn_no"] for p in cards]
+    diverted: list[tuple[str, Drug]] = []
+    for person in cards:
+        for _ in range(_scaled(40, strength)):
+            drug = rng.choice(w.expensive)
+            code = w.new_code(drug)
+            where = rng.choice(w.clinics + w.pharmacies)
+            w.sell(code, drug, person, where, w.when(datetime(2025, 6, 1), 200))
+            diverted.append((code, drug))
+    return diverted
+
+
+def _phantom_hospital(w: _World, truth: Truth, strength: float) -> None:
+    """A hospital billing cards it never treated: each month, in a morning's burst, two
+    doctors bill a share of its cards for a basket of unrelated expensive drugs."""
+    rng = w.rng
+    hospital = [i for i in w.institutions if i["kind"] == "hospital"][5]
+    truth.phantom_institution = hospital["fixmedins_code"]
+    doctors = [f"D{hospital['fixmedins_code'][1:]}9{n}" for n in range(2)]
+    truth.phantom_doctors = doctors
+    cards = rng.sample(w.persons, 80)
+    truth.phantom_cards = [p["psn_no"] for p in cards]
+    share = min(1.0, 0.6 * strength)
+    for month in range(8):
+        morning = datetime(2025, 3, 3, 8, 0) + timedelta(days=30 * month + rng.randrange(3))
+        for i, person in enumerate(p for p in cards if rng.random() < share):
+            basket = rng.sample(w.expensive, rng.randrange(2, 4))
+            when = morning + timedelta(minutes=2 * i + rng.randrange(2))
+            for drug in basket:
+                w.sell(w.new_code(drug), drug, person, hospital, when, doctor=doctors[i % 2])
+
+
+def _reseller(w: _World, truth: Truth, strength: float, diverted: list[tuple[str, Drug]]) -> None:
+    """A pharmacy settling boxes already dispensed a second time."""
+    rng = w.rng
+    reseller = w.pharmacies[17]
+    truth.reseller = reseller["fixmedins_code"]
+    for code, drug in rng.sample(diverted, min(len(diverted), _scaled(30, strength))):
+        w.sell(code, drug, rng.choice(w.persons), reseller, w.when(datetime(2025, 12, 1), 30))
+
+
+def _cloner(w: _World, truth: Truth, strength: float, diverted: list[tuple[str, Drug]]) -> None:
+    """A pharmacy settling codes of one drug on boxes of another."""
+    rng = w.rng
+    cloner = w.pharmacies[22]
+    truth.cloner = cloner["fixmedins_code"]
+    for code, drug in rng.sample(diverted, min(len(diverted), _scaled(4, strength))):
+        other = next(d for d in w.expensive if d is not drug)
+        when = w.when(datetime(2025, 11, 1), 30)
+        w.sell(code, other, rng.choice(w.persons), cloner, when, med_list_codg=other.med_list_codg)
+
+
+def _write(folder: Path, w: _World) -> list[Path]:
+    rng = w.rng
+    rng.shuffle(w.sales)
+    insured: list[dict[str, Any]] = [
+        {k: p[k] for k in ("psn_no", "birth_year", "gender", "adcode", "lon", "lat")} for p in w.persons
+    ]
+    catalog = [
+        {
+            "product_id": d.product_id,
+            "med_list_codg": d.med_list_codg,
+            "name": d.name,
+            "spec": d.spec,
+            "manufacturer": d.manufacturer,
+            "units_per_box": d.units,
+            "price": _money(d.price_fen),
+        }
+        for d in w.drugs
+    ]
+    return [
+        _write_csv(folder / "institutions.csv", _with_crs(w.institutions, rng)),
+        _write_csv(folder / "insured.csv", insured),
+        _write_csv(folder / "catalog.csv", catalog),
+        _write_csv(folder / "dispensing.csv", w.sales),
+    ]
