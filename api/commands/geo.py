@@ -44,7 +44,9 @@ def hotspots(
     permutations: int | None = typer.Option(
         None, "--permutations", min=99, help="Gi* permutations; default: enough for the FDR step."
     ),
-    seed: int = typer.Option(12345, "--seed", help="Permutation seed (results repeat exactly)."),
+    seed: int = typer.Option(
+        12345, "--seed", min=0, max=2**32 - 1, help="Permutation seed (results repeat exactly)."
+    ),
     output: HotspotFormat = typer.Option(
         HotspotFormat.table,
         "--format",

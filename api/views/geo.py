@@ -37,7 +37,8 @@ def hotspots(
     layer: Layer = Layer.residences,
     resolution: Annotated[int | None, Query(ge=0, le=15)] = None,
     permutations: Annotated[int | None, Query(ge=99, le=99_999)] = None,
-    seed: int = 12345,
+    # NumPy takes seeds below 2**32; the answer repeats the seed, and JSON numbers stop at 64 bits.
+    seed: Annotated[int, Query(ge=0, le=2**32 - 1)] = 12345,
 ) -> Any:
     """The same GeoJSON as ``rxtrace hotspots --format json``."""
     from rxtrace.geo import service
@@ -60,7 +61,7 @@ def routes(
     case: str | None = None,
     near_m: Annotated[float, Query(ge=0)] = 500.0,
     heavy_kg: Annotated[float, Query(ge=0)] = 2.0,
-    min_repeats: Annotated[int, Query(ge=1)] = 3,
+    min_repeats: Annotated[int, Query(ge=1, le=1_000_000)] = 3,
     far_km: Annotated[float, Query(ge=0)] = 300.0,
 ) -> Any:
     """The same JSON as ``rxtrace routes --format json``."""

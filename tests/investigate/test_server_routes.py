@@ -294,3 +294,11 @@ def test_a_value_the_database_cannot_hold_is_the_clients_error(server: Server) -
     ):
         assert answer.status_code in (404, 422), answer.text
         assert "\x00" not in answer.text
+
+
+def test_a_number_beyond_what_the_answer_can_hold_is_refused(server: Server) -> None:
+    # The hotspots answer repeats its seed; a seed past 64 bits could not be written back
+    # (schemathesis found the 500).
+    client = server.login("sup")
+    assert client.get(f"/api/hotspots?seed={2**70}").status_code == 422
+    assert client.get(f"/api/routes?min_repeats={2**70}").status_code == 422
