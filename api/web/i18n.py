@@ -214,6 +214,11 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "{net_boxes} boxes settled net; {resales} sales of a box already dispensed (settled again)",
     ),
     "rule.seized_code": ("此追溯码读自查获的药盒", "This code was read off a seized box"),
+    "rule.fund_share": (
+        "医保基金支付了其结算金额的 {fund_percent}%（{peers} 家同类机构的中位数为 {peers_percent}%）",
+        "The fund paid {fund_percent}% of what it billed ({peers} peers: {peers_percent}% in the middle)",
+    ),
+    "rulename.fund_share": ("基金支付比例异常", "Fund share far above peers"),
     "rulename.resold_at": ("销售已发放药盒", "Sold boxes already dispensed"),
     "rulename.cloned_at": ("销售克隆码", "Sold cloned codes"),
     "rulename.resold_card": ("卡上有重复结算药盒", "Card on resold boxes"),

@@ -73,6 +73,7 @@ class World:
         setl_id: str | None = None,
         sn: str | None = "auto",
         rxno: str | None = None,
+        price_e4: int | None = None,
     ) -> str:
         setl = setl_id or f"S{next(self.setl):07d}"
         hi, lo = key_parts(code)
@@ -100,6 +101,7 @@ class World:
                 sel_retn_type="return" if ret else "sale",
                 mdtrt_setl_type=2 if self_paid else 1,
                 hifp_pay_fen=0 if self_paid else sign * abs(fen),
+                finl_trns_pric_e4=price_e4,
             )
         )
         return setl

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.errors import NotFoundError, RxtraceError
-from rxtrace.trace.investigate import Lead, find_leads, poisson_surprise, rate_test
+from rxtrace.trace.investigate import Lead, LeadParams, find_leads, poisson_surprise, rate_test
 from rxtrace.trace.protect import mask_id
 
 from .builders import T0, World
@@ -440,3 +440,38 @@ def test_case_scope_and_explained_scores(session: Session) -> None:
         find_leads(session=session, case_id="NOPE")
     with pytest.raises(RxtraceError):
         find_leads(session=session, kind="pharmacist")
+
+
+def test_fund_share_far_above_peers_is_a_lead_before_any_seizure(any_session: Session) -> None:
+    # The insurance bureau's screen: an institution whose fund paid nearly all of what it
+    # billed, where its peers' fund pays about three quarters. A big hospital at the usual
+    # share is no lead, nor is a tiny one with too little billed to judge.
+    w = World(any_session)
+    w.drug("8200001", "XA", 7)
+    price = 300_000  # 30.00 yuan, in ten-thousandths
+    sellers = {f"P{i}": (20, 2200 + 20 * i) for i in range(8)}
+    sellers |= {"BIG": (200, 2280), "PHANTOM": (40, 2940), "TINY": (2, 2940)}
+    for inst, (sales, fen) in sellers.items():
+        w.institution(inst, "pharmacy")
+        for i in range(sales):
+            at = T0 + timedelta(days=i % 90, minutes=i)
+            w.sale(
+                inst=inst,
+                card=f"{inst}-{i}",
+                code=w.new_code("8200001"),
+                med="XA",
+                at=at,
+                fen=fen,
+                price_e4=price,
+            )
+    w.commit()
+    params = LeadParams(fund_share_min_billed_fen=50_000)  # 500 yuan billed is enough to judge here
+    leads = find_leads(session=any_session, kind="institution", params=params)
+    assert "fund_share" in rules_of(leads, "institution", "PHANTOM")
+    for honest in ("BIG", "TINY", *(f"P{i}" for i in range(8))):
+        assert "fund_share" not in rules_of(leads, "institution", honest), honest
+    hit = next(r for r in lead_of(leads, "institution", "PHANTOM").rules if r.rule == "fund_share")
+    assert hit.evidence["fund_percent"] == 98
+    assert 73 <= hit.evidence["peers_percent"] <= 78
+    assert hit.evidence["billed_yuan"] == 1200.0
+    assert "98%" in hit.detail

@@ -55,6 +55,10 @@ def plant_world(folder: Path, *, strength: float = 1.0, seed: int = 11, persons:
     folder.mkdir(parents=True, exist_ok=True)
     w = _World(seed, persons)
     truth = Truth(strength=strength, seed=seed)
+    # Honest institutions' fund shares differ a little (their patients' insurance, their drugs).
+    w.fund_shares = {
+        i["fixmedins_code"]: min(0.9, max(0.6, w.rng.gauss(0.75, 0.025))) for i in w.institutions
+    }
     _honest_life(w)
     _big_hospital(w, truth)
     _chronic_patients(w, truth)
@@ -167,13 +171,23 @@ def _phantom_hospital(w: _World, truth: Truth, strength: float) -> None:
     cards = rng.sample(w.persons, 80)
     truth.phantom_cards = [p["psn_no"] for p in cards]
     share = min(1.0, 0.6 * strength)
+    # No patient pays a part of a bill nobody collected: the fund is charged nearly all of it.
+    fund_share = min(0.98, 0.75 + 0.2 * strength)
     for month in range(8):
         morning = datetime(2025, 3, 3, 8, 0) + timedelta(days=30 * month + rng.randrange(3))
         for i, person in enumerate(p for p in cards if rng.random() < share):
             basket = rng.sample(w.expensive, rng.randrange(2, 4))
             when = morning + timedelta(minutes=2 * i + rng.randrange(2))
             for drug in basket:
-                w.sell(w.new_code(drug), drug, person, hospital, when, doctor=doctors[i % 2])
+                w.sell(
+                    w.new_code(drug),
+                    drug,
+                    person,
+                    hospital,
+                    when,
+                    doctor=doctors[i % 2],
+                    fund_share=fund_share,
+                )
 
 
 def _reseller(w: _World, truth: Truth, strength: float, diverted: list[tuple[str, Drug]]) -> None:

@@ -143,6 +143,8 @@ class _World:
         self.clinics = [i for i in self.institutions if i["kind"] == "clinic"]
         self.pharmacies = [i for i in self.institutions if i["kind"] == "pharmacy"]
         self.expensive = [d for d in self.drugs if d.expensive]
+        # The fund's share of a sale's price, per institution where it differs from FUND_SHARE.
+        self.fund_shares: dict[str, float] = {}
 
     # ---- reference tables ----
     def _drugs(self) -> list[Drug]:
@@ -228,12 +230,15 @@ class _World:
         self_paid: bool = False,
         doctor: str | None = None,
         med_list_codg: str | None = None,
+        fund_share: float | None = None,
     ) -> None:
         self.setl += 1
         split = units is not None
         price = drug.price_fen if not split else -(-drug.price_fen // drug.units)
         qty = units if units is not None else 1
-        pay = 0 if self_paid else round(price * qty * FUND_SHARE)
+        if fund_share is None:
+            fund_share = self.fund_shares.get(inst["fixmedins_code"], FUND_SHARE)
+        pay = 0 if self_paid else round(price * qty * fund_share)
         sign = -1 if kind == "return" else 1
         self.sales.append(
             {

@@ -48,7 +48,7 @@ __all__ = [
 
 # The parameters the basis is built with; the others only weigh and gate what it holds.
 SHAPING = ("window_days", "max_units_per_day", "typical_factor", "min_institutions", "bunch_seconds")
-_VERSION = 1
+_VERSION = 2  # 2: institutions' fund and billed sums
 _META = "lead_basis"
 _TOKEN_PARTS = ("highest_sale_id", "sale_rows_loaded", "institutions", "catalog_products")
 INS = "d.mdtrt_setl_type = 1"
@@ -378,12 +378,16 @@ def fill_settlements(sql: Sql, *, only: str | None = None) -> None:
     }
     columns = (
         "inst TEXT, setl_id TEXT, psn TEXT, sn TEXT, t BIGINT, ndrug BIGINT, dmin TEXT, "
-        "dmax TEXT, boxes BIGINT, nrows BIGINT"
+        "dmax TEXT, boxes BIGINT, nrows BIGINT, fund BIGINT, billed_e4 BIGINT"
     )
+    # What the fund paid and what was billed (price × quantity), on the rows whose price is
+    # known: the fund-share rule compares the two.
     select = (
         f"d.fixmedins_code, d.setl_id, MIN(d.psn_no), MIN(d.mdtrt_sn), {t}, "
         f"{values['ndrug']}, {values['dmin']}, {values['dmax']}, {values['boxes']}, "
-        f"COUNT(*)"
+        f"COUNT(*), "
+        f"SUM(CASE WHEN d.finl_trns_pric_e4 IS NULL THEN 0 ELSE d.hifp_pay_fen END), "
+        f"SUM(COALESCE(d.finl_trns_pric_e4, 0) * d.sel_retn_cnt)"
     )
     limit = f"AND d.fixmedins_code IN (SELECT inst FROM {only}) " if only else ""
     grouped = (
@@ -479,9 +483,9 @@ def _build_institutions(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
                SUM(CASE WHEN sn IS NULL OR sn = '' THEN 1 ELSE 0 END) AS no_visit,
                SUM(pair * short) AS short, SUM(pair * short * same) AS short_same,
                SUM(pair * (1 - short)) AS long, SUM(pair * (1 - short) * same) AS long_same,
-               SUM(disorder) AS disorder
+               SUM(disorder) AS disorder, SUM(fund) AS fund, SUM(billed_e4) AS billed_e4
         FROM (
-            SELECT s.inst, s.psn, s.sn, s.t, s.boxes, s.nrows,
+            SELECT s.inst, s.psn, s.sn, s.t, s.boxes, s.nrows, s.fund, s.billed_e4,
                    CASE WHEN s.prev_t IS NOT NULL AND s.prev_psn <> s.psn
                         THEN 1 ELSE 0 END AS pair,
                    CASE WHEN s.t - s.prev_t <= {int(params.bunch_seconds)}
@@ -538,6 +542,8 @@ def _build_institutions(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
                 "modal_dmax": None if m is None else m.dmax,
                 "modal_boxes": None if m is None else int(m.boxes),
                 "modal_cards": None if m is None else int(m.n),
+                "fund_fen": int(r.fund or 0),
+                "billed_fen": int(r.billed_e4 or 0) // 100,
             }
         )
     return rows

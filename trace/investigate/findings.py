@@ -108,6 +108,9 @@ class InstitutionFigures(NamedTuple):
     # many cards.
     modal: tuple[int, str, str, int] | None
     modal_cards: int
+    # What the fund paid, and what was billed in all, on the sales whose price is known (fen).
+    fund_fen: int = 0
+    billed_fen: int = 0
 
 
 def institution_figures(sql: Sql) -> dict[str, InstitutionFigures]:
@@ -131,6 +134,8 @@ def institution_figures(sql: Sql) -> dict[str, InstitutionFigures]:
                 if r.modal_ndrug is None
                 else (int(r.modal_ndrug), r.modal_dmin, r.modal_dmax, int(r.modal_boxes)),
                 int(r.modal_cards or 0),
+                int(r.fund_fen or 0),
+                int(r.billed_fen or 0),
             )
             for r in sql.rows("SELECT * FROM lead_basis_institution")
         }

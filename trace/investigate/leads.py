@@ -46,7 +46,7 @@ from rxtrace.trace.investigate.findings import Found
 from rxtrace.trace.investigate.params import KINDS, Lead, LeadParams
 from rxtrace.trace.investigate.rules_cards import rule_cross_institution
 from rxtrace.trace.investigate.rules_codes import rule_codes
-from rxtrace.trace.investigate.rules_institutions import rule_institution_shape
+from rxtrace.trace.investigate.rules_institutions import rule_fund_share, rule_institution_shape
 from rxtrace.trace.investigate.rules_seized import rule_seized
 from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.resolve.rules import MAX_DEPTH
@@ -96,6 +96,7 @@ def find_leads(
             rule_cross_institution(sql, params, found)
         if "institution" in kinds:
             rule_institution_shape(sql, params, found)
+            rule_fund_share(sql, params, found)
         scope = _case_scope(sql) if case_id is not None else None
         names = _names(sql, found)
     finally:

@@ -78,6 +78,13 @@ class LeadParams:
     min_rr_shape: float = 2.0
     # A standard prescription may legitimately go to this share of an institution's cards.
     modal_floor: float = 0.1
+    # The fund's share of what an institution billed. A phantom biller charges the fund for
+    # everything (no patient pays a part); honest institutions of one kind differ by a few
+    # points. Judged from this much billed (fen), at least this far above the peers' middle
+    # and this many of their spreads (scaled median absolute deviations).
+    fund_share_min_billed_fen: int = 500_000
+    fund_share_gap: float = 0.10
+    fund_share_spreads: float = 4.0
     evidence_limit: int = 20
     w_resold: float = 3.0
     w_clone: float = 3.0
@@ -90,6 +97,7 @@ class LeadParams:
     w_modal_basket: float = 1.0
     w_bunched: float = 1.0
     w_seized_cards: float = 1.5
+    w_fund_share: float = 2.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from rxtrace.trace.investigate.basis import (
     SAME_BILL,
@@ -18,11 +21,11 @@ from rxtrace.trace.investigate.findings import (
     rate_hit,
     surprise_gate,
 )
-from rxtrace.trace.investigate.params import MIN_OWN_PAIRS, MIN_PEER_EXPOSURE, LeadParams, RateTest
+from rxtrace.trace.investigate.params import MIN_OWN_PAIRS, MIN_PEER_EXPOSURE, LeadParams, RateTest, RuleHit
 from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.investigate.stats import rate_test
 
-__all__ = ["rule_institution_shape"]
+__all__ = ["FundShare", "fund_share_outliers", "rule_fund_share", "rule_institution_shape"]
 
 
 def rule_institution_shape(sql: Sql, params: LeadParams, found: Found) -> None:
@@ -198,3 +201,107 @@ def rule_institution_shape(sql: Sql, params: LeadParams, found: Found) -> None:
             )
             if hit is not None:
                 found.add("institution", inst, hit)
+
+
+# Robust spread of a normal sample: 1.4826 × the median absolute deviation; floored at one
+# point, since honest institutions that all bill at one tariff share have no spread at all.
+_MAD_SCALE = 1.4826
+_MIN_SPREAD = 0.01
+_MIN_PEERS = 5
+
+
+@dataclass(frozen=True)
+class FundShare:
+    """An institution's fund share beside its peers'."""
+
+    kind: str | None
+    share: float
+    shrunk: float
+    peers: int
+    median: float
+    q1: float
+    q3: float
+    spreads: float
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "fund_share": round(self.share, 4),
+            "fund_percent": round(100 * self.share),
+            "shrunk_share": round(self.shrunk, 4),
+            "peers": self.peers,
+            "peers_median": round(self.median, 4),
+            "peers_percent": round(100 * self.median),
+            "peers_q1": round(self.q1, 4),
+            "peers_q3": round(self.q3, 4),
+            "spreads": round(self.spreads, 1),
+        }
+
+
+def fund_share_outliers(
+    figures: Mapping[str, tuple[str | None, int, int]], params: LeadParams
+) -> dict[str, FundShare]:
+    """Institutions whose fund paid a far larger share of what they billed than their peers'.
+
+    ``figures`` maps an institution to (kind, fund paid, billed) in fen. Each is judged
+    against the other institutions of its kind (all others when its kind has fewer than five
+    with enough billing): its share, pulled towards the peers' median by one
+    ``fund_share_min_billed_fen`` of billing at that share (so a small institution needs more
+    evidence), must exceed the median by ``fund_share_gap`` and by ``fund_share_spreads``
+    of the peers' spread.
+
+    >>> peers = {f"P{i}": ("pharmacy", 750_000 + 1_000 * i, 1_000_000) for i in range(9)}
+    >>> sorted(fund_share_outliers({**peers, "X": ("pharmacy", 970_000, 1_000_000)}, LeadParams()))
+    ['X']
+    >>> fund_share_outliers({**peers, "Y": ("pharmacy", 9_700, 10_000)}, LeadParams())  # too little
+    {}
+    """
+    shares = {
+        inst: (kind, fund / billed, billed)
+        for inst, (kind, fund, billed) in figures.items()
+        if billed >= params.fund_share_min_billed_fen
+    }
+    out: dict[str, FundShare] = {}
+    for inst, (kind, share, billed) in shares.items():
+        peers = [s for i, (k, s, _) in shares.items() if i != inst and k == kind]
+        if len(peers) < _MIN_PEERS:
+            peers = [s for i, (_, s, _) in shares.items() if i != inst]
+        if len(peers) < _MIN_PEERS:
+            continue
+        median = statistics.median(peers)
+        spread = max(_MAD_SCALE * statistics.median(abs(s - median) for s in peers), _MIN_SPREAD)
+        prior = params.fund_share_min_billed_fen
+        shrunk = (share * billed + median * prior) / (billed + prior)
+        gap = shrunk - median
+        if gap >= params.fund_share_gap and gap / spread >= params.fund_share_spreads:
+            q1, _, q3 = statistics.quantiles(peers, n=4)
+            out[inst] = FundShare(kind, share, shrunk, len(peers), median, q1, q3, gap / spread)
+    return out
+
+
+def rule_fund_share(sql: Sql, params: LeadParams, found: Found) -> None:
+    """The fund paid far more of what an institution billed than it pays its peers: the
+    insurance bureau's own screen for phantom billing ("对外收款金额与医保报销比例严重异常").
+    Works from sales alone, before any seizure."""
+    per_inst = institution_figures(sql)
+    figures = {i: (r.kind, r.fund_fen, r.billed_fen) for i, r in per_inst.items()}
+    for inst, seen in fund_share_outliers(figures, params).items():
+        fund, billed = per_inst[inst].fund_fen, per_inst[inst].billed_fen
+        found.add(
+            "institution",
+            inst,
+            RuleHit(
+                "fund_share",
+                "Fund paid far more of the bills than at peers",
+                params.w_fund_share * min((seen.shrunk - seen.median) / params.fund_share_gap, 3.0),
+                f"the fund paid {seen.share:.0%} of the {billed / 100:,.0f} yuan billed; at "
+                f"{seen.peers} peers ({seen.kind or 'all kinds'}) the middle share is "
+                f"{seen.median:.0%} (middle half {seen.q1:.0%}–{seen.q3:.0%})",
+                {
+                    **seen.evidence(),
+                    "fund_yuan": round(fund / 100, 2),
+                    "billed_yuan": round(billed / 100, 2),
+                    "setl_ids": [],
+                },
+            ),
+        )

@@ -388,6 +388,10 @@ class LeadBasisInstitution(Base):
     modal_dmax: Mapped[str | None] = mapped_column(String(64))
     modal_boxes: Mapped[int | None] = mapped_column(BigInteger)
     modal_cards: Mapped[int | None] = mapped_column(BigInteger)
+    fund_fen: Mapped[int | None] = mapped_column(BigInteger)
+    """What the fund paid on the sales whose price is known."""
+    billed_fen: Mapped[int | None] = mapped_column(BigInteger)
+    """Their price times quantity: what was billed in all."""
 
 
 class LeadBasisWindow(Base):
