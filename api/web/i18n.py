@@ -219,6 +219,13 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "The fund paid {fund_percent}% of what it billed ({peers} peers: {peers_percent}% in the middle)",
     ),
     "rulename.fund_share": ("基金支付比例异常", "Fund share far above peers"),
+    "rule.fund_share_billed": (
+        "在 {institution} 的 {settlements} 次结算中，医保基金支付了 {fund_percent}%"
+        "（同类机构中位 {peers_percent}%）",
+        "{settlements} settlements at {institution}, the fund paying {fund_percent}% of them "
+        "(peers: {peers_percent}%)",
+    ),
+    "rulename.fund_share_billed": ("在基金支付比例异常的机构结算", "Billed at a fund-share outlier"),
     "rulename.resold_at": ("销售已发放药盒", "Sold boxes already dispensed"),
     "rulename.cloned_at": ("销售克隆码", "Sold cloned codes"),
     "rulename.resold_card": ("卡上有重复结算药盒", "Card on resold boxes"),

@@ -455,18 +455,17 @@ def test_fund_share_far_above_peers_is_a_lead_before_any_seizure(any_session: Se
         w.institution(inst, "pharmacy")
         for i in range(sales):
             at = T0 + timedelta(days=i % 90, minutes=i)
-            w.sale(
-                inst=inst,
-                card=f"{inst}-{i}",
-                code=w.new_code("8200001"),
-                med="XA",
-                at=at,
-                fen=fen,
-                price_e4=price,
-            )
+            code = w.new_code("8200001")
+            # The phantom biller's forty bills go to ten cards, four each, by one doctor.
+            card, dr = (f"PC{i % 10}", "DPH") if inst == "PHANTOM" else (f"{inst}-{i % 10}", f"D{inst}")
+            w.sale(inst=inst, card=card, code=code, med="XA", at=at, fen=fen, price_e4=price, dr=dr)
     w.commit()
     params = LeadParams(fund_share_min_billed_fen=50_000)  # 500 yuan billed is enough to judge here
-    leads = find_leads(session=any_session, kind="institution", params=params)
+    leads = find_leads(session=any_session, params=params)
+    # Its cards and its doctor carry the same excess, as weaker evidence of their own.
+    assert all("fund_share_billed" in rules_of(leads, "card", f"PC{i}") for i in range(10))
+    assert "fund_share_billed" in rules_of(leads, "doctor", "DPH")
+    assert not rules_of(leads, "card", "BIG-0") and not rules_of(leads, "doctor", "DBIG")
     assert "fund_share" in rules_of(leads, "institution", "PHANTOM")
     for honest in ("BIG", "TINY", *(f"P{i}" for i in range(8))):
         assert "fund_share" not in rules_of(leads, "institution", honest), honest

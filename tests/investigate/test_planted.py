@@ -38,17 +38,24 @@ def test_the_truth_names_what_the_files_hold(tmp_path: Path) -> None:
         plant_world(tmp_path / "none", strength=0)
 
 
-def test_before_any_seizure_the_reseller_is_found_and_the_retrying_counter_is_not(
-    session: Session, tmp_path: Path
+def test_before_any_seizure_the_schemes_are_found_and_the_look_alikes_are_not(
+    any_session: Session, tmp_path: Path
 ) -> None:
     truth = plant_world(tmp_path, strength=1.0, persons=800)
-    report = load_paths([Path(p) for p in truth.files], session=session, protector=Protector(b"t" * 32))
+    report = load_paths([Path(p) for p in truth.files], session=any_session, protector=Protector(b"t" * 32))
     assert not report.refused
-    session.commit()
-    leads = find_leads(session=session)
+    any_session.commit()
+    leads = find_leads(session=any_session)
     institutions = [lead for lead in leads if lead.kind == "institution"]
     assert truth.reseller in [lead.id for lead in institutions[:5]]
     counter = truth.decoy_institutions["counter_duplicates"]
     assert counter not in {lead.id for lead in institutions}
-    ring = {lead.id for lead in [x for x in leads if x.kind == "card"][:50]}
-    assert len(ring & set(truth.ring_cards)) >= 0.9 * len(truth.ring_cards)
+    cards = [lead.id for lead in leads if lead.kind == "card"]
+    assert len(set(cards[:50]) & set(truth.ring_cards)) >= 0.9 * len(truth.ring_cards)
+    # The phantom biller from its fund share, its cards and doctors through it.
+    assert truth.phantom_institution in [lead.id for lead in institutions[:5]]
+    assert len(set(cards[:150]) & set(truth.phantom_cards)) >= 0.8 * len(truth.phantom_cards)
+    doctors = [lead.id for lead in leads if lead.kind == "doctor"]
+    assert set(truth.phantom_doctors) <= set(doctors[:5])
+    for decoy in truth.decoy_institutions.values():
+        assert decoy not in [lead.id for lead in institutions[:10]]

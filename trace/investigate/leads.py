@@ -96,6 +96,7 @@ def find_leads(
             rule_cross_institution(sql, params, found)
         if "institution" in kinds:
             rule_institution_shape(sql, params, found)
+        if kinds & {"institution", "card", "doctor"}:
             rule_fund_share(sql, params, found)
         scope = _case_scope(sql) if case_id is not None else None
         names = _names(sql, found)

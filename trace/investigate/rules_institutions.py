@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rxtrace.trace.investigate.basis import (
+    INS,
     SAME_BILL,
     fill_settlements,
     settlements,
@@ -301,6 +302,57 @@ def rule_fund_share(sql: Sql, params: LeadParams, found: Found) -> None:
                     **seen.evidence(),
                     "fund_yuan": round(fund / 100, 2),
                     "billed_yuan": round(billed / 100, 2),
+                    "setl_ids": [],
+                },
+            ),
+        )
+        _billed_through(sql, params, found, inst, seen)
+
+
+def _billed_through(sql: Sql, params: LeadParams, found: Found, inst: str, seen: FundShare) -> None:
+    """The cards and doctors whose own bills at an institution that fired carry the same
+    excess: the fund paid at least ``fund_share_gap`` more of them than the peers' median,
+    on two settlements or more. Read through the institution index: one institution's rows."""
+    parties: dict[tuple[str, str], list[int]] = {}  # (kind, id) -> [fund, billed_e4, settlements]
+    for psn, dr, fund, billed_e4, setls in sql.rows(
+        f"SELECT d.psn_no, d.dr_code, "
+        f"SUM(CASE WHEN d.finl_trns_pric_e4 IS NULL THEN 0 ELSE d.hifp_pay_fen END), "
+        f"SUM(COALESCE(d.finl_trns_pric_e4, 0) * d.sel_retn_cnt), COUNT(DISTINCT d.setl_id) "
+        f"FROM dispensing d WHERE d.fixmedins_code = :inst AND {INS} AND d.sel_retn_cnt > 0 "
+        f"GROUP BY d.psn_no, d.dr_code",
+        {"inst": inst},
+    ):
+        for key in (("card", psn), ("doctor", dr)):
+            if key[1]:
+                sums = parties.setdefault(key, [0, 0, 0])
+                sums[0] += int(fund or 0)
+                sums[1] += int(billed_e4 or 0)
+                sums[2] += int(setls)
+    for (kind, ident), (fund, billed_e4, setls) in sorted(parties.items()):
+        if billed_e4 <= 0 or setls < 2:
+            continue
+        share = fund * 100 / billed_e4
+        gap = share - seen.median
+        if gap < params.fund_share_gap:
+            continue
+        found.add(
+            kind,
+            ident,
+            RuleHit(
+                "fund_share_billed",
+                "Billed at an institution whose fund share is far above peers",
+                # Evidence drawn from the institution's lead: it weighs less than a card's or
+                # doctor's own excess (at most three quarters of the weight).
+                params.w_fund_share * 0.5 * min(gap / params.fund_share_gap, 1.5),
+                f"{setls} settlements at {inst}, the fund paying {share:.0%} of them where "
+                f"{seen.kind or 'its'} peers' middle share is {seen.median:.0%}",
+                {
+                    "institution": inst,
+                    "settlements": setls,
+                    "fund_share": round(share, 4),
+                    "fund_percent": round(100 * share),
+                    "peers_percent": round(100 * seen.median),
+                    "fund_yuan": round(fund / 100, 2),
                     "setl_ids": [],
                 },
             ),
