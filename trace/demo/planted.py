@@ -24,9 +24,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from rxtrace.trace.demo.world import Drug, _honest_life, _money, _with_crs, _World, _write_csv
+from rxtrace.trace.demo.world import Drug, _catalog, _honest_life, _insured, _with_crs, _World, _write_csv
 
 __all__ = ["Truth", "plant_world"]
 
@@ -211,26 +210,10 @@ def _cloner(w: _World, truth: Truth, strength: float, diverted: list[tuple[str, 
 
 
 def _write(folder: Path, w: _World) -> list[Path]:
-    rng = w.rng
-    rng.shuffle(w.sales)
-    insured: list[dict[str, Any]] = [
-        {k: p[k] for k in ("psn_no", "birth_year", "gender", "adcode", "lon", "lat")} for p in w.persons
-    ]
-    catalog = [
-        {
-            "product_id": d.product_id,
-            "med_list_codg": d.med_list_codg,
-            "name": d.name,
-            "spec": d.spec,
-            "manufacturer": d.manufacturer,
-            "units_per_box": d.units,
-            "price": _money(d.price_fen),
-        }
-        for d in w.drugs
-    ]
+    w.rng.shuffle(w.sales)
     return [
-        _write_csv(folder / "institutions.csv", _with_crs(w.institutions, rng)),
-        _write_csv(folder / "insured.csv", insured),
-        _write_csv(folder / "catalog.csv", catalog),
+        _write_csv(folder / "institutions.csv", _with_crs(w.institutions, w.rng)),
+        _write_csv(folder / "insured.csv", _insured(w)),
+        _write_csv(folder / "catalog.csv", _catalog(w)),
         _write_csv(folder / "dispensing.csv", w.sales),
     ]

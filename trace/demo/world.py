@@ -577,28 +577,8 @@ def _write_files(
     third = len(w.sales) // 3
     return [
         _write_csv(folder / "institutions.csv", _with_crs(w.institutions, rng)),
-        _write_csv(
-            folder / "insured.csv",
-            [
-                {k: p[k] for k in ("psn_no", "birth_year", "gender", "adcode", "lon", "lat")}
-                for p in w.persons
-            ],
-        ),
-        _write_csv(
-            folder / "catalog.csv",
-            [
-                {
-                    "product_id": d.product_id,
-                    "med_list_codg": d.med_list_codg,
-                    "name": d.name,
-                    "spec": d.spec,
-                    "manufacturer": d.manufacturer,
-                    "units_per_box": d.units,
-                    "price": _money(d.price_fen),
-                }
-                for d in w.drugs
-            ],
-        ),
+        _write_csv(folder / "insured.csv", _insured(w)),
+        _write_csv(folder / "catalog.csv", _catalog(w)),
         _write_csv(folder / "aggregation.csv", aggregation),
         _write_csv(folder / "dispensing_2025_a.csv", w.sales[:third]),
         _write_csv(folder / "dispensing_2025_b_gb18030.csv", w.sales[third : 2 * third], encoding="gb18030"),
@@ -606,6 +586,26 @@ def _write_files(
         _write_csv(folder / "waybills.csv", waybills),
         _write_csv(folder / "seizures.csv", seizures),
         _write_csv(folder / "seized_codes.csv", seized),
+    ]
+
+
+def _insured(w: _World) -> list[dict[str, Any]]:
+    """The insured persons as the contract's table has them (names and numbers stay out)."""
+    return [{k: p[k] for k in ("psn_no", "birth_year", "gender", "adcode", "lon", "lat")} for p in w.persons]
+
+
+def _catalog(w: _World) -> list[dict[str, Any]]:
+    return [
+        {
+            "product_id": d.product_id,
+            "med_list_codg": d.med_list_codg,
+            "name": d.name,
+            "spec": d.spec,
+            "manufacturer": d.manufacturer,
+            "units_per_box": d.units,
+            "price": _money(d.price_fen),
+        }
+        for d in w.drugs
     ]
 
 
