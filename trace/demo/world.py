@@ -4,7 +4,8 @@ Fixed seed, so the same world comes out every time. Honest life (clinic visits, 
 returns, split packs, self-paid purchases) plus the diversion patterns rxtrace exists to find:
 
 * rented cards, each dispensed expensive drugs at many institutions far beyond any daily dose;
-* a phantom-billing clinic settling the same expensive drugs on many cards with no real visits;
+* a phantom-billing clinic settling the same expensive drugs on many cards with no real visits,
+  the fund charged nearly all of each bill;
 * a pharmacy re-selling recycled boxes on insurance (the same code settled twice);
 * a cloned code printed on another drug's box;
 * collectors' stalls in residential compounds, a warehouse and a parcel bound for Zhengzhou,
@@ -91,6 +92,8 @@ DRUGS: tuple[tuple[str, str, str, int, str, bool], ...] = (
 
 KIND_NAMES = {"hospital": "医院", "clinic": "诊所", "pharmacy": "药房"}
 FUND_SHARE = 0.75  # the fund pays three quarters of a box's price in this world
+# A bill no patient collected has no patient's part: the phantom clinic charges the fund nearly all.
+PHANTOM_FUND_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -380,6 +383,7 @@ def _phantom_clinic(
                 phantom,
                 datetime(2025, 7, 1, 8, 5) + timedelta(days=day, minutes=rng.randrange(30)),
                 doctor=doctor,
+                fund_share=PHANTOM_FUND_SHARE,
             )
             diverted.append((code, drug))
             if drug is expensive[1] and len(carton) < 10:
