@@ -21,7 +21,15 @@ from rxtrace.trace.resolve.rules import Ranked, Status
 from rxtrace.trace.resolve.service import Resolution, resolve_case
 from rxtrace.trace.store import models
 
-__all__ = ["STATUS_HELP_ZH", "STATUS_TEXT", "TERMS", "Dossier", "gather", "rxtrace_version"]
+__all__ = [
+    "REPEAT_UPLOAD_TEXT",
+    "STATUS_HELP_ZH",
+    "STATUS_TEXT",
+    "TERMS",
+    "Dossier",
+    "gather",
+    "rxtrace_version",
+]
 
 # What each status means, for a reader who has never seen rxtrace.
 STATUS_TEXT: dict[str, tuple[str, str]] = {
@@ -55,6 +63,9 @@ STATUS_TEXT: dict[str, tuple[str, str]] = {
 }
 
 # The same, in Chinese: the dossier shows both, the pages the reader's language.
+# Beside a box whose second row repeats an upload of the same order minutes later
+# (``repeat_uploads``): the reader must see that "dispensed repeatedly" may be one sale sent twice.
+REPEAT_UPLOAD_TEXT = "同一结算数分钟内重复上传，可能为一次销售 / uploaded twice minutes apart, maybe one sale"
 STATUS_HELP_ZH: dict[str, str] = {
     "dispensed_repeatedly": (
         "医保基金为此追溯码支付了两次或以上（或拆零超过一盒）："
@@ -166,6 +177,7 @@ class Dossier:
                     "fund_loss": box.fund_loss,
                     "clone": "; ".join(box.clone_reasons),
                     "all_setl_ids": ";".join(s.setl_id for s in box.sales),
+                    "repeat_uploads": ";".join(box.repeat_uploads),
                 }
             )
         return rows

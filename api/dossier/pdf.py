@@ -20,7 +20,14 @@ from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, S
 from reportlab.platypus.flowables import Flowable
 
 from rxtrace.api.dossier.charts import graph_png, timeline_png
-from rxtrace.api.dossier.model import STATUS_HELP_ZH, STATUS_TEXT, TERMS, Dossier, date_range
+from rxtrace.api.dossier.model import (
+    REPEAT_UPLOAD_TEXT,
+    STATUS_HELP_ZH,
+    STATUS_TEXT,
+    TERMS,
+    Dossier,
+    date_range,
+)
 from rxtrace.api.dossier.render import (
     _STATISTICS_NOTE,
     LEADS_SHOWN,
@@ -270,7 +277,8 @@ def _boxes(k: _Kit, d: Dossier) -> list[Flowable]:
             b["code"] + (f" (in {b['via_case']})" if b["via_case"] else ""),
             # Narrow columns break Chinese anywhere, and so Latin words mid-word:
             # each part on its own line keeps the words whole.
-            b["status_text"].replace(" ", "\n", 1),
+            b["status_text"].replace(" ", "\n", 1)
+            + (f"\n({REPEAT_UPLOAD_TEXT}: {b['repeat_uploads']})" if b["repeat_uploads"] else ""),
             b["product"],
             b["setl_id"],
             _text(b["sale_time"]).replace(" ", "\n", 1),

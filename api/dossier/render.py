@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from rxtrace.api.dossier.charts import graph_png, timeline_png
-from rxtrace.api.dossier.model import STATUS_HELP_ZH, STATUS_TEXT, TERMS, Dossier, date_range
+from rxtrace.api.dossier.model import (
+    REPEAT_UPLOAD_TEXT,
+    STATUS_HELP_ZH,
+    STATUS_TEXT,
+    TERMS,
+    Dossier,
+    date_range,
+)
 
 __all__ = ["BOX_COLUMNS", "FORMATS", "WRITERS", "write_csv", "write_html", "write_pdf", "write_xlsx"]
 
@@ -37,6 +44,7 @@ BOX_COLUMNS = (
     "fund_loss",
     "clone",
     "all_setl_ids",
+    "repeat_uploads",
 )
 _URL = re.compile(r"(?i)\b(https?)://")
 
@@ -134,6 +142,7 @@ def write_html(d: Dossier, out: Path) -> None:
         leads_shown=_leads_shown(len(d.leads)),
         shown=LEADS_SHOWN,
         statistics_note=_STATISTICS_NOTE,
+        repeat_upload_text=REPEAT_UPLOAD_TEXT,
         date_range=date_range(d),
         rankings=_rankings(d),
         doctor_place=_doctor_place,

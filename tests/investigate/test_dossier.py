@@ -115,3 +115,32 @@ def test_leads_are_in_plain_words_and_the_table_says_how_many(
     details = {r.detail for lead in dossier.leads for r in lead.rules}
     assert not details & {en for words in dossier.lead_words for _, en in words}
     assert "Poisson surprise" in page and all(r.title in page for lead in dossier.leads for r in lead.rules)
+
+
+def test_a_repeated_upload_is_named_beside_its_box(session: Session, tmp_path: Path) -> None:
+    # A prosecutor reading "dispensed repeatedly" must see when the second row is the same
+    # settlement uploaded again minutes later.
+    from datetime import timedelta
+
+    from .builders import T0
+
+    w = World(session)
+    w.drug("8200001", "XA", 7)
+    w.institution("COUNTER")
+    code = w.new_code("8200001")
+    setl = w.sale(inst="COUNTER", card="C1", code=code, med="XA", at=T0)
+    w.sale(inst="COUNTER", card="C1", code=code, med="XA", at=T0 + timedelta(minutes=3), setl_id=setl)
+    w.seize("Z9", "K9", [code])
+    w.commit()
+    csv_out, html_out = tmp_path / "k9.csv", tmp_path / "k9.html"
+    write_report("K9", session=session, fmt="csv", out=csv_out)
+    write_report("K9", session=session, fmt="html", out=html_out)
+    write_report("K9", session=session, fmt="pdf", out=tmp_path / "k9.pdf")
+    with csv_out.open(encoding="utf-8-sig") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["status"] == "dispensed_repeatedly" and row["repeat_uploads"] == setl
+    assert f"uploaded twice minutes apart, maybe one sale: {setl}" in html_out.read_text(encoding="utf-8")
+    if shutil.which("pdftotext"):
+        pdf = str(tmp_path / "k9.pdf")
+        text = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True, check=True).stdout
+        assert "maybe one sale" in " ".join(text.split())
