@@ -30,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -201,38 +202,42 @@ def measure(engine: Engine, repeat: int, kinds: list[str]) -> dict[str, Any]:
     return result
 
 
-def run_engine(name: str, n: int, repeat: int, kinds: list[str]) -> dict[str, Any]:
+@contextmanager
+def scratch_engine(name: str, prefix: str) -> Iterator[Engine]:
+    """A migrated, empty database on ``name`` (sqlite or postgres), removed afterwards: a
+    10 M-row database is 2.7 GB, never left behind in /tmp or on the server."""
     if name == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix="rxtrace-bench-"))
+        folder = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
         engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
-        migrate(engine)
-
-        def cleanup() -> None:
-            # A 10 M-row database is 2.7 GB: never leave it behind in /tmp.
+        try:
+            migrate(engine)
+            yield engine
+        finally:
             engine.dispose()
             shutil.rmtree(folder, ignore_errors=True)
-    else:
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        db = f"rxtrace_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db}"'))
-        engine = make_engine(admin.url.set(database=db).render_as_string(hide_password=False))
-        migrate(engine)
-
-        def cleanup() -> None:
-            engine.dispose()
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-
+        return
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    db = f"{prefix.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    engine = make_engine(admin.url.set(database=db).render_as_string(hide_password=False))
     try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+
+
+def run_engine(name: str, n: int, repeat: int, kinds: list[str]) -> dict[str, Any]:
+    with scratch_engine(name, "rxtrace-bench") as engine:
         load_s = fill(engine, n)
         result = measure(engine, repeat, kinds)
         result["load_s"] = load_s
         with Session(engine) as s:
             result["rows"] = s.execute(text("SELECT COUNT(*) FROM dispensing")).scalar_one()
         return result
-    finally:
-        cleanup()
 
 
 def main() -> None:

@@ -21,22 +21,22 @@ import argparse
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.demo.planted import Truth, plant_world
 from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.investigate import Lead, find_leads
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.store.db import make_engine, migrate
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from leads_bench import scratch_engine  # the benches' shared scratch database
 
 
 def rank_of(leads: list[Lead], kind: str, ident: str) -> int | None:
@@ -68,20 +68,9 @@ def decoys_on_top(leads: list[Lead], truth: Truth, top: int = 10) -> list[str]:
 
 def measure(strength: float, engine_name: str) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="rxtrace-quality-"))
-    admin = None
-    db = ""
     try:
         truth = plant_world(folder / "world", strength=strength)
-        if engine_name == "sqlite":
-            engine = make_engine(f"sqlite:///{folder / 'quality.db'}")
-        else:
-            admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-            db = f"rxtrace_quality_{uuid.uuid4().hex[:8]}"
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{db}"'))
-            engine = make_engine(admin.url.set(database=db).render_as_string(hide_password=False))
-        migrate(engine)
-        with Session(engine) as session:
+        with scratch_engine(engine_name, "rxtrace-quality") as engine, Session(engine) as session:
             files = [Path(p) for p in truth.files]
             report = load_paths(files, session=session, protector=Protector(b"q" * 32))
             session.commit()
@@ -90,7 +79,6 @@ def measure(strength: float, engine_name: str) -> dict[str, Any]:
             leads = find_leads(session=session)
             seconds = time.perf_counter() - started
             rows = session.execute(text("SELECT COUNT(*) FROM dispensing")).scalar_one()
-        engine.dispose()
         return {
             "strength": strength,
             "rows": rows,
@@ -107,9 +95,6 @@ def measure(strength: float, engine_name: str) -> dict[str, Any]:
             "decoys_top10": decoys_on_top(leads, truth),
         }
     finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         shutil.rmtree(folder, ignore_errors=True)
 
 
