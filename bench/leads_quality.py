@@ -11,8 +11,11 @@ sales twice), loads it with no seizure and runs every rule. Printed per strength
 - the rank of the phantom-billing hospital, the reseller and the cloner among institution leads
   (targets: each in the top 5);
 - the share of ring cards in the top 50 card leads (target ≥ 90 %) and of phantom-billed cards
-  in the top 150 (target ≥ 80 %);
-- the decoys in the top 10 of any kind (target: none).
+  in the top 150 (target ≥ 80 %), other schemes' cards set aside (the ring's "(all)" column
+  counts them: with four schemes of cards in one world, the others' take places in a top 50);
+- the decoys in the top 10 of any kind (target: none);
+- the share of cards travelling together (a rotation group) and of cards making many small
+  visits found in the top 150 card leads (no target in the issue: reported).
 """
 
 from __future__ import annotations
@@ -45,17 +48,29 @@ def rank_of(leads: list[Lead], kind: str, ident: str) -> int | None:
     return ranked.index(ident) + 1 if ident in ranked else None
 
 
-def recall(leads: list[Lead], kind: str, idents: list[str], top: int) -> float:
-    """The share of ``idents`` among the first ``top`` leads of ``kind``."""
-    shown = {lead.id for lead in [x for x in leads if x.kind == kind][:top]}
+def recall(
+    leads: list[Lead], kind: str, idents: list[str], top: int, *, besides: frozenset[str] = frozenset()
+) -> float:
+    """The share of ``idents`` among the first ``top`` leads of ``kind``, not counting the
+    entities in ``besides`` (other schemes' cards: a top 50 of the ring cards and honest
+    cards is what the target is about; cards of other planted schemes above them are no
+    failure of the ring's rules)."""
+    ranked = [x.id for x in leads if x.kind == kind and (x.id in idents or x.id not in besides)]
+    shown = set(ranked[:top])
     return sum(1 for i in idents if i in shown) / len(idents) if idents else 0.0
+
+
+def other_schemes(truth: Truth, own: list[str]) -> frozenset[str]:
+    """The cards of every planted scheme but the one of ``own``."""
+    planted = {*truth.ring_cards, *truth.phantom_cards, *truth.rotation_cards, *truth.small_visit_cards}
+    return frozenset(planted - set(own))
 
 
 def decoys_on_top(leads: list[Lead], truth: Truth, top: int = 10) -> list[str]:
     """The decoys among the first ``top`` leads of each kind, as kind:id."""
     decoy_insts = set(truth.decoy_institutions.values())
     decoy_cards = {c for cards in truth.decoy_cards.values() for c in cards}
-    planted_cards = set(truth.ring_cards) | set(truth.phantom_cards)
+    planted_cards = {*truth.ring_cards, *truth.phantom_cards, *truth.rotation_cards, *truth.small_visit_cards}
     out = []
     for kind in ("card", "institution", "doctor", "code"):
         for lead in [x for x in leads if x.kind == kind][:top]:
@@ -86,12 +101,19 @@ def measure(strength: float, engine_name: str) -> dict[str, Any]:
             "phantom": rank_of(leads, "institution", truth.phantom_institution),
             "reseller": rank_of(leads, "institution", truth.reseller),
             "cloner": rank_of(leads, "institution", truth.cloner),
-            "ring_top50": recall(leads, "card", truth.ring_cards, 50),
-            "phantom_cards_top150": recall(leads, "card", truth.phantom_cards, 150),
+            "ring_top50_all": recall(leads, "card", truth.ring_cards, 50),
+            "ring_top50": recall(
+                leads, "card", truth.ring_cards, 50, besides=other_schemes(truth, truth.ring_cards)
+            ),
+            "phantom_cards_top150": recall(
+                leads, "card", truth.phantom_cards, 150, besides=other_schemes(truth, truth.phantom_cards)
+            ),
             "phantom_doctor": min(
                 (r for d in truth.phantom_doctors if (r := rank_of(leads, "doctor", d)) is not None),
                 default=None,
             ),
+            "rotation_top150": recall(leads, "card", truth.rotation_cards, 150),
+            "small_visits_top150": recall(leads, "card", truth.small_visit_cards, 150),
             "decoys_top10": decoys_on_top(leads, truth),
         }
     finally:
@@ -109,7 +131,8 @@ def main() -> None:
     print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
         f"{'strength':>8} {'rows':>7} {'leads s':>8} {'phantom':>8} {'reseller':>9} {'cloner':>7} "
-        f"{'ring@50':>8} {'ph.cards@150':>13} {'ph.doctor':>10}  decoys in a top 10"
+        f"{'ring@50':>8} {'(all)':>6} {'ph.cards@150':>13} {'ph.doctor':>10} {'rotation@150':>13} "
+        f"{'small@150':>10}  decoys in a top 10"
     )
 
     def rank(value: int | None) -> str:
@@ -119,8 +142,10 @@ def main() -> None:
         r = measure(strength, args.engine)
         print(
             f"{strength:>8g} {r['rows']:>7} {r['seconds']:>8.2f} {rank(r['phantom']):>8} "
-            f"{rank(r['reseller']):>9} {rank(r['cloner']):>7} {r['ring_top50']:>8.0%} "
-            f"{r['phantom_cards_top150']:>13.0%} {rank(r['phantom_doctor']):>10}  "
+            f"{rank(r['reseller']):>9} {rank(r['cloner']):>7} "
+            f"{r['ring_top50']:>8.0%} {r['ring_top50_all']:>6.0%} "
+            f"{r['phantom_cards_top150']:>13.0%} {rank(r['phantom_doctor']):>10} "
+            f"{r['rotation_top150']:>13.0%} {r['small_visits_top150']:>10.0%}  "
             f"{', '.join(r['decoys_top10']) or 'none'}",
             flush=True,
         )

@@ -226,6 +226,27 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "(peers: {peers_percent}%)",
     ),
     "rulename.fund_share_billed": ("在基金支付比例异常的机构结算", "Billed at a fund-share outlier"),
+    "rule.co_visits": (
+        "与同组 {group_size} 张卡中的 {partners} 张在 {institution_count} 家机构先后结算"
+        "（与同一张卡同日先后结算最多 {days_together} 天）",
+        "Settled one after another with {partners} cards of a group of {group_size}, at "
+        "{institution_count} institutions (up to {days_together} days with the same card)",
+    ),
+    "rulename.co_visits": ("多卡结伴结算", "Cards that come together"),
+    "rule.small_visits": (
+        "{first_day} 至 {last_day} 在 {institutions} 家机构就诊 {visits} 次配 {drug_name}"
+        "（每 30 天约 {visits_per_window} 次），共 {units} 单位，为一般用量的 {ratio} 倍",
+        "{visits} visits for {drug_name} at {institutions} institutions from {first_day} to "
+        "{last_day} ({visits_per_window} a window): {units} units, {ratio}× a card's usual use",
+    ),
+    "rulename.small_visits": ("多次就诊少量配药", "Many small visits"),
+    "rule.bursts": (
+        "{observed} 次结算距上一张不同医保卡的结算不到 {burst_seconds} 秒"
+        "（按其他医生的比例应约 {expected} 次，共 {settlements} 次结算）",
+        "{observed} settlements to another card within {burst_seconds} s of the last "
+        "(other doctors' rate: about {expected}; {settlements} settlements)",
+    ),
+    "rulename.bursts": ("短时连续为多卡结算", "Cards billed in bursts"),
     "rulename.resold_at": ("销售已发放药盒", "Sold boxes already dispensed"),
     "rulename.cloned_at": ("销售克隆码", "Sold cloned codes"),
     "rulename.resold_card": ("卡上有重复结算药盒", "Card on resold boxes"),

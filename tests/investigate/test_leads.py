@@ -456,16 +456,22 @@ def test_fund_share_far_above_peers_is_a_lead_before_any_seizure(any_session: Se
         for i in range(sales):
             at = T0 + timedelta(days=i % 90, minutes=i)
             code = w.new_code("8200001")
-            # The phantom biller's forty bills go to ten cards, four each, by one doctor.
-            card, dr = (f"PC{i % 10}", "DPH") if inst == "PHANTOM" else (f"{inst}-{i % 10}", f"D{inst}")
+            # The phantom biller's forty bills go to ten cards, four each, by one doctor but
+            # for the last two (too few bills to judge that doctor's own share).
+            phantom_dr = "DPH2" if i >= sales - 2 else "DPH"
+            card, dr = (f"PC{i % 10}", phantom_dr) if inst == "PHANTOM" else (f"{inst}-{i % 10}", f"D{inst}")
             w.sale(inst=inst, card=card, code=code, med="XA", at=at, fen=fen, price_e4=price, dr=dr)
     w.commit()
     params = LeadParams(fund_share_min_billed_fen=50_000)  # 500 yuan billed is enough to judge here
     leads = find_leads(session=any_session, params=params)
-    # Its cards and its doctor carry the same excess, as weaker evidence of their own.
+    # Its cards and its doctors carry the same excess, as weaker evidence of their own; the
+    # doctor with enough bills of his own is found by his own share, once.
     assert all("fund_share_billed" in rules_of(leads, "card", f"PC{i}") for i in range(10))
-    assert "fund_share_billed" in rules_of(leads, "doctor", "DPH")
+    assert rules_of(leads, "doctor", "DPH") == {"fund_share"}
+    assert rules_of(leads, "doctor", "DPH2") == {"fund_share_billed"}
     assert not rules_of(leads, "card", "BIG-0") and not rules_of(leads, "doctor", "DBIG")
+    for honest in ("BIG", *(f"P{i}" for i in range(8))):
+        assert not rules_of(leads, "doctor", f"D{honest}"), honest
     assert "fund_share" in rules_of(leads, "institution", "PHANTOM")
     for honest in ("BIG", "TINY", *(f"P{i}" for i in range(8))):
         assert "fund_share" not in rules_of(leads, "institution", honest), honest
@@ -474,3 +480,106 @@ def test_fund_share_far_above_peers_is_a_lead_before_any_seizure(any_session: Se
     assert 73 <= hit.evidence["peers_percent"] <= 78
     assert hit.evidence["billed_yuan"] == 1200.0
     assert "98%" in hit.detail
+
+
+def test_cards_that_travel_together_are_a_group_with_the_card_that_ties_them(any_session: Session) -> None:
+    # A collector takes six rented cards to one pharmacy after another, a trip a week, and
+    # hands them over the counter one after another. A household of four fetching its
+    # medicine together every month at its pharmacy is no group; nine cards billed in one
+    # sitting at one hospital month after month are the hospital's pattern, not travel.
+    w = World(any_session)
+    w.drug("8300001", "XC", 7)
+    w.honest_background(pharmacies=4, sales_each=40, cards=150)
+    places = [w.institution(f"R{i}") for i in range(3)]
+    w.institution("FAM")
+    w.institution("H1", "hospital")
+    ring = [f"RC{i}" for i in range(6)]
+    for week in range(8):
+        at = T0 + timedelta(days=7 * week, hours=10)
+        for i, card in enumerate(ring):
+            if (week + i) % 6 == 5:
+                continue  # one card stays home each week: the group is more than one visit's cards
+            w.sale(
+                inst=places[week % 3],
+                card=card,
+                code=w.new_code("8300001"),
+                med="XC",
+                at=at + timedelta(minutes=2 * i),
+            )
+    for month in range(10):
+        at = T0 + timedelta(days=30 * month, hours=16)
+        for i in range(4):
+            w.sale(
+                inst="FAM", card=f"FC{i}", code=w.new_code("8300001"), med="XC", at=at + timedelta(minutes=i)
+            )
+        for i in range(9):
+            w.sale(
+                inst="H1",
+                card=f"HC{i}",
+                code=w.new_code("8300001"),
+                med="XC",
+                at=at + timedelta(minutes=3 * i),
+            )
+    w.commit()
+    leads = find_leads(session=any_session, kind="card")
+    for card in ring:
+        hit = next(r for r in lead_of(leads, "card", card).rules if r.rule == "co_visits")
+        assert hit.evidence["group_size"] == 6 and hit.evidence["institution_count"] == 3
+        assert hit.evidence["card"] in ring  # the one with the most days beside the others
+        assert hit.to_dict()["evidence"]["card"] == mask_id(hit.evidence["card"])
+        assert len(hit.evidence["setl_ids"]) >= 4
+        assert "RC" not in hit.detail  # no card number in the words; the evidence masks them
+        assert all(c.startswith("R**") for c in hit.to_dict()["evidence"]["cards"])
+    for card in [f"FC{i}" for i in range(4)] + [f"HC{i}" for i in range(9)]:
+        assert "co_visits" not in rules_of(leads, "card", card), card
+
+
+def test_many_small_visits_add_up_over_the_year_where_no_window_shows_them(any_session: Session) -> None:
+    # One box every ten days from two pharmacies in turn for ten months: three boxes a window,
+    # below any window's plausible dose, three times a card's usual use over the year. A
+    # chronic patient fetching a box a month at two pharmacies is a treatment.
+    w = World(any_session)
+    w.drug("8300002", "XS", 7)
+    w.institution("A")
+    w.institution("B")
+    for i in range(30):  # usual use: a box a month, each card on its own day
+        for month in range(10):
+            at = T0 + timedelta(days=30 * month + i % 25, hours=8 + i % 9)
+            w.sale(inst="AB"[month % 2], card=f"U{i}", code=w.new_code("8300002"), med="XS", at=at)
+    for visit in range(30):
+        at = T0 + timedelta(days=10 * visit, hours=11)
+        w.sale(inst="AB"[visit % 2], card="SMALL", code=w.new_code("8300002"), med="XS", at=at)
+    w.commit()
+    leads = find_leads(session=any_session, kind="card")
+    hit = next(r for r in lead_of(leads, "card", "SMALL").rules if r.rule == "small_visits")
+    assert hit.evidence["visits"] == 30 and hit.evidence["institutions"] == 2
+    assert hit.evidence["drug"] == "XS" and hit.evidence["ratio"] >= 2
+    assert len(hit.evidence["setl_ids"]) == 20  # the evidence limit
+    assert rules_of(leads, "card", "SMALL") == {"small_visits"}  # no window shows it
+    assert not any(rules_of(leads, "card", f"U{i}") for i in range(30))
+
+
+def test_a_doctor_billing_cards_in_bursts_is_a_lead(any_session: Session) -> None:
+    # Twenty-five cards a morning, a minute apart, once a month, by one doctor; the other
+    # doctors see a patient every twenty minutes or more.
+    w = World(any_session)
+    w.drug("8300003", "XB", 7)
+    for inst in ("H1", "H2", "H3"):
+        w.institution(inst, "hospital")
+        for n in range(3):
+            for day in range(60):
+                for slot in range(4):
+                    at = T0 + timedelta(days=day, hours=8 + 2 * slot, minutes=20 * n)
+                    card = f"{inst}-{n}-{(day * 4 + slot) % 97}"
+                    w.sale(
+                        inst=inst, card=card, code=w.new_code("8300003"), med="XB", at=at, dr=f"D{inst}{n}"
+                    )
+    for month in range(2):
+        for i in range(25):
+            at = T0 + timedelta(days=30 * month + 1, hours=7, minutes=i)
+            w.sale(inst="H1", card=f"PC{i}", code=w.new_code("8300003"), med="XB", at=at, dr="DBURST")
+    w.commit()
+    leads = find_leads(session=any_session, kind="doctor")
+    hit = next(r for r in lead_of(leads, "doctor", "DBURST").rules if r.rule == "bursts")
+    assert hit.evidence["observed"] == 48 and hit.evidence["settlements"] == 50
+    assert {lead.id for lead in leads if "bursts" in {r.rule for r in lead.rules}} == {"DBURST"}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from rxtrace.api.web.i18n import LANGUAGES, explain_rule
 from rxtrace.trace.demo.planted import plant_world
 from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.investigate import find_leads
@@ -50,12 +51,48 @@ def test_before_any_seizure_the_schemes_are_found_and_the_look_alikes_are_not(
     assert truth.reseller in [lead.id for lead in institutions[:5]]
     counter = truth.decoy_institutions["counter_duplicates"]
     assert counter not in {lead.id for lead in institutions}
-    cards = [lead.id for lead in leads if lead.kind == "card"]
+    # Ranked among honest cards: the other schemes' cards set aside (bench/leads_quality.py).
+    planted = {*truth.ring_cards, *truth.phantom_cards, *truth.rotation_cards, *truth.small_visit_cards}
+
+    def cards_besides(own: list[str]) -> list[str]:
+        return [x.id for x in leads if x.kind == "card" and (x.id in own or x.id not in planted)]
+
+    cards = cards_besides(truth.ring_cards)
     assert len(set(cards[:50]) & set(truth.ring_cards)) >= 0.9 * len(truth.ring_cards)
     # The phantom biller from its fund share, its cards and doctors through it.
     assert truth.phantom_institution in [lead.id for lead in institutions[:5]]
+    cards = cards_besides(truth.phantom_cards)
     assert len(set(cards[:150]) & set(truth.phantom_cards)) >= 0.8 * len(truth.phantom_cards)
     doctors = [lead.id for lead in leads if lead.kind == "doctor"]
     assert set(truth.phantom_doctors) <= set(doctors[:5])
     for decoy in truth.decoy_institutions.values():
         assert decoy not in [lead.id for lead in institutions[:10]]
+    # Cards travelling together are found by their co-visits, each with the card that ties
+    # them; the many small visits by the year's sum. Neither rule fires on a look-alike: the
+    # families at one pharmacy, the chronic patients at two, the big hospital's patients, nor
+    # the phantom hospital's cards billed in one sitting (that is the hospital's pattern).
+    by_card = {lead.id: {r.rule: r for r in lead.rules} for lead in leads if lead.kind == "card"}
+    rotation = [c for c in truth.rotation_cards if "co_visits" in by_card.get(c, {})]
+    assert len(rotation) >= 0.9 * len(truth.rotation_cards)
+    ties = {by_card[c]["co_visits"].evidence["card"] for c in rotation}
+    assert len(ties) == 1 and ties <= set(truth.rotation_cards)
+    assert all(by_card[c]["co_visits"].evidence["setl_ids"] for c in rotation)
+    small = [c for c in truth.small_visit_cards if "small_visits" in by_card.get(c, {})]
+    assert len(small) >= 0.9 * len(truth.small_visit_cards)
+    look_alikes = {c for cards in truth.decoy_cards.values() for c in cards} - planted
+    for card in look_alikes | (set(truth.phantom_cards) - set(truth.ring_cards)):
+        assert not {"co_visits", "small_visits"} & set(by_card.get(card, {})), card
+    # The phantom hospital's two doctors, by their own fund share and their bursts; no other
+    # doctor of the hospitals by bursts.
+    by_doctor = {lead.id: {r.rule for r in lead.rules} for lead in leads if lead.kind == "doctor"}
+    for doctor in truth.phantom_doctors:
+        assert {"fund_share", "bursts"} <= by_doctor[doctor]
+    big = truth.decoy_institutions["big_hospital"]
+    assert not [d for d in by_doctor if d.startswith(f"D{big[1:]}")]
+    # Every rule the pages have words for fills each blank from its own evidence.
+    for lead in leads:
+        for hit in lead.rules:
+            for language in LANGUAGES:
+                words = explain_rule(hit.rule, hit.evidence, {}, language)
+                assert words is None or "?" not in words, (hit.rule, words)
+    assert explain_rule("co_visits", by_card[rotation[0]]["co_visits"].evidence, {}, "zh-CN")

@@ -7,7 +7,11 @@ Schemes (``strength`` 1.0 is the default size of each; 0.5 halves it, 2.0 double
 * a phantom-billing hospital: cards billed every month, in bursts, by two doctors, for baskets
   of unrelated expensive drugs no patient collected;
 * a reselling pharmacy: boxes already dispensed, settled again;
-* a code-cloning pharmacy: one box's code settled on another drug's box.
+* a code-cloning pharmacy: one box's code settled on another drug's box;
+* rented cards that travel together: a collector hands a few of them over the counter one
+  after another, a trip a week, at one pharmacy or clinic after another;
+* cards fetching one drug a box at a time every ten days from two institutions in turn (many
+  small visits: no window holds more than a plausible dose, the year holds three times it).
 
 Look-alikes (decoys): a big honest hospital (many times the others' volume), elderly patients
 refilling chronic drugs monthly at two institutions, families whose cards visit one pharmacy
@@ -42,6 +46,8 @@ class Truth:
     phantom_cards: list[str] = field(default_factory=list)
     reseller: str = ""
     cloner: str = ""
+    rotation_cards: list[str] = field(default_factory=list)
+    small_visit_cards: list[str] = field(default_factory=list)
     decoy_institutions: dict[str, str] = field(default_factory=dict)
     decoy_cards: dict[str, list[str]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
@@ -67,6 +73,9 @@ def plant_world(folder: Path, *, strength: float = 1.0, seed: int = 11, persons:
     _phantom_hospital(w, truth, strength)
     _reseller(w, truth, strength, diverted)
     _cloner(w, truth, strength, diverted)
+    # After the others, so that adding them left the others' draws as they were.
+    _rotation(w, truth, strength)
+    _small_visits(w, truth, strength)
     truth.files = [str(p) for p in _write(folder, w)]
     (folder / "truth.json").write_text(json.dumps(asdict(truth), ensure_ascii=False, indent=2) + "\n")
     return truth
@@ -207,6 +216,48 @@ def _cloner(w: _World, truth: Truth, strength: float, diverted: list[tuple[str, 
         other = next(d for d in w.expensive if d is not drug)
         when = w.when(datetime(2025, 11, 1), 30)
         w.sell(code, other, rng.choice(w.persons), cloner, when, med_list_codg=other.med_list_codg)
+
+
+def _unused(w: _World, truth: Truth, n: int) -> list[dict[str, str]]:
+    """``n`` persons who play no part yet: a scheme's cards are its own."""
+    taken = {*truth.ring_cards, *truth.phantom_cards, *truth.rotation_cards, *truth.small_visit_cards}
+    taken |= {c for cards in truth.decoy_cards.values() for c in cards}
+    return w.rng.sample([p for p in w.persons if p["psn_no"] not in taken], n)
+
+
+def _rotation(w: _World, truth: Truth, strength: float) -> None:
+    """Rented cards that travel together: each week a collector takes three to five of ten
+    cards to one of five pharmacies and clinics and hands them over the counter one after
+    another, each for a box of an expensive drug. No card alone gets much of any drug."""
+    rng = w.rng
+    cards = _unused(w, truth, 10)
+    truth.rotation_cards = [p["psn_no"] for p in cards]
+    places = rng.sample(w.clinics + w.pharmacies, 5)
+    for week in range(_scaled(30, strength)):
+        when = datetime(2025, 2, 3, 9) + timedelta(days=7 * week + rng.randrange(3), hours=rng.randrange(9))
+        where = rng.choice(places)
+        for i, person in enumerate(rng.sample(cards, rng.randrange(3, 6))):
+            drug = rng.choice(w.expensive)
+            at = when + timedelta(minutes=2 * i + rng.randrange(2))
+            w.sell(w.new_code(drug), drug, person, where, at)
+
+
+def _small_visits(w: _World, truth: Truth, strength: float) -> None:
+    """Cards fetching one expensive drug a box at a time, every ten days or so, from two
+    institutions in turn, for ten months ("每月多次就诊少量配药")."""
+    rng = w.rng
+    cards = _unused(w, truth, 12)
+    truth.small_visit_cards = [p["psn_no"] for p in cards]
+    drugs = [d for d in w.expensive if d.units >= 7]
+    for person in cards:
+        drug = rng.choice(drugs)
+        places = rng.sample(w.clinics + w.pharmacies, 2)
+        visits = _scaled(30, strength)
+        for v in range(visits):
+            when = datetime(2025, 2, 1) + timedelta(
+                days=v * 300 // visits + rng.randrange(3), hours=rng.randrange(8, 19)
+            )
+            w.sell(w.new_code(drug), drug, person, places[v % 2], when)
 
 
 def _write(folder: Path, w: _World) -> list[Path]:

@@ -44,8 +44,9 @@ from rxtrace.trace.investigate.basis import (
 )
 from rxtrace.trace.investigate.findings import Found
 from rxtrace.trace.investigate.params import KINDS, Lead, LeadParams
-from rxtrace.trace.investigate.rules_cards import rule_cross_institution
+from rxtrace.trace.investigate.rules_cards import rule_covisits, rule_cross_institution, rule_small_visits
 from rxtrace.trace.investigate.rules_codes import rule_codes
+from rxtrace.trace.investigate.rules_doctors import rule_doctor_bursts, rule_doctor_fund_share
 from rxtrace.trace.investigate.rules_institutions import rule_fund_share, rule_institution_shape
 from rxtrace.trace.investigate.rules_seized import rule_seized
 from rxtrace.trace.investigate.sql import Sql
@@ -94,10 +95,16 @@ def find_leads(
             rule_seized(sql, params, found, kinds)
         if "card" in kinds:
             rule_cross_institution(sql, params, found)
+            rule_small_visits(sql, params, found)
+            rule_covisits(sql, params, found)
         if "institution" in kinds:
             rule_institution_shape(sql, params, found)
+        own: set[str] = set()
+        if "doctor" in kinds:
+            own = rule_doctor_fund_share(sql, params, found)
+            rule_doctor_bursts(sql, params, found)
         if kinds & {"institution", "card", "doctor"}:
-            rule_fund_share(sql, params, found)
+            rule_fund_share(sql, params, found, own=own)
         scope = _case_scope(sql) if case_id is not None else None
         names = _names(sql, found)
     finally:

@@ -85,6 +85,24 @@ class LeadParams:
     fund_share_min_billed_fen: int = 500_000
     fund_share_gap: float = 0.10
     fund_share_spreads: float = 4.0
+    # A doctor's bursts: settlements to another card within this of the doctor's previous one
+    # (no consultation takes less), at a rate far above other doctors'.
+    burst_seconds: int = 300
+    # Cards that come together: settled within this many settlements of each other at one
+    # institution on one day, on ``covisit_min_days`` days or more, in a group of at least
+    # ``covisit_min_cards`` (a household of four fetching its medicine together is no ring),
+    # travelling: at ``covisit_min_institutions`` or more. Cards billed in one sitting at one
+    # institution are that institution's pattern (its doctors' bursts), not their holders'.
+    covisit_neighbours: int = 3
+    covisit_min_days: int = 3
+    covisit_min_cards: int = 5
+    covisit_min_institutions: int = 2
+    # Many small visits: one drug on this many days or more, at two institutions or more, at
+    # least ``small_visits_per_month`` visits a window on average, adding up to
+    # ``small_visits_ratio`` times what a card usually takes over the same span.
+    small_visits_min_visits: int = 6
+    small_visits_per_month: float = 2.0
+    small_visits_ratio: float = 2.0
     evidence_limit: int = 20
     w_resold: float = 3.0
     w_clone: float = 3.0
@@ -98,6 +116,9 @@ class LeadParams:
     w_bunched: float = 1.0
     w_seized_cards: float = 1.5
     w_fund_share: float = 2.0
+    w_bursts: float = 1.0
+    w_covisit: float = 1.5
+    w_small_visits: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,10 +280,11 @@ def fund_share_outliers(
     return out
 
 
-def rule_fund_share(sql: Sql, params: LeadParams, found: Found) -> None:
+def rule_fund_share(sql: Sql, params: LeadParams, found: Found, *, own: Set[str] = frozenset()) -> None:
     """The fund paid far more of what an institution billed than it pays its peers: the
     insurance bureau's own screen for phantom billing ("对外收款金额与医保报销比例严重异常").
-    Works from sales alone, before any seizure."""
+    Works from sales alone, before any seizure. ``own``: doctors already found by their own
+    fund share, not found again as billed there."""
     per_inst = institution_figures(sql)
     figures = {i: (r.kind, r.fund_fen, r.billed_fen) for i, r in per_inst.items()}
     for inst, seen in fund_share_outliers(figures, params).items():
@@ -306,10 +307,12 @@ def rule_fund_share(sql: Sql, params: LeadParams, found: Found) -> None:
                 },
             ),
         )
-        _billed_through(sql, params, found, inst, seen)
+        _billed_through(sql, params, found, inst, seen, own)
 
 
-def _billed_through(sql: Sql, params: LeadParams, found: Found, inst: str, seen: FundShare) -> None:
+def _billed_through(
+    sql: Sql, params: LeadParams, found: Found, inst: str, seen: FundShare, own: Set[str]
+) -> None:
     """The cards and doctors whose own bills at an institution that fired carry the same
     excess: the fund paid at least ``fund_share_gap`` more of them than the peers' median,
     on two settlements or more. Read through the institution index: one institution's rows."""
@@ -329,7 +332,7 @@ def _billed_through(sql: Sql, params: LeadParams, found: Found, inst: str, seen:
                 sums[1] += int(billed_e4 or 0)
                 sums[2] += int(setls)
     for (kind, ident), (fund, billed_e4, setls) in sorted(parties.items()):
-        if billed_e4 <= 0 or setls < 2:
+        if billed_e4 <= 0 or setls < 2 or (kind == "doctor" and ident in own):
             continue
         share = fund * 100 / billed_e4
         gap = share - seen.median

@@ -426,6 +426,47 @@ class LeadBasisDoctor(Base):
     dr_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     sale_rows: Mapped[int] = mapped_column(BigInteger)
     fixmedins_code: Mapped[str | None] = mapped_column(String(64))
+    fund_fen: Mapped[int | None] = mapped_column(BigInteger)
+    """What the fund paid on the doctor's sales whose price is known."""
+    billed_fen: Mapped[int | None] = mapped_column(BigInteger)
+    """What those sales billed (price × quantity)."""
+    setls: Mapped[int | None] = mapped_column(BigInteger)
+    bursts: Mapped[int | None] = mapped_column(BigInteger)
+    """Settlements billed to another card within ``bunch_seconds`` of the doctor's previous one."""
+
+
+class LeadBasisCovisit(Base):
+    """Two cards settled one right after the other at one institution, on two days or more.
+
+    Rented cards travel together: a collector hands them over the counter one after another.
+    Neighbours in an institution's day (a few settlements apart) rather than every pair of
+    the day, so the pairs grow with the sales, not with their square at a busy hospital.
+    """
+
+    __tablename__ = "lead_basis_covisit"
+
+    psn_a: Mapped[str] = mapped_column(String(64), primary_key=True)
+    psn_b: Mapped[str] = mapped_column(String(64), primary_key=True)
+    days: Mapped[int] = mapped_column(BigInteger)
+    institutions: Mapped[int] = mapped_column(BigInteger)
+    fixmedins_code: Mapped[str | None] = mapped_column(String(64))
+    """One institution where they came together (the first by code)."""
+
+
+class LeadBasisVisits(Base):
+    """A card's visits for one drug over the whole period, when at two institutions or more."""
+
+    __tablename__ = "lead_basis_visits"
+
+    psn_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    med_list_codg: Mapped[str] = mapped_column(String(64), primary_key=True)
+    visits: Mapped[int] = mapped_column(BigInteger)
+    institutions: Mapped[int] = mapped_column(BigInteger)
+    units: Mapped[int | None] = mapped_column(BigInteger)
+    first_day: Mapped[int] = mapped_column(BigInteger)
+    last_day: Mapped[int] = mapped_column(BigInteger)
+    typical: Mapped[float | None] = mapped_column(Float)
+    """What a card usually takes of the drug in ``window_days``."""
 
 
 # Accounts, sessions and the audit log (``rxtrace.trace.accounts``).
