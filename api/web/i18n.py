@@ -233,6 +233,14 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "{institution_count} institutions (up to {days_together} days with the same card)",
     ),
     "rulename.co_visits": ("多卡结伴结算", "Cards that come together"),
+    "rule.sittings": (
+        "{cards_billed} 张医保卡在此一张接一张结算（每批最多 {largest_sitting} 张），共 {days} 天，"
+        "反复是同一批卡；{bills} 笔结算共 {baskets} 种药品组合，由 {doctor_count} 名医生开具",
+        "{cards_billed} cards billed here one after another (up to {largest_sitting} a sitting) on "
+        "{days} days, the same cards again and again; {bills} bills in {baskets} baskets by "
+        "{doctor_count} doctors",
+    ),
+    "rulename.sittings": ("同批医保卡反复集中结算", "Same cards billed together"),
     "rule.small_visits": (
         "{first_day} 至 {last_day} 在 {institutions} 家机构就诊 {visits} 次配 {drug_name}"
         "（每 30 天约 {visits_per_window} 次），共 {units} 单位，为一般用量的 {ratio} 倍",

@@ -485,14 +485,16 @@ def test_fund_share_far_above_peers_is_a_lead_before_any_seizure(any_session: Se
 def test_cards_that_travel_together_are_a_group_with_the_card_that_ties_them(any_session: Session) -> None:
     # A collector takes six rented cards to one pharmacy after another, a trip a week, and
     # hands them over the counter one after another. A household of four fetching its
-    # medicine together every month at its pharmacy is no group; nine cards billed in one
-    # sitting at one hospital month after month are the hospital's pattern, not travel.
+    # medicine together every month at its pharmacy is no group; cards billed in one sitting
+    # at one hospital month after month are the hospital's pattern (a lead from twelve cards
+    # a sitting, not nine), not their holders' travel.
     w = World(any_session)
     w.drug("8300001", "XC", 7)
     w.honest_background(pharmacies=4, sales_each=40, cards=150)
     places = [w.institution(f"R{i}") for i in range(3)]
     w.institution("FAM")
     w.institution("H1", "hospital")
+    w.institution("H2", "hospital")
     ring = [f"RC{i}" for i in range(6)]
     for week in range(8):
         at = T0 + timedelta(days=7 * week, hours=10)
@@ -520,7 +522,22 @@ def test_cards_that_travel_together_are_a_group_with_the_card_that_ties_them(any
                 med="XC",
                 at=at + timedelta(minutes=3 * i),
             )
+        for i in range(12):  # twelve cards in a sitting, by two doctors: billed, not treated
+            w.sale(
+                inst="H2",
+                card=f"SC{i}",
+                code=w.new_code("8300001"),
+                med="XC",
+                at=at + timedelta(minutes=2 * i),
+                dr=f"DS{i % 2}",
+            )
     w.commit()
+    everything = find_leads(session=any_session)
+    sitting = next(r for r in lead_of(everything, "institution", "H2").rules if r.rule == "sittings")
+    assert sitting.evidence["cards_billed"] == 12 and sitting.evidence["days"] == 10
+    assert sitting.evidence["doctors"] == ["DS0", "DS1"] and sitting.evidence["top_doctors_share"] == 1.0
+    assert len(sitting.evidence["setl_ids"]) == 20
+    assert {lead.id for lead in everything if "sittings" in {r.rule for r in lead.rules}} == {"H2"}
     leads = find_leads(session=any_session, kind="card")
     for card in ring:
         hit = next(r for r in lead_of(leads, "card", card).rules if r.rule == "co_visits")
@@ -530,7 +547,7 @@ def test_cards_that_travel_together_are_a_group_with_the_card_that_ties_them(any
         assert len(hit.evidence["setl_ids"]) >= 4
         assert "RC" not in hit.detail  # no card number in the words; the evidence masks them
         assert all(c.startswith("R**") for c in hit.to_dict()["evidence"]["cards"])
-    for card in [f"FC{i}" for i in range(4)] + [f"HC{i}" for i in range(9)]:
+    for card in [f"FC{i}" for i in range(4)] + [f"HC{i}" for i in range(9)] + [f"SC{i}" for i in range(12)]:
         assert "co_visits" not in rules_of(leads, "card", card), card
 
 

@@ -82,6 +82,11 @@ def test_before_any_seizure_the_schemes_are_found_and_the_look_alikes_are_not(
     look_alikes = {c for cards in truth.decoy_cards.values() for c in cards} - planted
     for card in look_alikes | (set(truth.phantom_cards) - set(truth.ring_cards)):
         assert not {"co_visits", "small_visits"} & set(by_card.get(card, {})), card
+    # The phantom hospital also by its sittings: the same cards billed together month after
+    # month; not the families' pharmacy.
+    by_inst = {lead.id: {r.rule for r in lead.rules} for lead in leads if lead.kind == "institution"}
+    assert "sittings" in by_inst[truth.phantom_institution]
+    assert [i for i, rules in by_inst.items() if "sittings" in rules] == [truth.phantom_institution]
     # The phantom hospital's two doctors, by their own fund share and their bursts; no other
     # doctor of the hospitals by bursts.
     by_doctor = {lead.id: {r.rule for r in lead.rules} for lead in leads if lead.kind == "doctor"}

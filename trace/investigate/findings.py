@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from rxtrace.trace.investigate.basis import INS
 from rxtrace.trace.investigate.params import LeadParams, RateTest, RuleHit
 from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.investigate.stats import rate_test
@@ -26,6 +27,7 @@ __all__ = [
     "limited",
     "loo_rate",
     "rate_hit",
+    "sales_of_cards",
     "surprise_gate",
 ]
 
@@ -233,3 +235,19 @@ def fill_evidence(
     ):
         if ident in events:
             events[ident][1].append(setl)
+
+
+def sales_of_cards(sql: Sql, cards: Iterable[str]) -> list[tuple[str, str, str, int, str, str | None]]:
+    """(card, drug, institution, day, settlement, doctor) of the given cards' insurance sales, read
+    through the card index: the evidence of the few cards a rule singled out."""
+    sql.empty_temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY")
+    sql.fill("rxtrace_lead_cardset", ("psn",), [{"psn": c} for c in sorted(set(cards))])
+    epoch = sql.epoch("d.sel_retn_time")
+    return [
+        (psn, med, inst, int(day), setl, dr)
+        for psn, med, inst, day, setl, dr in sql.rows(
+            f"SELECT d.psn_no, d.med_list_codg, d.fixmedins_code, {epoch} / 86400, d.setl_id, d.dr_code "
+            f"FROM rxtrace_lead_cardset c JOIN dispensing d ON d.psn_no = c.psn "
+            f"WHERE {INS} AND d.sel_retn_cnt > 0"
+        )
+    ]

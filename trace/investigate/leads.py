@@ -44,8 +44,9 @@ from rxtrace.trace.investigate.basis import (
 )
 from rxtrace.trace.investigate.findings import Found
 from rxtrace.trace.investigate.params import KINDS, Lead, LeadParams
-from rxtrace.trace.investigate.rules_cards import rule_covisits, rule_cross_institution, rule_small_visits
+from rxtrace.trace.investigate.rules_cards import rule_cross_institution, rule_small_visits
 from rxtrace.trace.investigate.rules_codes import rule_codes
+from rxtrace.trace.investigate.rules_covisits import rule_covisits
 from rxtrace.trace.investigate.rules_doctors import rule_doctor_bursts, rule_doctor_fund_share
 from rxtrace.trace.investigate.rules_institutions import rule_fund_share, rule_institution_shape
 from rxtrace.trace.investigate.rules_seized import rule_seized
@@ -96,7 +97,8 @@ def find_leads(
         if "card" in kinds:
             rule_cross_institution(sql, params, found)
             rule_small_visits(sql, params, found)
-            rule_covisits(sql, params, found)
+        if kinds & {"card", "institution"}:
+            rule_covisits(sql, params, found, kinds)
         if "institution" in kinds:
             rule_institution_shape(sql, params, found)
         own: set[str] = set()

@@ -97,6 +97,10 @@ class LeadParams:
     covisit_min_days: int = 3
     covisit_min_cards: int = 5
     covisit_min_institutions: int = 2
+    # Cards billed together at one institution: sittings of at least this many of a group's
+    # cards on ``covisit_min_days`` days (households and a small pharmacy's regulars come a
+    # few at a time).
+    sitting_min_cards: int = 10
     # Many small visits: one drug on this many days or more, at two institutions or more, at
     # least ``small_visits_per_month`` visits a window on average, adding up to
     # ``small_visits_ratio`` times what a card usually takes over the same span.

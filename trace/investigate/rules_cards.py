@@ -1,12 +1,10 @@
-"""Card rules: one card dispensed the same drug at several institutions within a window, many
-small visits for one drug over the period, and cards that come to the counter together."""
+"""Card rules: one card dispensed the same drug at several institutions within a window, and
+many small visits for one drug over the period."""
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,19 +12,11 @@ from typing import Any
 from rxtrace.trace.investigate.basis import (
     INS,
 )
-from rxtrace.trace.investigate.findings import Found, limited
+from rxtrace.trace.investigate.findings import Found, limited, sales_of_cards
 from rxtrace.trace.investigate.params import EPOCH, LeadParams, RuleHit
 from rxtrace.trace.investigate.sql import Sql
 
-__all__ = [
-    "CovisitGroup",
-    "SmallVisits",
-    "covisit_groups",
-    "rule_covisits",
-    "rule_cross_institution",
-    "rule_small_visits",
-    "small_visits",
-]
+__all__ = ["SmallVisits", "rule_cross_institution", "rule_small_visits", "small_visits"]
 
 
 def rule_cross_institution(sql: Sql, params: LeadParams, found: Found) -> None:
@@ -110,22 +100,6 @@ def rule_cross_institution(sql: Sql, params: LeadParams, found: Found) -> None:
             )
 
 
-def _sales_of(sql: Sql, cards: Iterable[str]) -> list[tuple[str, str, str, int, str]]:
-    """(card, drug, institution, day, settlement) of the given cards' insurance sales, read
-    through the card index: the evidence of the few cards a rule singled out."""
-    sql.empty_temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY")
-    sql.fill("rxtrace_lead_cardset", ("psn",), [{"psn": c} for c in sorted(set(cards))])
-    epoch = sql.epoch("d.sel_retn_time")
-    return [
-        (psn, med, inst, int(day), setl)
-        for psn, med, inst, day, setl in sql.rows(
-            f"SELECT d.psn_no, d.med_list_codg, d.fixmedins_code, {epoch} / 86400, d.setl_id "
-            f"FROM rxtrace_lead_cardset c JOIN dispensing d ON d.psn_no = c.psn "
-            f"WHERE {INS} AND d.sel_retn_cnt > 0"
-        )
-    ]
-
-
 @dataclass(frozen=True)
 class SmallVisits:
     """One card's visits for one drug over the period, beside what a card usually takes."""
@@ -201,7 +175,7 @@ def rule_small_visits(sql: Sql, params: LeadParams, found: Found) -> None:
     setls: dict[tuple[str, str], list[str]] = defaultdict(list)
     if flagged:
         wanted = {(psn, med) for psn, med, *_ in flagged}
-        for psn, med, _, _, setl in _sales_of(sql, (psn for psn, *_ in flagged)):
+        for psn, med, _, _, setl, _ in sales_of_cards(sql, (psn for psn, *_ in flagged)):
             if (psn, med) in wanted:
                 setls[psn, med].append(setl)
     for psn, med, first_day, last_day, typical, seen in flagged:
@@ -232,120 +206,3 @@ def rule_small_visits(sql: Sql, params: LeadParams, found: Found) -> None:
                 },
             ),
         )
-
-
-@dataclass(frozen=True)
-class CovisitGroup:
-    """Cards that came to the counter together, again and again: a community of the co-visit
-    graph (pairs settled next to each other at one institution on ``covisit_min_days`` days
-    or more), and the card that ties it (the most days with the others)."""
-
-    cards: tuple[str, ...]
-    tie: str
-    partners: dict[str, tuple[str, ...]]
-    days: dict[str, int]
-    """Per card: the most days it came with one other card of the group."""
-
-
-def covisit_groups(
-    edges: Iterable[tuple[str, str, int, int, str | None]], params: LeadParams
-) -> list[CovisitGroup]:
-    """The groups of at least ``covisit_min_cards`` cards that came together at
-    ``covisit_min_institutions`` or more, among pairs (card, card, days together,
-    institutions, an institution they came to), strongest pairs only (``covisit_min_days``).
-
-    Communities rather than whole connected parts: two rings are joined by one honest card that
-    happened to stand next to each twice; Louvain's modularity keeps them apart (seeded, so the
-    same pairs always give the same groups).
-
-    >>> ring = [(f"C{i}", f"C{j}", 4, 2, f"P{i % 2}") for i in range(6) for j in range(i + 1, 6)]
-    >>> [(g.cards, g.tie) for g in covisit_groups(ring, LeadParams())]
-    [(('C0', 'C1', 'C2', 'C3', 'C4', 'C5'), 'C0')]
-    >>> covisit_groups([("F1", "F2", 9, 1, "P2"), ("F2", "F3", 9, 1, "P2")], LeadParams())  # a household
-    []
-    >>> sitting = [(f"C{i}", f"C{j}", 8, 1, "H1") for i in range(9) for j in range(i + 1, 9)]
-    >>> covisit_groups(sitting, LeadParams())  # billed in one sitting at one hospital
-    []
-    """
-    import networkx as nx  # loaded only when co-visits exist: it slows every command's start
-
-    graph = nx.Graph()
-    for a, b, together, spanned, inst in sorted(edges, key=lambda e: (e[0], e[1])):
-        if together >= params.covisit_min_days:
-            graph.add_edge(a, b, days=int(together), insts=int(spanned), inst=inst)
-    groups = []
-    for members in nx.community.louvain_communities(graph, weight="days", seed=0):
-        if len(members) < params.covisit_min_cards:
-            continue
-        inside = graph.subgraph(members)
-        strength = {c: sum(d["days"] for *_, d in inside.edges(c, data=True)) for c in members}
-        partners = {c: tuple(sorted(inside.neighbors(c))) for c in members}
-        most = {c: max((d["days"] for *_, d in inside.edges(c, data=True)), default=0) for c in members}
-        tie = min(members, key=lambda c: (-strength[c], c))
-        # Travelling together is a property of the pairs: most of them came together at
-        # several institutions. (A group's institutions alone would count one card that also
-        # visits a pharmacy with its family as the whole group travelling.)
-        spans = [d["insts"] for *_, d in inside.edges(data=True)]
-        if statistics.median(spans) < params.covisit_min_institutions:
-            continue
-        groups.append(CovisitGroup(tuple(sorted(members)), tie, partners, most))
-    groups.sort(key=lambda g: (-len(g.cards), g.cards))
-    return groups
-
-
-def rule_covisits(sql: Sql, params: LeadParams, found: Found) -> None:
-    """Cards settled one after another at the same institution on the same day, again and
-    again, in a group: rented cards travel together ("定期轮换用卡"); a phantom biller bills its
-    cards in one sitting. Each card of a group is a lead, with the card that ties the group."""
-    edges = sql.rows(
-        "SELECT psn_a, psn_b, days, institutions, fixmedins_code FROM lead_basis_covisit WHERE days >= :d",
-        {"d": int(params.covisit_min_days)},
-    )
-    groups = covisit_groups(((a, b, int(d), int(n), i) for a, b, d, n, i in edges), params)
-    if not groups:
-        return
-    # The settlements behind: each card's on the days one of its partners settled at the
-    # same institution.
-    visits: dict[str, dict[tuple[str, int], list[str]]] = defaultdict(lambda: defaultdict(list))
-    for psn, _, inst, day, setl in _sales_of(sql, (c for g in groups for c in g.cards)):
-        visits[psn][inst, day].append(setl)
-    for group in groups:
-        size = len(group.cards)
-        # Where the group came together: the institutions of the days two of its cards
-        # settled there (the basis keeps only one per pair).
-        places = sorted(
-            {
-                inst
-                for card in group.cards
-                for partner in group.partners[card]
-                for inst, day in visits[card].keys() & visits[partner].keys()
-            }
-        )
-        contribution = params.w_covisit * min(0.5 + math.log2(size / (params.covisit_min_cards - 1)), 2.0)
-        for card in group.cards:
-            together = {at for partner in group.partners[card] for at in visits[partner]}
-            setls = [setl for at, ids in visits[card].items() if at in together for setl in ids]
-            found.add(
-                "card",
-                card,
-                RuleHit(
-                    "co_visits",
-                    "Came to the counter with the same cards again and again",
-                    contribution,
-                    f"one of {size} cards settled one after another at "
-                    f"{len(places)} institution(s), up to {group.days[card]} days with "
-                    f"the same card; {len(group.partners[card])} of the group came with it"
-                    + (" (it ties the group)" if card == group.tie else ""),
-                    {
-                        "group_size": size,
-                        "card": group.tie,
-                        "ties_group": card == group.tie,
-                        "cards": limited(group.partners[card], params),
-                        "partners": len(group.partners[card]),
-                        "days_together": group.days[card],
-                        "institutions": limited(places, params),
-                        "institution_count": len(places),
-                        "setl_ids": limited(setls, params),
-                    },
-                ),
-            )
