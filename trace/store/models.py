@@ -449,6 +449,7 @@ class LeadBasisCovisit(Base):
     psn_b: Mapped[str] = mapped_column(String(64), primary_key=True)
     days: Mapped[int] = mapped_column(BigInteger)
     institutions: Mapped[int] = mapped_column(BigInteger)
+    """1 when every day together was at one institution, 2 when at several."""
     fixmedins_code: Mapped[str | None] = mapped_column(String(64))
     """One institution where they came together (the first by code)."""
 
