@@ -8,7 +8,8 @@ Pure: no database, no web. Typical use::
         print(box.code, box.confidence, box.source, box.polygon)
 
 See :mod:`rxtrace.scanners.service` for the confidence rule, :mod:`.decode` for the decoding
-pipeline, :mod:`.sources` for how inputs are opened, :mod:`.render` for synthetic test data.
+pipeline, :mod:`.sources` for how inputs are opened, :mod:`.render` and :mod:`.harsh` for synthetic
+test data.
 """
 
 from .decode import FrameReads, Sighting, UnreadSpot, decode_frame
@@ -22,9 +23,10 @@ from .models import (
     SourceFile,
     UnreadRegion,
 )
-from .service import decide_confidence, scan_array, scan_paths, scan_stream
+from .service import DEFAULT_BUDGET_MS, decide_confidence, scan_array, scan_paths, scan_stream
 
 __all__ = [
+    "DEFAULT_BUDGET_MS",
     "Confidence",
     "FrameReads",
     "Polygon",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,17 @@ def scan(
     ),
     output: Format = FormatOption(),
     resolve: bool = typer.Option(False, "--resolve", help="Resolve the seizure's boxes afterwards."),
+    budget_ms: str = typer.Option(
+        "80",
+        "--budget-ms",
+        metavar="MS",
+        help="Time for each photo's expensive second pass (regions seen but not read), in "
+        "milliseconds since its decoding began; the cheap passes always run. Give a hard "
+        "photo more; 0 runs the cheap passes only.",
+    ),
 ) -> None:
     """Read every code off photos, videos or a camera and record the boxes on a seizure."""
+    budget = _budget(budget_ms)
     live = [x for x in (camera, url) if x is not None]
     if len(live) + (1 if paths else 0) != 1:
         raise RxtraceError("Give files or folders, or exactly one of --camera N and --url URL.")
@@ -67,7 +77,8 @@ def scan(
         else:
             require_seizure(seizure, session=session)
         known = catalog_products(session)
-    result = _read(paths, camera, url, known=known, display=display, max_frames=max_frames)
+    result = _read(paths, camera, url, known=known, display=display, max_frames=max_frames,
+                   budget_ms=budget)  # fmt: skip
     if result.frames == 0 and len(result.errors) == 1:  # nothing to record or show: one line
         raise RxtraceError(f"No input could be scanned: {result.errors[0].message}")
     for issue in result.errors:
@@ -105,6 +116,7 @@ def _read(
     known: frozenset[str],
     display: bool | None,
     max_frames: int | None,
+    budget_ms: float,
 ) -> Any:
     """Scan the files and folders with a progress bar, or the live camera or stream."""
     from rxtrace.scanners.service import scan_paths, scan_stream
@@ -118,10 +130,22 @@ def _read(
                     task["t"] = bar.add_task("scanning", total=total)
                 bar.update(task["t"], completed=done, description=Path(source).name)
 
-            return scan_paths(paths, catalog_products=known, progress=tick)
+            return scan_paths(paths, catalog_products=known, progress=tick, budget_ms=budget_ms)
     source: int | str = camera if camera is not None else str(url)
     err.print(f"Reading {source}; press q in the window or Ctrl-C to stop.")
     return scan_stream(source, catalog_products=known, display=display, max_frames=max_frames)
+
+
+def _budget(text: str) -> float:
+    """``--budget-ms`` as milliseconds; a typo is one clear line, not a traceback or a box."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    # Past an hour a budget is a mistake (and inf or nan would never let a scan end).
+    if not 0 <= value <= 3_600_000:
+        raise RxtraceError(f"--budget-ms takes milliseconds from 0 to 3600000, not {text!r}.")
+    return value
 
 
 def _print(result: Any, recorded: RecordedScan, output: Format, elapsed: float) -> None:
