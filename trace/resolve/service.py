@@ -8,10 +8,10 @@ one query. The classification itself is pure (:mod:`rxtrace.trace.resolve.rules`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
@@ -46,6 +46,38 @@ __all__ = [
 _CHUNK = 900  # below SQLite's parameter limit on old builds
 
 
+class Product(Protocol):
+    """What a resolution shows of a catalog entry (a stored row, or one read elsewhere)."""
+
+    product_id: str
+    med_list_codg: str | None
+    name: str
+    spec: str | None
+    manufacturer: str | None
+    units_per_box: int | None
+
+
+SaleRow = tuple[Any, ...]
+"""(key text, setl_id, rxno, sel_retn_time, fixmedins_code, institution name, psn_no, dr_code,
+med_list_codg, trdn_flag, sel_retn_cnt, hifp_pay_fen, sel_retn_type, row id): one insurance
+row of a box, as every source hands it over."""
+
+
+class Lookups(Protocol):
+    """Where a resolution reads the few rows it needs: the database, or a cluster's files
+    (:mod:`rxtrace.trace.spark`). Everything else, from parsing the reads to the summary, is
+    the same code whichever answers."""
+
+    def children(self, keys: Collection[str]) -> list[tuple[str, str]]:
+        """(parent key, child key) of every aggregation row under ``keys``."""
+
+    def sale_rows(self, keys: Collection[str]) -> list[SaleRow]:
+        """The insurance rows (``mdtrt_setl_type`` 1) of the boxes of ``keys``."""
+
+    def products(self, ids: Sequence[str], drugs: Sequence[str]) -> list[Product]:
+        """The catalog entries of these product ids, and of these catalogue codes."""
+
+
 class SeizedRead(NamedTuple):
     """A code as read off a seized box, with where it was seized and what the box showed."""
 
@@ -76,7 +108,12 @@ class Resolution:
 
 def resolve_codes(codes: Sequence[str], *, session: Session) -> Resolution:
     """Resolve codes given directly (no seizure)."""
-    resolution = _resolve([(code, None, None) for code in codes], session)
+    return codes_resolution(codes, DatabaseLookups(session))
+
+
+def codes_resolution(codes: Sequence[str], lookups: Lookups) -> Resolution:
+    """:func:`resolve_codes` from any source of rows."""
+    resolution = _resolve([(code, None, None) for code in codes], lookups)
     resolution.scope = {"codes": len(codes)}
     return resolution
 
@@ -84,29 +121,43 @@ def resolve_codes(codes: Sequence[str], *, session: Session) -> Resolution:
 def resolve_seizure(seizure_id: str, *, session: Session) -> Resolution:
     seizure = session.get(models.Seizure, seizure_id)
     reads = _seized_reads(session, [seizure_id])
-    if seizure is None and not reads:
+    return seizure_resolution(
+        seizure_id, seizure.case_id if seizure else None, seizure is not None, reads, DatabaseLookups(session)
+    )
+
+
+def seizure_resolution(
+    seizure_id: str, case_id: str | None, known: bool, reads: Sequence[SeizedRead], lookups: Lookups
+) -> Resolution:
+    """:func:`resolve_seizure` from any source: ``known`` says whether the seizure itself is
+    recorded (a seizure with codes but no record of its own still resolves)."""
+    if not known and not reads:
         raise NotFoundError(f"No seizure '{seizure_id}' and no codes recorded for it.")
-    resolution = resolve_reads(reads, session=session)
-    resolution.scope = {"seizure_id": seizure_id, "case_id": seizure.case_id if seizure else None}
+    resolution = _resolve([(r.code, r.seizure_id, r.box_med_list_codg) for r in reads], lookups)
+    resolution.scope = {"seizure_id": seizure_id, "case_id": case_id}
     return resolution
 
 
 def resolve_case(case_id: str, *, session: Session) -> Resolution:
     """Every box of every seizure of a case; a box read twice in the case is one box."""
     seizures = session.scalars(
-        select(models.Seizure)
+        select(models.Seizure.seizure_id)
         .where(models.Seizure.case_id == case_id)
         .order_by(models.Seizure.seized_at, models.Seizure.seizure_id)
     ).all()
-    if not seizures:
+    reads = _seized_reads(session, seizures) if seizures else []
+    return case_resolution(case_id, seizures, reads, DatabaseLookups(session))
+
+
+def case_resolution(
+    case_id: str, seizure_ids: Sequence[str], reads: Sequence[SeizedRead], lookups: Lookups
+) -> Resolution:
+    """:func:`resolve_case` from any source: ``seizure_ids`` in order (time seized, then id),
+    ``reads`` in the order :func:`ordered_reads` gives them."""
+    if not seizure_ids:
         raise CaseNotFoundError(case_id)
-    reads = _seized_reads(session, [s.seizure_id for s in seizures])
-    resolution = resolve_reads(reads, session=session)
-    resolution.scope = {
-        "case_id": case_id,
-        "seizures": [s.seizure_id for s in seizures],
-        "reads": len(reads),
-    }
+    resolution = _resolve([(r.code, r.seizure_id, r.box_med_list_codg) for r in reads], lookups)
+    resolution.scope = {"case_id": case_id, "seizures": list(seizure_ids), "reads": len(reads)}
     return resolution
 
 
@@ -126,7 +177,7 @@ def seized_boxes(seizure_ids: Sequence[str], *, session: Session) -> dict[str, s
         ):
             if key is not None:  # excluded by the query; the column type cannot say so
                 keys_of[sid].add(key)
-    leaves = _expand_cases(_KeyTable(session), sorted({k for ks in keys_of.values() for k in ks}))
+    leaves = _expand_cases(DatabaseLookups(session), sorted({k for ks in keys_of.values() for k in ks}))
     return {
         sid: {leaf for key in keys for leaf, _family in leaves.get(key, [(key, "")])}
         for sid, keys in keys_of.items()
@@ -135,46 +186,47 @@ def seized_boxes(seizure_ids: Sequence[str], *, session: Session) -> dict[str, s
 
 def sales_of_boxes(keys: Sequence[str], *, session: Session) -> dict[str, list[Sale]]:
     """The insurance-settled rows of each box key (returns negative), in time order."""
-    return _sales_by_key(_KeyTable(session), keys)
+    return _sales_by_key(DatabaseLookups(session), keys)
 
 
 def _seized_reads(session: Session, seizure_ids: Sequence[str]) -> list[SeizedRead]:
+    rows = session.execute(
+        select(models.SeizedCode.seizure_id, models.SeizedCode.code, models.SeizedCode.box_med_list_codg)
+        .where(models.SeizedCode.seizure_id.in_(seizure_ids))
+        .order_by(models.SeizedCode.id)
+    ).all()
+    return ordered_reads(seizure_ids, [SeizedRead(r.code, r.seizure_id, r.box_med_list_codg) for r in rows])
+
+
+def ordered_reads(seizure_ids: Sequence[str], reads: Iterable[SeizedRead]) -> list[SeizedRead]:
+    """Reads by seizure in the given order, each seizure's in the order given (as stored)."""
     order = {sid: i for i, sid in enumerate(seizure_ids)}
-    rows = list(
-        session.execute(
-            select(models.SeizedCode.seizure_id, models.SeizedCode.code, models.SeizedCode.box_med_list_codg)
-            .where(models.SeizedCode.seizure_id.in_(seizure_ids))
-            .order_by(models.SeizedCode.id)
-        ).all()
-    )
-    rows.sort(key=lambda r: order[r.seizure_id])  # stable: reading order within a seizure
-    return [SeizedRead(r.code, r.seizure_id, r.box_med_list_codg) for r in rows]
+    return sorted(reads, key=lambda r: order[r.seizure_id or ""])  # stable within a seizure
 
 
 def resolve_reads(reads: Sequence[SeizedRead], *, session: Session) -> Resolution:
     """Resolve a batch of reads: parse, expand case codes, dedupe boxes, join the sales."""
-    return _resolve([(r.code, r.seizure_id, r.box_med_list_codg) for r in reads], session)
+    return _resolve([(r.code, r.seizure_id, r.box_med_list_codg) for r in reads], DatabaseLookups(session))
 
 
 _Read = tuple[str, str | None, str | None]  # (code as read, seizure, drug printed on the box)
 
 
-def _resolve(reads: Sequence[_Read], session: Session) -> Resolution:
+def _resolve(reads: Sequence[_Read], lookups: Lookups) -> Resolution:
     with collector_paused():
-        return _resolve_unpaused(reads, session)
+        return _resolve_unpaused(reads, lookups)
 
 
-def _resolve_unpaused(reads: Sequence[_Read], session: Session) -> Resolution:
+def _resolve_unpaused(reads: Sequence[_Read], lookups: Lookups) -> Resolution:
     parsed: list[tuple[_Read, tuple[str, str] | ParseError]] = []
     for read in reads:
         try:
             parsed.append((read, key_and_family(read[0])))
         except ParseError as exc:
             parsed.append((read, exc))
-    keys = _KeyTable(session)
-    leaves = _expand_cases(keys, [c[0] for _, c in parsed if not isinstance(c, ParseError)])
+    leaves = _expand_cases(lookups, [c[0] for _, c in parsed if not isinstance(c, ParseError)])
     boxes = _distinct_boxes(parsed, leaves)
-    _attach_sales(boxes, keys, session)
+    _attach_sales(boxes, lookups)
     return Resolution(boxes=boxes, summary=summarise(boxes))
 
 
@@ -236,11 +288,11 @@ def _distinct_boxes(
     return boxes
 
 
-def _attach_sales(boxes: Sequence[BoxResolution], keys: _KeyTable, session: Session) -> None:
+def _attach_sales(boxes: Sequence[BoxResolution], lookups: Lookups) -> None:
     """Each keyed box's sales, product and, from its sales, its status and clone reasons."""
     keyed = [box for box in boxes if box.key is not None]
-    sales = _sales_by_key(keys, [box.key for box in keyed if box.key])
-    products = _products(session, keyed, sales)
+    sales = _sales_by_key(lookups, [box.key for box in keyed if box.key])
+    products = _products(lookups, keyed, sales)
     described: dict[str, dict[str, Any]] = {}
     for box in keyed:
         assert box.key is not None
@@ -274,6 +326,52 @@ def _product_id(key: str) -> str:
 
 def _family(key: str) -> str:
     return "national" if key[0] == "8" else "gs1"
+
+
+class DatabaseLookups:
+    """:class:`Lookups` from the database: a batch's keys joined in one query each."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.table = _KeyTable(session)
+
+    def children(self, keys: Collection[str]) -> list[tuple[str, str]]:
+        self.table.fill(keys)
+        return [
+            (parent, child)
+            for parent, child in self.table.driver_rows(
+                "SELECT a.parent_key, a.child_key FROM {k} "
+                "CROSS JOIN aggregation a WHERE a.parent_hi = k.hi AND a.parent_lo = k.lo"
+            )
+        ]
+
+    def sale_rows(self, keys: Collection[str]) -> list[SaleRow]:
+        self.table.fill(keys)
+        return self.table.driver_rows(
+            "SELECT k.key_text, d.setl_id, d.rxno, d.sel_retn_time, d.fixmedins_code, i.name, "
+            "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen, "
+            "d.sel_retn_type, d.id "
+            "FROM {k} "
+            # SQLite keeps the order of a CROSS JOIN: the batch always drives the code index.
+            "CROSS JOIN dispensing d "
+            "LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
+            "WHERE d.key_hi = k.hi AND d.key_lo = k.lo AND d.mdtrt_setl_type = 1"
+        )
+
+    def products(self, ids: Sequence[str], drugs: Sequence[str]) -> list[Product]:
+        catalog = models.CatalogProduct
+        found: list[Product] = []
+        # One query a chunk for both lookups: on a single-code resolve each round trip counts.
+        for start in range(0, max(len(ids), len(drugs)), _CHUNK):
+            wanted_ids, wanted_drugs = ids[start : start + _CHUNK], drugs[start : start + _CHUNK]
+            found.extend(
+                self.session.scalars(
+                    select(catalog).where(
+                        or_(catalog.product_id.in_(wanted_ids), catalog.med_list_codg.in_(wanted_drugs))
+                    )
+                )
+            )
+        return found
 
 
 class _KeyTable:
@@ -338,20 +436,15 @@ class _KeyTable:
         conn.exec_driver_sql("ANALYZE temp.rxtrace_batch_keys")
 
 
-def _expand_cases(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+def _expand_cases(lookups: Lookups, keys: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """For each key that is a packaging parent, the leaf box keys under it (any depth)."""
     result: dict[str, list[tuple[str, str]]] = {}
     frontier: dict[str, str] = {key: key for key in keys}  # current key -> top-level key read
     for _ in range(MAX_DEPTH):
         if not frontier:
             break
-        table.fill(frontier)
         children: dict[str, list[str]] = defaultdict(list)
-        for parent, child in table.driver_rows(
-            "SELECT a.parent_key, a.child_key FROM {k} "
-            "CROSS JOIN aggregation a WHERE a.parent_hi = k.hi AND a.parent_lo = k.lo "
-            "ORDER BY a.parent_key, a.child_key"
-        ):
+        for parent, child in sorted(lookups.children(frontier.keys())):
             children[parent].append(child)
         next_frontier: dict[str, str] = {}
         for key, top in frontier.items():
@@ -365,19 +458,9 @@ def _expand_cases(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[tuple
     return result
 
 
-def _sales_by_key(table: _KeyTable, keys: Sequence[str]) -> dict[str, list[Sale]]:
-    table.fill(keys)
+def _sales_by_key(lookups: Lookups, keys: Sequence[str]) -> dict[str, list[Sale]]:
     out: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in table.driver_rows(
-        "SELECT k.key_text, d.setl_id, d.rxno, d.sel_retn_time, d.fixmedins_code, i.name, "
-        "d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt, d.hifp_pay_fen, "
-        "d.sel_retn_type, d.id "
-        "FROM {k} "
-        # SQLite keeps the order of a CROSS JOIN: the batch always drives the code index.
-        "CROSS JOIN dispensing d "
-        "LEFT JOIN institution i ON i.fixmedins_code = d.fixmedins_code "
-        "WHERE d.key_hi = k.hi AND d.key_lo = k.lo AND d.mdtrt_setl_type = 1"
-    ):
+    for row in lookups.sale_rows(keys):
         out[row[0]].append(row)
     sales: dict[str, list[Sale]] = {}
     for key, rows in out.items():
@@ -396,23 +479,17 @@ def _time(value: datetime | str) -> datetime:
 
 
 def _products(
-    session: Session, boxes: Sequence[BoxResolution], sales: dict[str, list[Sale]]
-) -> dict[str, models.CatalogProduct]:
-    """Catalog entries by product id, and by ``med:`` + catalogue code as a fallback."""
+    lookups: Lookups, boxes: Sequence[BoxResolution], sales: dict[str, list[Sale]]
+) -> dict[str, Product]:
+    """Catalog entries by product id, and by ``med:`` + catalogue code as a fallback (the
+    first by product id when several entries name one catalogue code)."""
     ids = sorted({_product_id(box.key) for box in boxes if box.key})
     drugs = sorted({s.med_list_codg for rows in sales.values() for s in rows})
-    found: dict[str, models.CatalogProduct] = {}
-    catalog = models.CatalogProduct
-    # One query a chunk for both lookups: on a single-code resolve each round trip counts.
-    for start in range(0, max(len(ids), len(drugs)), _CHUNK):
-        wanted_ids, wanted_drugs = ids[start : start + _CHUNK], drugs[start : start + _CHUNK]
-        for product in session.scalars(
-            select(catalog).where(
-                or_(catalog.product_id.in_(wanted_ids), catalog.med_list_codg.in_(wanted_drugs))
-            )
-        ):
-            if product.product_id in wanted_ids:
-                found[product.product_id] = product
-            if product.med_list_codg in wanted_drugs:
-                found.setdefault("med:" + product.med_list_codg, product)
+    wanted_ids, wanted_drugs = set(ids), set(drugs)
+    found: dict[str, Product] = {}
+    for product in sorted(lookups.products(ids, drugs), key=lambda p: p.product_id):
+        if product.product_id in wanted_ids:
+            found[product.product_id] = product
+        if product.med_list_codg in wanted_drugs:
+            found.setdefault("med:" + product.med_list_codg, product)
     return found
