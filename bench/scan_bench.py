@@ -44,7 +44,7 @@ import numpy.typing as npt
 import zxingcpp
 from pyzbar import pyzbar
 
-from rxtrace.scanners import ScanError, scan_array, scan_paths
+from rxtrace.scanners import DEFAULT_BUDGET_MS, ScanError, scan_array, scan_paths
 from rxtrace.scanners.codes import product_id
 from rxtrace.scanners.decode import decode_frame, to_gray
 from rxtrace.scanners.harsh import DAMAGES, harsh_set
@@ -94,7 +94,7 @@ def strip_identifier(code: str) -> str:
 
 
 def read_rxtrace(image: npt.NDArray[np.uint8]) -> list[tuple[str, str]]:
-    return [(s.symbology, s.code) for s in decode_frame(image).sightings]
+    return [(s.symbology, s.code) for s in decode_frame(image, budget_ms=DEFAULT_BUDGET_MS).sightings]
 
 
 def read_zxing(image: npt.NDArray[np.uint8]) -> list[tuple[str, str]]:
@@ -235,7 +235,9 @@ def bench_piles(n: int) -> dict[str, object]:
     with ThreadPoolExecutor(max_workers=2) as in_frame:
         run(
             "rxtrace decoder, 2 threads in-frame",
-            lambda im: {s.code for s in decode_frame(im, executor=in_frame).sightings},
+            lambda im: {
+                s.code for s in decode_frame(im, executor=in_frame, budget_ms=DEFAULT_BUDGET_MS).sightings
+            },
         )
     run("zxing-cpp", lambda im: {c for _, c in read_zxing(im)})
     # zbar reports GS1 QR data without its ]Q3 (and FNC1 as nothing): match it leniently,

@@ -83,6 +83,9 @@ class HarshPhoto:
     size: tuple[int, int]
     quality: int
     codes: tuple[HarshCode, ...]
+    motion: tuple[int, float] | None = None
+    """Hand shake: the line kernel's length (px) and direction (degrees, counter-clockwise
+    as seen, from the image's x axis), or None."""
 
     def pixels(self) -> npt.NDArray[np.uint8]:
         """The photo decoded to BGR, as a reader of the file would see it."""
@@ -163,11 +166,11 @@ def _light(canvas: _Float, rng: np.random.Generator, quad: npt.NDArray[np.float3
         region += blob * np.float32(rng.uniform(90, 170))
 
 
-def _motion(canvas: _Float, rng: np.random.Generator, length: int) -> _Float:
+def _motion(canvas: _Float, length: int, degrees: float) -> _Float:
     kernel = np.zeros((length, length), np.float32)
     kernel[length // 2, :] = 1.0
     centre = ((length - 1) / 2, (length - 1) / 2)
-    rot = cv2.getRotationMatrix2D(centre, float(rng.uniform(0, 180)), 1.0)
+    rot = cv2.getRotationMatrix2D(centre, degrees, 1.0)
     kernel = np.asarray(cv2.warpAffine(kernel, rot, (length, length)), dtype=np.float32)
     kernel /= max(float(kernel.sum()), 1e-6)
     return np.asarray(cv2.filter2D(canvas, -1, kernel), dtype=np.float32)
@@ -272,8 +275,10 @@ def harsh_photo(index: int, *, seed: int = 15) -> HarshPhoto:
     for _code, _sym, dst, _pts, local, _m in placed:
         if "light" in local:
             _light(canvas, rng, dst)
+    motion = None
     if "motion" in photo:
-        canvas = _motion(canvas, rng, int(rng.integers(3, 10)))
+        motion = (int(rng.integers(3, 10)), float(rng.uniform(0, 180)))
+        canvas = _motion(canvas, *motion)
     _noise(canvas, rng, float(rng.uniform(8, 20) if "noise" in photo else rng.uniform(1.5, 3.5)))
     tint = rng.uniform(0.85, 1.15, 3).astype(np.float32)
     bgr = np.asarray(np.clip(canvas[:, :, None] * tint[None, None, :], 0, 255), dtype=np.uint8)
@@ -286,7 +291,8 @@ def harsh_photo(index: int, *, seed: int = 15) -> HarshPhoto:
         damages = tuple(d for d in DAMAGES if d in local or d in photo or (d == "single" and single))
         polygon = tuple((round(float(x)), round(float(y))) for x, y in pts)
         out.append(HarshCode(code, symbology, polygon, actual, damages))
-    return HarshPhoto(f"harsh-{seed}-{index:04d}.jpg", buf.tobytes(), size, quality, tuple(out))
+    return HarshPhoto(f"harsh-{seed}-{index:04d}.jpg", buf.tobytes(), size, quality, tuple(out),
+                      motion)  # fmt: skip
 
 
 def harsh_set(n: int, *, seed: int = 15, start: int = 0) -> list[HarshPhoto]:

@@ -42,3 +42,11 @@ def test_jpeg_damage_is_the_file_quality() -> None:
         assert damaged == (photo.quality < 50)
         decoded = cv2.imdecode(np.frombuffer(photo.jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert decoded is not None
+
+
+def test_motion_kernel_recorded_exactly_for_shaken_photos() -> None:
+    for photo in harsh_set(20):
+        shaken = any("motion" in c.damages for c in photo.codes)
+        assert (photo.motion is not None) == shaken
+        if photo.motion is not None:
+            assert 3 <= photo.motion[0] <= 9 and 0 <= photo.motion[1] < 180
