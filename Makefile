@@ -15,13 +15,20 @@ $(STAMP): pyproject.toml web/package-lock.json
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# The Spark jobs' extra (pyspark, ~450 MB), for the tests only: `make demo` does without it.
+SPARK_STAMP := $(VENV)/.spark
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,spark]"
+	touch $(SPARK_STAMP)
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	scripts/system-deps run
 	$(BIN)/rxtrace demo --dir rxtrace-demo
 
-test: $(STAMP)
+test: $(STAMP) $(SPARK_STAMP)
 	scripts/system-deps test
 	-scripts/start-postgres
 	$(BIN)/ruff check .

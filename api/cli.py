@@ -66,9 +66,9 @@ def _root(
 
 
 def _register() -> None:
-    from rxtrace.api.commands import accounts, cases, data, demo, resolve, serve
+    from rxtrace.api.commands import accounts, cases, data, demo, resolve, serve, spark
 
-    for module in (data, resolve, cases, demo, serve, accounts):
+    for module in (data, resolve, cases, demo, serve, accounts, spark):
         module.register(app)
     for optional in ("scan", "geo", "investigate"):
         try:

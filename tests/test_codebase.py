@@ -41,6 +41,10 @@ LAYERS: Mapping[str, frozenset[str]] = {
     ),
     "rxtrace.trace.accounts": frozenset({CORE, "rxtrace.trace.store"}),
     "rxtrace.trace.demo": frozenset({CORE}),
+    # The batch jobs on Spark: the embedded path's own code over other rows.
+    "rxtrace.trace.spark": frozenset(
+        {CORE, "rxtrace.trace.store", "rxtrace.trace.resolve", "rxtrace.trace.investigate"}
+    ),
     "rxtrace.scanners": frozenset({"rxtrace.trace.codes", "rxtrace.trace.errors"}),
     "rxtrace.geo": frozenset(
         {
@@ -60,6 +64,7 @@ LAYERS: Mapping[str, frozenset[str]] = {
             "rxtrace.trace.investigate",
             "rxtrace.trace.accounts",
             "rxtrace.trace.demo",
+            "rxtrace.trace.spark",
             "rxtrace.scanners",
             "rxtrace.geo",
         }

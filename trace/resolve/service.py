@@ -49,12 +49,18 @@ _CHUNK = 900  # below SQLite's parameter limit on old builds
 class Product(Protocol):
     """What a resolution shows of a catalog entry (a stored row, or one read elsewhere)."""
 
-    product_id: str
-    med_list_codg: str | None
-    name: str
-    spec: str | None
-    manufacturer: str | None
-    units_per_box: int | None
+    @property
+    def product_id(self) -> str: ...
+    @property
+    def med_list_codg(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def spec(self) -> str | None: ...
+    @property
+    def manufacturer(self) -> str | None: ...
+    @property
+    def units_per_box(self) -> int | None: ...
 
 
 SaleRow = tuple[Any, ...]

@@ -1,0 +1,117 @@
+"""``rxtrace spark resolve`` gives what ``rxtrace resolve`` gives, byte for byte, on the same data.
+
+A small demo world (resold, cloned, split, returned and unsold boxes, a carton opened into its
+boxes, malformed reads) is loaded, exported as Parquet, and resolved both ways: every seizure,
+the case, and codes given directly, from a SQLite and from a PostgreSQL export.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rxtrace.api.documents import resolution_document
+from rxtrace.api.output import json_chunks
+from rxtrace.trace.demo.world import generate_world
+from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.ingest.load import load_paths
+from rxtrace.trace.protect import Protector
+from rxtrace.trace.resolve.service import Resolution, resolve_case, resolve_codes, resolve_seizure
+from rxtrace.trace.store import models
+from rxtrace.trace.store.export import export_parquet
+
+from .test_cli import run
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
+    reason="Spark needs the spark extra and a Java runtime",
+)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from rxtrace.trace.spark import spark_session
+
+    with spark_session("local[2]") as session:
+        yield session
+
+
+def written(resolution: Resolution) -> str:
+    """The JSON document both commands print."""
+    return b"".join(json_chunks(resolution_document(resolution, reveal=False, top=10))).decode()
+
+
+def test_the_same_answers_as_the_embedded_path(
+    any_session: Session, spark: Any, tmp_path: Path, protector: Protector
+) -> None:
+    from rxtrace.trace.spark import find_tables, spark_resolve
+
+    world = generate_world(tmp_path / "world", persons=300)
+    load_paths(world.files, session=any_session, protector=protector)
+    any_session.commit()
+    export_parquet(tmp_path / "pq", session=any_session)
+    tables = find_tables([tmp_path / "pq"])
+    case = world.case_id
+    embedded = resolve_case(case, session=any_session)
+    statuses = {str(box.status) for box in embedded.boxes}
+    assert {"dispensed", "dispensed_repeatedly", "malformed", "not_dispensed"} <= statuses, statuses
+    assert any(box.via_case for box in embedded.boxes) and any(box.clone_reasons for box in embedded.boxes)
+    assert written(spark_resolve(spark, tables, case_id=case)) == written(embedded)
+    for seizure in any_session.scalars(
+        select(models.Seizure.seizure_id).where(models.Seizure.case_id == case)
+    ):
+        assert written(spark_resolve(spark, tables, seizure_id=seizure)) == written(
+            resolve_seizure(seizure, session=any_session)
+        ), seizure
+    codes = [box.code for box in embedded.boxes[:40]] + ["not a code", "81000010000000000000"]
+    assert written(spark_resolve(spark, tables, codes=codes)) == written(
+        resolve_codes(codes, session=any_session)
+    )
+    # A case or seizure nobody recorded is refused as the embedded path refuses it.
+    for kwargs in ({"case_id": "NOPE"}, {"seizure_id": "NOPE"}):
+        with pytest.raises(RxtraceError, match="NOPE"):
+            spark_resolve(spark, tables, **kwargs)
+
+
+def test_tables_are_found_in_an_export_or_one_by_one(tmp_path: Path) -> None:
+    from rxtrace.trace.spark import find_tables
+
+    for name in ("dispensing", "seizures"):
+        (tmp_path / "pq" / name).mkdir(parents=True)
+    both = find_tables([tmp_path / "pq"])
+    assert set(both.folders) == {"dispensing", "seizures"}
+    assert find_tables([tmp_path / "pq" / "dispensing"]).folders == {
+        "dispensing": tmp_path / "pq" / "dispensing"
+    }
+    with pytest.raises(RxtraceError, match="given twice"):
+        (tmp_path / "other" / "dispensing").mkdir(parents=True)
+        find_tables([tmp_path / "pq", tmp_path / "other"])
+    with pytest.raises(RxtraceError, match="holds no contract table"):
+        find_tables([tmp_path])
+    with pytest.raises(RxtraceError, match="No 'seized_codes' table"):
+        both.require("seized_codes")
+
+
+def test_the_command_prints_what_resolve_prints(tmp_path: Path) -> None:
+    world = generate_world(tmp_path / "world", persons=200)
+    assert run(["load", str(tmp_path / "world"), "--no-prepare-leads"], tmp_path).returncode == 0
+    assert run(["export", "--parquet", str(tmp_path / "pq")], tmp_path).returncode == 0
+    embedded = run(["resolve", "--case", world.case_id, "--format", "json"], tmp_path)
+    on_spark = run(
+        ["spark", "resolve", str(tmp_path / "pq"), "--case", world.case_id, "--format", "json"], tmp_path
+    )
+    assert on_spark.returncode == 0, on_spark.stderr
+    assert on_spark.stdout == embedded.stdout
+    json.loads(on_spark.stdout)
+    table = run(["spark", "resolve", str(tmp_path / "pq"), "--case", world.case_id], tmp_path)
+    assert table.returncode == 0 and "Resolution" in table.stdout
+    wrong = run(["spark", "resolve", str(tmp_path / "pq"), "--master", "yarn", "--case", "X"], tmp_path)
+    assert wrong.returncode != 0 and "Spark master" in wrong.stderr
