@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,22 +263,66 @@ def fund_share_outliers(
         for inst, (kind, fund, billed) in figures.items()
         if billed >= params.fund_share_min_billed_fen
     }
+    by_kind: dict[str | None, list[float]] = defaultdict(list)
+    for kind, share, _ in shares.values():
+        by_kind[kind].append(share)
+    everyone = _Peers(s for _, s, _ in shares.values())
+    groups = {kind: _Peers(values) for kind, values in by_kind.items()}
     out: dict[str, FundShare] = {}
     for inst, (kind, share, billed) in shares.items():
-        peers = [s for i, (k, s, _) in shares.items() if i != inst and k == kind]
-        if len(peers) < _MIN_PEERS:
-            peers = [s for i, (_, s, _) in shares.items() if i != inst]
-        if len(peers) < _MIN_PEERS:
+        group = groups[kind] if len(groups[kind]) - 1 >= _MIN_PEERS else everyone
+        if len(group) - 1 < _MIN_PEERS:
             continue
-        median = statistics.median(peers)
-        spread = max(_MAD_SCALE * statistics.median(abs(s - median) for s in peers), _MIN_SPREAD)
+        median, spread, others = group.without(share)
         prior = params.fund_share_min_billed_fen
         shrunk = (share * billed + median * prior) / (billed + prior)
         gap = shrunk - median
         if gap >= params.fund_share_gap and gap / spread >= params.fund_share_spreads:
-            q1, _, q3 = statistics.quantiles(peers, n=4)
-            out[inst] = FundShare(kind, share, shrunk, len(peers), median, q1, q3, gap / spread)
+            q1, _, q3 = statistics.quantiles(others(), n=4)
+            out[inst] = FundShare(kind, share, shrunk, len(group) - 1, median, q1, q3, gap / spread)
     return out
+
+
+class _Peers:
+    """One peer group's shares, sorted once: the middle and spread of everyone but one.
+
+    Exact (leave-one-out) up to ``_EXACT`` members; beyond, the middle is still exact (read off
+    the sorted list) and the spread is the whole group's, which one member moves by a 1/n-th
+    at most. Ten thousand doctors are then judged in a moment instead of 10^8 steps.
+    """
+
+    _EXACT = 50
+
+    def __init__(self, values: Iterable[float]) -> None:
+        self.sorted = sorted(values)
+        self._spread: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.sorted)
+
+    def without(self, share: float) -> tuple[float, float, Callable[[], list[float]]]:
+        """(middle, spread, the shares) of the group without one member of ``share``; the
+        shares as a call, since only a member that stands out needs them."""
+        values = self.sorted
+        i = bisect.bisect_left(values, share)
+
+        def peers() -> list[float]:
+            return values[:i] + values[i + 1 :]
+
+        def at(k: int) -> float:  # the k-th of the others, in order
+            return values[k] if k < i else values[k + 1]
+
+        m = len(values) - 1
+        median = at(m // 2) if m % 2 else (at(m // 2 - 1) + at(m // 2)) / 2
+        if len(values) <= self._EXACT:
+            return median, _spread(peers(), median), peers
+        if self._spread is None:
+            self._spread = _spread(values, statistics.median(values))
+        return median, self._spread, peers
+
+
+def _spread(values: Sequence[float], median: float) -> float:
+    return max(_MAD_SCALE * statistics.median(abs(v - median) for v in values), _MIN_SPREAD)
 
 
 def rule_fund_share(sql: Sql, params: LeadParams, found: Found, *, own: Set[str] = frozenset()) -> None:
