@@ -26,8 +26,10 @@ Pipeline (each step exists because the one before it misses a known class of sym
    region deconvolved by the photo's motion-blur kernel (hand shake blurs a whole photo
    with one line kernel; its length and direction come from the cepstrum of a few tiles
    around the regions; a 1D crop only needs the kernel's extent across its bars). Regions
-   and steps start only while the frame's CPU time is within ``budget_ms``, so a batch stays
-   fast and a hard photo can be given more. On the harsh phone-photo corpus
+   and steps start only while the work done, in milliseconds of one core estimated from
+   the pixels each step handles, is within ``budget_ms``: a batch stays fast, a hard photo
+   can be given more, and the reads do not depend on the machine's load. On the harsh
+   phone-photo corpus
    (:mod:`rxtrace.scanners.harsh`, photos 0-199) the detector's small matrix candidates and
    this tier took recall from 0.55 to 0.61 at 80 ms, motion-blurred codes from 0.36 to
    0.44, with no false box. Brute-force motion deconvolution (box kernels of 1.5-9 px, no
@@ -51,12 +53,10 @@ as GS1 element strings only count as votes for an identical zxing-cpp read.
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 import cv2
 import numpy as np
@@ -738,24 +738,26 @@ def _climb_linear(
     need: int = 2,
     base: tuple[Gray, _Affine, float] | None = None,
     prior: Sequence[_Read] = (),
-    go: Callable[[], bool] | None = None,
+    budget: _Budget | None = None,
 ) -> list[_Read]:
     """Run the 1D ladder until ``need`` independent decodes agree (or it runs out).
 
-    ``prior`` reads (an earlier tier's, not returned) count towards the agreement; ``go``,
-    asked before each step but the first, stops the climb when the budget is spent."""
+    ``prior`` reads (an earlier tier's, not returned) count towards the agreement; with a
+    ``budget``, each step is charged to it and none starts once it is spent."""
     if base is None:
         base = _linear_base(gray, cand, max(step[0] for step in ladder))
         if base is None:
             return []
     crops: dict[float, tuple[Gray, _Affine]] = {}
     got: list[_Read] = []
-    for i, (module_px, variant, engine) in enumerate(ladder):
-        if i and go is not None and not go():
+    for module_px, variant, engine in ladder:
+        if budget is not None and not budget.left():
             break
         if module_px not in crops:
             crops[module_px] = _rescale_crop(base, module_px)
         crop, inverse = crops[module_px]
+        if budget is not None:
+            budget.step(crop.size, variant, engine)
         label = f"m{module_px:g}-{variant}"
         got += _engine_read(_prep(variant, crop, module_px), engine, label, _LINEAR_FORMATS,
                             inverse)  # fmt: skip
@@ -784,12 +786,12 @@ def _rescale_crop(base: tuple[Gray, _Affine, float], module_px: float) -> tuple[
 
 
 def _climb_matrix(
-    gray: Gray, cand: _Candidate, ladder: Sequence[_Step], go: Callable[[], bool] | None = None
+    gray: Gray, cand: _Candidate, ladder: Sequence[_Step], budget: _Budget | None = None
 ) -> list[_Read]:
     """Run the 2D ladder until a symbol decodes: Reed-Solomon needs no second vote."""
     crops: dict[float, tuple[Gray, _Affine] | None] = {}
-    for i, (scale, variant, engine) in enumerate(ladder):
-        if i and go is not None and not go():
+    for scale, variant, engine in ladder:
+        if budget is not None and not budget.left():
             break
         # Large symbols have large modules; upscaling them only costs time.
         if max(cand.size) * scale > 800:
@@ -800,6 +802,8 @@ def _climb_matrix(
         if cut is None:
             continue
         crop, inverse = cut
+        if budget is not None:
+            budget.step(crop.size, variant, "zxing-matrix")
         got = _engine_read(_prep(variant, crop, scale * 1.0), engine, f"x{scale:g}-{variant}",
                            _MATRIX_FORMATS, inverse)  # fmt: skip
         if got:
@@ -855,40 +859,40 @@ def _comparable(code: str) -> str:
 
 # --------------------------------------------------------------------------- main entry
 
-_T = TypeVar("_T")
-_U = TypeVar("_U")
 
+class _Budget:
+    """The second tier's work on one frame, in estimated milliseconds of one core.
 
-class _CpuClock:
-    """CPU time spent on one frame, over the calling thread and the executor's tasks.
-
-    The budget is CPU time, not wall time: on a busy machine (or with other photos decoded
-    on the other cores) wall time grows while the work a frame gets should not shrink.
+    Not a clock: each step is charged its cost estimated from the pixels it handles (rates
+    measured on the machine of ``bench/RESULTS.md``), so the same photo with the same budget
+    gives the same reads on any machine and under any load (a scan is evidence: scanned
+    twice, a photo must give the same boxes), and a larger budget runs the same steps and
+    more.
     """
 
-    def __init__(self) -> None:
-        self._start = time.thread_time()
-        self._elsewhere = 0.0
-        self._lock = threading.Lock()
+    def __init__(self, limit_ms: float | None, spent_ms: float) -> None:
+        self.limit = limit_ms
+        self.spent = spent_ms
 
-    def spent(self) -> float:
-        """Seconds of CPU so far: this thread's since the start plus finished tasks'."""
-        with self._lock:
-            elsewhere = self._elsewhere
-        return time.thread_time() - self._start + elsewhere
+    def left(self) -> bool:
+        return self.limit is None or self.spent < self.limit
 
-    def timed(self, fn: Callable[..., _U]) -> Callable[..., _U]:
-        """``fn`` counting its own thread's CPU time into this clock (for an executor)."""
+    def charge(self, ms: float) -> None:
+        self.spent += ms
 
-        def run(*args: Any) -> _U:
-            t0 = time.thread_time()
-            try:
-                return fn(*args)
-            finally:
-                with self._lock:
-                    self._elsewhere += time.thread_time() - t0
+    def step(self, pixels: int, variant: str, engine: str) -> None:
+        """Charge one ladder step: pre-processing ``variant``, then ``engine``, on ``pixels``."""
+        prep = _PREP_NS.get(variant.rstrip("0123456789."), _PREP_NS["sharp"])
+        self.charge(pixels * (prep + _ENGINE_NS[engine]) * 1e-6)
 
-        return run
+
+# Measured costs (ns per input pixel; bench/RESULTS.md's machine, harsh corpus photos).
+_TIER1_MS_PER_MP: Final = 21.0
+_PREP_NS: Final = {"raw": 0.0, "stretch": 2.0, "sharp": 6.0, "sharp+": 6.0, "clahe": 6.0,
+                   "wiener": 40.0}  # fmt: skip
+_ENGINE_NS: Final = {"zxing": 3.5, "zxing-global": 4.3, "pyzbar": 12.0, "zxing-matrix": 7.0}
+_WIENER2_NS: Final = 70.0
+_PSF_MS_PER_TILE: Final = 0.5
 
 
 def decode_frame(
@@ -905,14 +909,14 @@ def decode_frame(
     OpenCV release the GIL). The result does not depend on it: every candidate is processed
     on its own and the reads are merged in a fixed order.
 
-    ``budget_ms`` bounds the second tier (``effort="full"`` only): a region of it starts only
-    while the CPU time spent on this frame (by this thread and the executor's tasks for it)
-    is below that many milliseconds; ``None`` lifts the bound (the result then
-    does not depend on timing), ``0`` skips the tier. A larger budget never reads less: its
-    regions are a superset, and second-tier reads that contradict a first-tier read at the
+    ``budget_ms`` bounds the second tier (``effort="full"`` only), in milliseconds of one
+    core estimated from the pixels each step handles (see :class:`_Budget`; the first tier
+    is charged by the frame's size, ~21 ms a megapixel), so the result does not depend on
+    the machine's speed or load; each step starts only while the budget lasts. ``None``
+    lifts the bound, ``0`` skips the tier. A larger budget never reads less: it runs the
+    same steps and more, and second-tier reads that contradict a first-tier read at the
     same place are dropped.
     """
-    clock = _CpuClock()
     gray = to_gray(image)
     matrix_errors: list[UnreadSpot] = []
     linear_errors: list[UnreadSpot] = []
@@ -925,7 +929,7 @@ def decode_frame(
                       errors=matrix_errors)  # fmt: skip
 
     if executor is not None:
-        matrix_future = executor.submit(clock.timed(matrix_pass))
+        matrix_future = executor.submit(matrix_pass)
         detected = _detect(gray, max_linear, max_matrix)
         reads = _zxing(gray, _LINEAR_FORMATS, "full", full=True, errors=linear_errors)
         reads = matrix_future.result() + reads
@@ -968,10 +972,7 @@ def decode_frame(
 
     to_confirm = [r for r in reads if r.symbology not in ECC_SYMBOLOGIES]
 
-    def mapper(fn: Callable[[_T], _U], items: Sequence[_T]) -> Iterator[_U]:
-        if executor is None:
-            return map(fn, items)
-        return executor.map(clock.timed(fn), items)
+    mapper = map if executor is None else executor.map
 
     region_results = list(mapper(region, kept))
     confirmations = list(mapper(confirm, to_confirm))
@@ -985,14 +986,11 @@ def decode_frame(
         reads += extra
 
     # Tier 2: the expensive ladders, only on regions seen but not read, while the budget
-    # lasts. Regions go in the detector's order (surest first); each is started only if
-    # time remains, so a larger budget processes a superset of a smaller one's regions.
+    # lasts. It runs on this thread, region after region and step after step in a fixed
+    # order, each step only while the budget lasts: a larger budget runs the same steps and
+    # more, whatever the machine's speed or load.
     if effort == "full" and budget_ms != 0:
-        limit = None if budget_ms is None else budget_ms / 1000.0
-
-        def in_time() -> bool:
-            return limit is None or clock.spent() < limit
-
+        budget = _Budget(budget_ms, _TIER1_MS_PER_MP * gray.size / 1e6)
         # Unread symbols, and 1D reads no second decode confirms (a lone zbar read is not
         # trusted, and a lone zxing-cpp read only with a catalog).
         hard = [(c, got) for c, (got, missed) in zip(kept, region_results, strict=True)
@@ -1006,21 +1004,19 @@ def decode_frame(
         # Hand shake blurs the whole photo with one kernel: estimated once, around the
         # regions that need it, for the deconvolution step of the rescue.
         psf = None
-        if hard and in_time():
-            psf = _motion_psf(gray, [c.center for c, _ in hard])
-
-        def rescue(job: tuple[_Candidate, list[_Read]]) -> list[_Read]:
-            if not in_time():
-                return []
-            cand, prior = job
-            got = _rescue(gray, cand, prior, in_time)
-            unsure = not _agreed([*prior, *got], 1 if cand.kind == "matrix" else 2)
-            if psf is not None and unsure and in_time():
-                got += _deblurred(gray, cand, psf, [*prior, *got])
-            return got
+        if hard and budget.left():
+            centres = [c.center for c, _ in hard][:_PSF_TILES]
+            budget.charge(_PSF_MS_PER_TILE * (1 + len(centres)))
+            psf = _motion_psf(gray, centres)
 
         settled = list(reads)
-        for got in mapper(rescue, hard):
+        for cand, prior in hard:
+            if not budget.left():
+                break
+            got = _rescue(gray, cand, prior, budget)
+            unsure = not _agreed([*prior, *got], 1 if cand.kind == "matrix" else 2)
+            if psf is not None and unsure and budget.left():
+                got += _deblurred(gray, cand, psf, [*prior, *got], budget)
             # A rescue read never contradicts what the cheap tiers read at the same place:
             # it only adds codes where nothing was read (or votes to the same code), so a
             # larger budget can never cost a box through a conflict.
@@ -1029,16 +1025,16 @@ def decode_frame(
     return FrameReads(tuple(_merge(reads)), tuple(_drop_explained(unread, reads)))
 
 
-def _rescue(gray: Gray, cand: _Candidate, prior: Sequence[_Read], go: Callable[[], bool]) -> list[_Read]:
+def _rescue(gray: Gray, cand: _Candidate, prior: Sequence[_Read], budget: _Budget) -> list[_Read]:
     """The second tier on one region the first could not read (or read only once)."""
     if cand.kind == "matrix":
         ladder = _RESCUE_MATRIX_LADDER if cand.origin == "zxing-error" else _RESCUE_DETECTED_MATRIX_LADDER
-        return _climb_matrix(gray, cand, ladder, go)
+        return _climb_matrix(gray, cand, ladder, budget)
     refined = _refine(gray, cand)
     base = _linear_base(gray, refined, max(step[0] for step in _RESCUE_LINEAR_LADDER))
     if base is None:
         return []
-    return _climb_linear(gray, refined, _RESCUE_LINEAR_LADDER, base=base, prior=prior, go=go)
+    return _climb_linear(gray, refined, _RESCUE_LINEAR_LADDER, base=base, prior=prior, budget=budget)
 
 
 # --------------------------------------------------------------------------- motion blur
@@ -1123,11 +1119,13 @@ def _wiener2(img: Gray, kernel: _F32, snr: float = 60.0) -> Gray:
 _DEBLURRED_MATRIX_LADDER: Final[tuple[_Step, ...]] = ((1.0, "raw", "zxing"), (2.0, "raw", "zxing"))
 
 
-def _deblurred(gray: Gray, cand: _Candidate, psf: tuple[float, float], prior: Sequence[_Read]) -> list[_Read]:
+def _deblurred(
+    gray: Gray, cand: _Candidate, psf: tuple[float, float], prior: Sequence[_Read], budget: _Budget
+) -> list[_Read]:
     """The region deconvolved by the photo's motion kernel (and one a pixel shorter, since
     the cepstrum's estimate runs long), then decoded."""
     if cand.kind == "linear":
-        return _deblurred_linear(gray, cand, psf, prior)
+        return _deblurred_linear(gray, cand, psf, prior, budget)
     w, h = cand.size
     side = max(w, h) * 1.5 + 48
     cx, cy = cand.center
@@ -1139,8 +1137,11 @@ def _deblurred(gray: Gray, cand: _Candidate, psf: tuple[float, float], prior: Se
     local = _Candidate((cx - x0, cy - y0), cand.size, cand.normal, cand.axis, cand.kind,
                        cand.origin, cand.hint, cand.edges)  # fmt: skip
     for length in (psf[0] - 1.0, psf[0]):
+        if not budget.left():
+            break
+        budget.charge(patch.size * _WIENER2_NS * 1e-6)
         sharp = _wiener2(patch, _line_kernel(length, psf[1]))
-        reads = _climb_matrix(sharp, local, _DEBLURRED_MATRIX_LADDER)
+        reads = _climb_matrix(sharp, local, _DEBLURRED_MATRIX_LADDER, budget)
         if reads:
             return [_Read(r.code, r.symbology, r.identifier, _shift(r.polygon, x0, y0),
                           r.engine + f"-psf{length:g}") for r in reads]  # fmt: skip
@@ -1148,7 +1149,7 @@ def _deblurred(gray: Gray, cand: _Candidate, psf: tuple[float, float], prior: Se
 
 
 def _deblurred_linear(
-    gray: Gray, cand: _Candidate, psf: tuple[float, float], prior: Sequence[_Read]
+    gray: Gray, cand: _Candidate, psf: tuple[float, float], prior: Sequence[_Read], budget: _Budget
 ) -> list[_Read]:
     """A 1D crop's rows deconvolved by the motion kernel's extent across the bars.
 
@@ -1167,9 +1168,14 @@ def _deblurred_linear(
         width = length * across / frame_px_per_crop_px
         if width < 1.5:
             return got  # hardly any blur across the bars: nothing to undo
+        if not budget.left():
+            break
+        budget.step(crop.size, "wiener", "zxing")
         sharp = _wiener_rows(crop, width, box=True)
         label = f"m5-psf{length:g}"
         for engine in ("zxing", "pyzbar"):
+            if engine == "pyzbar":
+                budget.step(crop.size, "raw", engine)
             got += _engine_read(sharp, engine, label, _LINEAR_FORMATS, inverse)
             if _agreed([*prior, *got], 2):
                 return got

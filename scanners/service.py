@@ -92,10 +92,11 @@ Progress = Callable[[int, int, str], None]
 _MAX_UNREAD: Final = 200
 
 DEFAULT_BUDGET_MS: Final = 80.0
-"""A photo's time budget: the cheap passes always run, the expensive second tier (regions
-seen but not read) only while this many milliseconds since the photo's decoding began
-remain. 80 ms keeps a 1080p photo of a pile within ~80 ms on one core; a single hard photo
-can be given more."""
+"""A photo's time budget in milliseconds of one core, estimated from the pixels each step
+handles (so the reads do not depend on the machine or its load): the cheap passes always
+run, the expensive second tier (regions seen but not read) only while budget remains. 80 ms
+keeps a 1080p photo of a pile within ~80 ms on one core; a single hard photo can be given
+more."""
 
 
 def _national_well_formed(code: str) -> bool:

@@ -49,9 +49,10 @@ def scan(
         "80",
         "--budget-ms",
         metavar="MS",
-        help="Time for each photo's expensive second pass (regions seen but not read), in "
-        "milliseconds since its decoding began; the cheap passes always run. Give a hard "
-        "photo more; 0 runs the cheap passes only.",
+        help="Time for each photo, in milliseconds of one core (estimated from the pixels "
+        "handled, so the same photo gives the same reads on any machine): the cheap passes "
+        "always run, the expensive ones on regions seen but not read while time remains. "
+        "Give a hard photo more; 0 runs the cheap passes only.",
     ),
 ) -> None:
     """Read every code off photos, videos or a camera and record the boxes on a seizure."""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from rxtrace.api.cli import app
-from rxtrace.scanners import DEFAULT_BUDGET_MS, scan_array
+from rxtrace.scanners import DEFAULT_BUDGET_MS, decode_frame, scan_array
 from rxtrace.scanners.harsh import harsh_photo
 
 RXTRACE = Path(sys.executable).parent / "rxtrace"
@@ -44,14 +45,24 @@ def test_bad_budget_is_one_clear_line_and_a_failure(value: str, tmp_path: Path) 
 
 
 def test_a_larger_budget_never_reads_fewer_codes() -> None:
-    # 0 runs the cheap passes only; None lifts the budget. Whatever the machine's speed, a
-    # budget's second tier handles a subset of the unlimited one's regions, and its reads
-    # never contradict the first tier's: each larger budget's boxes include the smaller's.
-    total = {0.0: 0, DEFAULT_BUDGET_MS: 0, None: 0}
+    # 0 runs the cheap passes only; None lifts the budget. The budget counts estimated work,
+    # not time: a larger one runs the same second-tier steps and more, and their reads never
+    # contradict the first tier's, so each larger budget's boxes include the smaller's.
+    budgets = (0.0, 50.0, DEFAULT_BUDGET_MS, None)
+    total = dict.fromkeys(budgets, 0)
     for index in PHOTOS:
         pixels = harsh_photo(index).pixels()
-        boxes = {b: {x.code for x in scan_array(pixels, budget_ms=b).boxes} for b in total}
-        assert boxes[0.0] <= boxes[DEFAULT_BUDGET_MS] <= boxes[None]
-        total = {b: total[b] + len(boxes[b]) for b in total}
+        boxes = [{x.code for x in scan_array(pixels, budget_ms=b).boxes} for b in budgets]
+        assert all(small <= large for small, large in pairwise(boxes))
+        total = {b: total[b] + len(got) for b, got in zip(budgets, boxes, strict=True)}
     # The second tier does read something here, or the check above would prove nothing.
     assert total[None] > total[0.0]
+
+
+def test_same_photo_same_budget_same_reads() -> None:
+    # A scan is evidence: the budget is work estimated from pixels, not a clock, so a photo
+    # scanned twice (on any machine, under any load) gives the same reads.
+    pixels = harsh_photo(PHOTOS[0]).pixels()
+    first = decode_frame(pixels, budget_ms=30.0)
+    second = decode_frame(pixels, budget_ms=30.0)
+    assert first == second
