@@ -487,7 +487,7 @@ def piles_report(piles: dict[str, object]) -> list[str]:
              f"{n_truth} codes, `render_pile(damage=\"harsh\")`)", "",
              "| reader | " + " | ".join(SYMBOLOGIES) + " | all | false reads | median ms "
              "(wall) | median ms (CPU) |",
-             "|---|" + "---|" * (len(SYMBOLOGIES) + 5)]  # fmt: skip
+             "|---|" + "---|" * (len(SYMBOLOGIES) + 4)]  # fmt: skip
     for name, (hits, false, wall, cpu) in rows.items():
         cells = [f"{hits[s] / truth[s]:.2f}" if truth[s] else "-" for s in SYMBOLOGIES]
         total = sum(hits.values()) / n_truth
