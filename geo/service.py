@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -23,19 +23,25 @@ from rxtrace.geo.hotspots import HotspotResult, Incident, find_hotspots
 from rxtrace.geo.layers import LAYERS, Layer
 from rxtrace.geo.routes import FlagRules, Route, WaybillPoint, build_routes, shanghai_district
 from rxtrace.trace.errors import CaseNotFoundError, RxtraceError
+from rxtrace.trace.resolve.rules import Sale
 from rxtrace.trace.resolve.service import sales_of_boxes, seized_boxes
 from rxtrace.trace.store import models
 
 __all__ = [
     "LAYERS",
     "CasePoints",
+    "DatabasePoints",
     "Layer",
     "MapPoint",
+    "PointSource",
+    "SeizureSite",
     "case_ids",
     "case_points",
     "has_postgis",
     "hotspots",
+    "hotspots_of",
     "near_seizure_sites",
+    "points_of",
     "routes",
 ]
 
@@ -110,15 +116,97 @@ def _scope_seizures(session: Session, case_id: str | None) -> list[models.Seizur
     return found
 
 
+class SeizureSite(Protocol):
+    """What a map shows of a seizure (a stored row, or one read elsewhere)."""
+
+    @property
+    def seizure_id(self) -> str: ...
+    @property
+    def lon(self) -> float | None: ...
+    @property
+    def lat(self) -> float | None: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def place_kind(self) -> str | None: ...
+    @property
+    def seized_at(self) -> datetime | None: ...
+
+
+class PointSource(Protocol):
+    """Where a case's points are read from: the database, or a cluster's files. The points,
+    and every hot spot made of them, come from the same code whichever answers."""
+
+    def seizures(self, case_id: str | None) -> list[SeizureSite]:
+        """The case's seizures (every seizure without a case), by id."""
+
+    def seized_boxes(self, seizure_ids: Sequence[str]) -> dict[str, set[str]]:
+        """Each seizure's box keys (a case code standing for the boxes under it)."""
+
+    def sales_of_boxes(self, keys: Sequence[str]) -> dict[str, list[Sale]]:
+        """The insurance rows of each box."""
+
+    def residences(self, cards: Sequence[str]) -> list[tuple[str, float | None, float | None]]:
+        """(card, lon, lat) of the insured persons of these cards."""
+
+    def places(self, institutions: Sequence[str]) -> list[tuple[str, float | None, float | None, str]]:
+        """(code, lon, lat, name) of these institutions."""
+
+
+class DatabasePoints:
+    """:class:`PointSource` from the database."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def seizures(self, case_id: str | None) -> list[SeizureSite]:
+        return list(_scope_seizures(self.session, case_id))
+
+    def seized_boxes(self, seizure_ids: Sequence[str]) -> dict[str, set[str]]:
+        return seized_boxes(seizure_ids, session=self.session)
+
+    def sales_of_boxes(self, keys: Sequence[str]) -> dict[str, list[Sale]]:
+        return sales_of_boxes(keys, session=self.session)
+
+    def residences(self, cards: Sequence[str]) -> list[tuple[str, float | None, float | None]]:
+        person = models.InsuredPerson
+        return [
+            (psn, lon, lat)
+            for chunk in _chunks(sorted(cards))
+            for psn, lon, lat in self.session.execute(
+                select(person.psn_no, person.lon, person.lat).where(person.psn_no.in_(chunk))
+            )
+        ]
+
+    def places(self, institutions: Sequence[str]) -> list[tuple[str, float | None, float | None, str]]:
+        place = models.Institution
+        return [
+            (code, lon, lat, name)
+            for chunk in _chunks(sorted(institutions))
+            for code, lon, lat, name in self.session.execute(
+                select(place.fixmedins_code, place.lon, place.lat, place.name).where(
+                    place.fixmedins_code.in_(chunk)
+                )
+            )
+        ]
+
+
 def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
     """Seizure sites, residences of the cards whose seized boxes the fund paid for, and the
     institutions that sold them; a case's parent codes stand for the boxes inside."""
-    seizures = _scope_seizures(session, case_id)
+    return points_of(DatabasePoints(session), case_id)
+
+
+def points_of(source: PointSource, case_id: str | None = None) -> CasePoints:
+    """:func:`case_points` from any :class:`PointSource`."""
+    seizures = source.seizures(case_id)
+    if case_id is not None and not seizures:
+        raise CaseNotFoundError(case_id)
     by_id = {s.seizure_id: s for s in seizures}
     # The same seizure → box → insurance-sale join as resolution, from the one place it lives.
-    boxes_of = seized_boxes(sorted(by_id), session=session)
+    boxes_of = source.seized_boxes(sorted(by_id))
     all_boxes = sorted({b for bs in boxes_of.values() for b in bs})
-    box_fund, box_cards, box_insts = _box_parties(all_boxes, session=session)
+    box_fund, box_cards, box_insts = _box_parties(all_boxes, source)
     seizures_of_box: dict[BoxKey, set[str]] = defaultdict(set)
     for sid, bs in boxes_of.items():
         for b in bs:
@@ -145,9 +233,9 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
         )
     card_boxes = _owners(box_cards)
     inst_boxes = _owners(box_insts)
-    residence_points = _residence_points(card_boxes, seizures_of_box, session=session)
+    residence_points = _residence_points(card_boxes, seizures_of_box, source)
     unlocated["residences"] = len(card_boxes) - len(residence_points)
-    institution_points = _institution_points(inst_boxes, seizures_of_box, box_cards, session=session)
+    institution_points = _institution_points(inst_boxes, seizures_of_box, box_cards, source)
     unlocated["institutions"] = len(inst_boxes) - len(institution_points)
     return CasePoints(
         case_id,
@@ -160,14 +248,14 @@ def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
 
 
 def _box_parties(
-    boxes: list[BoxKey], *, session: Session
+    boxes: list[BoxKey], source: PointSource
 ) -> tuple[dict[BoxKey, int], dict[BoxKey, set[str]], dict[BoxKey, set[str]]]:
     """Per seized box: the fund money its sales took (returns count negative), and the cards
     and institutions of its sales (returns left out)."""
     box_fund: dict[BoxKey, int] = defaultdict(int)
     box_cards: dict[BoxKey, set[str]] = defaultdict(set)
     box_insts: dict[BoxKey, set[str]] = defaultdict(set)
-    for key, sales in sales_of_boxes(boxes, session=session).items():
+    for key, sales in source.sales_of_boxes(boxes).items():
         for sale in sales:
             box_fund[key] += sale.hifp_pay_fen
             if sale.sel_retn_type != "return":
@@ -186,29 +274,18 @@ def _owners(index: dict[BoxKey, set[str]]) -> dict[str, set[BoxKey]]:
 
 
 def _residence_points(
-    card_boxes: dict[str, set[BoxKey]], seizures_of_box: dict[BoxKey, set[str]], *, session: Session
+    card_boxes: dict[str, set[BoxKey]], seizures_of_box: dict[BoxKey, set[str]], source: PointSource
 ) -> list[MapPoint]:
     """Where each card's holder lives (those with a location), with the boxes bought on it."""
     points = []
-    for chunk in _chunks(sorted(card_boxes)):
-        for person in session.scalars(
-            select(models.InsuredPerson).where(models.InsuredPerson.psn_no.in_(chunk))
-        ):
-            bs = card_boxes[person.psn_no]
-            if person.lon is None or person.lat is None:
-                continue
-            sids = sorted({s for b in bs for s in seizures_of_box[b]})
-            points.append(
-                MapPoint(
-                    "residence",
-                    person.psn_no,
-                    person.lon,
-                    person.lat,
-                    person.psn_no,
-                    None,
-                    Incident(tuple(sids), (person.psn_no,), tuple(sorted(bs))),
-                )
-            )
+    for psn, lon, lat in source.residences(sorted(card_boxes)):
+        bs = card_boxes[psn]
+        if lon is None or lat is None:
+            continue
+        sids = sorted({s for b in bs for s in seizures_of_box[b]})
+        points.append(
+            MapPoint("residence", psn, lon, lat, psn, None, Incident(tuple(sids), (psn,), tuple(sorted(bs))))
+        )
     points.sort(key=lambda p: p.id)
     return points
 
@@ -217,31 +294,27 @@ def _institution_points(
     inst_boxes: dict[str, set[BoxKey]],
     seizures_of_box: dict[BoxKey, set[str]],
     box_cards: dict[BoxKey, set[str]],
-    *,
-    session: Session,
+    source: PointSource,
 ) -> list[MapPoint]:
     """Where each institution that sold the boxes is (those with a location)."""
     points = []
-    for chunk in _chunks(sorted(inst_boxes)):
-        for place in session.scalars(
-            select(models.Institution).where(models.Institution.fixmedins_code.in_(chunk))
-        ):
-            bs = inst_boxes[place.fixmedins_code]
-            if place.lon is None or place.lat is None:
-                continue
-            sids = sorted({s for b in bs for s in seizures_of_box[b]})
-            cards = sorted({c for b in bs for c in box_cards[b]})
-            points.append(
-                MapPoint(
-                    "institution",
-                    place.fixmedins_code,
-                    place.lon,
-                    place.lat,
-                    place.name,
-                    None,
-                    Incident(tuple(sids), tuple(cards), tuple(sorted(bs))),
-                )
+    for code, lon, lat, name in source.places(sorted(inst_boxes)):
+        bs = inst_boxes[code]
+        if lon is None or lat is None:
+            continue
+        sids = sorted({s for b in bs for s in seizures_of_box[b]})
+        cards = sorted({c for b in bs for c in box_cards[b]})
+        points.append(
+            MapPoint(
+                "institution",
+                code,
+                lon,
+                lat,
+                name,
+                None,
+                Incident(tuple(sids), tuple(cards), tuple(sorted(bs))),
             )
+        )
     points.sort(key=lambda p: p.id)
     return points
 
@@ -260,6 +333,12 @@ def hotspots(
     min_occupied, eps_m, min_samples, seed).
     """
     pts = points if points is not None else case_points(session=session, case_id=case_id)
+    return hotspots_of(pts, case_id=case_id, layer=layer, **options)
+
+
+def hotspots_of(points: CasePoints, *, case_id: str | None, layer: str, **options: Any) -> HotspotResult:
+    """:func:`hotspots` of points read from any source."""
+    pts = points
     layer_points = pts.layer(layer)
     result = find_hotspots(
         [p.lon for p in layer_points],

@@ -53,6 +53,7 @@ LAYERS: Mapping[str, frozenset[str]] = {
             "rxtrace.trace.ingest",
             "rxtrace.trace.resolve",
             "rxtrace.trace.investigate",
+            "rxtrace.trace.spark",
         }
     ),
     "rxtrace.api": frozenset(

@@ -13,7 +13,7 @@ from rxtrace.api.output import err, print_csv, print_json, print_table
 from rxtrace.geo.layers import Layer
 from rxtrace.trace.errors import RxtraceError
 
-__all__ = ["register"]
+__all__ = ["HotspotFormat", "print_hotspots", "register"]
 
 
 class HotspotFormat(StrEnum):
@@ -57,7 +57,6 @@ def hotspots(
 ) -> None:
     """Hot spots (H3 cells, Getis-Ord Gi*, FDR) and compound clusters (DBSCAN) of a case."""
     from rxtrace.geo import service
-    from rxtrace.geo.hotspots import describe_spot
 
     app = app_context(ctx)
     with app.session() as session:
@@ -69,6 +68,13 @@ def hotspots(
             permutations=permutations,
             seed=seed,
         )
+    print_hotspots(result, output, layer=layer.value, case=case)
+
+
+def print_hotspots(result: Any, output: HotspotFormat, *, layer: str, case: str | None) -> None:
+    """A hot-spot result as the command prints it: notes on stderr, then the format asked for."""
+    from rxtrace.geo.hotspots import describe_spot
+
     for note in result.notes:
         err.print(f"note: {note}", markup=False, highlight=False)
     if output in (HotspotFormat.json, HotspotFormat.geojson):
@@ -82,9 +88,9 @@ def hotspots(
     # The readable table says each spot in words; the statistics are in the CSV and JSON.
     shown = [r for r in rows if r[0] == "cluster" or r[8] != 0] or rows[:20]
     print_table(
-        f"Hot spots: {layer.value}" + (f", case {case}" if case else ""),
+        f"Hot spots: {layer}" + (f", case {case}" if case else ""),
         ("kind", "id", "lon", "lat", "what", "seizures", "cards", "boxes", "fund_yuan"),
-        [(*r[:4], describe_spot(r[8], r[4], layer.value), *r[9:]) for r in shown],
+        [(*r[:4], describe_spot(r[8], r[4], layer), *r[9:]) for r in shown],
         caption=f"{s['points']} points, H3 res {s['resolution']}, "
         f"{s['cells']} cells ({s['cells_tested']} tested), "
         f"{s['hot_cells']} hot, {s['cold_cells']} cold, {s['clusters']} clusters; "

@@ -8,8 +8,10 @@ from pathlib import Path
 import typer
 
 from rxtrace.api.commands.common import FormatOption, app_context
+from rxtrace.api.commands.geo import HotspotFormat, print_hotspots
 from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.output import Format
+from rxtrace.geo.layers import Layer
 
 __all__ = ["register"]
 
@@ -46,6 +48,52 @@ def resolve(
     with spark_session(master, app_name="rxtrace resolve") as session:
         resolution = spark_resolve(session, tables, codes=codes, case_id=case, seizure_id=seizure)
     print_resolution(resolution, output, reveal=reveal, top=top)
+
+
+@spark.command("hotspots")
+def hotspots(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(
+        ..., help="Folders `rxtrace export --parquet` wrote (or single tables' folders)."
+    ),
+    case: str | None = typer.Option(None, "--case", help="Case id; without it, every case on record."),
+    layer: Layer = typer.Option(
+        Layer.residences, "--layer", help="Which points to analyse.", case_sensitive=False
+    ),
+    resolution: int | None = typer.Option(
+        None, "--resolution", min=0, max=15, help="H3 resolution; default: chosen from the points' density."
+    ),
+    permutations: int | None = typer.Option(
+        None, "--permutations", min=99, help="Gi* permutations; default: enough for the FDR step."
+    ),
+    seed: int = typer.Option(
+        12345, "--seed", min=0, max=2**32 - 1, help="Permutation seed (results repeat exactly)."
+    ),
+    master: str = MasterOption,
+    output: HotspotFormat = typer.Option(
+        HotspotFormat.table,
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="table, geojson (json is the same) or csv.",
+    ),
+) -> None:
+    """Hot spots of a case over all sales on Spark: the same answer as `rxtrace hotspots`."""
+    from rxtrace.geo.spark import spark_hotspots
+    from rxtrace.trace.spark import find_tables, spark_session
+
+    tables = find_tables(paths)
+    with spark_session(master, app_name="rxtrace hotspots") as session:
+        result = spark_hotspots(
+            session,
+            tables,
+            case_id=case,
+            layer=layer.value,
+            resolution=resolution,
+            permutations=permutations,
+            seed=seed,
+        )
+    print_hotspots(result, output, layer=layer.value, case=case)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,5 @@
-"""``rxtrace spark resolve`` gives what ``rxtrace resolve`` gives, byte for byte, on the same data.
+"""``rxtrace spark resolve`` and ``rxtrace spark hotspots`` give what ``rxtrace resolve`` and
+``rxtrace hotspots`` give, byte for byte, on the same data.
 
 A small demo world (resold, cloned, split, returned and unsold boxes, a carton opened into its
 boxes, malformed reads) is loaded, exported as Parquet, and resolved both ways: every seizure,
@@ -75,6 +76,18 @@ def test_the_same_answers_as_the_embedded_path(
     assert written(spark_resolve(spark, tables, codes=codes)) == written(
         resolve_codes(codes, session=any_session)
     )
+    # Hot spots: every layer of the case, and of every case, the same GeoJSON.
+    from rxtrace.geo.service import hotspots
+    from rxtrace.geo.spark import spark_hotspots
+
+    for layer in ("residences", "institutions", "seizures"):
+        for scope in (case, None):
+            ours = spark_hotspots(spark, tables, case_id=scope, layer=layer, permutations=99)
+            theirs = hotspots(session=any_session, case_id=scope, layer=layer, permutations=99)
+            assert ours.to_geojson() == theirs.to_geojson(), (layer, scope)
+            assert ours.notes == theirs.notes
+    with pytest.raises(RxtraceError, match="NOPE"):
+        spark_hotspots(spark, tables, case_id="NOPE", layer="residences")
     # A case or seizure nobody recorded is refused as the embedded path refuses it.
     for kwargs in ({"case_id": "NOPE"}, {"seizure_id": "NOPE"}):
         with pytest.raises(RxtraceError, match="NOPE"):
@@ -113,5 +126,9 @@ def test_the_command_prints_what_resolve_prints(tmp_path: Path) -> None:
     json.loads(on_spark.stdout)
     table = run(["spark", "resolve", str(tmp_path / "pq"), "--case", world.case_id], tmp_path)
     assert table.returncode == 0 and "Resolution" in table.stdout
+    spots = ["hotspots", "--case", world.case_id, "--layer", "institutions", "--format", "csv"]
+    on_spark = run(["spark", spots[0], str(tmp_path / "pq"), *spots[1:]], tmp_path)
+    assert on_spark.returncode == 0, on_spark.stderr
+    assert on_spark.stdout == run(spots, tmp_path).stdout
     wrong = run(["spark", "resolve", str(tmp_path / "pq"), "--master", "yarn", "--case", "X"], tmp_path)
     assert wrong.returncode != 0 and "Spark master" in wrong.stderr

@@ -33,14 +33,24 @@ from rxtrace.trace.resolve.rules import (
 from rxtrace.trace.store import models
 
 __all__ = [
+    "DatabaseLookups",
+    "Lookups",
+    "Product",
     "Resolution",
+    "SaleRow",
     "SeizedRead",
+    "boxes_under",
+    "case_resolution",
+    "codes_resolution",
+    "ordered_reads",
     "resolve_case",
     "resolve_codes",
     "resolve_reads",
     "resolve_seizure",
+    "sales_by_key",
     "sales_of_boxes",
     "seized_boxes",
+    "seizure_resolution",
 ]
 
 _CHUNK = 900  # below SQLite's parameter limit on old builds
@@ -183,7 +193,12 @@ def seized_boxes(seizure_ids: Sequence[str], *, session: Session) -> dict[str, s
         ):
             if key is not None:  # excluded by the query; the column type cannot say so
                 keys_of[sid].add(key)
-    leaves = _expand_cases(DatabaseLookups(session), sorted({k for ks in keys_of.values() for k in ks}))
+    return boxes_under(keys_of, DatabaseLookups(session))
+
+
+def boxes_under(keys_of: Mapping[str, set[str]], lookups: Lookups) -> dict[str, set[str]]:
+    """Each seizure's box keys from its read keys, a case code standing for the boxes under it."""
+    leaves = _expand_cases(lookups, sorted({k for ks in keys_of.values() for k in ks}))
     return {
         sid: {leaf for key in keys for leaf, _family in leaves.get(key, [(key, "")])}
         for sid, keys in keys_of.items()
@@ -192,7 +207,12 @@ def seized_boxes(seizure_ids: Sequence[str], *, session: Session) -> dict[str, s
 
 def sales_of_boxes(keys: Sequence[str], *, session: Session) -> dict[str, list[Sale]]:
     """The insurance-settled rows of each box key (returns negative), in time order."""
-    return _sales_by_key(DatabaseLookups(session), keys)
+    return sales_by_key(DatabaseLookups(session), keys)
+
+
+def sales_by_key(lookups: Lookups, keys: Sequence[str]) -> dict[str, list[Sale]]:
+    """:func:`sales_of_boxes` from any source of rows."""
+    return _sales_by_key(lookups, keys)
 
 
 def _seized_reads(session: Session, seizure_ids: Sequence[str]) -> list[SeizedRead]:

@@ -8,7 +8,7 @@ to the aggregation and the catalog). What comes back to the driver is the batch'
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rxtrace.trace.codes import key_parts
 from rxtrace.trace.errors import RxtraceError
@@ -97,6 +97,16 @@ class SparkLookups:
             _Product(r.product_id, r.med_list_codg, r.name, r.spec, r.manufacturer, r.units_per_box)
             for r in wanted.select(*_Product._fields).collect()
         ]
+
+    def matching(
+        self, name: str, column: str, values: Collection[str], columns: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        """``columns`` of the rows of table ``name`` whose ``column`` is one of ``values``
+        (joined, not listed in the query: a big case names a hundred thousand cards)."""
+        if not values:
+            return []
+        wanted = self.spark.createDataFrame([(v,) for v in sorted(set(values))], f"{column} string")
+        return [tuple(r) for r in self.frame(name).join(wanted, column).select(*columns).collect()]
 
     def seizures_of_case(self, case_id: str) -> list[str]:
         from pyspark.sql import functions as f
