@@ -243,6 +243,10 @@ def test_a_line_of_tens_of_megabytes_is_refused_without_holding_it(
         handle.write(",".join(sale("83395630003721997697")[c] for c in DISPENSING_COLUMNS).encode() + b"\n")
     import tracemalloc
 
+    # A first load in this process imports what the columnar path uses (pyarrow brings pandas
+    # in on first use, 20 MB of modules): not memory this file's line holds.
+    warm = write_csv(tmp_path / "warm.csv", [sale("83395630003801185475")], DISPENSING_COLUMNS)
+    load_paths([warm], session=session, protector=protector)
     tracemalloc.start()
     report = load_paths([path], session=session, protector=protector)
     _, peak = tracemalloc.get_traced_memory()
@@ -393,6 +397,7 @@ def test_a_failing_conversion_process_is_reported(
         raise MemoryError("out of memory")
 
     monkeypatch.setattr(load, "convert_batch", broken)  # the forked process inherits it
+    monkeypatch.setattr(load, "convert_block", broken)  # the columnar path's converter too
     path = write_csv(tmp_path / "d.csv", [sale("83395630003642750912")], DISPENSING_COLUMNS)
     with pytest.raises(RxtraceError, match="MemoryError: out of memory"):
         load_paths([path], session=session, protector=protector, workers=True)
@@ -411,14 +416,17 @@ def _indexes_at_each_batch(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     from rxtrace.trace.ingest import load
 
     seen: list[set[str]] = []
-    original = load.insert_rows  # type: ignore[attr-defined]  # the name load imported, patched below
+    # The names load imported, patched below: rows by COPY or executemany, or (the columnar
+    # path on PostgreSQL) whole in binary COPY format.
+    for name in ("insert_rows", "insert_binary_copy"):
+        original = getattr(load, name)
 
-    def spy(conn: Connection, *args: Any) -> int:
-        if args[0].name == "dispensing":
-            seen.append(_index_names(conn))
-        return int(original(conn, *args))
+        def spy(conn: Connection, *args: Any, original: Any = original, **kwargs: Any) -> int:
+            if args[0].name == "dispensing":
+                seen.append(_index_names(conn))
+            return int(original(conn, *args, **kwargs))
 
-    monkeypatch.setattr(load, "insert_rows", spy)
+        monkeypatch.setattr(load, name, spy)
     return seen
 
 
@@ -513,6 +521,8 @@ def test_a_load_whose_lines_do_not_add_up_says_so(
     # end in "loaded": taken + duplicate + set aside + header and blank lines != lines read.
     from rxtrace.trace.ingest import reading
 
+    # The row reader is the one made to lose records here (test_columnar has the columnar twin).
+    monkeypatch.setenv("RXTRACE_LOAD_ROW_BY_ROW", "1")
     rows = [sale(f"8339563000364{i:07d}") for i in range(30)]
     path = write_csv(tmp_path / "d.csv", rows, DISPENSING_COLUMNS)
     good = load_paths([path], session=session, protector=protector, batch_rows=7, workers=workers)

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import itertools
+import json
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Dialect, Index, Table, delete, func, literal, select
 from sqlalchemy.orm import Session
@@ -32,11 +33,20 @@ from rxtrace.trace.errors import ContractError, KeyMismatchError, RxtraceError
 from rxtrace.trace.gcpause import collector_paused
 from rxtrace.trace.ingest.batch import convert_batch
 from rxtrace.trace.ingest.contract import TABLES, TableSpec, detect_table
-from rxtrace.trace.ingest.reading import FileShape, LineTally, RecordReader, sniff
+from rxtrace.trace.ingest.reading import FileShape, LineTally, RecordBatch, RecordReader, sniff
 from rxtrace.trace.protect import Protector
 from rxtrace.trace.store import models
-from rxtrace.trace.store.bulk import insert_ignore, insert_rows, prepare_rows
+from rxtrace.trace.store.bulk import (
+    binary_types,
+    insert_binary_copy,
+    insert_ignore,
+    insert_rows,
+    prepare_rows,
+)
 from rxtrace.trace.store.db import build_indexes, drop_indexes
+
+if TYPE_CHECKING:
+    from rxtrace.trace.ingest.columnar import BlockReader, ConvertedBlock, ParsedBlock, PlainBlock
 
 __all__ = [
     "FileReport",
@@ -54,6 +64,8 @@ ProgressHook = Callable[[str, int, int, int], None]
 StageHook = Callable[[str, str], None]
 """Called as ``hook(file_name, what)`` when a load starts a step that reads no more of the file
 (building the indexes after a big load), so a progress display at 100 % can say what it waits on."""
+
+ROW_BY_ROW_SETTING = "RXTRACE_LOAD_ROW_BY_ROW"
 
 BATCH_ROWS = 20_000
 COMMIT_ROWS = 200_000
@@ -156,8 +168,14 @@ def load_paths(
     batch_rows: int = BATCH_ROWS,
     commit_rows: int = COMMIT_ROWS,
     workers: bool | None = None,
+    columnar: bool | None = None,
 ) -> LoadReport:
-    """Load every file under ``paths``; files are independent, a refused one stops no other."""
+    """Load every file under ``paths``; files are independent, a refused one stops no other.
+
+    ``columnar=False`` (or ``RXTRACE_LOAD_ROW_BY_ROW=1``) reads and converts every file row by
+    row, as before the columnar path: the same outcome, slower; kept to compare the two."""
+    if columnar is None:
+        columnar = os.environ.get(ROW_BY_ROW_SETTING, "") not in ("1", "true", "yes")
     ensure_key(session, protector)
     # A load stopped hard while its indexes were dropped (see _deferrable_indexes) left them
     # so; the next load builds them first. Not on every connect: a command started beside a
@@ -178,6 +196,7 @@ def load_paths(
                 batch_rows=batch_rows,
                 commit_rows=commit_rows,
                 workers=workers,
+                columnar=columnar,
             )
         )
     return report
@@ -194,6 +213,7 @@ def _load_file(
     batch_rows: int,
     commit_rows: int,
     workers: bool | None,
+    columnar: bool,
 ) -> FileReport:
     sha, lines = _fingerprint(path)
     size = path.stat().st_size
@@ -209,7 +229,8 @@ def _load_file(
         drop_indexes(session.connection(), deferred)
         session.commit()
     dialect = session.get_bind().dialect
-    job = _Job(path, shape, spec.name, protector, dialect, record.id, batch_rows)
+    columnar = columnar and spec.name == "dispensing" and shape.file_format == "csv"
+    job = _Job(path, shape, spec.name, protector, dialect, record.id, batch_rows, columnar)
     tally = LineTally()
     try:
         done = _write_batches(job, size, write, tally, workers=workers, progress=progress)
@@ -297,16 +318,19 @@ class _BatchWriter:
         conn = self.session.connection()
         if self.table_name == "seizures":
             _replace_provisional(conn, self.target, batch)
-        inserted = insert_rows(conn, self.target, batch.names, batch.rows)
+        if batch.copy is not None:
+            inserted = insert_binary_copy(conn, self.target, batch.names, batch.copy, batch.copy_rows)
+        else:
+            inserted = insert_rows(conn, self.target, batch.names, batch.rows, binary=batch.binary)
         insert_ignore(conn, models.RejectedRow.__table__, batch.rejects)  # type: ignore[arg-type]
         out, record = self.out, self.record
         out.taken += inserted
-        out.duplicate += len(batch.rows) - inserted
+        out.duplicate += batch.row_count - inserted
         out.rejected += len(batch.rejects)
         record.rows_taken = self.earlier + out.taken
         record.rows_duplicate = max(0, out.duplicate - self.earlier)
         record.rows_rejected = out.rejected
-        self.uncommitted += len(batch.rows) + len(batch.rejects)
+        self.uncommitted += batch.row_count + len(batch.rejects)
         if self.uncommitted >= self.commit_rows:
             self.session.commit()
             self.uncommitted = 0
@@ -374,7 +398,7 @@ def _write_batches(
         # SQLite writes in this process, so a thread there would only contend for the GIL.
         writer = ThreadPoolExecutor(1) if postgres else None
     pending: Future[None] | None = None
-    done = 0
+    done = blank = 0
     # Batches from the converting processes are unpickled here: with the collector on, each
     # unpickled row set it walking every row still alive (9.5 us a row against 1.8 us).
     with contextlib.ExitStack() as stack:
@@ -389,10 +413,13 @@ def _write_batches(
             else:
                 pending = writer.submit(write, batch)
             done += batch.records
+            blank += batch.blank
             if progress is not None:
                 progress(job.path.name, batch.bytes_read, size, done)
         if pending is not None:
             pending.result()
+    # Counted after the converting processes' tally, which holds only what every one of them read.
+    tally.blank += blank
     return done
 
 
@@ -434,6 +461,8 @@ class _Job:
     dialect: Dialect  # whose value processors make the rows the driver takes
     file_id: int
     batch_rows: int
+    columnar: bool = False
+    """Dispensing CSV through the columnar path (see ``columnar``); its batches are blocks."""
 
 
 @dataclass
@@ -445,47 +474,141 @@ class _Prepared:
     rejects: list[dict[str, Any]]
     records: int
     bytes_read: int
+    blank: int = 0
+    """Blank lines among the batch's, where its converter found them (a columnar block's)."""
+    binary: bool = False
+    """Rows from the columnar path: PostgreSQL takes them by binary COPY."""
+    copy: bytes | None = None
+    """The rows already in PostgreSQL's binary COPY format (``rows`` is then empty)."""
+    copy_rows: int = 0
+
+    @property
+    def row_count(self) -> int:
+        return self.copy_rows if self.copy is not None else len(self.rows)
 
 
 def _prepare_batches(
     job: _Job, share: tuple[int, int] = (0, 1), *, tally: LineTally | None = None
 ) -> Iterator[_Prepared]:
     """The file's batches ready to write; with ``share=(k, n)`` only batches k, k + n, k + 2n…
-    (every process converting a share reads the whole file, for its line numbers). ``tally``
-    is filled as the file is read."""
+    (every process converting a share reads the whole file, for its line numbers; a columnar
+    block is parsed only by its own). ``tally`` is filled as the file is read."""
     spec = TABLES[job.table]
     target = models.Base.metadata.tables[spec.model_table]
-    reader = RecordReader(job.path, job.shape)
-    if tally is not None:
+    tally = tally if tally is not None else LineTally()
+    reader: RecordReader | BlockReader
+    if job.columnar:
+        from rxtrace.trace.ingest.columnar import BlockReader, block_records
+
+        reader = BlockReader(job.path, job.shape, tally)
+        items: Iterator[PlainBlock | RecordBatch] = reader.items(job.batch_rows)
+    else:
+        reader = RecordReader(job.path, job.shape)
         reader.tally = tally
+        items = reader.batches(job.batch_rows)
     with_line = spec.name in ("dispensing", "seized_codes")
+    postgres = job.dialect.name == "postgresql"
     mine, every = share
     # Each batch's objects die with it and hold no cycles: the collector would only walk them.
     with collector_paused():
-        for number, batch in enumerate(reader.batches(job.batch_rows)):
+        for number, item in enumerate(items):
             if number % every != mine:
                 continue
-            converted = convert_batch(spec, batch.columns, batch.rows, job.protector)
+            blank, copy = 0, None
+            if not isinstance(item, RecordBatch):
+                parsed = parse_block(item, job.shape)
+                block, line_nos = convert_block(spec, parsed, job.protector)
+                taken, failed = block.taken, block.failed
+                raw = _raw_by_index(parsed.raw, line_nos)
+                unreadable, records, blank = parsed.rejects, block_records(parsed), parsed.blank
+                rows_line = [line_nos[index] for index in taken]
+                if postgres:
+                    copy = _binary_copy(block, target, job.file_id, rows_line)
+                names, columns = block.python_columns() if copy is None else ([], [])
+            else:
+                converted = convert_batch(spec, item.columns, item.rows, job.protector)
+                names, columns, taken, failed = (
+                    converted.names,
+                    converted.columns,
+                    converted.taken,
+                    converted.failed,
+                )
+                line_nos, raw = item.line_nos, item.raw
+                unreadable, records = item.rejects, len(item.rows) + len(item.rejects)
+                rows_line = [line_nos[index] for index in taken]
             rejects = [
                 _reject(job.file_id, spec.name, rec.line_no, rec.error or "unreadable", rec.raw)
-                for rec in batch.rejects
+                for rec in unreadable
             ]
             rejects.extend(
-                _reject(job.file_id, spec.name, batch.line_nos[index], reason, batch.raw(index))
-                for index, reason in converted.failed.items()
+                _reject(job.file_id, spec.name, line_nos[index], reason, raw(index))
+                for index, reason in failed.items()
             )
-            names = [*converted.names, "file_id"]
-            columns = [*converted.columns, [job.file_id] * len(converted.taken)]
+            if copy is not None:
+                yield _Prepared(
+                    copy[0], [], rejects, records, reader.bytes_read, blank, True, copy[1], len(taken)
+                )
+                continue
+            names = [*names, "file_id"]
+            columns = [*columns, [job.file_id] * len(taken)]
             if with_line:
                 names.append("line_no")
-                columns.append([batch.line_nos[index] for index in converted.taken])
+                columns.append(rows_line)
             yield _Prepared(
                 names,
-                prepare_rows(job.dialect, target, names, columns) if converted.taken else [],
+                prepare_rows(job.dialect, target, names, columns) if taken else [],
                 rejects,
-                len(batch.rows) + len(batch.rejects),
+                records,
                 reader.bytes_read,
+                blank,
+                job.columnar,
             )
+
+
+def _binary_copy(
+    block: ConvertedBlock, target: Table, file_id: int, line_nos: list[int]
+) -> tuple[list[str], bytes] | None:
+    """A columnar block's rows as PostgreSQL's binary ``COPY`` takes them, with their column
+    names; None if a value does not fit its column (written the ordinary way then)."""
+    import pyarrow as pa
+
+    from rxtrace.trace.ingest.columnar import pg_binary_copy
+
+    extra = [None if value is None else json.dumps(value) for value in block.extra]
+    arrays = [
+        *block.arrays.values(),
+        pa.array(extra, pa.string()),
+        pa.array([file_id] * len(line_nos), pa.int64()),
+        pa.array(line_nos, pa.int64()),
+    ]
+    names = [*block.arrays, "extra", "file_id", "line_no"]
+    data = pg_binary_copy(arrays, binary_types(target, names))
+    return None if data is None else (names, data)
+
+
+# The columnar path's steps, imported when a load first takes it: pyarrow costs every other
+# command 0.3 s to import. Named here, they can be replaced in tests as the row path's can.
+
+
+def parse_block(block: PlainBlock, shape: FileShape) -> ParsedBlock:
+    """See :func:`columnar.parse_block`."""
+    from rxtrace.trace.ingest import columnar
+
+    return columnar.parse_block(block, shape)
+
+
+def convert_block(
+    spec: TableSpec, parsed: ParsedBlock, protector: Protector
+) -> tuple[ConvertedBlock, list[int]]:
+    """See :func:`columnar.convert_block`."""
+    from rxtrace.trace.ingest import columnar
+
+    return columnar.convert_block(spec, parsed, protector)
+
+
+def _raw_by_index(raw: Callable[[int], str], line_nos: list[int]) -> Callable[[int], str]:
+    """A block's record text by record index, from its text by line number."""
+    return lambda index: raw(line_nos[index])
 
 
 WORKERS = 2

@@ -227,7 +227,7 @@ class _BlockLines:
         """The lines a block at a time, each block with its plain line ending (see ``_decode``)."""
         tail = b""
         skipping: int | None = None  # bytes so far of an over-long line being skipped
-        first = True
+        first = self.handle.tell() == 0  # a BOM opens a file, never a place a reader resumes at
         while True:
             # A block no longer than the line limit: a line within one is under the limit, so
             # only the line running on from the previous block needs its length checked.
@@ -382,8 +382,13 @@ class RecordReader:
     def bytes_read(self) -> int:
         return self._lines.bytes_read if self._lines is not None else 0
 
-    def batches(self, size: int) -> Iterator[RecordBatch]:
-        """Batches of up to ``size`` records, readable or not."""
+    def batches(self, size: int, *, start: tuple[int, int] | None = None) -> Iterator[RecordBatch]:
+        """Batches of up to ``size`` records, readable or not.
+
+        ``start=(offset, lines)`` reads a CSV file from byte ``offset``, the start of physical
+        line ``lines + 1``, past its header: where the columnar reader hands a file over (see
+        ``columnar.BlockReader``), at a line that starts a record.
+        """
         with self.path.open("rb") as probe:
             ascii_so_far = probe.read(SAMPLE_BYTES).isascii()
         with self.path.open("rb") as handle:
@@ -392,9 +397,16 @@ class RecordReader:
                 yield from _jsonl_batches(self._lines.numbered(), size, self.tally)
             else:
                 self._lines = _BlockLines(handle, self.shape.encoding, ascii_so_far=ascii_so_far)
-                yield from _csv_batches(
+                records = _CsvRecords(
                     self._lines, self.shape.columns, self.shape.trailing_empty, size, self.tally
                 )
+                if start is not None:
+                    offset, lines = start
+                    handle.seek(offset)
+                    self._lines.bytes_read, self._lines.line_no = offset, lines
+                    self._lines.kept_from = lines + 1
+                    records.header_seen, records.last = True, lines
+                yield from records.batches()
             self.tally.lines = self._lines.line_no
 
 
@@ -454,12 +466,6 @@ UNCLOSED_QUOTE = (
     "a quoted field opens on this line and does not close before the line ends "
     "(the lines after it were read on their own)"
 )
-
-
-def _csv_batches(
-    lines: _BlockLines, columns: tuple[str, ...], trailing_empty: int, size: int, tally: LineTally
-) -> Iterator[RecordBatch]:
-    return _CsvRecords(lines, columns, trailing_empty, size, tally).batches()
 
 
 class _CsvRecords:

@@ -11,11 +11,24 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, LargeBinary, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+)
 from sqlalchemy.dialects.sqlite import DATE as SQLITE_DATE
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 
-__all__ = ["insert_ignore", "insert_rows", "prepare_rows"]
+__all__ = ["binary_types", "insert_binary_copy", "insert_ignore", "insert_rows", "prepare_rows"]
 
 
 def _processors(
@@ -91,43 +104,27 @@ def prepare_rows(
 
 
 def insert_rows(
-    conn: Connection, table: Table, names: Sequence[str], values: Sequence[tuple[Any, ...]]
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    *,
+    binary: bool = False,
 ) -> int:
     """Insert rows made by :func:`prepare_rows`, skipping any that collide with a primary or
-    unique key; returns how many were inserted."""
+    unique key; returns how many were inserted. ``binary``: PostgreSQL takes them by binary
+    ``COPY``, each value in its column's own binary form (no text to format and parse again)."""
     if not values:
         return 0
     quoted = ", ".join(f'"{name}"' for name in names)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        # The driver loads (80 ms) only where it is used: a SQLite command never needs it.
-        from psycopg.errors import UniqueViolation
+        types = binary_types(table, names) if binary else None
 
-        # One staging table per column set: different callers write different columns.
-        staging = f"rxtrace_stage_{table.name}_{zlib.crc32(quoted.encode()):08x}"
-        with dbapi.cursor() as cursor:  # type: ignore[union-attr]
-            # New rows, the usual case, are copied straight in: a staging table costs the server
-            # a second write and read of every row. A batch holding a row already stored fails
-            # that copy, which is undone to its savepoint and made again through staging.
-            cursor.execute("SAVEPOINT rxtrace_copy")
-            try:
-                _copy(cursor, table.name, quoted, values)
-            except UniqueViolation:
-                cursor.execute("ROLLBACK TO SAVEPOINT rxtrace_copy")
-            else:
-                cursor.execute("RELEASE SAVEPOINT rxtrace_copy")
-                return len(values)
-            cursor.execute(
-                f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" AS '
-                f'SELECT {quoted} FROM "{table.name}" WITH NO DATA'
-            )
-            cursor.execute(f'TRUNCATE "{staging}"')
-            _copy(cursor, staging, quoted, values)
-            cursor.execute(
-                f'INSERT INTO "{table.name}" ({quoted}) '
-                f'SELECT {quoted} FROM "{staging}" ON CONFLICT DO NOTHING'
-            )
-            return int(cursor.rowcount)
+        def write(cursor: Any, target: str) -> None:
+            _copy(cursor, target, quoted, values, types)
+
+        return _copy_skipping_stored(conn, table, quoted, write, len(values))
     marks = ", ".join("?" for _ in names)
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
@@ -137,7 +134,88 @@ def insert_rows(
         cursor.close()
 
 
-def _copy(cursor: Any, table: str, quoted: str, values: Sequence[tuple[Any, ...]]) -> None:
-    with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
+def insert_binary_copy(conn: Connection, table: Table, names: Sequence[str], data: bytes, rows: int) -> int:
+    """Insert ``rows`` rows given whole in PostgreSQL's binary ``COPY`` format (header and
+    trailer included), skipping any that collide with a primary or unique key; returns how
+    many were inserted."""
+    if not rows:
+        return 0
+    quoted = ", ".join(f'"{name}"' for name in names)
+
+    def write(cursor: Any, target: str) -> None:
+        with cursor.copy(f'COPY "{target}" ({quoted}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.write(data)
+
+    return _copy_skipping_stored(conn, table, quoted, write, rows)
+
+
+def _copy_skipping_stored(
+    conn: Connection, table: Table, quoted: str, write: Callable[[Any, str], None], rows: int
+) -> int:
+    # The driver loads (80 ms) only where it is used: a SQLite command never needs it.
+    from psycopg.errors import UniqueViolation
+
+    dbapi = conn.connection.driver_connection
+    # One staging table per column set: different callers write different columns.
+    staging = f"rxtrace_stage_{table.name}_{zlib.crc32(quoted.encode()):08x}"
+    with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+        # New rows, the usual case, are copied straight in: a staging table costs the server
+        # a second write and read of every row. A batch holding a row already stored fails
+        # that copy, which is undone to its savepoint and made again through staging.
+        cursor.execute("SAVEPOINT rxtrace_copy")
+        try:
+            write(cursor, table.name)
+        except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT rxtrace_copy")
+        else:
+            cursor.execute("RELEASE SAVEPOINT rxtrace_copy")
+            return rows
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" AS SELECT {quoted} FROM "{table.name}" WITH NO DATA'
+        )
+        cursor.execute(f'TRUNCATE "{staging}"')
+        write(cursor, staging)
+        cursor.execute(
+            f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" ON CONFLICT DO NOTHING'
+        )
+        return int(cursor.rowcount)
+
+
+def _copy(
+    cursor: Any, table: str, quoted: str, values: Sequence[tuple[Any, ...]], types: list[str] | None
+) -> None:
+    binary = " (FORMAT BINARY)" if types is not None else ""
+    with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN{binary}') as copy:
+        if types is not None:
+            copy.set_types(types)
         for value in values:
             copy.write_row(value)
+
+
+def binary_types(table: Table, names: Sequence[str]) -> list[str]:
+    """The PostgreSQL type whose binary form each column takes. A ``varchar(n)`` column takes
+    text's (the two share it, and the server still checks the length)."""
+    out: list[str] = []
+    for name in names:
+        column_type = table.c[name].type
+        for kind, pg_name in _BINARY_TYPES:
+            if isinstance(column_type, kind):
+                out.append(pg_name)
+                break
+        else:
+            raise TypeError(f"No binary COPY type for {table.name}.{name} ({column_type}).")
+    return out
+
+
+# Subclasses before their bases: BigInteger and SmallInteger are Integers, Text is a String.
+_BINARY_TYPES: tuple[tuple[type[Any], str], ...] = (
+    (BigInteger, "int8"),
+    (SmallInteger, "int2"),
+    (Integer, "int4"),
+    (String, "text"),
+    (DateTime, "timestamp"),
+    (Date, "date"),
+    (LargeBinary, "bytea"),
+    (JSON, "json"),
+    (Float, "float8"),
+)
