@@ -46,6 +46,7 @@ class SparkLookups:
         self.spark = spark
         self.tables = tables
         self._frames: dict[str, DataFrame] = {}
+        self._catalog: list[_Product] | None = None
 
     def frame(self, name: str) -> DataFrame:
         if name not in self._frames:
@@ -89,14 +90,13 @@ class SparkLookups:
     def products(self, ids: Sequence[str], drugs: Sequence[str]) -> list[Product]:
         if (not ids and not drugs) or "catalog" not in self.tables.folders:
             return []
-        from pyspark.sql import functions as f
-
-        c = self.frame("catalog")
-        wanted = c.where(f.col("product_id").isin(list(ids)) | f.col("med_list_codg").isin(list(drugs)))
-        return [
-            _Product(r.product_id, r.med_list_codg, r.name, r.spec, r.manufacturer, r.units_per_box)
-            for r in wanted.select(*_Product._fields).collect()
-        ]
+        if self._catalog is None:
+            # The catalog is the country's list of drug products (10^5 rows, not 10^11): read
+            # whole once, it spares every batch a Spark job of its own.
+            rows = self.frame("catalog").select(*_Product._fields).collect()
+            self._catalog = [_Product(*r) for r in rows]
+        wanted_ids, wanted_drugs = set(ids), set(drugs)
+        return [p for p in self._catalog if p.product_id in wanted_ids or p.med_list_codg in wanted_drugs]
 
     def matching(
         self, name: str, column: str, values: Collection[str], columns: Sequence[str]
