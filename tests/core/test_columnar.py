@@ -284,3 +284,29 @@ def test_a_columnar_load_whose_lines_do_not_add_up_says_so(
         "read 31 lines but accounted for 26: 25 records (taken, duplicate or set aside), "
         "1 header, 0 blank, 0 inside quoted fields; 5 lines are missing"
     )
+
+
+def test_a_value_too_large_for_binary_copy_is_left_to_the_ordinary_writer() -> None:
+    import pyarrow as pa
+
+    assert columnar.pg_binary_copy([pa.array([1, 2**31], pa.int64())], ["int4"]) is None
+    assert columnar.pg_binary_copy([pa.array([1, 2**31 - 1], pa.int64())], ["int4"]) is not None
+
+
+@needs_sample
+def test_rows_written_by_set_types_are_stored_as_by_the_binary_copy(
+    pg_engine: Any, protector: Protector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A block pg_binary_copy declines (a value too large for its column) is written row by row
+    # by psycopg's binary COPY with set_types: the same stored rows either way.
+    from sqlalchemy.orm import sessionmaker
+
+    files = sorted(SAMPLE.glob("dispensing*"))
+    with sessionmaker(pg_engine)() as session:
+        load_paths(files, session=session, protector=protector, columnar=True, workers=False)
+        encoded = _snapshot(session)
+        _wipe(session)
+        monkeypatch.setattr(columnar, "pg_binary_copy", lambda *_: None)
+        load_paths(files, session=session, protector=protector, columnar=True, workers=False)
+        assert _snapshot(session) == encoded
+        assert len(encoded["dispensing"]) > 1000
