@@ -13,7 +13,17 @@ from rxtrace.api.output import err, print_csv, print_json, print_table
 from rxtrace.geo.layers import Layer
 from rxtrace.trace.errors import RxtraceError
 
-__all__ = ["HotspotFormat", "print_hotspots", "register"]
+__all__ = [
+    "CaseOption",
+    "HotspotFormat",
+    "HotspotFormatOption",
+    "LayerOption",
+    "PermutationsOption",
+    "ResolutionOption",
+    "SeedOption",
+    "print_hotspots",
+    "register",
+]
 
 
 class HotspotFormat(StrEnum):
@@ -32,28 +42,34 @@ class RouteFormat(StrEnum):
 CaseOption = typer.Option(None, "--case", help="Case id; without it, every case on record.")
 
 
+# The hot-spot options, shared with `rxtrace spark hotspots` (the same options, the same answer).
+LayerOption = typer.Option(Layer.residences, "--layer", help="Which points to analyse.", case_sensitive=False)
+ResolutionOption = typer.Option(
+    None, "--resolution", min=0, max=15, help="H3 resolution; default: chosen from the points' density."
+)
+PermutationsOption = typer.Option(
+    None, "--permutations", min=99, help="Gi* permutations; default: enough for the FDR step."
+)
+SeedOption = typer.Option(
+    12345, "--seed", min=0, max=2**32 - 1, help="Permutation seed (results repeat exactly)."
+)
+HotspotFormatOption = typer.Option(
+    HotspotFormat.table,
+    "--format",
+    "-f",
+    case_sensitive=False,
+    help="table, geojson (json is the same) or csv.",
+)
+
+
 def hotspots(
     ctx: typer.Context,
     case: str | None = CaseOption,
-    layer: Layer = typer.Option(
-        Layer.residences, "--layer", help="Which points to analyse.", case_sensitive=False
-    ),
-    resolution: int | None = typer.Option(
-        None, "--resolution", min=0, max=15, help="H3 resolution; default: chosen from the points' density."
-    ),
-    permutations: int | None = typer.Option(
-        None, "--permutations", min=99, help="Gi* permutations; default: enough for the FDR step."
-    ),
-    seed: int = typer.Option(
-        12345, "--seed", min=0, max=2**32 - 1, help="Permutation seed (results repeat exactly)."
-    ),
-    output: HotspotFormat = typer.Option(
-        HotspotFormat.table,
-        "--format",
-        "-f",
-        case_sensitive=False,
-        help="table, geojson (json is the same) or csv.",
-    ),
+    layer: Layer = LayerOption,
+    resolution: int | None = ResolutionOption,
+    permutations: int | None = PermutationsOption,
+    seed: int = SeedOption,
+    output: HotspotFormat = HotspotFormatOption,
 ) -> None:
     """Hot spots (H3 cells, Getis-Ord Gi*, FDR) and compound clusters (DBSCAN) of a case."""
     from rxtrace.geo import service

@@ -8,7 +8,16 @@ from pathlib import Path
 import typer
 
 from rxtrace.api.commands.common import FormatOption, app_context
-from rxtrace.api.commands.geo import HotspotFormat, print_hotspots
+from rxtrace.api.commands.geo import (
+    CaseOption,
+    HotspotFormat,
+    HotspotFormatOption,
+    LayerOption,
+    PermutationsOption,
+    ResolutionOption,
+    SeedOption,
+    print_hotspots,
+)
 from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.output import Format
 from rxtrace.geo.layers import Layer
@@ -56,27 +65,13 @@ def hotspots(
     paths: list[Path] = typer.Argument(
         ..., help="Folders `rxtrace export --parquet` wrote (or single tables' folders)."
     ),
-    case: str | None = typer.Option(None, "--case", help="Case id; without it, every case on record."),
-    layer: Layer = typer.Option(
-        Layer.residences, "--layer", help="Which points to analyse.", case_sensitive=False
-    ),
-    resolution: int | None = typer.Option(
-        None, "--resolution", min=0, max=15, help="H3 resolution; default: chosen from the points' density."
-    ),
-    permutations: int | None = typer.Option(
-        None, "--permutations", min=99, help="Gi* permutations; default: enough for the FDR step."
-    ),
-    seed: int = typer.Option(
-        12345, "--seed", min=0, max=2**32 - 1, help="Permutation seed (results repeat exactly)."
-    ),
+    case: str | None = CaseOption,
+    layer: Layer = LayerOption,
+    resolution: int | None = ResolutionOption,
+    permutations: int | None = PermutationsOption,
+    seed: int = SeedOption,
     master: str = MasterOption,
-    output: HotspotFormat = typer.Option(
-        HotspotFormat.table,
-        "--format",
-        "-f",
-        case_sensitive=False,
-        help="table, geojson (json is the same) or csv.",
-    ),
+    output: HotspotFormat = HotspotFormatOption,
 ) -> None:
     """Hot spots of a case over all sales on Spark: the same answer as `rxtrace hotspots`."""
     from rxtrace.geo.spark import spark_hotspots

@@ -4,8 +4,8 @@ settlements to different cards faster than any consultation."""
 from __future__ import annotations
 
 from rxtrace.trace.investigate.findings import Found, institution_figures, loo_rate, rate_hit, surprise_gate
-from rxtrace.trace.investigate.params import LeadParams, RuleHit
-from rxtrace.trace.investigate.rules_institutions import fund_share_outliers
+from rxtrace.trace.investigate.params import LeadParams
+from rxtrace.trace.investigate.rules_institutions import fund_share_hit, fund_share_outliers
 from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.investigate.stats import rate_test
 
@@ -27,23 +27,11 @@ def rule_doctor_fund_share(sql: Sql, params: LeadParams, found: Found) -> set[st
     fired = fund_share_outliers(figures, params)
     for dr, seen in fired.items():
         _, fund, billed = figures[dr]
+        peers = f"{seen.peers} doctors at {seen.kind or 'all'} institutions"
         found.add(
             "doctor",
             dr,
-            RuleHit(
-                "fund_share",
-                "Fund paid far more of the bills than at peers",
-                params.w_fund_share * min((seen.shrunk - seen.median) / params.fund_share_gap, 3.0),
-                f"the fund paid {seen.share:.0%} of the {billed / 100:,.0f} yuan this doctor billed; "
-                f"of {seen.peers} doctors at {seen.kind or 'all'} institutions the middle share is "
-                f"{seen.median:.0%} (middle half {seen.q1:.0%}–{seen.q3:.0%})",
-                {
-                    **seen.evidence(),
-                    "fund_yuan": round(fund / 100, 2),
-                    "billed_yuan": round(billed / 100, 2),
-                    "setl_ids": [],
-                },
-            ),
+            fund_share_hit(seen, fund, billed, params, billed_what="this doctor billed", peers=peers),
         )
     return set(fired)
 

@@ -27,7 +27,7 @@ from rxtrace.trace.investigate.params import MIN_OWN_PAIRS, MIN_PEER_EXPOSURE, L
 from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.investigate.stats import rate_test
 
-__all__ = ["FundShare", "fund_share_outliers", "rule_fund_share", "rule_institution_shape"]
+__all__ = ["FundShare", "fund_share_hit", "fund_share_outliers", "rule_fund_share", "rule_institution_shape"]
 
 
 def rule_institution_shape(sql: Sql, params: LeadParams, found: Found) -> None:
@@ -334,25 +334,30 @@ def rule_fund_share(sql: Sql, params: LeadParams, found: Found, *, own: Set[str]
     figures = {i: (r.kind, r.fund_fen, r.billed_fen) for i, r in per_inst.items()}
     for inst, seen in fund_share_outliers(figures, params).items():
         fund, billed = per_inst[inst].fund_fen, per_inst[inst].billed_fen
+        peers = f"{seen.peers} peers ({seen.kind or 'all kinds'})"
         found.add(
-            "institution",
-            inst,
-            RuleHit(
-                "fund_share",
-                "Fund paid far more of the bills than at peers",
-                params.w_fund_share * min((seen.shrunk - seen.median) / params.fund_share_gap, 3.0),
-                f"the fund paid {seen.share:.0%} of the {billed / 100:,.0f} yuan billed; at "
-                f"{seen.peers} peers ({seen.kind or 'all kinds'}) the middle share is "
-                f"{seen.median:.0%} (middle half {seen.q1:.0%}–{seen.q3:.0%})",
-                {
-                    **seen.evidence(),
-                    "fund_yuan": round(fund / 100, 2),
-                    "billed_yuan": round(billed / 100, 2),
-                    "setl_ids": [],
-                },
-            ),
+            "institution", inst, fund_share_hit(seen, fund, billed, params, billed_what="billed", peers=peers)
         )
         _billed_through(sql, params, found, inst, seen, own)
+
+
+def fund_share_hit(
+    seen: FundShare, fund: int, billed: int, params: LeadParams, *, billed_what: str, peers: str
+) -> RuleHit:
+    """The ``fund_share`` hit of an institution or a doctor whose own share stands out."""
+    return RuleHit(
+        "fund_share",
+        "Fund paid far more of the bills than at peers",
+        params.w_fund_share * min((seen.shrunk - seen.median) / params.fund_share_gap, 3.0),
+        f"the fund paid {seen.share:.0%} of the {billed / 100:,.0f} yuan {billed_what}; at "
+        f"{peers} the middle share is {seen.median:.0%} (middle half {seen.q1:.0%}–{seen.q3:.0%})",
+        {
+            **seen.evidence(),
+            "fund_yuan": round(fund / 100, 2),
+            "billed_yuan": round(billed / 100, 2),
+            "setl_ids": [],
+        },
+    )
 
 
 def _billed_through(
