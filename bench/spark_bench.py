@@ -29,10 +29,10 @@ from leads_bench import fill, timed  # the same world and timing as the leads be
 
 from rxtrace.api.documents import resolution_document
 from rxtrace.api.output import json_chunks
+from rxtrace.trace.ingest.export import export_parquet
 from rxtrace.trace.resolve.service import resolve_case
 from rxtrace.trace.spark import find_tables, spark_resolve, spark_session
 from rxtrace.trace.store.db import make_engine, migrate
-from rxtrace.trace.store.export import export_parquet
 
 
 def main() -> None:

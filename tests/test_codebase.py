@@ -43,7 +43,13 @@ LAYERS: Mapping[str, frozenset[str]] = {
     "rxtrace.trace.demo": frozenset({CORE}),
     # The batch jobs on Spark: the embedded path's own code over other rows.
     "rxtrace.trace.spark": frozenset(
-        {CORE, "rxtrace.trace.store", "rxtrace.trace.resolve", "rxtrace.trace.investigate"}
+        {
+            CORE,
+            "rxtrace.trace.store",
+            "rxtrace.trace.ingest",
+            "rxtrace.trace.resolve",
+            "rxtrace.trace.investigate",
+        }
     ),
     "rxtrace.scanners": frozenset({"rxtrace.trace.codes", "rxtrace.trace.errors"}),
     "rxtrace.geo": frozenset(

@@ -172,7 +172,7 @@ def export(
     output: Format = FormatOption(),
 ) -> None:
     """Write the stored contract tables as Parquet (sales partitioned by month), for a cluster."""
-    from rxtrace.trace.store.export import EXPORTED, export_parquet
+    from rxtrace.trace.ingest.export import EXPORTED, export_parquet
 
     unknown = [t for t in tables if t not in EXPORTED]
     if unknown:

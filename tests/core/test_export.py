@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.ingest.export import EXPORTED, export_parquet
 from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.protect import Protector
 from rxtrace.trace.store import models
-from rxtrace.trace.store.export import EXPORTED, export_parquet
 
 from .test_cli import run
 from .test_load import SAMPLE

@@ -23,11 +23,11 @@ from rxtrace.api.documents import resolution_document
 from rxtrace.api.output import json_chunks
 from rxtrace.trace.demo.world import generate_world
 from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.ingest.export import export_parquet
 from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.protect import Protector
 from rxtrace.trace.resolve.service import Resolution, resolve_case, resolve_codes, resolve_seizure
 from rxtrace.trace.store import models
-from rxtrace.trace.store.export import export_parquet
 
 from .test_cli import run
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rxtrace.trace.errors import RxtraceError
-from rxtrace.trace.store.export import EXPORTED
+from rxtrace.trace.ingest.export import EXPORTED
 
 __all__ = ["Tables", "find_tables"]
 

@@ -21,21 +21,13 @@ from sqlalchemy import types as satypes
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.ingest.contract import TABLES
 from rxtrace.trace.store import models
 
 __all__ = ["EXPORTED", "PARTITION", "ExportReport", "export_parquet"]
 
-# Contract table name -> stored table, in the contract's order.
-EXPORTED: dict[str, str] = {
-    "dispensing": "dispensing",
-    "institutions": "institution",
-    "insured": "insured_person",
-    "catalog": "catalog_product",
-    "aggregation": "aggregation",
-    "waybills": "waybill",
-    "seizures": "seizure",
-    "seized_codes": "seized_code",
-}
+# Contract table name -> stored table, in the contract's order: the contract's own table.
+EXPORTED: dict[str, str] = {name: spec.model_table for name, spec in TABLES.items()}
 PARTITION = "month"
 """The column sales are partitioned by: the sale's month, ``YYYY-MM``."""
 _BATCH = 50_000
