@@ -16,6 +16,7 @@ __all__ = [
     "MissingDependencyError",
     "NotFoundError",
     "ParseError",
+    "PartitionError",
     "PermissionDeniedError",
     "ReasonRequiredError",
     "RxtraceError",
@@ -75,6 +76,11 @@ class KeyMismatchError(ConflictError):
 
 class ReasonRequiredError(ConflictError):
     """A workflow step that must say why (closing or reopening a lead) came without a note."""
+
+
+class PartitionError(ConflictError):
+    """A month's partition of the sales table could not be added (PostgreSQL): another load
+    held the table past the wait, or the server refused."""
 
 
 class AuthenticationError(RxtraceError):

@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.sqlite import DATE as SQLITE_DATE
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 
+from rxtrace.trace.store.partitions import MONTHLY, ensure_months, partitioned
+
 __all__ = ["binary_types", "insert_binary_copy", "insert_ignore", "insert_rows", "prepare_rows"]
 
 
@@ -153,7 +155,7 @@ def _copy_skipping_stored(
     conn: Connection, table: Table, quoted: str, write: Callable[[Any, str], None], rows: int
 ) -> int:
     # The driver loads (80 ms) only where it is used: a SQLite command never needs it.
-    from psycopg.errors import UniqueViolation
+    from psycopg.errors import CheckViolation, UniqueViolation
 
     dbapi = conn.connection.driver_connection
     # One staging table per column set: different callers write different columns.
@@ -161,11 +163,12 @@ def _copy_skipping_stored(
     with dbapi.cursor() as cursor:  # type: ignore[union-attr]
         # New rows, the usual case, are copied straight in: a staging table costs the server
         # a second write and read of every row. A batch holding a row already stored fails
-        # that copy, which is undone to its savepoint and made again through staging.
+        # that copy, as does one holding a month a partitioned table has no partition for yet:
+        # it is undone to its savepoint and made again through staging.
         cursor.execute("SAVEPOINT rxtrace_copy")
         try:
             write(cursor, table.name)
-        except UniqueViolation:
+        except (UniqueViolation, CheckViolation):
             cursor.execute("ROLLBACK TO SAVEPOINT rxtrace_copy")
         else:
             cursor.execute("RELEASE SAVEPOINT rxtrace_copy")
@@ -175,6 +178,10 @@ def _copy_skipping_stored(
         )
         cursor.execute(f'TRUNCATE "{staging}"')
         write(cursor, staging)
+        if partitioned(conn, table.name):
+            column = MONTHLY[table.name]
+            cursor.execute(f'SELECT DISTINCT date_trunc(\'month\', "{column}")::date FROM "{staging}"')
+            ensure_months(conn, table.name, [month for (month,) in cursor.fetchall()])
         cursor.execute(
             f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" ON CONFLICT DO NOTHING'
         )

@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.trace.errors import ParseError
+from rxtrace.trace.store.partitions import is_partition, widened_key
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -100,8 +101,16 @@ FOREIGN_TABLES = frozenset({"spatial_ref_sys"})
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic's filter: compare and generate only what rxtrace's models own."""
-    return not (type_ == "table" and reflected and compare_to is None and name in FOREIGN_TABLES)
+    """Alembic's filter: compare and generate only what rxtrace's models own (not PostGIS's
+    tables, nor the month partitions of a partitioned table, which its model stands for; a
+    partitioned table's unique key holds the partition key too, and is still the model's)."""
+    if type_ == "table" and reflected and compare_to is None:
+        return name not in FOREIGN_TABLES and not (name is not None and is_partition(name))
+    if type_ == "unique_constraint" and compare_to is not None:
+        declared = [column.name for column in obj.columns]
+        found = [column.name for column in compare_to.columns]
+        return not widened_key(obj.table.name, declared, found)
+    return True
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -111,7 +120,7 @@ def is_postgres(engine: Engine) -> bool:
 # The newest migration. A database already there is used as it is, without loading Alembic
 # (a third of a second of every command's start); tests/core/test_migrations.py checks this
 # against Alembic's own head.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 def alembic_config() -> Config:

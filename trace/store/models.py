@@ -23,6 +23,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Connection,
     Date,
     DateTime,
     Float,
@@ -35,8 +36,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from rxtrace.trace.store.partitions import ensure_months, months_in
 
 __all__ = [
     "Aggregation",
@@ -216,6 +220,13 @@ class Dispensing(Base):
     extra: Mapped[dict[str, Any] | None]
 
     __table_args__ = (Index("ix_dispensing_key", "key_hi", "key_lo"),)
+
+
+@event.listens_for(Dispensing, "before_insert")
+def _month_partition(_mapper: Any, connection: Connection, target: Dispensing) -> None:
+    """A sale stored through the ORM (tests, small tools) finds its month's partition made, as
+    a load's rows do (``rxtrace.trace.store.bulk``); nothing on SQLite."""
+    ensure_months(connection, Dispensing.__tablename__, months_in([target.sel_retn_time]))
 
 
 class Waybill(Base):
