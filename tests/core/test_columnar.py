@@ -145,6 +145,26 @@ def _awkward_files(folder: Path) -> list[Path]:
         *plain(828, 20),
     ]
     add("quotes_and_blank_lines.csv", ("\n".join(mixed) + "\n").encode() + b"S9,bad \xff byte\n")
+    # Values past their column's integer type: set aside with a reason on both engines, not a
+    # driver error that stops the load (PostgreSQL) or an overflow in sqlite3 (past 64 bits).
+    too_large = [
+        _line(sale(_code(3000), sel_retn_cnt="2147483647")),  # the largest count that fits
+        _line(sale(_code(3001), sel_retn_cnt="2147483648")),
+        _line(sale(_code(3002), sel_retn_cnt="99999999999999999999")),
+        _line(returned(_code(3003), sel_retn_cnt="-2147483648")),  # fits as written and stored
+        _line(returned(_code(3004), sel_retn_cnt="-2147483649")),
+        _line(sale(_code(3005), sel_retn_cnt="9" * 5000)),  # past Python's int-from-text limit
+        _line(sale(_code(3006), sel_retn_cnt="3e9")),
+        _line(sale(_code(3007), hifp_pay="92233720368547758.07")),  # the largest amount that fits
+        _line(sale(_code(3008), hifp_pay="92233720368547758.08")),
+        _line(sale(_code(3009), hifp_pay="1e30")),
+        _line(sale(_code(3010), hifp_pay="1e999999")),  # past the decimal context's exponent
+        _line(sale(_code(3011), finl_trns_pric="922337203685477.5808")),
+        _line(sale(_code(3012), finl_trns_pric="0000000000000000000066.0")),  # leading zeros fit
+    ]
+    add(
+        "too_large.csv", ("\n".join([header, *plain(3100, 20), *too_large, *plain(3120, 20)]) + "\n").encode()
+    )
     add("blank_first_line.csv", ("\n".join(["", header, *plain(900, 10)]) + "\n").encode())
     add("header_only.csv", (header + "\n").encode())
     # Every odd spelling the converter tests draw from, each alone in a row of plain values.

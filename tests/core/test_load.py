@@ -220,6 +220,55 @@ def test_bad_rows_are_set_aside_with_file_line_and_reason(
     assert rejects(session)[0].raw and "abc" in (rejects(session)[0].raw or "")
 
 
+def test_a_value_too_large_for_its_integer_column_is_set_aside_on_both_engines(
+    any_session: Session, protector: Protector, tmp_path: Path
+) -> None:
+    # A count past sel_retn_cnt's 32 bits stopped a PostgreSQL load with the driver's error
+    # ("integer out of range"); every integer column of the contract tables is checked alike.
+    sales = [
+        sale("83395630003642750912", sel_retn_cnt="2147483647"),  # 2: the largest that fits
+        sale("83395630003721997697", sel_retn_cnt="2147483648"),  # 3
+        returned("83395630003801185475", sel_retn_cnt="-2147483649"),  # 4
+        sale("83395630003880342133", hifp_pay="92233720368547758.08"),  # 5: past 64 bits of fen
+    ]
+    dispensing = write_csv(tmp_path / "d.csv", sales, DISPENSING_COLUMNS)
+    catalog = write_csv(
+        tmp_path / "c.csv",
+        [
+            {"product_id": "8339563", "name": "A", "units_per_box": "2147483648", "price": ""},
+            {"product_id": "8339564", "name": "B", "units_per_box": "7", "price": "1e20"},
+            {"product_id": "8339565", "name": "C", "units_per_box": "7", "price": "12.5"},
+        ],
+    )
+    waybill = {"waybill_no": "W1", "ship_time": "2026-01-10 10:00:00", "receiver_adcode": "440300"}
+    waybills = write_csv(
+        tmp_path / "w.csv",
+        [waybill | {"pieces": "99999999999"}, waybill | {"waybill_no": "W2", "pieces": "3"}],
+    )
+    report = load_paths([dispensing, catalog, waybills], session=any_session, protector=protector)
+    assert [(f.status, f.taken, f.rejected) for f in report.files] == [
+        ("loaded", 1, 3),
+        ("loaded", 1, 2),
+        ("loaded", 1, 1),
+    ]
+    reasons = [r.reason for r in rejects(any_session)]
+    between_32 = "expected a whole number from -2147483648 to 2147483647."
+    assert sorted(reasons) == sorted(
+        [
+            f"Failed to parse '2147483648' as sel_retn_cnt: {between_32}",
+            f"Failed to parse '-2147483649' as sel_retn_cnt: {between_32}",
+            "Failed to parse '92233720368547758.08' as hifp_pay: expected an amount from "
+            "-92233720368547758.07 to 92233720368547758.07.",
+            f"Failed to parse '2147483648' as units_per_box: {between_32}",
+            "Failed to parse '1e20' as price: expected an amount from "
+            "-92233720368547758.07 to 92233720368547758.07.",
+            f"Failed to parse '99999999999' as pieces: {between_32}",
+        ]
+    )
+    stored = any_session.scalar(select(models.Dispensing.sel_retn_cnt))
+    assert stored == 2147483647
+
+
 def test_wrong_encoding_line_is_set_aside(session: Session, protector: Protector, tmp_path: Path) -> None:
     good = sale("83395630003642750912", psn_name="居民")
     path = write_csv(tmp_path / "d.csv", [good], DISPENSING_COLUMNS)

@@ -25,6 +25,7 @@ from rxtrace.trace.ingest.contract import (  # the row path's own parsers: one m
     _FLAGS,
     _SALE_TYPES,
     _SETL_TYPES,
+    INT32,
     TableSpec,
     _choice,
     _date,
@@ -39,6 +40,7 @@ __all__ = ["ConvertedBatch", "convert_batch"]
 
 Column = Sequence[str | None]
 _FAST_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+_COUNT_DIGITS = 9
 
 
 @dataclass
@@ -222,10 +224,15 @@ def _dispensing_batch(
     kinds = _choice_column(col("sel_retn_type"), "sel_retn_type", "sale", _SALE_TYPES, bad)
     counts_in = col("sel_retn_cnt")
     try:
-        plain = all(map(str.isdigit, counts_in)) and all(map(str.isascii, counts_in))  # type: ignore[arg-type]
+        # At most nine digits: within the 32-bit column (longer ones take the row path's check).
+        plain = (
+            all(map(str.isdigit, counts_in))  # type: ignore[arg-type]
+            and all(map(str.isascii, counts_in))  # type: ignore[arg-type]
+            and max(map(len, counts_in), default=0) <= _COUNT_DIGITS  # type: ignore[arg-type]
+        )
     except TypeError:
         plain = False
-    read_count = _slow("sel_retn_cnt", lambda r: _integer(r.req("sel_retn_cnt"), "sel_retn_cnt"))
+    read_count = _slow("sel_retn_cnt", lambda r: _integer(r.req("sel_retn_cnt"), "sel_retn_cnt", INT32))
     counts = list(map(int, counts_in)) if plain else _one_by_one(counts_in, read_count, bad)  # type: ignore[arg-type]
     read_pay = _slow("hifp_pay", lambda r: r.amount("hifp_pay", 2, required=True))
     pays = _each(col("hifp_pay"), _plain_fen, read_pay, bad)

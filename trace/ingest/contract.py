@@ -183,6 +183,11 @@ def parse_amount(value: str, what: str, places: int) -> int:
         raise _fail(value, what, "expected an amount in yuan") from None
     if not amount.is_finite():
         raise _fail(value, what, "expected a finite amount")
+    # Compared before scaling: an exponent like 1e999999 overflows the decimal context, and
+    # an amount past the 64-bit column would stop the load at the driver instead of here.
+    limit = Decimal(INT64[1]).scaleb(-places)
+    if abs(amount) > limit:
+        raise _fail(value, what, f"expected an amount from -{limit} to {limit}")
     scaled = amount.scaleb(places)
     if scaled != scaled.to_integral_value():
         raise _fail(value, what, f"more than {places} decimals")
@@ -190,10 +195,12 @@ def parse_amount(value: str, what: str, places: int) -> int:
 
 
 def _plain_units(text: str, places: int) -> int | None:
-    """Unsigned ASCII digits with at most ``places`` decimals as an integer; otherwise None."""
+    """Unsigned ASCII digits with at most ``places`` decimals as an integer; otherwise None
+    (also for more than 18 digits, which may not fit a 64-bit column: the slow path says)."""
     whole, _, fraction = text.partition(".")
     if (
-        whole.isascii()
+        len(whole) + places <= _SAFE_DIGITS
+        and whole.isascii()
         and whole.isdigit()
         and len(fraction) <= places
         and (not fraction or (fraction.isascii() and fraction.isdigit()))
@@ -202,16 +209,30 @@ def _plain_units(text: str, places: int) -> int | None:
     return None
 
 
-def _integer(value: str, what: str) -> int:
+INT16 = (-(2**15), 2**15 - 1)
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+"""The ranges of SmallInteger, Integer and BigInteger columns. A value outside its column's is
+set aside here: PostgreSQL would refuse it with a driver error that stops the whole load, and
+SQLite's driver refuses integers past 64 bits the same way, so both engines set it aside alike."""
+_SAFE_DIGITS = 18  # any number of at most 18 digits fits a 64-bit column
+
+
+def _integer(value: str, what: str, bounds: tuple[int, int] = INT64) -> int:
+    low, high = bounds
     text = value.strip()
-    if text.isascii() and text.isdigit():
-        return int(text)
-    try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
-        raise _fail(value, what, "expected a whole number") from None
-    if not number.is_finite() or number != number.to_integral_value():
-        raise _fail(value, what, "expected a whole number")
+    if len(text) <= _SAFE_DIGITS and text.isascii() and text.isdigit():
+        number: int | Decimal = int(text)
+    else:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise _fail(value, what, "expected a whole number") from None
+        if not number.is_finite() or number != number.to_integral_value():
+            raise _fail(value, what, "expected a whole number")
+    # Compared as written: int() of a Decimal like 1e999999999 would build a billion digits.
+    if not low <= number <= high:
+        raise _fail(value, what, f"expected a whole number from {low} to {high}")
     return int(number)
 
 
@@ -325,9 +346,9 @@ class _Row:
         value = self.req(name) if required else self.get(name)
         return None if value is None else parse_time(value, name)
 
-    def integer(self, name: str) -> int | None:
+    def integer(self, name: str, bounds: tuple[int, int] = INT64) -> int | None:
         value = self.get(name)
-        return None if value is None else _integer(value, name)
+        return None if value is None else _integer(value, name, bounds)
 
     def amount(self, name: str, places: int, *, required: bool = False) -> int | None:
         value = self.req(name) if required else self.get(name)
@@ -403,7 +424,8 @@ def _dispensing(row: _Row, protector: Protector) -> dict[str, Any]:
     code = BoxCode.parse(row.req("drug_trac_codg"))
     hi, lo = key_parts(code.key)
     kind = _choice(row.get("sel_retn_type") or "sale", "sel_retn_type", _SALE_TYPES)
-    count = _integer(row.req("sel_retn_cnt"), "sel_retn_cnt")
+    # Within a 32-bit column as written; a return's stored -abs(count) then fits too.
+    count = _integer(row.req("sel_retn_cnt"), "sel_retn_cnt", INT32)
     pay = parse_amount(row.req("hifp_pay"), "hifp_pay", 2)
     if kind == "sale" and count <= 0:
         raise _fail(row.req("sel_retn_cnt"), "sel_retn_cnt", "a sale's quantity must be positive")
@@ -463,7 +485,7 @@ def _institution(row: _Row, protector: Protector) -> dict[str, Any]:
 def _insured(row: _Row, protector: Protector) -> dict[str, Any]:
     crs = row.crs()
     lon, lat = row.point("lon", "lat", crs)
-    birth = row.integer("birth_year")
+    birth = row.integer("birth_year")  # the years allowed below fit its 16-bit column
     if birth is not None and not 1880 <= birth <= 2100:
         raise _fail(str(birth), "birth_year", "expected a year from 1880 to 2100")
     return {
@@ -483,7 +505,7 @@ def _catalog(row: _Row, protector: Protector) -> dict[str, Any]:
         product = "0" + product  # a GTIN-13 is the same item as its GTIN-14 with a leading 0
     if not (product.isdigit() and len(product) in (7, 14)):
         raise _fail(product, "product_id", "expected a 7-digit product identifier or a GTIN-14")
-    units = row.integer("units_per_box")
+    units = row.integer("units_per_box", INT32)
     if units is not None and units <= 0:
         raise _fail(str(units), "units_per_box", "expected a positive number")
     return {
@@ -521,7 +543,7 @@ def _waybill(row: _Row, protector: Protector) -> dict[str, Any]:
     r_lon, r_lat = row.point("receiver_lon", "receiver_lat", crs)
     phone = row.get("sender_phone")
     weight = row.get("weight_kg")
-    pieces = row.integer("pieces")
+    pieces = row.integer("pieces", INT32)
     return {
         "waybill_no": row.text("waybill_no", required=True),
         "ship_time": row.time("ship_time", required=True),
