@@ -12,6 +12,8 @@ memory (``VmHWM``, and the largest converting process it forks) is its own:
   of ``csv.reader`` rows in batches of 50,000 with ``journal_mode=WAL``, ``synchronous=NORMAL``;
 - columnar: ``load_paths`` as ``rxtrace load`` calls it (the columnar path, the default);
 - row: ``load_paths(columnar=False)``, the row-by-row path before it;
+- flat (PostgreSQL, asked for by name): the columnar load into the schema before migration 0008,
+  where ``dispensing`` is one table, not partitioned by month: what the partitions cost;
 - ceiling: the rows the columnar load stored, already converted, written again into an empty
   copy of ``dispensing``, its non-unique indexes built after as rxtrace does for a big file
   (PostgreSQL binary ``COPY``; SQLite ``INSERT … SELECT`` inside the engine): what no
@@ -87,14 +89,22 @@ def child_raw(url: str, csv_path: str, queue: Any) -> None:
     queue.put({"seconds": time.perf_counter() - started, "rows": rows, "rss_mb": peak_rss_mb()})
 
 
-def child_rxtrace(url: str, csv_path: str, columnar: bool, queue: Any) -> None:
+# The last schema whose sales table is one table on PostgreSQL too (0008 partitions it by month).
+FLAT_REVISION = "0007"
+
+
+def child_rxtrace(url: str, csv_path: str, columnar: bool, revision: str, queue: Any) -> None:
     import resource
+
+    from sqlalchemy.orm import sessionmaker
 
     from rxtrace.trace.ingest.load import load_paths
     from rxtrace.trace.protect import Protector
-    from rxtrace.trace.store.db import connect, session_scope
+    from rxtrace.trace.store.db import make_engine, migrate, session_scope
 
-    _engine, factory = connect(url)
+    engine = make_engine(url)
+    migrate(engine, revision)
+    factory = sessionmaker(engine, expire_on_commit=False)
     started = time.perf_counter()
     with session_scope(factory) as session:
         report = load_paths(
@@ -220,14 +230,18 @@ def main() -> None:
         columnar_url = engine_url(engine, f"l16_columnar_{engine}")
         if "columnar" in ways:
             print(f"[{engine}] columnar …", file=sys.stderr)
-            results["columnar"] = measure(child_rxtrace, columnar_url, str(csv_path), True)
+            results["columnar"] = measure(child_rxtrace, columnar_url, str(csv_path), True, "head")
+        if "flat" in ways and engine == "postgres":
+            print(f"[{engine}] columnar into one table, not partitioned by month …", file=sys.stderr)
+            flat_url = engine_url(engine, f"l16_flat_{engine}")
+            results["flat"] = measure(child_rxtrace, flat_url, str(csv_path), True, FLAT_REVISION)
         if "ceiling" in ways and "columnar" in ways:
             print(f"[{engine}] ceiling …", file=sys.stderr)
             results["ceiling"] = measure(child_ceiling, columnar_url)
         if "row" in ways:
             print(f"[{engine}] row by row …", file=sys.stderr)
             row_url = engine_url(engine, f"l16_row_{engine}")
-            results["row"] = measure(child_rxtrace, row_url, str(csv_path), False)
+            results["row"] = measure(child_rxtrace, row_url, str(csv_path), False, "head")
         if args.cli:
             print(f"[{engine}] rxtrace load (CLI, leads' basis) …", file=sys.stderr)
             results["cli"] = cli_load(engine_url(engine, f"l16_cli_{engine}"), csv_path)
@@ -252,7 +266,7 @@ def _drop(engine: str) -> None:
 
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        for way in ("raw", "columnar", "row", "cli"):
+        for way in ("raw", "columnar", "flat", "row", "cli"):
             conn.execute(text(f'DROP DATABASE IF EXISTS "rxtrace_bench_l16_{way}_{engine}" WITH (FORCE)'))
     admin.dispose()
 
