@@ -63,7 +63,7 @@ class SparkPoints:
         return sales_by_key(self.lookups, keys)
 
     def residences(self, cards: Sequence[str]) -> list[tuple[str, float | None, float | None]]:
-        if "insured" not in self.lookups.tables.folders:
+        if not self.lookups.tables.has("insured"):
             return []
         return [
             (r[0], r[1], r[2])
@@ -71,7 +71,7 @@ class SparkPoints:
         ]
 
     def places(self, institutions: Sequence[str]) -> list[tuple[str, float | None, float | None, str]]:
-        if "institutions" not in self.lookups.tables.folders:
+        if not self.lookups.tables.has("institutions"):
             return []
         columns = ("fixmedins_code", "lon", "lat", "name")
         rows = self.lookups.matching("institutions", "fixmedins_code", institutions, columns)

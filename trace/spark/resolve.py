@@ -49,6 +49,8 @@ class SparkLookups:
         self._catalog: list[_Product] | None = None
 
     def frame(self, name: str) -> DataFrame:
+        if name in self.tables.frames:
+            return self.tables.frames[name]  # type: ignore[no-any-return]
         if name not in self._frames:
             self.tables.require(name)
             # basePath keeps the month folders' column when one month's folder is given.
@@ -62,7 +64,7 @@ class SparkLookups:
         return self.spark.createDataFrame(rows, "hi long, lo long, key_text string")
 
     def children(self, keys: Collection[str]) -> list[tuple[str, str]]:
-        if not keys or "aggregation" not in self.tables.folders:
+        if not keys or not self.tables.has("aggregation"):
             return []  # no aggregation exported: no case codes to open
         a = self.frame("aggregation")
         k = self._keys(keys)
@@ -75,7 +77,7 @@ class SparkLookups:
         d = self.frame("dispensing").where("mdtrt_setl_type = 1")
         k = self._keys(keys)
         sales = k.join(d, (d.key_hi == k.hi) & (d.key_lo == k.lo))
-        if "institutions" in self.tables.folders:
+        if self.tables.has("institutions"):
             i = self.frame("institutions").select("fixmedins_code", "name")
             sales = sales.join(i, "fixmedins_code", "left")
             name = "name"
@@ -88,7 +90,7 @@ class SparkLookups:
         return [tuple(r) for r in sales.selectExpr(*columns.split(", ")).collect()]
 
     def products(self, ids: Sequence[str], drugs: Sequence[str]) -> list[Product]:
-        if (not ids and not drugs) or "catalog" not in self.tables.folders:
+        if (not ids and not drugs) or not self.tables.has("catalog"):
             return []
         if self._catalog is None:
             # The catalog is the country's list of drug products (10^5 rows, not 10^11): read

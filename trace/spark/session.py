@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +49,10 @@ def spark_session(master: str = "local[2]", *, app_name: str = "rxtrace") -> Ite
         )
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Contract files are converted by rxtrace's own code in Python workers: they must run this
+    # interpreter, where rxtrace is installed, not whatever ``python3`` is first on the PATH
+    # (on a cluster, the same installation at the same path on every node, or PYSPARK_PYTHON).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # PySpark warns about pandas 3 on import; these jobs use no pandas API of it.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     session = (

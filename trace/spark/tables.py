@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest.export import EXPORTED
@@ -14,16 +15,23 @@ __all__ = ["Tables", "find_tables"]
 
 @dataclass(frozen=True)
 class Tables:
-    """The Parquet folder of each contract table found (contract name -> folder)."""
+    """The Parquet folder of each contract table found (contract name -> folder), and the
+    tables read from contract files (contract name -> Spark DataFrame, see
+    :func:`rxtrace.trace.spark.contract.contract_tables`)."""
 
     folders: dict[str, Path] = field(default_factory=dict)
+    frames: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def has(self, name: str) -> bool:
+        """Whether table ``name`` was given, as Parquet or as contract files."""
+        return name in self.folders or name in self.frames
 
     def require(self, *names: str) -> None:
-        missing = [n for n in names if n not in self.folders]
+        missing = [n for n in names if not self.has(n)]
         if missing:
             raise RxtraceError(
-                f"No '{missing[0]}' table among the folders given: give the folder "
-                f"`rxtrace export --parquet` wrote, or its '{missing[0]}' folder."
+                f"No '{missing[0]}' table among the paths given: give its contract files, the "
+                f"folder `rxtrace export --parquet` wrote, or its '{missing[0]}' folder."
             )
 
 
