@@ -1,11 +1,16 @@
-"""``rxtrace spark …``: the batch jobs on Apache Spark, over the Parquet folders ``rxtrace
-export`` writes; the same options and the same answers as the embedded commands."""
+"""``rxtrace spark …``: the batch jobs on Apache Spark, over the contract's own files or the
+Parquet folders ``rxtrace export`` writes; the same options and the same answers as the
+embedded commands."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from rxtrace.api.commands.common import FormatOption, app_context
 from rxtrace.api.commands.geo import (
@@ -19,42 +24,115 @@ from rxtrace.api.commands.geo import (
     print_hotspots,
 )
 from rxtrace.api.commands.resolve import print_resolution
-from rxtrace.api.output import Format
+from rxtrace.api.output import Format, err
 from rxtrace.geo.layers import Layer
+from rxtrace.trace.ingest.contract import TABLES
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from rxtrace.trace.spark import Tables
+    from rxtrace.trace.spark.contract import Sources, TableCount
 
 __all__ = ["register"]
 
 spark = typer.Typer(
-    help="The batch jobs on Apache Spark (the spark extra and a Java runtime), over Parquet folders.",
+    help=(
+        "The batch jobs on Apache Spark (the spark extra and a Java runtime), over contract "
+        "files or the Parquet folders `rxtrace export` writes."
+    ),
     no_args_is_help=True,
 )
 
 MasterOption = typer.Option(
     "local[2]", "--master", help="Where Spark runs: local[N] on this machine, or spark://HOST:PORT."
 )
+PathsArgument = typer.Argument(
+    ...,
+    help=(
+        "Contract files (CSV in UTF-8 or GB18030, JSON Lines: what `rxtrace load` takes, told "
+        "by content) or folders of them, and folders `rxtrace export --parquet` wrote (or one "
+        "table's folder). In a folder, a sub-folder named as a contract table that holds "
+        "Parquet files is that table's export, every other file a contract file. A table may "
+        "come from both: the export's rows first, as if the files were loaded into its "
+        "database. Files no table fits are named on stderr and left out, rows set aside are "
+        "counted there per file, as `rxtrace load` reports them; every path must be readable "
+        "by Spark's executors at the same place."
+    ),
+)
+TableOption = typer.Option(
+    None,
+    "--table",
+    help=f"Take every contract file as this table instead of telling it by the header: {', '.join(TABLES)}.",
+)
+
+
+def _report(sources: Sources, counts: Sequence[TableCount]) -> None:
+    """What ``rxtrace load`` would report of the files, on stderr: refused files, and per table
+    rows taken, duplicate and set aside (with the first rows set aside, by line and reason)."""
+    for path, reason in sources.refused:
+        err.print(f"Refused {escape(str(path))}: {escape(reason)}")
+    for table in counts:
+        err.print(
+            f"{table.table}: {table.taken:,} rows taken, {table.duplicate:,} duplicate, "
+            f"{table.rejected:,} set aside, from {len(table.files)} file(s)"
+        )
+        for file in table.files:
+            if not file.rejected:
+                continue
+            err.print(f"  {escape(str(file.path))}: {file.rejected:,} rows set aside", highlight=False)
+            for line, reason in file.rejects:
+                err.print(f"    line {line}: {escape(reason)}", highlight=False)
+            if file.rejected > len(file.rejects):
+                err.print(f"    … and {file.rejected - len(file.rejects):,} more", highlight=False)
+    if any(t.rejected for t in counts):
+        err.print("(`rxtrace load` of the same files keeps every one of them, with `rxtrace rejects`.)")
+
+
+@contextmanager
+def _tables(
+    ctx: typer.Context, paths: list[Path], table: str | None, master: str, app_name: str
+) -> Iterator[tuple[SparkSession, Tables]]:
+    """A Spark session and the tables of ``paths``, contract files converted with the same key
+    as ``rxtrace load`` (``RXTRACE_SECRET_KEY`` or ``RXTRACE_KEY_FILE``)."""
+    from rxtrace.trace.spark import spark_session
+    from rxtrace.trace.spark.contract import contract_tables, find_sources
+
+    if table is not None and table not in TABLES:
+        raise typer.BadParameter(f"Unknown table '{table}': use one of {', '.join(TABLES)}.")
+    sources = find_sources(paths, table=table)
+    protector = app_context(ctx).protector if sources.files else None
+    with spark_session(master, app_name=app_name) as session:
+        if protector is not None:
+            tables, counts = contract_tables(session, sources, protector)
+            _report(sources, counts)
+        else:
+            from rxtrace.trace.spark import Tables
+
+            _report(sources, [])
+            tables = Tables(sources.folders)
+        yield session, tables
 
 
 @spark.command("resolve")
 def resolve(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(
-        ..., help="Folders `rxtrace export --parquet` wrote (or single tables' folders)."
-    ),
+    paths: list[Path] = PathsArgument,
     codes: list[str] = typer.Option([], "--code", help="A code as read (repeat for several)."),
     case: str | None = typer.Option(None, "--case", help="Every box of every seizure of this case."),
     seizure: str | None = typer.Option(None, "--seizure", help="Every box of this seizure."),
     master: str = MasterOption,
     output: Format = FormatOption(),
     top: int = typer.Option(10, "--top", min=1, help="How many cards, institutions and doctors to rank."),
+    table: str | None = TableOption,
 ) -> None:
     """Resolve codes (given, or of a seizure or case) over all sales on Spark: the same answer
     as `rxtrace resolve` on the same data. Reads files only: nothing is written or audited in
     a database; card numbers are masked unless RXTRACE_SHOW_SENSITIVE is set."""
-    from rxtrace.trace.spark import find_tables, spark_resolve, spark_session
+    from rxtrace.trace.spark import spark_resolve
 
-    tables = find_tables(paths)
     reveal = app_context(ctx).settings.show_sensitive
-    with spark_session(master, app_name="rxtrace resolve") as session:
+    with _tables(ctx, paths, table, master, "rxtrace resolve") as (session, tables):
         resolution = spark_resolve(session, tables, codes=codes, case_id=case, seizure_id=seizure)
     print_resolution(resolution, output, reveal=reveal, top=top)
 
@@ -62,9 +140,7 @@ def resolve(
 @spark.command("hotspots")
 def hotspots(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(
-        ..., help="Folders `rxtrace export --parquet` wrote (or single tables' folders)."
-    ),
+    paths: list[Path] = PathsArgument,
     case: str | None = CaseOption,
     layer: Layer = LayerOption,
     resolution: int | None = ResolutionOption,
@@ -72,13 +148,12 @@ def hotspots(
     seed: int = SeedOption,
     master: str = MasterOption,
     output: HotspotFormat = HotspotFormatOption,
+    table: str | None = TableOption,
 ) -> None:
     """Hot spots of a case over all sales on Spark: the same answer as `rxtrace hotspots`."""
     from rxtrace.geo.spark import spark_hotspots
-    from rxtrace.trace.spark import find_tables, spark_session
 
-    tables = find_tables(paths)
-    with spark_session(master, app_name="rxtrace hotspots") as session:
+    with _tables(ctx, paths, table, master, "rxtrace hotspots") as (session, tables):
         result = spark_hotspots(
             session,
             tables,
