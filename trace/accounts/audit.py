@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rxtrace.trace.accounts.plain import Driver
 from rxtrace.trace.errors import ParseError
 from rxtrace.trace.store import models
-from rxtrace.trace.store.db import one_at_a_time
 
 __all__ = ["MIN_REASON_WORDS", "AuditEvent", "ChainCheck", "check_reason", "events", "record", "verify"]
 
@@ -117,6 +116,17 @@ def _hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+_HEAD_SQL = "SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1"
+_INSERT_SQL = (
+    "INSERT INTO audit_event "
+    "(at, actor, address, action, params, persons, revealed, reason, prev_hash, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The key one_at_a_time gives the step "audit" (rxtrace.trace.store.db): the lock is taken
+# here on the driver itself, the same lock whoever else takes it by that name.
+_AUDIT_LOCK_KEY = int.from_bytes(hashlib.sha256(b"rxtrace:audit").digest()[:8], "big") >> 1
+
+
 def record(
     *,
     session: Session,
@@ -130,52 +140,53 @@ def record(
     now: datetime | None = None,
 ) -> str:
     """Append an event in the caller's transaction; returns its hash. One writer at a time per
-    database, so each event links to the one committed before it."""
+    database, so each event links to the one committed before it.
+
+    Plain SQL on the session's own connection, no mapped object: every audited answer of the
+    server runs this, and the ORM's unit of work cost as much as resolving a code."""
     at = (now or datetime.now()).replace(microsecond=0)
     params_text = json.dumps(params, ensure_ascii=False, sort_keys=True, default=str)
     persons_text = json.dumps(sorted(set(persons)), ensure_ascii=False)
-    with _writers_turn(session):
-        last = session.scalar(select(models.AuditEvent.hash).order_by(models.AuditEvent.id.desc()).limit(1))
-        prev = last or GENESIS
-        digest = _hash(prev, at, actor, address, action, params_text, persons_text, revealed, reason)
-        session.add(
-            models.AuditEvent(
-                at=at,
-                actor=actor[:64],
-                address=(address or None) and address[:64],
-                action=action[:200],
-                params=params_text,
-                persons=persons_text,
-                revealed=revealed,
-                reason=reason,
-                prev_hash=prev,
-                hash=digest,
-            )
-        )
-        session.flush()
+    # Whatever the caller changed through the ORM goes to the database first, in order.
+    session.flush()
+    plain = Driver(session)
+    _writers_turn(plain)
+    head = plain.first(_HEAD_SQL)
+    prev = head[0] if head else GENESIS
+    digest = _hash(prev, at, actor, address, action, params_text, persons_text, revealed, reason)
+    plain.run(
+        _INSERT_SQL,
+        (
+            plain.time_in(at),
+            actor[:64],
+            (address or None) and address[:64],
+            action[:200],
+            params_text,
+            persons_text,
+            plain.bool_in(revealed),
+            reason,
+            prev,
+            digest,
+        ),
+    )
     return digest
 
 
-@contextmanager
-def _writers_turn(session: Session) -> Iterator[None]:
+def _writers_turn(plain: Driver) -> None:
     """Hold the database's turn to append until the caller's transaction ends, so the head read
-    here is the last committed one. PostgreSQL: an advisory transaction lock. SQLite: its one
-    write lock, taken before the head is read. A transaction already open there may hold no
-    lock at all (a resolution writes only to TEMP tables) and could not take the write lock
-    later without failing at once against another writer, so what it did is committed first
-    and the write lock taken afresh."""
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        with one_at_a_time(connection, "audit"):
-            yield
+    next is the last committed one. PostgreSQL: an advisory transaction lock (the session's
+    transaction is open: the connection was just taken in it). SQLite: its one write lock,
+    taken before the head is read. A transaction already open there may hold no lock at all
+    (a resolution writes only to TEMP tables) and could not take the write lock later without
+    failing at once against another writer, so what it did is committed first and the write
+    lock taken afresh."""
+    if plain.dialect_name != "sqlite":
+        plain.first("SELECT pg_advisory_xact_lock(?)", (_AUDIT_LOCK_KEY,))
         return
-    dbapi = connection.connection.dbapi_connection
-    if dbapi is not None:
-        if dbapi.in_transaction:
-            session.flush()
-            dbapi.commit()
-        connection.exec_driver_sql("BEGIN IMMEDIATE")  # waits for the write lock (busy_timeout)
-    yield
+    dbapi = plain.dbapi
+    if dbapi.in_transaction:
+        dbapi.commit()
+    plain.run("BEGIN IMMEDIATE")  # waits for the write lock (busy_timeout)
 
 
 def _event(row: models.AuditEvent) -> AuditEvent:
