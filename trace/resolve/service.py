@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.codes import key_and_family, key_parts
@@ -385,19 +385,31 @@ class DatabaseLookups:
         )
 
     def products(self, ids: Sequence[str], drugs: Sequence[str]) -> list[Product]:
-        catalog = models.CatalogProduct
+        # Plain rows on the driver, not mapped objects: for a single code this query through
+        # the ORM (an IN statement built, its cache key, two objects loaded) cost more than
+        # the code's lookup itself. One query a chunk for both lookups: on a single-code
+        # resolve each round trip counts.
         found: list[Product] = []
-        # One query a chunk for both lookups: on a single-code resolve each round trip counts.
         for start in range(0, max(len(ids), len(drugs)), _CHUNK):
             wanted_ids, wanted_drugs = ids[start : start + _CHUNK], drugs[start : start + _CHUNK]
-            found.extend(
-                self.session.scalars(
-                    select(catalog).where(
-                        or_(catalog.product_id.in_(wanted_ids), catalog.med_list_codg.in_(wanted_drugs))
-                    )
-                )
-            )
+            found.extend(_CatalogRow(*row) for row in self.table.catalog_rows(wanted_ids, wanted_drugs))
         return found
+
+
+class _CatalogRow(NamedTuple):
+    """A stored catalog entry, as much of it as a resolution shows."""
+
+    product_id: str
+    med_list_codg: str | None
+    name: str
+    spec: str | None
+    manufacturer: str | None
+    units_per_box: int | None
+
+
+_CATALOG_SQL = (
+    "SELECT product_id, med_list_codg, name, spec, manufacturer, units_per_box FROM catalog_product WHERE "
+)
 
 
 class _KeyTable:
@@ -415,12 +427,23 @@ class _KeyTable:
         self.current: frozenset[str] | None = None
         self.params: dict[str, list[Any]] = {}
         if not self.postgres:
-            session.execute(
-                text(
-                    "CREATE TEMPORARY TABLE IF NOT EXISTS rxtrace_batch_keys "
-                    "(hi BIGINT NOT NULL, lo BIGINT NOT NULL, key_text TEXT NOT NULL)"
-                )
+            self._sqlite(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS rxtrace_batch_keys "
+                "(hi BIGINT NOT NULL, lo BIGINT NOT NULL, key_text TEXT NOT NULL)"
             )
+
+    def _sqlite(self, sql: str, rows: Sequence[tuple[Any, ...]] | None = None) -> None:
+        # Straight to the driver: a single-code resolve runs four of these, and each through
+        # SQLAlchemy's execute cost more than SQLite took to run it.
+        dbapi = self.session.connection().connection.driver_connection
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        try:
+            if rows is None:
+                cursor.execute(sql)
+            else:
+                cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
 
     def driver_rows(self, select_sql: str) -> list[tuple[Any, ...]]:
         """Rows of ``select_sql``, which names the batch ``{k}``, fetched by the driver itself:
@@ -434,6 +457,24 @@ class _KeyTable:
         cursor = dbapi.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(select_sql.format(k="rxtrace_batch_keys k"))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def catalog_rows(self, ids: Sequence[str], drugs: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The catalog rows of these product ids and these catalogue codes, by the driver."""
+        dbapi = self.session.connection().connection.driver_connection
+        if self.postgres:
+            sql = _CATALOG_SQL + "product_id = ANY(%(ids)s::text[]) OR med_list_codg = ANY(%(drugs)s::text[])"
+            with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(sql, {"ids": list(ids), "drugs": list(drugs)})
+                return list(cursor.fetchall())
+        marks = ", ".join("?" * len(ids)), ", ".join("?" * len(drugs))
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(
+                _CATALOG_SQL + f"product_id IN ({marks[0]}) OR med_list_codg IN ({marks[1]})", (*ids, *drugs)
+            )
             return list(cursor.fetchall())
         finally:
             cursor.close()
@@ -452,14 +493,13 @@ class _KeyTable:
                 "keys": [r[2] for r in rows],
             }
             return
-        conn = self.session.connection()
-        conn.exec_driver_sql("DELETE FROM rxtrace_batch_keys")
+        self._sqlite("DELETE FROM rxtrace_batch_keys")
         if rows:
-            conn.exec_driver_sql("INSERT INTO rxtrace_batch_keys (hi, lo, key_text) VALUES (?, ?, ?)", rows)
+            self._sqlite("INSERT INTO rxtrace_batch_keys (hi, lo, key_text) VALUES (?, ?, ?)", rows)
         # Once the database has statistics (ANALYZE, PRAGMA optimize) SQLite guesses an
         # unanalysed temporary table to be large and builds a Bloom filter by scanning all of
         # dispensing: 370 ms for one code on 1 M rows. Its own statistics cost under a millisecond.
-        conn.exec_driver_sql("ANALYZE temp.rxtrace_batch_keys")
+        self._sqlite("ANALYZE temp.rxtrace_batch_keys")
 
 
 def _expand_cases(lookups: Lookups, keys: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
