@@ -26,6 +26,7 @@ from rxtrace.api.commands.geo import (
 from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.output import Format, err
 from rxtrace.geo.layers import Layer
+from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest.contract import TABLES
 
 if TYPE_CHECKING:
@@ -56,8 +57,9 @@ PathsArgument = typer.Argument(
         "Parquet files is that table's export, every other file a contract file. A table may "
         "come from both: the export's rows first, as if the files were loaded into its "
         "database. Files no table fits are named on stderr and left out, rows set aside are "
-        "counted there per file, as `rxtrace load` reports them; every path must be readable "
-        "by Spark's executors at the same place."
+        "counted there per file, as `rxtrace load` reports them. Each file is read and "
+        "converted by one task, so every path must be readable by Spark's executors at the "
+        "same place."
     ),
 )
 TableOption = typer.Option(
@@ -72,6 +74,8 @@ def _report(sources: Sources, counts: Sequence[TableCount]) -> None:
     rows taken, duplicate and set aside (with the first rows set aside, by line and reason)."""
     for path, reason in sources.refused:
         err.print(f"Refused {escape(str(path))}: {escape(reason)}")
+    for path, earlier in sources.again:
+        err.print(f"Read once: {escape(str(path))} has the bytes of {escape(str(earlier))}", highlight=False)
     for table in counts:
         err.print(
             f"{table.table}: {table.taken:,} rows taken, {table.duplicate:,} duplicate, "
@@ -99,7 +103,7 @@ def _tables(
     from rxtrace.trace.spark.contract import contract_tables, find_sources
 
     if table is not None and table not in TABLES:
-        raise typer.BadParameter(f"Unknown table '{table}': use one of {', '.join(TABLES)}.")
+        raise RxtraceError(f"Unknown table '{table}': use one of {', '.join(TABLES)}.")
     sources = find_sources(paths, table=table)
     protector = app_context(ctx).protector if sources.files else None
     with spark_session(master, app_name=app_name) as session:

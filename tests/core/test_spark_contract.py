@@ -134,11 +134,14 @@ def test_a_generated_world_in_every_encoding_with_bad_and_duplicate_rows(
     text = b"".join(lines[:4]).decode() + BAD_ROWS
     (folder / "dispensing_2025_d_gb18030.csv").write_bytes(text.encode("gb18030"))
     (folder / "notes.csv").write_text("remark,by\nseized at night,wang\n")
+    shutil.copy(folder / "seized_codes.csv", folder / "seized_codes_copy.csv")  # the same bytes again
     report = load_paths([folder], session=session, protector=protector)
     session.commit()
     assert report.per_table()["dispensing"]["rejected"] == 3
     tables, counts, sources = on_spark(spark, [folder], protector)
     assert [p.name for p, _ in sources.refused] == ["notes.csv"]
+    assert sources.again == [(folder / "seized_codes_copy.csv", folder / "seized_codes.csv")]
+    assert [f.status for f in report.files if f.path.endswith("_copy.csv")] == ["already_loaded"]
     assert [f.status for f in report.files if f.path.endswith("notes.csv")] == ["refused"]
     same_counts(counts, report)
     same_rejects(session, counts)

@@ -18,6 +18,7 @@ first, as if the files were loaded into the database the export was written from
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,9 @@ class Sources:
     folders: dict[str, Path] = field(default_factory=dict)
     files: list[ContractFile] = field(default_factory=list)
     refused: list[tuple[Path, str]] = field(default_factory=list)
+    again: list[tuple[Path, Path]] = field(default_factory=list)
+    """Files with the bytes of a file before them (that one given second): read once, as
+    ``rxtrace load`` finds the second already loaded."""
 
 
 def _parquet_table(folder: Path) -> bool:
@@ -85,7 +89,7 @@ def find_sources(paths: Sequence[Path], *, table: str | None = None) -> Sources:
     (``table`` forces the table of every contract file, as ``rxtrace load --table`` does).
 
     >>> find_sources([])
-    Sources(folders={}, files=[], refused=[])
+    Sources(folders={}, files=[], refused=[], again=[])
     """
     found = Sources()
     loose: list[Path] = []
@@ -106,7 +110,7 @@ def find_sources(paths: Sequence[Path], *, table: str | None = None) -> Sources:
         for folder in exports:
             add(folder.name, folder)
         loose.extend(p for p in expand_paths([path]) if not any(p.is_relative_to(f) for f in exports))
-    for path in loose:
+    for path in _first_copies(loose, found.again):
         if path.suffix == ".parquet":
             found.refused.append(
                 (path, "a Parquet file outside a table's folder: give the folder `rxtrace export` wrote")
@@ -126,6 +130,28 @@ def find_sources(paths: Sequence[Path], *, table: str | None = None) -> Sources:
             f"the folders `rxtrace export --parquet` wrote{f' ({reasons})' if reasons else ''}."
         )
     return found
+
+
+def _first_copies(paths: Sequence[Path], again: list[tuple[Path, Path]]) -> list[Path]:
+    """``paths`` without those whose bytes an earlier one has (noted in ``again``). Only files
+    of one size are hashed: two files of different sizes differ, and most files' sizes do."""
+    sizes: dict[int, int] = {}
+    for path in paths:
+        size = path.stat().st_size
+        sizes[size] = sizes.get(size, 0) + 1
+    first: dict[tuple[int, str], Path] = {}
+    out: list[Path] = []
+    for path in paths:
+        size = path.stat().st_size
+        if sizes[size] > 1:
+            with path.open("rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            earlier = first.setdefault((size, digest), path)
+            if earlier is not path:
+                again.append((path, earlier))
+                continue
+        out.append(path)
+    return out
 
 
 @dataclass
