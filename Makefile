@@ -31,6 +31,7 @@ demo: $(STAMP)
 test: $(STAMP) $(SPARK_STAMP)
 	scripts/system-deps test
 	-scripts/start-postgres
+	-scripts/start-docker
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	MYPY=$(BIN)/mypy scripts/typecheck
