@@ -51,6 +51,10 @@ class AppContext:
     def engine(self) -> Engine:
         return self._db[0]
 
+    def new_session(self) -> Session:
+        """A session of this database, not yet connected; whoever takes it ends it."""
+        return self._db[1]()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with session_scope(self._db[1]) as session:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
@@ -14,20 +15,55 @@ from rxtrace.api.context import AppContext
 __all__ = ["ContextDep", "SessionDep", "SettingsDep"]
 
 
-# The cheap dependencies are coroutines: FastAPI runs a plain function on its thread pool,
-# a hop that cost more than the work here under load (bench/api_bench.py).
+# The dependencies are coroutines that read the request themselves: FastAPI runs a plain
+# function on its thread pool, a hop that cost more than the work here, and every
+# sub-dependency is one more node solved per request, again under each dependency that
+# shares it (bench/api_bench.py).
 async def get_context(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
 
 
-async def get_settings(context: Annotated[AppContext, Depends(get_context)]) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    context: AppContext = request.app.state.context
     return context.settings
 
 
-def get_session(context: Annotated[AppContext, Depends(get_context)]) -> Iterator[Session]:
-    with context.session() as session:
+def _end(session: Session, failed: bool) -> None:
+    """What :func:`~rxtrace.trace.store.db.session_scope` does when its block ends: commit on
+    success, roll back on any error, close in any case."""
+    try:
+        if failed:
+            session.rollback()
+        else:
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session committed when the route succeeds and rolled back when it fails. Making one
+    touches no database (it connects at its first statement), so only its end may need the
+    thread pool, and only while a transaction is open: a route that committed its own work
+    (an audited answer does) leaves nothing to wait for."""
+    context: AppContext = request.app.state.context
+    session = context.new_session()
+    try:
         yield session
+    except BaseException:
+        await _ended(session, failed=True)
+        raise
+    await _ended(session, failed=False)
+
+
+async def _ended(session: Session, *, failed: bool) -> None:
+    if session.in_transaction() or session.new or session.dirty or session.deleted:
+        await run_in_threadpool(_end, session, failed)
+    else:  # nothing to send to the database: no thread needed
+        _end(session, failed)
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]

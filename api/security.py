@@ -25,6 +25,7 @@ _HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(self), microphone=(), geolocation=(self)"),
 ]
+_NAMES = frozenset(name for name, _value in _HEADERS)
 
 
 class SecurityHeaders:
@@ -33,21 +34,21 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
-        self.extra = [(b"strict-transport-security", b"max-age=31536000")] if hsts else []
+        extra = [(b"strict-transport-security", b"max-age=31536000")] if hsts else []
+        # Made once: every answer carries them.
+        self.page_headers = _HEADERS + extra
+        self.api_headers = [*self.page_headers, (b"cache-control", b"no-store")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        api = str(scope.get("path", "")).startswith("/api/")
+        ours = self.api_headers if str(scope.get("path", "")).startswith("/api/") else self.page_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0] not in dict(_HEADERS)]
-                headers += _HEADERS + self.extra
-                if api:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
+                headers = [h for h in message.get("headers", []) if h[0] not in _NAMES]
+                message["headers"] = headers + ours
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
