@@ -32,6 +32,7 @@ __all__ = [
     "CSRF_COOKIE",
     "CSRF_HEADER",
     "SESSION_COOKIE",
+    "Asker",
     "Caller",
     "CallerDep",
     "Disclosure",
@@ -39,6 +40,7 @@ __all__ = [
     "audit_read",
     "audit_resolution",
     "permitted",
+    "permitted_disclosing",
 ]
 
 SESSION_COOKIE = "rxtrace_session"
@@ -102,22 +104,50 @@ class Disclosure:
     reason: str | None
 
 
-async def get_disclosure(
-    caller: CallerDep,
-    reveal: Annotated[
-        bool, Query(description="Show identity data unmasked (supervisor, with a reason).")
-    ] = False,
-    reason: Annotated[
-        str | None, Query(max_length=500, description="Why identity data must be seen: a few words.")
-    ] = None,
-) -> Disclosure:
+_Reveal = Annotated[bool, Query(description="Show identity data unmasked (supervisor, with a reason).")]
+_Reason = Annotated[
+    str | None, Query(max_length=500, description="Why identity data must be seen: a few words.")
+]
+
+
+def _disclosure(caller: Caller, reveal: bool, reason: str | None) -> Disclosure:
     if not reveal:
         return Disclosure(False, None)
     require(caller.account.role, Permission.reveal)
     return Disclosure(True, check_reason(reason))
 
 
+async def get_disclosure(caller: CallerDep, reveal: _Reveal = False, reason: _Reason = None) -> Disclosure:
+    return _disclosure(caller, reveal, reason)
+
+
 DisclosureDep = Annotated[Disclosure, Depends(get_disclosure)]
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asks, permitted, and how much of the persons' data they asked to see."""
+
+    caller: Caller
+    disclosure: Disclosure
+
+
+def permitted_disclosing(permission: Permission) -> Callable[..., Awaitable[Asker]]:
+    """A dependency: :func:`permitted` and :data:`DisclosureDep` in one. A route that takes the
+    two apart has FastAPI solve the caller's whole dependency tree twice per request (its
+    cache saves the calls, not the solving); the checks and their order are the same."""
+
+    # A default, not an annotation: annotations are strings here, and FastAPI resolves them
+    # in the module's names, where ``permission`` is not.
+    permitted_caller = Depends(permitted(permission))
+
+    async def check(
+        caller: Caller = permitted_caller, reveal: _Reveal = False, reason: _Reason = None
+    ) -> Asker:
+        return Asker(caller, _disclosure(caller, reveal, reason))
+
+    check.__name__ = f"permitted_disclosing_{permission.name}"
+    return check
 
 
 def audit_read(

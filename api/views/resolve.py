@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from rxtrace.api.auth import Caller, DisclosureDep, audit_resolution, permitted
+from rxtrace.api.auth import Asker, Caller, Disclosure, audit_resolution, permitted_disclosing
 from rxtrace.api.config import Settings
 from rxtrace.api.deps import SessionDep, SettingsDep
 from rxtrace.api.documents import resolution_document
@@ -20,7 +21,7 @@ from rxtrace.trace.resolve.service import resolve_codes
 __all__ = ["router"]
 
 router = APIRouter(tags=["resolve"])
-Resolver = Annotated[Caller, Depends(permitted(Permission.resolve))]
+Resolver = Annotated[Asker, Depends(permitted_disclosing(Permission.resolve))]
 _ERRORS = error_responses(401, 403, 413, 422)
 
 
@@ -44,8 +45,8 @@ def _answer(
     top: int,
     request: Request,
     caller: Caller,
-    disclosure: Any,
-    session: Any,
+    disclosure: Disclosure,
+    session: Session,
     settings: Settings,
 ) -> Any:
     _check(codes, settings)
@@ -65,25 +66,23 @@ def _answer(
 @router.get("/resolve", responses=_ERRORS)
 def resolve_get(
     request: Request,
-    caller: Resolver,
-    disclosure: DisclosureDep,
+    asker: Resolver,
     session: SessionDep,
     settings: SettingsDep,
     code: Annotated[list[str], Query(min_length=1, description="A code; repeat for more.")],
     top: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> Any:
     """The same JSON as ``rxtrace resolve CODE... --format json``."""
-    return _answer(code, top, request, caller, disclosure, session, settings)
+    return _answer(code, top, request, asker.caller, asker.disclosure, session, settings)
 
 
 @router.post("/resolve", responses=_ERRORS)
 def resolve_post(
     request: Request,
     body: CodesIn,
-    caller: Resolver,
-    disclosure: DisclosureDep,
+    asker: Resolver,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Any:
     """The same JSON as ``rxtrace resolve CODE... --format json``, for many codes."""
-    return _answer(body.codes, body.top, request, caller, disclosure, session, settings)
+    return _answer(body.codes, body.top, request, asker.caller, asker.disclosure, session, settings)
