@@ -21,6 +21,7 @@ from rxtrace.api.dossier.model import (
     Dossier,
     date_range,
 )
+from rxtrace.trace.investigate.leads import DOCTOR_AT
 
 __all__ = ["BOX_COLUMNS", "FORMATS", "WRITERS", "write_csv", "write_html", "write_pdf", "write_xlsx"]
 
@@ -101,7 +102,7 @@ def _rankings(d: Dossier) -> list[tuple[str, list[Any], bool, str]]:
 
 def _doctor_place(name: str | None) -> str:
     """Where a ranked doctor practises: their ranking names them "doctor at PLACE"."""
-    return (name or "").removeprefix("doctor at ")
+    return (name or "").removeprefix(DOCTOR_AT)
 
 
 _STATISTICS_NOTE = (

@@ -255,6 +255,38 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "(other doctors' rate: about {expected}; {settlements} settlements)",
     ),
     "rulename.bursts": ("短时连续为多卡结算", "Cards billed in bursts"),
+    "rule.oversupply": (
+        "{window_start} 起 {window_days} 天内从 {institutions} 家机构获得 {drug_name} 共 {units} 单位，"
+        "超过合理用量 {plausible_units}",
+        "{units} units of {drug_name} from {institutions} institutions in {window_days} days from "
+        "{window_start}: more than the plausible {plausible_units}",
+    ),
+    "rulename.oversupply": ("超过合理用量", "More than a plausible dose"),
+    "rule.boxes_per_card": (
+        "{exposure} 个卡·日共发放 {observed} 盒（按同类机构的比例应约 {expected} 盒）",
+        "{observed} boxes over {exposure} card-days (peers' rate: about {expected})",
+    ),
+    "rulename.boxes_per_card": ("每卡每日发药盒数异常", "Boxes per card-day far above peers"),
+    "rule.visit_ids": (
+        "{exposure} 次结算中 {observed} 次没有就诊号或与其他医保卡共用就诊号"
+        "（按同类机构的比例应约 {expected} 次）",
+        "{observed} of {exposure} settlements with no visit number or one shared by several cards "
+        "(peers' rate: about {expected})",
+    ),
+    "rulename.visit_ids": ("就诊号缺失或多卡共用", "Settlements without a real visit number"),
+    "rule.modal_basket": (
+        "{exposure} 张医保卡中 {observed} 张领取完全相同的多药组合（按同类机构的比例应约 {expected} 张）",
+        "{observed} of {exposure} cards given the very same multi-drug basket "
+        "(peers' rate: about {expected})",
+    ),
+    "rulename.modal_basket": ("多卡领取相同药品组合", "Many cards getting the same drugs"),
+    "rule.bunched": (
+        "相隔数分钟为另一张医保卡的 {exposure} 笔结算中，{observed} 笔与上一笔完全相同"
+        "（按其自身的比例应约 {expected} 笔）",
+        "{observed} of {exposure} bills to another card minutes after the last were identical to it "
+        "(its own rate: about {expected})",
+    ),
+    "rulename.bunched": ("数分钟内为不同卡开出相同处方", "Identical bills minutes apart"),
     "rulename.resold_at": ("销售已发放药盒", "Sold boxes already dispensed"),
     "rulename.cloned_at": ("销售克隆码", "Sold cloned codes"),
     "rulename.resold_card": ("卡上有重复结算药盒", "Card on resold boxes"),
@@ -266,6 +298,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "rulename.resold": ("重复结算", "Resold box"),
     "rulename.seized_code": ("查获药盒的码", "Code on a seized box"),
     "lead.new": ("新线索", "new"),
+    # A doctor lead is named after where the doctor practises; its kind is shown beside it.
+    "lead.doctor_at": ("执业于 {place}", "at {place}"),
     "lead.investigating": ("调查中", "investigating"),
     "lead.escalated": ("已上报", "escalated"),
     "lead.closed": ("已关闭", "closed"),

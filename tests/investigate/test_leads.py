@@ -13,6 +13,7 @@ from rxtrace.trace.investigate import Lead, LeadParams, find_leads, poisson_surp
 from rxtrace.trace.protect import mask_id
 
 from .builders import T0, World
+from .wording import assert_worded
 
 
 def rules_of(leads: list[Lead], kind: str, ident: str) -> set[str]:
@@ -264,6 +265,7 @@ def test_cross_institution_and_oversupply(any_session: Session) -> None:
     leads = find_leads(session=any_session, kind="card")
     shopper = lead_of(leads, "card", "SHOPPER")
     assert {"cross_institution", "oversupply"} <= {r.rule for r in shopper.rules}
+    assert_worded([shopper])
     cross = next(r for r in shopper.rules if r.rule == "cross_institution")
     assert cross.evidence["institutions"] >= 3
     assert not rules_of(leads, "card", "CHRONIC")
@@ -409,6 +411,7 @@ def test_phantom_billing_shape_fires_for_the_phantom_clinic(any_session: Session
     leads = find_leads(session=any_session, kind="institution")
     fired = rules_of(leads, "institution", "PHANTOM")
     assert {"visit_ids", "modal_basket", "bunched", "boxes_per_card"} <= fired
+    assert_worded(leads)
     assert not rules_of(leads, "institution", "HOSP") & SHAPE_RULES
 
 

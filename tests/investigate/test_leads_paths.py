@@ -15,6 +15,7 @@ from rxtrace.trace.codes import key_parts
 from rxtrace.trace.investigate import Lead, find_leads
 
 from .builders import T0, World
+from .wording import assert_worded
 
 
 def rules_of(leads: list[Lead], kind: str, ident: str) -> set[str]:
@@ -164,10 +165,12 @@ def test_both_engines_find_the_same_leads(session: Session, pg_session: Session)
     found = []
     for s in (session, pg_session):
         _mixed_world(s)
+        every, scoped = find_leads(session=s), find_leads(session=s, case_id="K1")
+        assert_worded(every + scoped)
         found.append(
             (
-                [lead.to_dict(reveal=True) for lead in find_leads(session=s)],
-                [lead.to_dict(reveal=True) for lead in find_leads(session=s, case_id="K1")],
+                [lead.to_dict(reveal=True) for lead in every],
+                [lead.to_dict(reveal=True) for lead in scoped],
             )
         )
     assert found[0] == found[1]

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from rxtrace.api.web.i18n import LANGUAGES, explain_rule
+from rxtrace.api.web.i18n import explain_rule
 from rxtrace.trace.demo.planted import plant_world
 from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.investigate import find_leads
 from rxtrace.trace.protect import Protector
+
+from .wording import assert_worded
 
 
 def test_the_truth_names_what_the_files_hold(tmp_path: Path) -> None:
@@ -94,10 +96,6 @@ def test_before_any_seizure_the_schemes_are_found_and_the_look_alikes_are_not(
         assert {"fund_share", "bursts"} <= by_doctor[doctor]
     big = truth.decoy_institutions["big_hospital"]
     assert not [d for d in by_doctor if d.startswith(f"D{big[1:]}")]
-    # Every rule the pages have words for fills each blank from its own evidence.
-    for lead in leads:
-        for hit in lead.rules:
-            for language in LANGUAGES:
-                words = explain_rule(hit.rule, hit.evidence, {}, language)
-                assert words is None or "?" not in words, (hit.rule, words)
+    # Every rule that fired is said in plain words, each blank filled from its own evidence.
+    assert_worded(leads)
     assert explain_rule("co_visits", by_card[rotation[0]]["co_visits"].evidence, {}, "zh-CN")

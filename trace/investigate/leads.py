@@ -54,7 +54,11 @@ from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.resolve.rules import MAX_DEPTH
 from rxtrace.trace.store import models
 
-__all__ = ["find_leads"]
+__all__ = ["DOCTOR_AT", "find_leads"]
+
+DOCTOR_AT = "doctor at "
+"""A doctor lead's name: where the doctor practises after this (the pages say it in their
+language, the dossier lists the place)."""
 
 
 def find_leads(
@@ -191,7 +195,7 @@ def _names(sql: Sql, found: Found) -> dict[tuple[str, str], str | None]:
             )
             .where(models.LeadBasisDoctor.dr_code.in_(doctors[start : start + 500]))
         ):
-            names[("doctor", dr)] = f"doctor at {name}"
+            names[("doctor", dr)] = f"{DOCTOR_AT}{name}"
     cards = sorted(i for k, i in found.hits if k == "card")
     for start in range(0, len(cards), 500):
         for psn, masked in sql.session.execute(

@@ -25,6 +25,15 @@ function number(value) {
   return Number.isInteger(n) ? String(n) : n.toFixed(n < 1 ? 2 : 1);
 }
 
+// A doctor lead is named "doctor at PLACE" by the engine: said in the page's language.
+const DOCTOR_AT = "doctor at ";
+function shownName(lead) {
+  if (lead.kind === "doctor" && lead.name && lead.name.startsWith(DOCTOR_AT)) {
+    return t("lead.doctor_at").replace("{place}", lead.name.slice(DOCTOR_AT.length));
+  }
+  return lead.name || lead.id;
+}
+
 function plain(rule, names) {
   const template = page.t[`rule.${rule.rule}`];
   if (!template) return rule.title;
@@ -44,7 +53,7 @@ function drawList() {
   clear(tbody, shown.map((l) => el("tr", {
     class: `clickable${current === l.lead_id ? " selected" : ""}`, dataset: { lead: l.lead_id },
     onclick: () => open(l.lead_id),
-  }, el("td", {}, l.lead_id), el("td", {}, t(`kind.${l.kind}`)), el("td", {}, l.name || l.id, el("div", { class: "muted mono small" }, l.id)),
+  }, el("td", {}, l.lead_id), el("td", {}, t(`kind.${l.kind}`)), el("td", {}, shownName(l), el("div", { class: "muted mono small" }, l.id)),
   el("td", { class: "num" }, number(l.score)), el("td", {}, leadChip(l.status)))));
 }
 
@@ -71,7 +80,7 @@ function drawLead(lead) {
   });
   const note = el("textarea", { id: "lead-note", rows: 2, maxlength: 4000, "aria-label": t("leads.note") });
   clear(detail,
-    el("h2", {}, `#${lead.lead_id} ${t(`kind.${lead.kind}`)} ${lead.name || lead.id} `, leadChip(lead.status)),
+    el("h2", {}, `#${lead.lead_id} ${t(`kind.${lead.kind}`)} ${shownName(lead)} `, leadChip(lead.status)),
     el("p", { class: "muted mono" }, lead.id),
     el("h3", {}, t("leads.evidence")),
     lead.rules.map((rule) => el("div", { class: "rule", dataset: { rule: rule.rule } },
