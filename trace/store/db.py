@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.trace.errors import ParseError
+from rxtrace.trace.store.locks import advisory_key
 from rxtrace.trace.store.partitions import is_partition, widened_key
 
 if TYPE_CHECKING:
@@ -167,9 +167,7 @@ def one_at_a_time(connection: Connection, step: str) -> Iterator[None]:
     loads included, for the whole step). An in-memory database has only one user.
     """
     if connection.dialect.name == "postgresql":
-        # A stable 63-bit key for the step's name (Python's own hash() changes per process).
-        key = int.from_bytes(hashlib.sha256(f"rxtrace:{step}".encode()).digest()[:8], "big") >> 1
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(step)})
         yield
         return
     database = connection.engine.url.database

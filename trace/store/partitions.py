@@ -29,7 +29,6 @@ datetime.date(2025, 3, 1)
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -38,6 +37,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Engine, text
 
 from rxtrace.trace.errors import PartitionError
+from rxtrace.trace.store.locks import advisory_key
 
 __all__ = [
     "MONTHLY",
@@ -130,10 +130,9 @@ def ensure_months(conn: Connection, table: str, months: Iterable[date]) -> None:
     wanted = set(months) - known
     if not wanted:
         return
-    key = int.from_bytes(hashlib.sha256(f"rxtrace:partition:{table}".encode()).digest()[:8], "big") >> 1
     with conn.engine.connect() as own:
         own.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-        own.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        own.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"partition:{table}")})
         present = _present(own, table)
         for month in sorted(wanted - present):
             _make(own, table, month)
