@@ -9,9 +9,13 @@ scheduled time, errors. The servers measured side by side (``--servers``):
 * ``full``: the real application in one process: session check, role check, resolution, audit
   event;
 * ``full-2w``: the same as ``rxtrace serve --workers 2`` runs it (any ``full-Nw``);
-* ``no-auth-audit``: one process with the session and audit replaced by no-ops, so the
-  difference is what logins and the audit cost per request;
+* ``no-auth-audit``: one process with the session check and the audit write replaced by
+  no-ops, so the difference is what logins and the audit cost per request;
 * ``health``: ``GET /api/health``, the framework and server alone (the floor).
+
+Before the rates, each one-process server answers ``--cpu-requests`` requests one at a time,
+and the CPU time its process spent (from ``/proc``) is divided by them: the server's CPU per
+request, which holds while other work shares the cores, where latency does not.
 
     .venv/bin/python bench/api_bench.py [--engine sqlite|postgres] [--rates 100,200,400,800]
 """
@@ -76,21 +80,24 @@ def serve(url: str, variant: str, port: int) -> None:
     from rxtrace.trace.accounts import Account, Role
 
     settings = Settings(database_url=url, secret_key="b" * 32)
-    if variant.startswith("full-") and variant.endswith("w"):  # full-2w: rxtrace serve --workers 2
+    if variant == "full" or (variant.startswith("full-") and variant.endswith("w")):
+        # Exactly as rxtrace serve runs it (full-2w: rxtrace serve --workers 2).
         from rxtrace.api.commands.serve import run_server
 
-        run_server(settings, host="127.0.0.1", port=port, workers=int(variant[5:-1]))
+        run_server(settings, host="127.0.0.1", port=port, workers=int(variant[5:-1] or 1))
         return
     app = create_app(settings)
     if variant == "no-auth-audit":
         from datetime import datetime
 
-        fixed = auth.Caller(
-            Account("bench", Role.investigator, False, datetime.now()), "127.0.0.1", "x", False
-        )
-        app.dependency_overrides[auth.get_caller] = lambda: fixed
-        setattr(auth, "record", lambda **_kwargs: "0" * 64)  # noqa: B010 - the audit, made a no-op
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        # The token is not looked up and no event is written; the wiring stays. (Not
+        # dependency_overrides: with any override FastAPI rebuilds every dependency of every
+        # request from its signature, a cost of its own in the run meant to show theirs.)
+        account = Account("bench", Role.investigator, False, datetime.now())
+        setattr(auth, "session_for", lambda _token, **_kwargs: (account, ""))  # noqa: B010
+        setattr(auth, "record", lambda **_kwargs: "0" * 64)  # noqa: B010
+    # As rxtrace serve runs it (run_server), on the application changed above.
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
 
 
 def _codes(url: str, limit: int = 500) -> list[str]:
@@ -106,6 +113,43 @@ def _login(port: int) -> str:
     body = urllib.parse.urlencode({"username": "bench", "password": PASSWORD})
     conn.request("POST", "/api/auth/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
     return str(json.loads(conn.getresponse().read())["access_token"])
+
+
+def _process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(port: int, pid: int, paths: list[str], token: str, count: int) -> float:
+    """Milliseconds of the server process's CPU per request, the requests sent one at a time
+    on one kept-alive connection (best of three rounds: another program on the cores can
+    only add to it, through caches and the scheduler)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock, sock.makefile("rb") as answers:
+        requests = [
+            f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+            for p in paths
+        ]
+
+        def one(i: int) -> None:
+            sock.sendall(requests[i % len(requests)])
+            status, length = answers.readline().split()[1], 0
+            while (line := answers.readline()) != b"\r\n":
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            answers.read(length)
+            if status != b"200":
+                raise RuntimeError(f"answer {status.decode()} to {paths[i % len(paths)]}")
+
+        for i in range(min(count, 200)):  # warm
+            one(i)
+        rounds = []
+        for _ in range(3):
+            before = _process_cpu(pid)
+            for i in range(count):
+                one(i)
+            rounds.append((_process_cpu(pid) - before) / count)
+    return 1000 * min(rounds)
 
 
 def run_rate(
@@ -190,6 +234,9 @@ def main() -> None:
     parser.add_argument("--rates", default="100,200,400,800")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
+        "--cpu-requests", type=int, default=1000, help="requests per round of the CPU measurement (0: none)"
+    )
+    parser.add_argument(
         "--servers",
         default="full,full-2w,no-auth-audit,health",
         help="full (one process), full-Nw (rxtrace serve --workers N), no-auth-audit, health",
@@ -228,6 +275,9 @@ def main() -> None:
                     except OSError:
                         time.sleep(0.1)
                 token = _login(port)
+                if args.cpu_requests and not variant.endswith("w"):  # a worker is not this process
+                    cpu = cpu_per_request(port, child.pid, paths, token, args.cpu_requests)
+                    print(f"{variant:<15}{'CPU per request':>22}{cpu:>8.3f} ms", flush=True)
                 run_rate(port, paths, token, 50, 2)  # warm: caches, connections, the first audit writes
                 for rate in rates:
                     r = run_rate(port, paths, token, rate, args.seconds)
