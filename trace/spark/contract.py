@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,21 +182,25 @@ class TableCount:
 # ---- on the executors ----------------------------------------------------------------------
 
 _ROW, _REJECT, _COUNT = 0, 1, 2
-
-
-def _stored_columns(table: str) -> list[str]:
-    from rxtrace.trace.store import models
-
-    return [c.name for c in models.Base.metadata.tables[EXPORTED[table]].columns]
+"""What a record of the converted stream is (its ``_kind``): a row taken, a record set aside
+(``_line`` and ``_reason``), or a file's end (``_order`` = the rows it gave)."""
+_SIDE = (
+    ("_kind", "int8"),
+    ("_file", "int64"),
+    ("_order", "int64"),
+    ("_line", "int64"),
+    ("_reason", "string"),
+)
 
 
 def _converted(
     file: ContractFile, protector: Protector, batch_rows: int
-) -> Iterator[tuple[list[str], list[list[Any]], list[int], list[tuple[int, str]]]]:
-    """The file's batches as the load converts them: stored values column by column (``names``,
-    ``columns``), the line of each row taken, and ``(line, reason)`` of each record set aside.
-    The same readers and converters as ``rxtrace.trace.ingest.load._prepare_batches``: the
-    columnar path for dispensing CSV, the row reader and :func:`convert_batch` for the rest."""
+) -> Iterator[tuple[dict[str, Any], list[int], list[tuple[int, str]]]]:
+    """The file's batches as the load converts them: stored values by column (Arrow arrays from
+    the columnar path, Python lists from the row path), the line of each row taken, and
+    ``(line, reason)`` of each record set aside. The same readers and converters as
+    ``rxtrace.trace.ingest.load._prepare_batches``: the columnar path for dispensing CSV, the
+    row reader and :func:`convert_batch` for the rest."""
     from rxtrace.trace.ingest.batch import convert_batch
     from rxtrace.trace.ingest.reading import LineTally, RecordBatch, RecordReader
 
@@ -209,86 +214,129 @@ def _converted(
         reader = RecordReader(file.path, file.shape)
         items = reader.batches(batch_rows)
     for item in items:
+        columns: dict[str, Any]
         if isinstance(item, RecordBatch):
             batch = convert_batch(spec, item.columns, item.rows, protector)
-            names, columns, taken, failed = batch.names, batch.columns, batch.taken, batch.failed
+            columns = dict(zip(batch.names, batch.columns, strict=True))
+            taken, failed = batch.taken, batch.failed
             line_nos, unreadable = item.line_nos, item.rejects
         else:
             parsed = parse_block(item, file.shape)
             block, line_nos = convert_block(spec, parsed, protector)
-            names, columns = block.python_columns()
+            columns = {**block.arrays, "extra": block.extra}
             taken, failed, unreadable = block.taken, block.failed, parsed.rejects
         rejects = [(rec.line_no, rec.error or "unreadable") for rec in unreadable]
         rejects += [(line_nos[index], reason) for index, reason in failed.items()]
-        yield names, columns, [line_nos[index] for index in taken], sorted(rejects)
+        yield columns, [line_nos[index] for index in taken], rejects
 
 
-def _rows_of(
-    files: Iterable[ContractFile], protector: Protector, batch_rows: int
-) -> Iterator[tuple[int, Any]]:
-    """Each file's rows as tuples of the stored table's columns (``(_ROW, (order, row))``), its
-    records set aside (``(_REJECT, ...)``) and, last, its count (``(_COUNT, FileCount)``)."""
-    for file in files:
-        stored = _stored_columns(file.table)
-        count = FileCount(file.path, file.table)
-        for names, columns, lines, rejects in _converted(file, protector, batch_rows):
-            at = {name: j for j, name in enumerate(names)}
-            picks = [at.get(name) for name in stored]
-            for i, line in enumerate(lines):
-                order = file.index * _LINES + line
-                values: dict[str, Any] = {"id": _FILE_IDS + order, "file_id": file.index, "line_no": line}
-                row = tuple(
-                    _value(name, columns[j][i]) if j is not None else values.get(name)
-                    for name, j in zip(stored, picks, strict=True)
-                )
-                yield _ROW, (order, row)
-            count.rows += len(lines)
-            count.rejected += len(rejects)
-            room = SHOWN_REJECTS - len(count.rejects)
-            count.rejects.extend(rejects[: max(room, 0)])
-        yield _COUNT, count
+def _arrow_of(
+    indices: Iterator[Any],
+    files: Sequence[ContractFile],
+    protector: Protector,
+    batch_rows: int,
+    schema: Any,
+) -> Iterator[Any]:
+    """``mapInArrow``'s function: for each file index that comes in, the file's rows taken,
+    its records set aside and its end, as Arrow batches of ``schema`` (the stored table's
+    columns after the ``_SIDE`` ones): Arrow crosses to the JVM a column at a time, where rows
+    would be pickled one by one."""
+    import pyarrow as pa
+
+    def batch(n: int, given: dict[str, Any]) -> Any:
+        arrays = []
+        for column in schema:
+            value = given.get(column.name)
+            if value is None:
+                arrays.append(pa.nulls(n, column.type))
+            elif isinstance(value, pa.Array):
+                arrays.append(value.cast(column.type))
+            else:
+                arrays.append(pa.array(value, column.type))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    for chunk in indices:
+        for index in chunk.column(0).to_pylist():
+            file = files[index]
+            rows = 0
+            for columns, lines, rejects in _converted(file, protector, batch_rows):
+                if lines:
+                    base = file.index * _LINES
+                    order = [base + line for line in lines]
+                    given = {
+                        **columns,
+                        "extra": [_json(v) for v in columns["extra"]] if "extra" in columns else None,
+                        "_kind": [_ROW] * len(lines),
+                        "_file": [file.index] * len(lines),
+                        "_order": order,
+                        "id": [_FILE_IDS + o for o in order],
+                        "file_id": [file.index] * len(lines),
+                        "line_no": lines,
+                    }
+                    yield batch(len(lines), given)
+                    rows += len(lines)
+                if rejects:
+                    lines_out = [line for line, _ in rejects]
+                    yield batch(
+                        len(rejects),
+                        {
+                            "_kind": [_REJECT] * len(rejects),
+                            "_file": [file.index] * len(rejects),
+                            "_order": [file.index * _LINES + line for line in lines_out],
+                            "_reason": [reason for _, reason in rejects],
+                            "_line": lines_out,
+                        },
+                    )
+            yield batch(1, {"_kind": [_COUNT], "_file": [file.index], "_order": [rows]})
 
 
-def _value(name: str, value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return json.dumps(value)  # JSON as the export writes it: text
-    return value
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)  # JSON as the export writes it: text
 
 
 # ---- on the driver -------------------------------------------------------------------------
 
 
-def _spark_schema(table: str) -> Any:
-    """The stored table's columns as Spark reads them from ``rxtrace export``'s Parquet, so a
-    table from files and one from an export are the same to every job."""
+def _arrow_schema(table: str) -> Any:
+    """The stored table's columns as ``rxtrace export`` writes them to Parquet, after the
+    ``_SIDE`` columns of the converted stream."""
     import pyarrow as pa
-    from pyspark.sql import types as t
 
     from rxtrace.trace.ingest.export import _arrow_type
     from rxtrace.trace.store import models
 
-    def spark_type(arrow: Any) -> Any:
-        if pa.types.is_string(arrow):
-            return t.StringType()
-        if pa.types.is_binary(arrow):
-            return t.BinaryType()
-        if pa.types.is_timestamp(arrow):
-            return t.TimestampNTZType()
-        if pa.types.is_date32(arrow):
-            return t.DateType()
-        if pa.types.is_boolean(arrow):
-            return t.BooleanType()
-        if pa.types.is_int16(arrow):
-            return t.ShortType()
-        if pa.types.is_int64(arrow):
-            return t.LongType()
-        if pa.types.is_float64(arrow):
-            return t.DoubleType()
-        raise RxtraceError(f"Internal error: no Spark type for {arrow}.")
-
     columns = models.Base.metadata.tables[EXPORTED[table]].columns
-    fields = [t.StructField(c.name, spark_type(_arrow_type(c)), True) for c in columns]
-    return t.StructType([t.StructField("_order", t.LongType(), False), *fields])
+    side = [pa.field(name, getattr(pa, kind)()) for name, kind in _SIDE]
+    return pa.schema([*side, *(pa.field(c.name, _arrow_type(c)) for c in columns)])
+
+
+def _spark_schema(arrow: Any) -> Any:
+    """The Arrow schema as Spark reads the same types from Parquet (times without a zone)."""
+    import pyarrow as pa
+    from pyspark.sql import types as t
+
+    def spark_type(kind: Any) -> Any:
+        if pa.types.is_string(kind):
+            return t.StringType()
+        if pa.types.is_binary(kind):
+            return t.BinaryType()
+        if pa.types.is_timestamp(kind):
+            return t.TimestampNTZType()
+        if pa.types.is_date32(kind):
+            return t.DateType()
+        if pa.types.is_boolean(kind):
+            return t.BooleanType()
+        if pa.types.is_int8(kind):
+            return t.ByteType()
+        if pa.types.is_int16(kind):
+            return t.ShortType()
+        if pa.types.is_int64(kind):
+            return t.LongType()
+        if pa.types.is_float64(kind):
+            return t.DoubleType()
+        raise RxtraceError(f"Internal error: no Spark type for {kind}.")
+
+    return t.StructType([t.StructField(f.name, spark_type(f.type), True) for f in arrow])
 
 
 def _unique_key(table: str) -> list[str]:
@@ -309,9 +357,9 @@ def contract_tables(
 ) -> tuple[Tables, list[TableCount]]:
     """The tables of ``sources`` for the Spark jobs, and what was taken from each file.
 
-    Each table from files is converted once (one task a file), its duplicates dropped, and
-    kept (memory, then disk) for the jobs that follow; only each file's count and its first
-    rows set aside come back to the driver.
+    Each table from files is converted once (one task a file, by ``mapInArrow``), its
+    duplicates dropped, and kept (memory, then disk) for the jobs that follow; only each
+    file's count and its first rows set aside come back to the driver.
     """
     from pyspark import StorageLevel
     from pyspark.sql import Window
@@ -322,45 +370,74 @@ def contract_tables(
     by_table: dict[str, list[ContractFile]] = {}
     for file in sources.files:
         by_table.setdefault(file.table, []).append(file)
-    for name, files in by_table.items():
-        convert = functools.partial(_rows_of, protector=protector, batch_rows=batch_rows)
-        raw = spark.sparkContext.parallelize(files, len(files)).mapPartitions(convert)
-        raw.persist(StorageLevel.MEMORY_AND_DISK)
-        per_file = sorted(
-            raw.filter(lambda item: item[0] == _COUNT).values().collect(), key=_file_order(files)
+
+    def one(name: str, files: list[ContractFile]) -> tuple[DataFrame, TableCount]:
+        arrow = _arrow_schema(name)
+        schema = _spark_schema(arrow)
+        stored = [c for c in schema.names if not c.startswith("_")]
+        # One file a partition: a task reads its file, the files are read side by side.
+        indices = spark.createDataFrame(
+            spark.sparkContext.parallelize([(i,) for i in range(len(files))], len(files)), "i long"
         )
-        schema = _spark_schema(name)
-        rows = spark.createDataFrame(
-            raw.filter(lambda item: item[0] == _ROW).map(lambda item: (item[1][0], *item[1][1])), schema
+        convert = functools.partial(
+            _arrow_of, files=files, protector=protector, batch_rows=batch_rows, schema=arrow
         )
+        stream = indices.mapInArrow(convert, schema)
+        stream.persist(StorageLevel.MEMORY_AND_DISK)
+        # Each file's end and its first records set aside, with how many it set aside.
+        by_file = Window.partitionBy("_file", "_kind")
+        side = (
+            stream.where(f"_kind <> {_ROW}")
+            .select(
+                "_file",
+                "_kind",
+                "_order",
+                "_line",
+                "_reason",
+                f.count("*").over(by_file).alias("_many"),
+                f.row_number().over(by_file.orderBy("_order")).alias("_nth"),
+            )
+            .where(f"_nth <= {SHOWN_REJECTS}")
+            .collect()
+        )
+        per_file = [FileCount(file.path, name) for file in files]
+        of_file = {file.index: count for file, count in zip(files, per_file, strict=True)}
+        for r in sorted(side, key=lambda r: (r["_file"], r["_order"])):
+            count = of_file[r["_file"]]
+            if r["_kind"] == _COUNT:
+                count.rows = r["_order"]
+            else:
+                count.rejected = r["_many"]
+                count.rejects.append((r["_line"], r["_reason"]))
+        rows = stream.where(f"_kind = {_ROW}").select("_order", *stored)
         if name in sources.folders:
             export = _read_export(spark, sources.folders[name])
             order = f.col("id") if "id" in export.columns else f.lit(-1).cast("long")
-            rows = export.select(order.alias("_order"), *schema.names[1:]).unionByName(rows)
+            rows = export.select(order.alias("_order"), *stored).unionByName(rows)
         first = f.row_number().over(Window.partitionBy(*_unique_key(name)).orderBy("_order"))
         kept = rows.withColumn("_first", first).where("_first = 1").drop("_first", "_order")
         kept.persist(StorageLevel.MEMORY_AND_DISK)
         taken = kept.count()
-        raw.unpersist()
-        stored = _read_export(spark, sources.folders[name]).count() if name in sources.folders else 0
+        stream.unpersist()
+        before = _read_export(spark, sources.folders[name]).count() if name in sources.folders else 0
         read = sum(c.rows for c in per_file)
-        counts.append(
-            TableCount(
-                name,
-                taken=taken - stored,
-                duplicate=read - (taken - stored),
-                rejected=sum(c.rejected for c in per_file),
-                files=per_file,
-            )
+        return kept, TableCount(
+            name,
+            taken=taken - before,
+            duplicate=read - (taken - before),
+            rejected=sum(c.rejected for c in per_file),
+            files=per_file,
         )
-        frames[name] = kept
+
+    # The tables side by side: each runs a few small jobs whose fixed cost (a second or two)
+    # would otherwise add up table after table; Spark takes jobs from several threads.
+    with ThreadPoolExecutor(max(len(by_table), 1)) as pool:
+        done = {name: pool.submit(one, name, files) for name, files in by_table.items()}
+        for name, future in done.items():
+            frames[name], count = future.result()
+            counts.append(count)
     folders = {n: p for n, p in sources.folders.items() if n not in frames}
     return Tables(folders, frames), counts
-
-
-def _file_order(files: Sequence[ContractFile]) -> Any:
-    place = {file.path: file.index for file in files}
-    return lambda count: place[count.path]
 
 
 def _read_export(spark: SparkSession, folder: Path) -> DataFrame:
