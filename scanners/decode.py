@@ -20,7 +20,12 @@ Pipeline (each step exists because the one before it misses a known class of sym
    that zxing-cpp misses). The ladder stops as soon as two independent decodes agree.
    Matrix candidates get 2× and 3× upscaled, sharpened crops.
 4. **Second tier** (time-bounded): regions seen but not read, and 1D reads no second decode
-   confirms, get the expensive ladders: 1D crops deconvolved across the bars (a Wiener filter
+   confirms, get the expensive ladders. An unread 1D region first goes to a reader that
+   fits the national code's Code 128 model to the crop's profile
+   (:mod:`rxtrace.scanners.code128`: no binarisation, so 1.1-2 px modules under blur still
+   read; the check symbol and an unambiguous best symbol at every place are required),
+   whose reads are confirmed by the ladder afterwards, once every other region had its
+   turn. Then the ladders: 1D crops deconvolved across the bars (a Wiener filter
    for defocus of half a module), stronger sharpening with both engines, CLAHE; matrix crops
    upscaled 2-4× and sharpened at the source pixel's scale. Then, if still unread, the
    region deconvolved by the photo's motion-blur kernel (hand shake blurs a whole photo
@@ -64,6 +69,7 @@ import numpy.typing as npt
 import zxingcpp
 
 from ._zbar import scan_rows
+from .code128 import bar_profile, fit
 from .codes import GS, GS1_IDENTIFIERS, element_string_to_hri
 from .models import Polygon
 
@@ -892,6 +898,9 @@ _PREP_NS: Final = {"raw": 0.0, "stretch": 2.0, "sharp": 6.0, "sharp+": 6.0, "cla
                    "wiener": 40.0}  # fmt: skip
 _ENGINE_NS: Final = {"zxing": 3.5, "zxing-global": 4.3, "pyzbar": 12.0, "zxing-matrix": 7.0}
 _WIENER2_NS: Final = 70.0
+# scanners.code128.read_national on one crop (two orientations searched), whatever its size.
+_MODEL_MS: Final = 10.0
+_MODEL_REFIT_MS: Final = 1.5
 _PSF_MS_PER_TILE: Final = 0.5
 
 
@@ -1010,10 +1019,19 @@ def decode_frame(
             psf = _motion_psf(gray, centres)
 
         settled = list(reads)
+        # Regions the model-fitting Code 128 reader read alone: their ladder (a second vote,
+        # which a photo without a catalog needs) waits until every other region had its turn,
+        # since reading a code is worth more than confirming one.
+        confirm_later: list[tuple[_Candidate, list[_Read]]] = []
         for cand, prior in hard:
             if not budget.left():
                 break
             got = _rescue(gray, cand, prior, budget)
+            if got and all(r.engine.startswith("model/") for r in got):
+                confirm_later.append((cand, got))
+                reads += [r for r in got if not any(q.code != r.code and _overlap(q.polygon, r.polygon)
+                                                    for q in settled)]  # fmt: skip
+                continue
             unsure = not _agreed([*prior, *got], 1 if cand.kind == "matrix" else 2)
             if psf is not None and unsure and budget.left():
                 got += _deblurred(gray, cand, psf, [*prior, *got], budget)
@@ -1022,6 +1040,12 @@ def decode_frame(
             # larger budget can never cost a box through a conflict.
             reads += [r for r in got if not any(q.code != r.code and _overlap(q.polygon, r.polygon)
                                                 for q in settled)]  # fmt: skip
+        for cand, got in confirm_later:
+            if not budget.left():
+                break
+            more = _rescue(gray, cand, got, budget)
+            reads += [r for r in more if not any(q.code != r.code and _overlap(q.polygon, r.polygon)
+                                                 for q in settled)]  # fmt: skip
     return FrameReads(tuple(_merge(reads)), tuple(_drop_explained(unread, reads)))
 
 
@@ -1034,7 +1058,30 @@ def _rescue(gray: Gray, cand: _Candidate, prior: Sequence[_Read], budget: _Budge
     base = _linear_base(gray, refined, max(step[0] for step in _RESCUE_LINEAR_LADDER))
     if base is None:
         return []
-    return _climb_linear(gray, refined, _RESCUE_LINEAR_LADDER, base=base, prior=prior, budget=budget)
+    got: list[_Read] = []
+    if not prior and budget.left():
+        # Nothing read here yet: the model-fitting reader first (on the harsh photos it reads
+        # more than the whole ladder below); the ladder then supplies a second vote, later.
+        # The placement is searched once, on the mean of every row that crosses the bars,
+        # then tried on bands of five rows too: perspective fans the bars out, and rows
+        # averaged across a fan smear them.
+        budget.charge(_MODEL_MS)
+        crop = base[0]
+        code, where = fit(bar_profile(crop))
+        label = "rows"
+        middle = len(crop) // 2
+        bands = [(f"band{k}", crop[max(k, 0) : k + 5]) for k in (middle - 2, middle - 7, middle + 3)]
+        for name, rows in bands:
+            if code is not None or where is None or not budget.left():
+                break
+            budget.charge(_MODEL_REFIT_MS)
+            code, _ = fit(bar_profile(rows), [where])
+            label = name
+        if code is not None:
+            got.append(_Read(code, "code128", "]C0", refined.polygon(), f"model/c128-{label}"))
+            return got  # the ladder's turn comes later (see decode_frame)
+    return got + _climb_linear(gray, refined, _RESCUE_LINEAR_LADDER, base=base,
+                               prior=[*prior, *got], budget=budget)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- motion blur

@@ -184,7 +184,8 @@ class _Track:
 
 
 def _zbar_only(engines: tuple[str, ...]) -> bool:
-    return not any(e.startswith("zxing/") for e in engines)
+    # The model-fitting Code 128 reader is not zbar: its reads go by the general rule.
+    return all(e.startswith("pyzbar/") for e in engines)
 
 
 def _area(polygon: Polygon) -> float:
