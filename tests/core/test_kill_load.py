@@ -11,6 +11,11 @@ file's paths made to fit small files (indexes dropped and built again after the 
 processes on SQLite, commits every few hundred rows), so kills also land between a file's
 commits, while its indexes are dropped, and in its forked converters' lives.
 
+The leads' basis is compared too, with one exception the test counts and allows: a load killed
+after its last file was done but before the basis was built is run again with nothing left to
+take, and ``rxtrace load`` builds the basis only when a run took rows; the stored basis then no
+longer describes the data, so the next ``rxtrace leads`` builds it (never a stale one read).
+
 ``RXTRACE_KILL_SEED`` replays a run (every failure names its seed, round and offset).
 """
 
