@@ -74,6 +74,10 @@ _MIN_TOTAL: Final = 11.3
 _MIN_PLACE: Final = 0.78
 _MIN_ENDS: Final = 0.4
 _MIN_MARGIN: Final = 0.03
+# No placement is searched further where the start and stop alone match this poorly (their
+# two correlations summed, of 2): on harsh photos 0-149 every read scored 1.56 or more, and
+# the detector's stray stripes and text mostly less.
+_MIN_ENDS_COARSE: Final = 1.4
 
 
 @cache
@@ -242,7 +246,7 @@ def place(profile: npt.NDArray[np.floating[Any]], count: int = _PLACEMENTS) -> l
             continue
         grid = _grid((ext[1] - ext[0]) / _MODULES, 0.0, 0.0, fine=False)
         ways.append((float(_ends(cum, ext[0], *grid).max()), backwards, ext[0], cum, grid))
-    if not ways:
+    if not ways or max(w[0] for w in ways) < _MIN_ENDS_COARSE:
         return []
     _, backwards, left, cum, (m, s, c) = max(ways, key=lambda w: w[0])
     total, _, _ = _match(_module_means(cum, left, m, s, c), 0.55)
