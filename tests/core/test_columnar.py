@@ -314,11 +314,11 @@ def test_a_value_too_large_for_binary_copy_is_left_to_the_ordinary_writer() -> N
 
 
 @needs_sample
-def test_rows_written_by_set_types_are_stored_as_by_the_binary_copy(
+def test_rows_the_binary_encoder_declines_are_stored_as_by_it(
     pg_engine: Any, protector: Protector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A block pg_binary_copy declines (a value too large for its column) is written row by row
-    # by psycopg's binary COPY with set_types: the same stored rows either way.
+    # A block pg_binary_copy declines (a value too large for its column) is written by text
+    # COPY: the same stored rows either way.
     from sqlalchemy.orm import sessionmaker
 
     files = sorted(SAMPLE.glob("dispensing*"))
@@ -330,3 +330,30 @@ def test_rows_written_by_set_types_are_stored_as_by_the_binary_copy(
         load_paths(files, session=session, protector=protector, columnar=True, workers=False)
         assert _snapshot(session) == encoded
         assert len(encoded["dispensing"]) > 1000
+
+
+def test_a_value_the_binary_encoder_declines_is_refused_by_the_server_not_wrapped(
+    pg_engine: Any, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The last guard behind the contract's range checks: psycopg's binary COPY with
+    # set_types("int4") stored 3000000000 as -1294967296 without a word; text COPY is refused.
+    import psycopg
+    import pyarrow as pa
+    from sqlalchemy import func
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm import sessionmaker
+
+    original = load.convert_block
+
+    def too_large(spec: Any, parsed: Any, protector: Protector) -> tuple[columnar.ConvertedBlock, list[int]]:
+        block, line_nos = original(spec, parsed, protector)
+        block.arrays["sel_retn_cnt"] = pa.array([3_000_000_000] * len(block.taken), pa.int64())
+        return block, line_nos
+
+    monkeypatch.setattr(load, "convert_block", too_large)
+    path = write_csv(tmp_path / "d.csv", [sale(_code(i)) for i in range(3)], DISPENSING_COLUMNS)
+    with sessionmaker(pg_engine)() as session:
+        with pytest.raises((DBAPIError, psycopg.Error), match="out of range"):
+            load_paths([path], session=session, protector=protector, workers=False)
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(models.Dispensing)) == 0

@@ -538,7 +538,8 @@ def pg_binary_copy(arrays: Sequence[Any], types: Sequence[str]) -> bytes | None:
     the type of ``arrays[j]`` (``text``, ``bytea``, ``json``, or one of ``_WIDTHS``).
 
     None where a value does not fit its column's type (an integer too large): the caller then
-    writes those rows the ordinary way, and the server words the error as it always has."""
+    writes those rows by text COPY, and the server words the error as it always has (the
+    contract's conversion sets such values aside first, so this is the last guard)."""
     if not arrays:
         return _COPY_HEADER + _COPY_TRAILER
     n = len(arrays[0])

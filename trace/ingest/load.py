@@ -477,7 +477,7 @@ class _Prepared:
     blank: int = 0
     """Blank lines among the batch's, where its converter found them (a columnar block's)."""
     binary: bool = False
-    """Rows from the columnar path: PostgreSQL takes them by binary COPY."""
+    """Rows from the columnar path, for a writer that takes them in binary form."""
     copy: bytes | None = None
     """The rows already in PostgreSQL's binary COPY format (``rows`` is then empty)."""
     copy_rows: int = 0
@@ -561,7 +561,10 @@ def _prepare_batches(
                 records,
                 reader.bytes_read,
                 blank,
-                job.columnar,
+                # A columnar block the binary encoder declined (a value too large for its
+                # column) goes by text COPY, which the server checks: psycopg's binary COPY
+                # with set_types("int4") stores 3000000000 wrapped, as -1294967296, unsaid.
+                job.columnar and not postgres,
             )
 
 
