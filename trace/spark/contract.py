@@ -4,8 +4,9 @@ on the executors exactly as ``rxtrace load`` converts them.
 Which table a file is, how its records are read and how each is checked and turned into stored
 values are the load's own functions (:func:`~rxtrace.trace.ingest.sniff`,
 :func:`~rxtrace.trace.ingest.detect_table`, the row reader, the columnar path for dispensing CSV,
-:func:`~rxtrace.trace.ingest.convert_batch`): they run inside ``mapPartitions``, one file a task,
-so no sale passes through the driver and no rule of the contract is written a second time. What
+:func:`~rxtrace.trace.ingest.convert_batch`): they run inside ``mapInArrow``, one file a task,
+their stored values crossing to the JVM as Arrow batches, so no sale passes through the driver
+and no rule of the contract is written a second time. What
 the database then does to the rows is done here as Spark steps: a row whose unique key (the row
 digest of a sale or a seized code, the code of an institution, ...) an earlier row already has is
 a duplicate, the first in load order kept; row ids follow load order (files in the order
