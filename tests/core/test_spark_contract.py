@@ -179,3 +179,27 @@ def test_the_command_over_contract_files_prints_what_load_and_resolve_print(tmp_
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout == embedded.stdout
     assert "3 rows set aside" in ours.stderr and "dispensing_bad.csv" in ours.stderr
+
+
+def test_a_folder_mixing_an_export_and_contract_files(tmp_path: Path) -> None:
+    from rxtrace.trace.errors import RxtraceError
+    from rxtrace.trace.spark.contract import find_sources
+
+    world = generate_world(tmp_path / "mixed", persons=200)
+    (tmp_path / "mixed" / "dispensing" / "month=2025-03").mkdir(parents=True)
+    (tmp_path / "mixed" / "dispensing" / "month=2025-03" / "part-0.parquet").write_bytes(b"PAR1")
+    (tmp_path / "mixed" / "stray.parquet").write_bytes(b"PAR1")
+    sources = find_sources([tmp_path / "mixed"])
+    assert sources.folders == {"dispensing": tmp_path / "mixed" / "dispensing"}
+    assert [f.path for f in sources.files] == sorted(world.files)  # in the order load takes them
+    assert [f.index for f in sources.files] == list(range(len(world.files)))
+    assert [(p.name, "Parquet" in why) for p, why in sources.refused] == [("stray.parquet", True)]
+    forced = find_sources(
+        [tmp_path / "mixed" / "seized_codes.csv", tmp_path / "mixed" / "seizures.csv"], table="seized_codes"
+    )
+    assert [f.path.name for f in forced.files] == ["seized_codes.csv"]
+    assert "lacks required column" in forced.refused[0][1]
+    with pytest.raises(RxtraceError, match="No contract table"):
+        find_sources([tmp_path / "mixed" / "stray.parquet"])
+    unknown = run(["spark", "resolve", str(tmp_path / "mixed"), "--case", "X", "--table", "nope"], tmp_path)
+    assert unknown.returncode != 0 and "Unknown table 'nope'" in unknown.stderr
