@@ -391,7 +391,9 @@ BEFORE_MODEL = (
     "20-digit national codes only, trusted like any single decode (a catalog entry, a second "
     "decode or frame); the budget it takes costs DataMatrix 0.006 and one motion-alone code, "
     "and on the older piles the second votes it defers leave the no-catalog row at 0.746 "
-    "(0.754 before; with a catalog 0.775 -> 0.787)."
+    "(0.754 before; with a catalog 0.775 -> 0.787). Out of sample (its bounds were set on "
+    "seed 15): seeds 16 and 17, 80 photos each, 503 codes, 0 false boxes with a catalog; "
+    "seeds 18 and 19 without a budget, 17 reads of it, none wrong."
 )
 
 
