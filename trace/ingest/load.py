@@ -321,7 +321,7 @@ class _BatchWriter:
         if batch.copy is not None:
             inserted = insert_binary_copy(conn, self.target, batch.names, batch.copy, batch.copy_rows)
         else:
-            inserted = insert_rows(conn, self.target, batch.names, batch.rows, binary=batch.binary)
+            inserted = insert_rows(conn, self.target, batch.names, batch.rows)
         insert_ignore(conn, models.RejectedRow.__table__, batch.rejects)  # type: ignore[arg-type]
         out, record = self.out, self.record
         out.taken += inserted
@@ -476,8 +476,6 @@ class _Prepared:
     bytes_read: int
     blank: int = 0
     """Blank lines among the batch's, where its converter found them (a columnar block's)."""
-    binary: bool = False
-    """Rows from the columnar path, for a writer that takes them in binary form."""
     copy: bytes | None = None
     """The rows already in PostgreSQL's binary COPY format (``rows`` is then empty)."""
     copy_rows: int = 0
@@ -545,9 +543,7 @@ def _prepare_batches(
                 for index, reason in failed.items()
             )
             if copy is not None:
-                yield _Prepared(
-                    copy[0], [], rejects, records, reader.bytes_read, blank, True, copy[1], len(taken)
-                )
+                yield _Prepared(copy[0], [], rejects, records, reader.bytes_read, blank, copy[1], len(taken))
                 continue
             names = [*names, "file_id"]
             columns = [*columns, [job.file_id] * len(taken)]
@@ -560,11 +556,10 @@ def _prepare_batches(
                 rejects,
                 records,
                 reader.bytes_read,
-                blank,
                 # A columnar block the binary encoder declined (a value too large for its
                 # column) goes by text COPY, which the server checks: psycopg's binary COPY
                 # with set_types("int4") stores 3000000000 wrapped, as -1294967296, unsaid.
-                job.columnar and not postgres,
+                blank,
             )
 
 

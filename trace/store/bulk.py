@@ -110,21 +110,19 @@ def insert_rows(
     table: Table,
     names: Sequence[str],
     values: Sequence[tuple[Any, ...]],
-    *,
-    binary: bool = False,
 ) -> int:
     """Insert rows made by :func:`prepare_rows`, skipping any that collide with a primary or
-    unique key; returns how many were inserted. ``binary``: PostgreSQL takes them by binary
-    ``COPY``, each value in its column's own binary form (no text to format and parse again)."""
+    unique key; returns how many were inserted. PostgreSQL takes them by text ``COPY``, whose
+    values the server checks against their columns (psycopg's binary ``COPY`` with
+    ``set_types`` wraps an integer too large for an ``int4`` column instead of refusing it)."""
     if not values:
         return 0
     quoted = ", ".join(f'"{name}"' for name in names)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        types = binary_types(table, names) if binary else None
 
         def write(cursor: Any, target: str) -> None:
-            _copy(cursor, target, quoted, values, types)
+            _copy(cursor, target, quoted, values)
 
         return _copy_skipping_stored(conn, table, quoted, write, len(values))
     marks = ", ".join("?" for _ in names)
@@ -188,13 +186,8 @@ def _copy_skipping_stored(
         return int(cursor.rowcount)
 
 
-def _copy(
-    cursor: Any, table: str, quoted: str, values: Sequence[tuple[Any, ...]], types: list[str] | None
-) -> None:
-    binary = " (FORMAT BINARY)" if types is not None else ""
-    with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN{binary}') as copy:
-        if types is not None:
-            copy.set_types(types)
+def _copy(cursor: Any, table: str, quoted: str, values: Sequence[tuple[Any, ...]]) -> None:
+    with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
         for value in values:
             copy.write_row(value)
 
