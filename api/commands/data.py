@@ -35,12 +35,13 @@ def load(
         "--prepare-leads/--no-prepare-leads",
         help="After sales, institutions or catalog rows are stored, sum up what the lead rules "
         "need from all sales (the leads' basis), so `rxtrace leads` reads it instead of every "
-        "sale. Skip it for a run of small loads: the next `rxtrace leads` prepares it then.",
+        "sale (also when a load stopped before it did). Skip it for a run of small loads: the next "
+        "`rxtrace leads` prepares it then.",
     ),
 ) -> None:
     """Load contract files (CSV in UTF-8 or GB18030, JSON Lines); loading a file twice adds nothing."""
     from rxtrace.trace.investigate import LeadParams
-    from rxtrace.trace.investigate.basis import ensure_basis
+    from rxtrace.trace.investigate.basis import ensure_basis, is_fresh
 
     app = app_context(ctx)
     basis: BasisInfo | None = None
@@ -66,7 +67,11 @@ def load(
         grown = {"dispensing", "institutions", "catalog"} & {
             name for name, t in report.per_table().items() if t["taken"]
         }
-        if prepare_leads and grown:
+        # Also when nothing was taken but the basis does not describe what is stored: a load
+        # stopped after its last row and before its basis leaves it so, and its rerun takes
+        # nothing (the next `rxtrace leads` would build it; the load's promise is that it is
+        # ready).
+        if prepare_leads and (grown or not is_fresh(session=session, params=LeadParams())):
             progress.add_task("leads' basis", total=None, rate="summing up every sale for the lead rules")
             session.commit()
             basis = ensure_basis(session=session, params=LeadParams(), parallel=True)
