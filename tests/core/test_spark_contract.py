@@ -8,9 +8,7 @@ database drops them, and the keyed hashes are made with the same key.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +16,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rxtrace.api.documents import resolution_document
-from rxtrace.api.output import json_chunks
 from rxtrace.trace.demo.world import generate_world
 from rxtrace.trace.ingest.export import export_parquet
 from rxtrace.trace.ingest.load import LoadReport, load_paths
 from rxtrace.trace.protect import Protector
-from rxtrace.trace.resolve.service import Resolution, resolve_case, resolve_codes, resolve_seizure
+from rxtrace.trace.resolve.service import resolve_case, resolve_codes, resolve_seizure
 from rxtrace.trace.store import models
 
 from ..conftest import SAMPLE
+from .spark_kit import needs_spark, written
 from .test_cli import run
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
-    reason="Spark needs the spark extra and a Java runtime",
-)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from rxtrace.trace.spark import spark_session
-
-    with spark_session("local[2]") as session:
-        yield session
-
-
-def written(resolution: Resolution) -> str:
-    """The JSON document both commands print."""
-    return b"".join(json_chunks(resolution_document(resolution, reveal=False, top=10))).decode()
+pytestmark = needs_spark
 
 
 def on_spark(spark: Any, paths: list[Path], protector: Protector) -> tuple[Any, list[Any], Any]:

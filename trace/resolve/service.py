@@ -33,6 +33,8 @@ from rxtrace.trace.resolve.rules import (
 from rxtrace.trace.store import models
 
 __all__ = [
+    "CATALOG_COLUMNS",
+    "CatalogRow",
     "DatabaseLookups",
     "Lookups",
     "Product",
@@ -392,12 +394,13 @@ class DatabaseLookups:
         found: list[Product] = []
         for start in range(0, max(len(ids), len(drugs)), _CHUNK):
             wanted_ids, wanted_drugs = ids[start : start + _CHUNK], drugs[start : start + _CHUNK]
-            found.extend(_CatalogRow(*row) for row in self.table.catalog_rows(wanted_ids, wanted_drugs))
+            found.extend(CatalogRow(*row) for row in self.table.catalog_rows(wanted_ids, wanted_drugs))
         return found
 
 
-class _CatalogRow(NamedTuple):
-    """A stored catalog entry, as much of it as a resolution shows."""
+class CatalogRow(NamedTuple):
+    """A catalog entry, as much of it as a resolution shows: a :class:`Product` read by a
+    driver (the database's, or Spark's), in the order of :data:`CATALOG_COLUMNS`."""
 
     product_id: str
     med_list_codg: str | None
@@ -407,9 +410,8 @@ class _CatalogRow(NamedTuple):
     units_per_box: int | None
 
 
-_CATALOG_SQL = (
-    "SELECT product_id, med_list_codg, name, spec, manufacturer, units_per_box FROM catalog_product WHERE "
-)
+CATALOG_COLUMNS = CatalogRow._fields
+_CATALOG_SQL = f"SELECT {', '.join(CATALOG_COLUMNS)} FROM catalog_product WHERE "
 
 
 class _KeyTable:

@@ -8,11 +8,13 @@ to the aggregation and the catalog). What comes back to the driver is the batch'
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from rxtrace.trace.codes import key_parts
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.resolve.service import (
+    CATALOG_COLUMNS,
+    CatalogRow,
     Product,
     Resolution,
     SaleRow,
@@ -30,15 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["SparkLookups", "spark_resolve"]
 
 
-class _Product(NamedTuple):
-    product_id: str
-    med_list_codg: str | None
-    name: str
-    spec: str | None
-    manufacturer: str | None
-    units_per_box: int | None
-
-
 class SparkLookups:
     """:class:`~rxtrace.trace.resolve.service.Lookups` over Parquet folders."""
 
@@ -46,7 +39,7 @@ class SparkLookups:
         self.spark = spark
         self.tables = tables
         self._frames: dict[str, DataFrame] = {}
-        self._catalog: list[_Product] | None = None
+        self._catalog: list[CatalogRow] | None = None
 
     def frame(self, name: str) -> DataFrame:
         if name in self.tables.frames:
@@ -95,8 +88,8 @@ class SparkLookups:
         if self._catalog is None:
             # The catalog is the country's list of drug products (10^5 rows, not 10^11): read
             # whole once, it spares every batch a Spark job of its own.
-            rows = self.frame("catalog").select(*_Product._fields).collect()
-            self._catalog = [_Product(*r) for r in rows]
+            rows = self.frame("catalog").select(*CATALOG_COLUMNS).collect()
+            self._catalog = [CatalogRow(*r) for r in rows]
         wanted_ids, wanted_drugs = set(ids), set(drugs)
         return [p for p in self._catalog if p.product_id in wanted_ids or p.med_list_codg in wanted_drugs]
 
