@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
+from rxtrace.trace.store.db import end_session
 
 __all__ = ["ContextDep", "SessionDep", "SettingsDep"]
 
@@ -27,21 +28,6 @@ async def get_context(request: Request) -> AppContext:
 async def get_settings(request: Request) -> Settings:
     context: AppContext = request.app.state.context
     return context.settings
-
-
-def _end(session: Session, failed: bool) -> None:
-    """What :func:`~rxtrace.trace.store.db.session_scope` does when its block ends: commit on
-    success, roll back on any error, close in any case."""
-    try:
-        if failed:
-            session.rollback()
-        else:
-            session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -61,9 +47,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 async def _ended(session: Session, *, failed: bool) -> None:
     if session.in_transaction() or session.new or session.dirty or session.deleted:
-        await run_in_threadpool(_end, session, failed)
+        await run_in_threadpool(end_session, session, failed=failed)
     else:  # nothing to send to the database: no thread needed
-        _end(session, failed)
+        end_session(session, failed=failed)
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]

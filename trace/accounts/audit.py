@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from rxtrace.trace.accounts.plain import Driver
 from rxtrace.trace.errors import ParseError
 from rxtrace.trace.store import models
+from rxtrace.trace.store.locks import advisory_key
 
 __all__ = ["MIN_REASON_WORDS", "AuditEvent", "ChainCheck", "check_reason", "events", "record", "verify"]
 
@@ -122,9 +123,9 @@ _INSERT_SQL = (
     "(at, actor, address, action, params, persons, revealed, reason, prev_hash, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# The key one_at_a_time gives the step "audit" (rxtrace.trace.store.db): the lock is taken
-# here on the driver itself, the same lock whoever else takes it by that name.
-_AUDIT_LOCK_KEY = int.from_bytes(hashlib.sha256(b"rxtrace:audit").digest()[:8], "big") >> 1
+# The step "audit"'s lock, as one_at_a_time takes it (rxtrace.trace.store.db): taken here on
+# the driver itself, the same lock whoever else takes it by that name.
+_AUDIT_LOCK_KEY = advisory_key("audit")
 
 
 def record(

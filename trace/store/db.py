@@ -24,6 +24,7 @@ __all__ = [
     "build_indexes",
     "connect",
     "drop_indexes",
+    "end_session",
     "include_object",
     "is_postgres",
     "make_engine",
@@ -214,7 +215,20 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     session = factory()
     try:
         yield session
-        session.commit()
+    except BaseException:
+        end_session(session, failed=True)
+        raise
+    end_session(session, failed=False)
+
+
+def end_session(session: Session, *, failed: bool) -> None:
+    """The end of a unit of work: committed when it did not fail, rolled back when it did or
+    when the commit fails, closed in any case."""
+    try:
+        if failed:
+            session.rollback()
+        else:
+            session.commit()
     except BaseException:
         session.rollback()
         raise
