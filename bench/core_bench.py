@@ -57,6 +57,21 @@ def write_csv(path: Path, rows: int) -> None:
             ))  # fmt: skip
 
 
+def bench_csv(rows: int) -> Path:
+    """The benches' contract CSV of ``rows`` sales in bench/out, written the first time."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"dispensing_{rows}.csv"
+    if not path.exists():
+        print(f"writing {rows:,} rows to {path}", file=sys.stderr)
+        write_csv(path, rows)
+    return path
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {"cpus": os.cpu_count(), "cpu": _cpu(), "python": platform.python_version()}
+
+
 def pg_database(name: str) -> str:
     from sqlalchemy import create_engine, text
 
@@ -256,16 +271,12 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=100_000)
     parser.add_argument("--engines", default="sqlite,postgres")
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    csv_path = OUT / f"dispensing_{args.rows}.csv"
-    if not csv_path.exists():
-        print(f"writing {args.rows:,} rows to {csv_path}", file=sys.stderr)
-        write_csv(csv_path, args.rows)
+    csv_path = bench_csv(args.rows)
     size_mb = csv_path.stat().st_size / 1e6
     report: dict[str, Any] = {
         "rows": args.rows,
         "csv_mb": round(size_mb, 1),
-        "machine": {"cpus": os.cpu_count(), "cpu": _cpu(), "python": platform.python_version()},
+        "machine": machine(),
         "engines": {},
     }
     for engine in args.engines.split(","):

@@ -27,7 +27,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sqlite3
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core_bench import COLUMNS, OUT, PG_ADMIN, _cpu, engine_url, measure, peak_rss_mb, write_csv
+from core_bench import COLUMNS, OUT, PG_ADMIN, bench_csv, engine_url, machine, measure, peak_rss_mb
 
 RAW_DDL = "CREATE TABLE raw_dispensing ({})".format(", ".join(f"{c} TEXT" for c in COLUMNS))
 RAW_INDEXES = (
@@ -212,15 +211,11 @@ def main() -> None:
     parser.add_argument("--ways", default="raw,columnar,ceiling,row", help="which loads to run (raw always)")
     args = parser.parse_args()
     ways = set(args.ways.split(",")) | {"raw"}
-    OUT.mkdir(exist_ok=True)
-    csv_path = OUT / f"dispensing_{args.rows}.csv"
-    if not csv_path.exists():
-        print(f"writing {args.rows:,} rows to {csv_path}", file=sys.stderr)
-        write_csv(csv_path, args.rows)
+    csv_path = bench_csv(args.rows)
     report: dict[str, Any] = {
         "rows": args.rows,
         "csv_mb": round(csv_path.stat().st_size / 1e6, 1),
-        "machine": {"cpus": os.cpu_count(), "cpu": _cpu(), "python": platform.python_version()},
+        "machine": machine(),
         "engines": {},
     }
     for engine in args.engines.split(","):

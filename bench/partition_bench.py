@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from typing import Any
 
-from core_bench import OUT, PG_ADMIN, _cpu, bench_resolve, engine_url, measure, write_csv
+from core_bench import PG_ADMIN, bench_csv, bench_resolve, engine_url, machine, measure
 from load_bench import FLAT_REVISION, child_rxtrace
 
 MONTH_SQL = (
@@ -67,15 +66,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--codes", type=int, default=100_000)
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    csv_path = OUT / f"dispensing_{args.rows}.csv"
-    if not csv_path.exists():
-        print(f"writing {args.rows:,} rows to {csv_path}", file=sys.stderr)
-        write_csv(csv_path, args.rows)
+    csv_path = bench_csv(args.rows)
     report: dict[str, Any] = {
         "rows": args.rows,
         "codes": args.codes,
-        "machine": {"cpus": os.cpu_count(), "cpu": _cpu(), "python": platform.python_version()},
+        "machine": machine(),
         "load_average_before": os.getloadavg(),
         "schemas": {},
     }
