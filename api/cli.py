@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import sys
 from typing import Any, NoReturn
@@ -145,6 +146,10 @@ def _leave(code: object) -> NoReturn:
 
 
 def _run() -> None:
+    # A lost server makes psycopg log, besides the error this command reports in one line, a
+    # warning of its own as it drops the interrupted COPY ("error ignored terminating …"):
+    # with nowhere to go, logging would print it as a second line on stderr.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     try:
         _plain_flags(typer.main.get_command(app))(standalone_mode=True)
     except RxtraceError as exc:

@@ -90,8 +90,10 @@ def find_sources(paths: Sequence[Path], *, table: str | None = None) -> Sources:
     file (not hidden) is a contract file, told by its content as ``rxtrace load`` tells it
     (``table`` forces the table of every contract file, as ``rxtrace load --table`` does).
 
-    >>> find_sources([])
-    Sources(folders={}, files=[], refused=[], again=[])
+    >>> find_sources([])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    rxtrace.trace.errors.RxtraceError: No contract table among the paths given: ...
     """
     found = Sources()
     loose: list[Path] = []
