@@ -248,6 +248,31 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "{last_day} ({visits_per_window} a window): {units} units, {ratio}× a card's usual use",
     ),
     "rulename.small_visits": ("多次就诊少量配药", "Many small visits"),
+    "rule.card_turns": (
+        "同组 {group_size} 张结伴结算的医保卡中 {card_count} 张轮流配 {drug_name}：{first_day} 至 {last_day} "
+        "在 {institutions} 家机构共 {days} 天（每 30 天约 {days_per_window} 天），共 {units} 单位，"
+        "为一张卡一般用量的 {ratio} 倍；此卡 {card_units} 单位",
+        "{card_count} cards of a group of {group_size} that come together took turns for {drug_name}: "
+        "{days} days at {institutions} institutions from {first_day} to {last_day} "
+        "({days_per_window} a window), {units} units, {ratio}× one card's usual use; "
+        "{card_units} on this card",
+    ),
+    "rulename.card_turns": ("多卡轮换配同一药品", "Cards taking turns for one drug"),
+    "rule.no_treatment": (
+        "在 {institution} 的 {windows} 个 30 天周期中有 {baskets} 个开出多药组合，共 {drug_count} 种药品"
+        "（{drug_names}），仅 {core_percent}% 属于多数周期重复的药品，不像治疗用药",
+        "Baskets in {baskets} of {windows} 30-day windows at {institution}: {drug_count} different "
+        "drugs ({drug_names}), only {core_percent}% of them a drug given in most windows, as a "
+        "treatment's would be",
+    ),
+    "rulename.no_treatment": ("用药组合不像治疗", "Drug mix unlike a treatment"),
+    "rule.no_treatment_at": (
+        "{exposure} 张医保卡中 {observed} 张逐月开出不相关的多药组合、无重复用药"
+        "（如 {drug_names}；按同类机构的比例应约 {expected} 张）",
+        "{observed} of {exposure} cards billed baskets of unrelated drugs month after month, none "
+        "coming back as a treatment's (such as {drug_names}; peers' rate: about {expected})",
+    ),
+    "rulename.no_treatment_at": ("多卡用药组合不像治疗", "Cards billed baskets unlike a treatment"),
     "rule.bursts": (
         "{observed} 次结算距上一张不同医保卡的结算不到 {burst_seconds} 秒"
         "（按其他医生的比例应约 {expected} 次，共 {settlements} 次结算）",

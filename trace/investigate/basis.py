@@ -56,9 +56,12 @@ SHAPING = (
     "burst_seconds",
     "covisit_neighbours",
     "small_visits_min_visits",
+    "no_treatment_min_windows",
+    "no_treatment_core_share",
 )
-# 2: institutions' fund and billed sums; 3: co-visits, visits per drug, doctors' fund and bursts
-_VERSION = 3
+# 2: institutions' fund and billed sums; 3: co-visits, visits per drug, doctors' fund and bursts;
+# 4: drug mixes that do not look like a treatment, each drug's usual and plausible quantity
+_VERSION = 4
 _META = "lead_basis"
 _TOKEN_PARTS = ("highest_sale_id", "sale_rows_loaded", "institutions", "catalog_products")
 INS = "d.mdtrt_setl_type = 1"
@@ -279,7 +282,15 @@ def _settlement_side(sql: Sql, params: LeadParams) -> _Part:
 def _window_side(sql: Sql, params: LeadParams) -> _Part:
     fill_units(sql)
     windows = _build_windows(sql, params)
-    return {"lead_basis_window": windows, "lead_basis_visits": _build_visits(sql, params)}
+    drugs = [
+        {"med_list_codg": med, "typical": typical, "plausible": plausible}
+        for med, typical, plausible in sql.rows("SELECT med, typical, plausible FROM rxtrace_lead_plausible")
+    ]
+    return {
+        "lead_basis_window": windows,
+        "lead_basis_visits": _build_visits(sql, params),
+        "lead_basis_drug": drugs,
+    }
 
 
 def _count_side(sql: Sql, params: LeadParams) -> _Part:
@@ -296,11 +307,13 @@ def _count_side(sql: Sql, params: LeadParams) -> _Part:
         f"SELECT d.psn_no, COUNT(*) FROM dispensing d WHERE {INS} AND d.sel_retn_cnt > 0 GROUP BY d.psn_no",
     )
     _build_doctors(sql, params)
-    sql.keep("rxtrace_basis_card", "rxtrace_basis_doctor")
+    _build_mix(sql, params)
+    sql.keep("rxtrace_basis_card", "rxtrace_basis_doctor", "rxtrace_basis_mix")
     return {
         "lead_basis_code": codes,
         "lead_basis_card": "rxtrace_basis_card",
         "lead_basis_doctor": "rxtrace_basis_doctor",
+        "lead_basis_mix": "rxtrace_basis_mix",
     }
 
 
@@ -749,3 +762,47 @@ def _build_visits(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
         f") v LEFT JOIN rxtrace_lead_plausible p ON p.med = v.med"
     )
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _build_mix(sql: Sql, params: LeadParams) -> None:
+    """``rxtrace_basis_mix``: cards given baskets (two drugs or more) at one institution in
+    ``no_treatment_min_windows`` windows of ``window_days`` or more, whose drugs do not come
+    back as a treatment's do: fewer than ``no_treatment_core_share`` of its (drug, window)
+    pairs there are of a drug given in more than half of the card's windows.
+
+    A chronic patient's drugs come back every month; a basket billed on a card nobody treated
+    is drawn anew each time. Only those few pairs of (card, institution) are kept: the rule
+    weighs them against each institution's cards, which the basis already counts.
+    """
+    period = params.window_days * 86400
+    epoch = sql.epoch("d.sel_retn_time")
+    # One row per (card, institution, drug, window), in that order on SQLite so that the
+    # groupings below stream through it.
+    sql.temp(
+        "rxtrace_lead_mix",
+        "psn TEXT NOT NULL, inst TEXT NOT NULL, med TEXT NOT NULL, w BIGINT NOT NULL",
+        f"SELECT d.psn_no, d.fixmedins_code, d.med_list_codg, {epoch} / {period} FROM dispensing d "
+        f"WHERE {INS} AND d.sel_retn_cnt > 0 AND d.med_list_codg IS NOT NULL "
+        f"GROUP BY d.psn_no, d.fixmedins_code, d.med_list_codg, {epoch} / {period}",
+        sqlite_key="psn, inst, med, w",
+    )
+    sql.temp(
+        "rxtrace_lead_mixpair",
+        "psn TEXT NOT NULL, inst TEXT NOT NULL, windows BIGINT, baskets BIGINT",
+        f"SELECT psn, inst, COUNT(*), SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) FROM ("
+        f"SELECT psn, inst, w, COUNT(*) AS n FROM rxtrace_lead_mix GROUP BY psn, inst, w) x "
+        f"GROUP BY psn, inst HAVING SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) >= "
+        f"{int(params.no_treatment_min_windows)}",
+        sqlite_key="psn, inst",
+    )
+    sql.temp(
+        "rxtrace_basis_mix",
+        "psn_no TEXT, fixmedins_code TEXT, windows BIGINT, baskets BIGINT, drugs BIGINT, "
+        "lines BIGINT, core_lines BIGINT",
+        f"SELECT p.psn, p.inst, p.windows, p.baskets, COUNT(*), SUM(m.k), "
+        f"SUM(CASE WHEN 2 * m.k > p.windows THEN m.k ELSE 0 END) FROM rxtrace_lead_mixpair p "
+        f"JOIN (SELECT psn, inst, med, COUNT(*) AS k FROM rxtrace_lead_mix GROUP BY psn, inst, med) m "
+        f"ON m.psn = p.psn AND m.inst = p.inst GROUP BY p.psn, p.inst, p.windows, p.baskets "
+        f"HAVING SUM(CASE WHEN 2 * m.k > p.windows THEN m.k ELSE 0 END) "
+        f"< {float(params.no_treatment_core_share)} * SUM(m.k)",
+    )

@@ -9,16 +9,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from rxtrace.trace.investigate.basis import INS
+from rxtrace.trace.investigate.basis import INS, fill_units
 from rxtrace.trace.investigate.params import LeadParams, RateTest, RuleHit
 from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.investigate.stats import rate_test
 
 __all__ = [
+    "CardSale",
     "Found",
     "InstitutionFigures",
     "attribute_rate",
     "counted",
+    "drug_names",
     "exposure_of_cards",
     "exposure_of_doctors",
     "exposure_of_institutions",
@@ -237,17 +239,51 @@ def fill_evidence(
             events[ident][1].append(setl)
 
 
-def sales_of_cards(sql: Sql, cards: Iterable[str]) -> list[tuple[str, str, str, int, str, str | None]]:
-    """(card, drug, institution, day, settlement, doctor) of the given cards' insurance sales, read
-    through the card index: the evidence of the few cards a rule singled out."""
+class CardSale(NamedTuple):
+    """One insurance sale of a card a rule singled out."""
+
+    psn: str
+    med: str
+    inst: str
+    day: int
+    setl: str
+    dr: str | None
+    units: int | None
+    """Units handed out: boxes times the drug's units per box, or the split pack's units."""
+
+
+def sales_of_cards(sql: Sql, cards: Iterable[str]) -> list[CardSale]:
+    """The given cards' insurance sales, read through the card index: the evidence of the few
+    cards a rule singled out."""
+    fill_units(sql)
     sql.empty_temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY")
     sql.fill("rxtrace_lead_cardset", ("psn",), [{"psn": c} for c in sorted(set(cards))])
     epoch = sql.epoch("d.sel_retn_time")
     return [
-        (psn, med, inst, int(day), setl, dr)
-        for psn, med, inst, day, setl, dr in sql.rows(
-            f"SELECT d.psn_no, d.med_list_codg, d.fixmedins_code, {epoch} / 86400, d.setl_id, d.dr_code "
+        CardSale(psn, med, inst, int(day), setl, dr, None if units is None else int(units))
+        for psn, med, inst, day, setl, dr, units in sql.rows(
+            f"SELECT d.psn_no, d.med_list_codg, d.fixmedins_code, {epoch} / 86400, d.setl_id, d.dr_code, "
+            f"CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END "
             f"FROM rxtrace_lead_cardset c JOIN dispensing d ON d.psn_no = c.psn "
+            f"LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg "
             f"WHERE {INS} AND d.sel_retn_cnt > 0"
         )
     ]
+
+
+def drug_names(sql: Sql, meds: Iterable[str]) -> dict[str, str]:
+    """The catalog's name of each drug code, for the words of a rule (the code itself when
+    the catalog has no name for it)."""
+    known: dict[str, str] = sql.cache.setdefault("drug_names", {})
+    wanted = sorted(set(meds) - set(known))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ", ".join(f":m{i}" for i in range(len(chunk)))
+        for med, name in sql.rows(
+            f"SELECT med_list_codg, MIN(name) FROM catalog_product WHERE med_list_codg IN ({marks}) "
+            f"GROUP BY med_list_codg",
+            {f"m{i}": m for i, m in enumerate(chunk)},
+        ):
+            if name:
+                known[med] = name
+    return {med: known.get(med, med) for med in meds}

@@ -49,7 +49,9 @@ from rxtrace.trace.investigate.rules_codes import rule_codes
 from rxtrace.trace.investigate.rules_covisits import rule_covisits
 from rxtrace.trace.investigate.rules_doctors import rule_doctor_bursts, rule_doctor_fund_share
 from rxtrace.trace.investigate.rules_institutions import rule_fund_share, rule_institution_shape
+from rxtrace.trace.investigate.rules_mix import rule_no_treatment
 from rxtrace.trace.investigate.rules_seized import rule_seized
+from rxtrace.trace.investigate.rules_turns import rule_card_turns
 from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.resolve.rules import MAX_DEPTH
 from rxtrace.trace.store import models
@@ -101,10 +103,13 @@ def find_leads(
         if "card" in kinds:
             rule_cross_institution(sql, params, found)
             rule_small_visits(sql, params, found)
+            rule_card_turns(sql, params, found)
         if kinds & {"card", "institution"}:
             rule_covisits(sql, params, found, kinds)
         if "institution" in kinds:
             rule_institution_shape(sql, params, found)
+        if kinds & {"card", "institution"}:
+            rule_no_treatment(sql, params, found, kinds)
         own: set[str] = set()
         if "doctor" in kinds:
             own = rule_doctor_fund_share(sql, params, found)

@@ -107,6 +107,27 @@ class LeadParams:
     small_visits_min_visits: int = 6
     small_visits_per_month: float = 2.0
     small_visits_ratio: float = 2.0
+    # A drug mix that does not look like a treatment: a card given baskets (two drugs or more)
+    # at one institution in ``no_treatment_min_windows`` windows or more, fewer than
+    # ``no_treatment_core_share`` of its drugs' windows being of a drug it got in most of
+    # them (a chronic patient's drugs come back every time). Alone that is an ordinary
+    # patient with varied complaints; an institution where such cards are far more common
+    # than the ``no_treatment_floor`` share of cards its peers may have is billing baskets.
+    no_treatment_min_windows: int = 4
+    no_treatment_core_share: float = 0.5
+    no_treatment_floor: float = 0.15
+    # Cards taking turns ("定期轮换用卡"): a co-visit group of ``turns_min_cards`` or more
+    # whose cards, two or more of them each on ``turns_min_days`` days or more, fetched one
+    # drug on ``small_visits_min_visits`` days or more at several institutions,
+    # ``turns_per_month`` days a window, adding up to ``turns_ratio`` times what a card
+    # usually takes. A card that got the drug once or twice is a patient's occasional
+    # prescription, not a turn (a group of twenty would otherwise add up to anything); and a
+    # household of two on one drug, fetching it apart now and then, takes twice a card's use
+    # on a day or two a month: the group's thresholds are above the one card's.
+    turns_min_cards: int = 3
+    turns_min_days: int = 3
+    turns_per_month: float = 3.0
+    turns_ratio: float = 3.0
     evidence_limit: int = 20
     w_resold: float = 3.0
     w_clone: float = 3.0
@@ -123,6 +144,8 @@ class LeadParams:
     w_bursts: float = 1.0
     w_covisit: float = 1.5
     w_small_visits: float = 1.0
+    w_no_treatment: float = 1.0
+    w_turns: float = 1.5
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -175,9 +175,9 @@ def rule_small_visits(sql: Sql, params: LeadParams, found: Found) -> None:
     setls: dict[tuple[str, str], list[str]] = defaultdict(list)
     if flagged:
         wanted = {(psn, med) for psn, med, *_ in flagged}
-        for psn, med, _, _, setl, _ in sales_of_cards(sql, (psn for psn, *_ in flagged)):
-            if (psn, med) in wanted:
-                setls[psn, med].append(setl)
+        for sale in sales_of_cards(sql, (psn for psn, *_ in flagged)):
+            if (sale.psn, sale.med) in wanted:
+                setls[sale.psn, sale.med].append(sale.setl)
     for psn, med, first_day, last_day, typical, seen in flagged:
         start = EPOCH + timedelta(days=int(first_day))
         end = EPOCH + timedelta(days=int(last_day))

@@ -107,7 +107,7 @@ def rule_covisits(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -
     visits: dict[str, dict[tuple[str, int], list[tuple[str, str, str | None]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for psn, med, inst, day, setl, dr in sales_of_cards(sql, (c for g in groups for c in g.cards)):
+    for psn, med, inst, day, setl, dr, _ in sales_of_cards(sql, (c for g in groups for c in g.cards)):
         visits[psn][inst, day].append((setl, med, dr))
     sittings: dict[str, list[CovisitGroup]] = defaultdict(list)
     for group in groups:

@@ -17,6 +17,7 @@ from rxtrace.trace.investigate.basis import (
 )
 from rxtrace.trace.investigate.findings import (
     Found,
+    InstitutionFigures,
     fill_evidence,
     institution_figures,
     loo_rate,
@@ -27,7 +28,14 @@ from rxtrace.trace.investigate.params import MIN_OWN_PAIRS, MIN_PEER_EXPOSURE, L
 from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.investigate.stats import rate_test
 
-__all__ = ["FundShare", "fund_share_hit", "fund_share_outliers", "rule_fund_share", "rule_institution_shape"]
+__all__ = [
+    "FundShare",
+    "fund_share_hit",
+    "fund_share_outliers",
+    "rule_fund_share",
+    "rule_institution_shape",
+    "shape_tests",
+]
 
 
 def rule_institution_shape(sql: Sql, params: LeadParams, found: Found) -> None:
@@ -64,28 +72,7 @@ def rule_institution_shape(sql: Sql, params: LeadParams, found: Found) -> None:
         evidence_sql: str | None,
         floor: float = 0.0,
     ) -> None:
-        # Peers are everyone else of the same kind (hospital, clinic, pharmacy), or everyone
-        # else when the kind has too little volume besides the institution itself.
-        kind_k: dict[str | None, float] = defaultdict(float)
-        kind_n: dict[str | None, float] = defaultdict(float)
-        for inst, row in per_inst.items():
-            kind_k[row.kind] += events.get(inst, 0.0)
-            kind_n[row.kind] += exposure[inst]
-        all_k, all_n = sum(kind_k.values()), sum(kind_n.values())
-        hits: dict[str, RateTest] = {}
-        for inst in per_inst:
-            k = int(events.get(inst, 0))
-            if k <= 0:
-                continue
-            kind, n = per_inst[inst].kind, exposure[inst]
-            if kind_n[kind] - n >= MIN_PEER_EXPOSURE:
-                rate = loo_rate(kind_k[kind], kind_n[kind], k, n)
-            else:
-                rate = loo_rate(all_k, all_n, k, n)
-            hits[inst] = rate_test(k, n, max(rate, floor), prior=params.prior_events)
-        fired = {
-            i: t for i, t in hits.items() if t.surprise >= gate and t.relative_risk >= params.min_rr_shape
-        }
+        fired = shape_tests(per_inst, events, exposure, params, floor=floor)
         setls: dict[str, tuple[int, list[str]]] = {i: (0, []) for i in fired}
         if fired and evidence_sql:
             setls = evidence_of(fired, evidence_sql)
@@ -203,6 +190,43 @@ def rule_institution_shape(sql: Sql, params: LeadParams, found: Found) -> None:
             )
             if hit is not None:
                 found.add("institution", inst, hit)
+
+
+def shape_tests(
+    per_inst: Mapping[str, InstitutionFigures],
+    events: Mapping[str, float],
+    exposure: Mapping[str, float],
+    params: LeadParams,
+    *,
+    floor: float = 0.0,
+) -> dict[str, RateTest]:
+    """The institutions whose events are both unlikely and at least ``min_rr_shape`` times
+    what their peers' rate (or ``floor``, when higher) gives for their exposure.
+
+    Peers are everyone else of the same kind (hospital, clinic, pharmacy), or everyone else
+    when the kind has too little volume besides the institution itself.
+    """
+    gate = surprise_gate(params, len(per_inst))
+    kind_k: dict[str | None, float] = defaultdict(float)
+    kind_n: dict[str | None, float] = defaultdict(float)
+    for inst, row in per_inst.items():
+        kind_k[row.kind] += events.get(inst, 0.0)
+        kind_n[row.kind] += exposure[inst]
+    all_k, all_n = sum(kind_k.values()), sum(kind_n.values())
+    fired: dict[str, RateTest] = {}
+    for inst in per_inst:
+        k = int(events.get(inst, 0))
+        if k <= 0:
+            continue
+        kind, n = per_inst[inst].kind, exposure[inst]
+        if kind_n[kind] - n >= MIN_PEER_EXPOSURE:
+            rate = loo_rate(kind_k[kind], kind_n[kind], k, n)
+        else:
+            rate = loo_rate(all_k, all_n, k, n)
+        test = rate_test(k, n, max(rate, floor), prior=params.prior_events)
+        if test.surprise >= gate and test.relative_risk >= params.min_rr_shape:
+            fired[inst] = test
+    return fired
 
 
 # Robust spread of a normal sample: 1.4826 × the median absolute deviation; floored at one

@@ -481,6 +481,35 @@ class LeadBasisVisits(Base):
     """What a card usually takes of the drug in ``window_days``."""
 
 
+class LeadBasisMix(Base):
+    """A card given baskets at one institution window after window, in a mix that does not
+    look like a treatment: few of its drugs' windows are of a drug it got in most of them."""
+
+    __tablename__ = "lead_basis_mix"
+
+    psn_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fixmedins_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    windows: Mapped[int] = mapped_column(BigInteger)
+    """Windows of ``window_days`` with a sale to the card there."""
+    baskets: Mapped[int] = mapped_column(BigInteger)
+    """Those with two drugs or more."""
+    drugs: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int] = mapped_column(BigInteger)
+    """(drug, window) pairs: each drug counted once in each window it was given in."""
+    core_lines: Mapped[int] = mapped_column(BigInteger)
+    """Those of drugs given in more than half of the windows: a treatment's."""
+
+
+class LeadBasisDrug(Base):
+    """What a card usually takes of a drug in ``window_days``, and the plausible most."""
+
+    __tablename__ = "lead_basis_drug"
+
+    med_list_codg: Mapped[str] = mapped_column(String(64), primary_key=True)
+    typical: Mapped[float | None] = mapped_column(Float)
+    plausible: Mapped[float | None] = mapped_column(Float)
+
+
 # Accounts, sessions and the audit log (``rxtrace.trace.accounts``).
 
 
