@@ -33,6 +33,12 @@ def test_the_truth_names_what_the_files_hold(tmp_path: Path) -> None:
     assert {r["dr_code"] for r in rows if r["fixmedins_code"] == truth.phantom_institution} >= set(
         truth.phantom_doctors
     )
+    # The stall's seizure, loaded or left out, holds boxes the ring was dispensed.
+    with Path(truth.seizure_files[1]).open(encoding="utf-8") as handle:
+        seized = {r["code"] for r in csv.DictReader(handle)}
+    ring = set(truth.ring_cards)
+    assert seized and seized <= {r["drug_trac_codg"] for r in rows if r["psn_no"] in ring}
+    assert set(truth.turn_cards) <= cards
     # The same seed writes the same files.
     again = plant_world(tmp_path / "again", strength=0.5, persons=500)
     assert (tmp_path / "dispensing.csv").read_bytes() == (tmp_path / "again" / "dispensing.csv").read_bytes()
@@ -54,7 +60,13 @@ def test_before_any_seizure_the_schemes_are_found_and_the_look_alikes_are_not(
     counter = truth.decoy_institutions["counter_duplicates"]
     assert counter not in {lead.id for lead in institutions}
     # Ranked among honest cards: the other schemes' cards set aside (bench/leads_quality.py).
-    planted = {*truth.ring_cards, *truth.phantom_cards, *truth.rotation_cards, *truth.small_visit_cards}
+    planted = {
+        *truth.ring_cards,
+        *truth.phantom_cards,
+        *truth.rotation_cards,
+        *truth.small_visit_cards,
+        *truth.turn_cards,
+    }
 
     def cards_besides(own: list[str]) -> list[str]:
         return [x.id for x in leads if x.kind == "card" and (x.id in own or x.id not in planted)]
@@ -89,6 +101,19 @@ def test_before_any_seizure_the_schemes_are_found_and_the_look_alikes_are_not(
     by_inst = {lead.id: {r.rule for r in lead.rules} for lead in leads if lead.kind == "institution"}
     assert "sittings" in by_inst[truth.phantom_institution]
     assert [i for i, rules in by_inst.items() if "sittings" in rules] == [truth.phantom_institution]
+    # Cards taking turns for one drug, by what the four fetched together; the phantom
+    # hospital's baskets that are no treatment, there and on its cards, nowhere else. Neither
+    # on a look-alike: the chronic patients' drugs come back every month, the households'
+    # parents fetch their shared drug together, the big hospital's returning patients are as
+    # many as any hospital's.
+    turns = [c for c in truth.turn_cards if "card_turns" in by_card.get(c, {})]
+    assert turns == truth.turn_cards
+    assert {c for c, rules in by_card.items() if "card_turns" in rules} <= planted
+    assert [i for i, rules in by_inst.items() if "no_treatment_at" in rules] == [truth.phantom_institution]
+    mixed = {c for c, rules in by_card.items() if "no_treatment" in rules}
+    assert mixed <= set(truth.phantom_cards) and len(mixed) >= 0.5 * len(truth.phantom_cards)
+    for card in look_alikes:
+        assert not {"card_turns", "no_treatment"} & set(by_card.get(card, {})), card
     # The phantom hospital's two doctors, by their own fund share and their bursts; no other
     # doctor of the hospitals by bursts.
     by_doctor = {lead.id: {r.rule for r in lead.rules} for lead in leads if lead.kind == "doctor"}

@@ -11,15 +11,25 @@ Schemes (``strength`` 1.0 is the default size of each; 0.5 halves it, 2.0 double
 * rented cards that travel together: a collector hands a few of them over the counter one
   after another, a trip a week, at one pharmacy or clinic after another;
 * cards fetching one drug a box at a time every ten days from two institutions in turn (many
-  small visits: no window holds more than a plausible dose, the year holds three times it).
+  small visits: no window holds more than a plausible dose, the year holds three times it);
+* four cards taking turns for one expensive drug ("定期轮换用卡"): a collector fetches a box
+  with one card, a week later with the next, now and then with two, at three pharmacies and
+  clinics; no card alone gets more than a patient's use, the four together five times it.
+
+The phantom-billing hospital's cards are also the pattern of drug mixes that do not look like
+a treatment: baskets drawn anew each month, no drug coming back as a chronic patient's does.
 
 Look-alikes (decoys): a big honest hospital (many times the others' volume), elderly patients
-refilling chronic drugs monthly at two institutions, families whose cards visit one pharmacy
-together, split packs and returns (in honest life), and a pharmacy whose counter program uploads
-some sales twice minutes apart.
+refilling the same chronic drugs monthly at two institutions (a drug mix that is a treatment),
+families whose cards visit one pharmacy together, households whose two parents take the same
+chronic drug and fetch it together at two institutions (cards of one group sharing a drug at
+plausible doses), split packs and returns (in honest life), and a pharmacy whose counter program
+uploads some sales twice minutes apart.
 
-Only files are written (institutions, insured persons, catalog, dispensing) and ``truth.json``:
-no seizure, so the leads found are those a unit has before the raid.
+The contract files (institutions, insured persons, catalog, dispensing) are written with
+``truth.json``; a seizure of some of the ring's boxes at a stall is written beside them
+(``truth.seizure_files``), for loading or leaving out: without it the leads found are those a
+unit has before the raid.
 """
 
 from __future__ import annotations
@@ -48,9 +58,11 @@ class Truth:
     cloner: str = ""
     rotation_cards: list[str] = field(default_factory=list)
     small_visit_cards: list[str] = field(default_factory=list)
+    turn_cards: list[str] = field(default_factory=list)
     decoy_institutions: dict[str, str] = field(default_factory=dict)
     decoy_cards: dict[str, list[str]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    seizure_files: list[str] = field(default_factory=list)
 
 
 def plant_world(folder: Path, *, strength: float = 1.0, seed: int = 11, persons: int = 2000) -> Truth:
@@ -76,7 +88,14 @@ def plant_world(folder: Path, *, strength: float = 1.0, seed: int = 11, persons:
     # After the others, so that adding them left the others' draws as they were.
     _rotation(w, truth, strength)
     _small_visits(w, truth, strength)
+    _turns(w, truth, strength)
+    _sharing_households(w, truth)
+    seized = _stall_seizure(w, diverted)
     truth.files = [str(p) for p in _write(folder, w)]
+    truth.seizure_files = [
+        str(_write_csv(folder / "seizures.csv", [_STALL])),
+        str(_write_csv(folder / "seized_codes.csv", seized)),
+    ]
     (folder / "truth.json").write_text(json.dumps(asdict(truth), ensure_ascii=False, indent=2) + "\n")
     return truth
 
@@ -220,7 +239,13 @@ def _cloner(w: _World, truth: Truth, strength: float, diverted: list[tuple[str, 
 
 def _unused(w: _World, truth: Truth, n: int) -> list[dict[str, str]]:
     """``n`` persons who play no part yet: a scheme's cards are its own."""
-    taken = {*truth.ring_cards, *truth.phantom_cards, *truth.rotation_cards, *truth.small_visit_cards}
+    taken = {
+        *truth.ring_cards,
+        *truth.phantom_cards,
+        *truth.rotation_cards,
+        *truth.small_visit_cards,
+        *truth.turn_cards,
+    }
     taken |= {c for cards in truth.decoy_cards.values() for c in cards}
     return w.rng.sample([p for p in w.persons if p["psn_no"] not in taken], n)
 
@@ -258,6 +283,76 @@ def _small_visits(w: _World, truth: Truth, strength: float) -> None:
                 days=v * 300 // visits + rng.randrange(3), hours=rng.randrange(8, 19)
             )
             w.sell(w.new_code(drug), drug, person, places[v % 2], when)
+
+
+def _turns(w: _World, truth: Truth, strength: float) -> None:
+    """Four cards taking turns for one expensive drug: a box with the next card every week or
+    so, for ten months; every third trip the collector brings the card after it too. The
+    trips in pairs tie the four cards in the co-visit graph (a ring of pairs, each together
+    on three or four days at the default strength)."""
+    rng = w.rng
+    cards = _unused(w, truth, 4)
+    truth.turn_cards = [p["psn_no"] for p in cards]
+    drug = rng.choice([d for d in w.expensive if d.units >= 7])
+    places = rng.sample(w.clinics + w.pharmacies, 3)
+    trips = _scaled(40, strength)
+    for trip in range(trips):
+        when = datetime(2025, 2, 1) + timedelta(
+            days=trip * 300 // trips + rng.randrange(2), hours=rng.randrange(9, 18)
+        )
+        where = places[trip % 3]
+        turn = [cards[trip % 4]] + ([cards[(trip + 1) % 4]] if trip % 3 == 0 else [])
+        for i, person in enumerate(turn):
+            w.sell(w.new_code(drug), drug, person, where, when + timedelta(minutes=2 * i))
+
+
+def _sharing_households(w: _World, truth: Truth) -> None:
+    """Three households of four: both parents take the same chronic drug, a box each a month,
+    fetched with the whole family's other drugs in one trip, at a pharmacy and a clinic in
+    turn; now and then one parent fetches the box alone a week later."""
+    rng = w.rng
+    members = _unused(w, truth, 12)
+    truth.decoy_cards["sharing_households"] = [p["psn_no"] for p in members]
+    chronic = [d for d in w.drugs if not d.expensive]
+    for start in range(0, len(members), 4):
+        family = members[start : start + 4]
+        shared, *own = rng.sample(chronic, 3)
+        places = [rng.choice(w.pharmacies), rng.choice(w.clinics)]
+        for month in range(10):
+            when = datetime(2025, 2, 5) + timedelta(
+                days=30 * month + rng.randrange(4), hours=rng.randrange(9, 18)
+            )
+            where = places[month % 2]
+            for i, person in enumerate(family):
+                at = when + timedelta(minutes=2 * i)
+                if i < 2:
+                    late = i == 1 and rng.random() < 0.25
+                    w.sell(w.new_code(shared), shared, person, where, at + timedelta(days=7 * late))
+                    w.sell(w.new_code(own[i]), own[i], person, where, at)
+                elif rng.random() < 0.5:
+                    drug = rng.choice(chronic)
+                    w.sell(w.new_code(drug), drug, person, where, at)
+
+
+_STALL: dict[str, object] = {
+    "seizure_id": "SZ-PLANTED-1",
+    "case_id": "PLANTED",
+    "seized_at": "2026-01-10 10:30:00",
+    "place_kind": "stall",
+    "address": "普陀区某小区门口",
+    "lon": 121.402,
+    "lat": 31.255,
+    "crs": "wgs84",
+    "waybill_no": "",
+}
+
+
+def _stall_seizure(w: _World, diverted: list[tuple[str, Drug]]) -> list[dict[str, str]]:
+    """A stall's boxes: forty of the ring's diverted boxes."""
+    return [
+        {"seizure_id": str(_STALL["seizure_id"]), "code": code, "scanned_at": "", "box_med_list_codg": ""}
+        for code, _ in w.rng.sample(diverted, min(len(diverted), 40))
+    ]
 
 
 def _write(folder: Path, w: _World) -> list[Path]:
