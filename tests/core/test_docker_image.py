@@ -54,8 +54,9 @@ def image() -> str:
             raise RuntimeError("Docker required but no daemon answers (docker info)")
         pytest.skip("no Docker daemon")
     built = subprocess.run(
-        [str(REPO / "scripts" / "docker-build"), TAG], capture_output=True, text=True, timeout=3600
-    )
+        [str(REPO / "scripts" / "docker-build"), "app"],
+        env={**os.environ, "RXTRACE_IMAGE": TAG}, capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
     assert built.returncode == 0, built.stderr[-3000:]
     return TAG
 
@@ -81,7 +82,7 @@ def container(image: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     try:
         yield name, password
     finally:
-        _docker("rm", "-f", name, check=False)
+        _docker("rm", "-f", "-v", name, check=False)  # -v: its /data volume too
 
 
 def _login_status(name: str, password: str) -> str:
