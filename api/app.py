@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from rxtrace.api.config import Settings
 from rxtrace.api.context import AppContext
@@ -30,7 +33,16 @@ def create_app(settings: Settings | None = None, *, https: bool = False) -> Fast
     settings = settings or Settings()
     # The interactive docs load their scripts from a CDN; on an isolated network they cannot.
     # The OpenAPI document itself is served at /api/openapi.json (behind no login: it holds no data).
+    context = AppContext(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # The audit events still waiting are written before the connections close.
+        await run_in_threadpool(context.close)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="rxtrace",
         summary="Seized drug boxes to the insurance sales that paid for them.",
         version="1",
@@ -38,7 +50,7 @@ def create_app(settings: Settings | None = None, *, https: bool = False) -> Fast
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    app.state.context = AppContext(settings)
+    app.state.context = context
     add_exception_handlers(app)
     app.include_router(router)
     install_pages(app)

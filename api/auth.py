@@ -13,13 +13,15 @@ from fastapi.security import APIKeyCookie, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from rxtrace.api import persons
+from rxtrace.api.context import AppContext
 from rxtrace.api.deps import SessionDep
 from rxtrace.trace.accounts import (
     Account,
+    Entry,
     Permission,
     check_reason,
     csrf_matches,
-    record,
+    record_entry,
     require,
     session_for,
 )
@@ -159,12 +161,16 @@ def audit_read(
     disclosure: Disclosure | None = None,
     params: dict[str, Any] | None = None,
 ) -> None:
-    """Record that ``caller`` was shown these persons' data, and commit it before the answer
-    leaves: an answer is never given without its audit event."""
+    """Record that ``caller`` was shown these persons' data, committed before the answer
+    leaves: an answer is never given without its audit event.
+
+    An answer that changed nothing through the session (a resolution, a case) ends its
+    transaction and has its event written by the application's :class:`AuditWriter`, with
+    whatever other answers' events are waiting; one that changed something writes the event in
+    its own transaction, so the change and its event are committed together or not at all."""
     shown = dict(request.query_params) | (params or {})
     shown.pop("reason", None)  # kept in its own field
-    record(
-        session=session,
+    entry = Entry.of(
         actor=caller.account.name,
         address=caller.address,
         action=f"{request.method} {request.url.path}",
@@ -173,7 +179,13 @@ def audit_read(
         revealed=bool(disclosure and disclosure.reveal),
         reason=disclosure.reason if disclosure else None,
     )
-    session.commit()
+    context: AppContext = request.app.state.context
+    if context.changed(session):
+        record_entry(entry, session=session)
+        session.commit()
+    else:
+        session.commit()  # a read's transaction: nothing to write, its connection goes back
+        context.audit_writer.append(entry)
 
 
 def audit_resolution(

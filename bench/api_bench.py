@@ -95,7 +95,8 @@ def serve(url: str, variant: str, port: int) -> None:
         # request from its signature, a cost of its own in the run meant to show theirs.)
         account = Account("bench", Role.investigator, False, datetime.now())
         setattr(auth, "session_for", lambda _token, **_kwargs: (account, ""))  # noqa: B010
-        setattr(auth, "record", lambda **_kwargs: "0" * 64)  # noqa: B010
+        setattr(auth, "record_entry", lambda _entry, **_kwargs: "0" * 64)  # noqa: B010
+        setattr(app.state.context.audit_writer, "append", lambda _entry, **_kwargs: "0" * 64)  # noqa: B010
     # As rxtrace serve runs it (run_server), on the application changed above.
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
 
@@ -241,18 +242,28 @@ def main() -> None:
         default="full,full-2w,no-auth-audit,health",
         help="full (one process), full-Nw (rxtrace serve --workers N), no-auth-audit, health",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the client on the last CPU, the server on the others: the client as if on another machine",
+    )
     parser.add_argument("--serve", nargs=3, metavar=("URL", "VARIANT", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve[0], args.serve[1], int(args.serve[2]))
         return
     rates = [float(r) for r in args.rates.split(",")]
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpus = set(cpus[:-1]) if args.pin and len(cpus) > 1 else set(cpus)
+    if args.pin and len(cpus) > 1:
+        os.sched_setaffinity(0, {cpus[-1]})
     with tempfile.TemporaryDirectory(prefix="rxtrace-api-bench-") as folder:
         print(f"building a demo world on {args.engine} …", file=sys.stderr)
         url = build_world(Path(folder), args.engine)
         codes = _codes(url)
         resolve_paths = [f"/api/resolve?code={urllib.parse.quote(c)}" for c in codes]
-        print(f"engine {args.engine}; {len(codes)} codes; {args.seconds:.0f} s per rate")
+        pinned = f"; server on CPUs {sorted(server_cpus)}, client on CPU {cpus[-1]}" if args.pin else ""
+        print(f"engine {args.engine}; {len(codes)} codes; {args.seconds:.0f} s per rate{pinned}")
         print(f"{'server':<15}{'rate/s':>8}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
         for variant in args.servers.split(","):
             paths = ["/api/health"] if variant == "health" else resolve_paths
@@ -265,7 +276,8 @@ def main() -> None:
                     url,
                     "full" if variant == "health" else variant,
                     str(port),
-                ]
+                ],
+                preexec_fn=lambda: os.sched_setaffinity(0, server_cpus),
             )
             try:
                 for _ in range(300):

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from rxtrace.api.cli import app as cli
-from rxtrace.trace.accounts import events, verify
+from rxtrace.trace.accounts import AuditWriter, Entry, events, verify
+from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.investigate.workflow import default_user
 
 from .serverkit import Server
@@ -165,8 +169,6 @@ def test_user_commands(sqlite_server: Server) -> None:
 
 
 def test_concurrent_reads_each_get_their_event_in_one_unbroken_chain(server: Server) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     client = server.login("inv")
     path = f"/api/resolve?code={server.codes['hub']}"
     with ThreadPoolExecutor(8) as pool:
@@ -175,3 +177,90 @@ def test_concurrent_reads_each_get_their_event_in_one_unbroken_chain(server: Ser
     with server.app.state.context.session() as session:
         check = verify(session=session)
         assert check.intact and check.events == 40
+
+
+def _entry(number: int) -> Entry:
+    return Entry.of(actor="inv", action="GET /api/resolve", params={"n": number}, persons=[CARD])
+
+
+def test_the_writer_commits_waiting_events_together_in_one_chain(server: Server) -> None:
+    """Answers that changed nothing have their events written many to a commit: the first
+    batch is held until 39 more callers wait, and they all go in the next one."""
+    context = server.app.state.context
+    opened: list[int] = []
+
+    def sessions() -> Session:
+        opened.append(len(opened))
+        if len(opened) == 1:
+            deadline = time.monotonic() + 30
+            while writer._queue.qsize() < 39 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return context.new_session()  # type: ignore[no-any-return]
+
+    writer = AuditWriter(sessions)
+    try:
+        with ThreadPoolExecutor(40) as pool:
+            digests = list(pool.map(lambda n: writer.append(_entry(n)), range(40)))
+    finally:
+        writer.close()
+    assert len(opened) == 2, opened
+    with context.session() as session:
+        check = verify(session=session)
+        stored = [e.hash for e in reversed(events(session=session, limit=100))]
+    assert check.intact and check.events == 40
+    assert sorted(stored) == sorted(digests) and len(set(digests)) == 40
+
+
+def test_a_failed_batch_fails_each_caller_and_the_writer_goes_on(server: Server) -> None:
+    context = server.app.state.context
+    fail = [True]
+
+    def sessions() -> Session:
+        if fail[0]:
+            fail[0] = False
+            raise OSError("disk gone")
+        return context.new_session()  # type: ignore[no-any-return]
+
+    writer = AuditWriter(sessions)
+    try:
+        with pytest.raises(OSError, match="disk gone"):
+            writer.append(_entry(1))
+        writer.append(_entry(2))
+    finally:
+        writer.close()
+    with pytest.raises(RxtraceError, match="closed"):
+        writer.append(_entry(3))
+    with context.session() as session:
+        assert [e.params for e in events(session=session)] == [{"n": 2}]
+
+
+def test_no_answer_leaves_without_its_event(sqlite_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = sqlite_server.login("inv")
+    writer = sqlite_server.app.state.context.audit_writer
+
+    def broken(entry: Entry, *, timeout: float = 60.0) -> str:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(writer, "append", broken)
+    answer = client.get(f"/api/resolve?code={sqlite_server.codes['hub']}")
+    assert answer.status_code == 500 and CARD not in answer.text
+    assert "disk gone" not in answer.text
+
+
+def test_an_answer_that_changed_something_commits_its_event_with_the_change(
+    sqlite_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moving a lead writes its event in the move's own transaction, not through the writer."""
+    client = sqlite_server.login("inv")
+    lead = client.get("/api/leads?kind=card&limit=1").json()["leads"][0]
+
+    def unused(entry: Entry, *, timeout: float = 60.0) -> str:
+        raise AssertionError("a change's event went through the writer")
+
+    monkeypatch.setattr(sqlite_server.app.state.context.audit_writer, "append", unused)
+    moved = client.post(
+        f"/api/leads/{lead['lead_id']}/status",
+        json={"status": "investigating", "note": "taking it up"},
+    )
+    assert moved.status_code == 200, moved.text
+    assert _last(sqlite_server)["action"] == f"POST /api/leads/{lead['lead_id']}/status"

@@ -5,10 +5,13 @@ read of a person's data. Sits on the store alone; the web and the command line c
 from rxtrace.trace.accounts.audit import (
     MIN_REASON_WORDS,
     AuditEvent,
+    AuditWriter,
     ChainCheck,
+    Entry,
     check_reason,
     events,
     record,
+    record_entry,
     verify,
 )
 from rxtrace.trace.accounts.roles import MATRIX, Permission, Role, allows, require
@@ -37,7 +40,9 @@ __all__ = [
     "THROTTLE_WINDOW",
     "Account",
     "AuditEvent",
+    "AuditWriter",
     "ChainCheck",
+    "Entry",
     "LoginSession",
     "Permission",
     "Role",
@@ -52,6 +57,7 @@ __all__ = [
     "list_users",
     "open_session",
     "record",
+    "record_entry",
     "require",
     "session_for",
     "set_password",

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,11 +23,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.accounts.plain import Driver
-from rxtrace.trace.errors import ParseError
+from rxtrace.trace.errors import ParseError, RxtraceError
 from rxtrace.trace.store import models
 from rxtrace.trace.store.locks import advisory_key
 
-__all__ = ["MIN_REASON_WORDS", "AuditEvent", "ChainCheck", "check_reason", "events", "record", "verify"]
+__all__ = [
+    "MIN_REASON_WORDS",
+    "AuditEvent",
+    "AuditWriter",
+    "ChainCheck",
+    "Entry",
+    "check_reason",
+    "events",
+    "record",
+    "record_entry",
+    "verify",
+]
 
 MIN_REASON_WORDS = 3
 GENESIS = "0" * 64
@@ -128,6 +142,45 @@ _INSERT_SQL = (
 _AUDIT_LOCK_KEY = advisory_key("audit")
 
 
+@dataclass(frozen=True)
+class Entry:
+    """An event as it is written, before the chain gives it its place: every field the hash
+    covers but the previous event's hash."""
+
+    at: datetime
+    actor: str
+    address: str | None
+    action: str
+    params: str
+    persons: str
+    revealed: bool
+    reason: str | None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        actor: str,
+        action: str,
+        params: dict[str, Any],
+        persons: Sequence[str],
+        address: str | None = None,
+        revealed: bool = False,
+        reason: str | None = None,
+        now: datetime | None = None,
+    ) -> Entry:
+        return cls(
+            (now or datetime.now()).replace(microsecond=0),
+            actor[:64],
+            (address or None) and address[:64],
+            action[:200],
+            json.dumps(params, ensure_ascii=False, sort_keys=True, default=str),
+            json.dumps(sorted(set(persons)), ensure_ascii=False),
+            revealed,
+            reason,
+        )
+
+
 def record(
     *,
     session: Session,
@@ -140,37 +193,131 @@ def record(
     reason: str | None = None,
     now: datetime | None = None,
 ) -> str:
+    """Append an event in the caller's transaction; returns its hash (:func:`record_entry`)."""
+    entry = Entry.of(
+        actor=actor,
+        action=action,
+        params=params,
+        persons=persons,
+        address=address,
+        revealed=revealed,
+        reason=reason,
+        now=now,
+    )
+    return record_entry(entry, session=session)
+
+
+def record_entry(entry: Entry, *, session: Session) -> str:
     """Append an event in the caller's transaction; returns its hash. One writer at a time per
     database, so each event links to the one committed before it.
 
     Plain SQL on the session's own connection, no mapped object: every audited answer of the
     server runs this, and the ORM's unit of work cost as much as resolving a code."""
-    at = (now or datetime.now()).replace(microsecond=0)
-    params_text = json.dumps(params, ensure_ascii=False, sort_keys=True, default=str)
-    persons_text = json.dumps(sorted(set(persons)), ensure_ascii=False)
     # Whatever the caller changed through the ORM goes to the database first, in order.
     session.flush()
-    plain = Driver(session)
+    return _append(Driver(session), [entry])[0]
+
+
+def _append(plain: Driver, entries: Sequence[Entry]) -> list[str]:
+    """Chain these events after the last committed one, in the open transaction, which then
+    holds the writers' turn until it ends."""
     _writers_turn(plain)
     head = plain.first(_HEAD_SQL)
     prev = head[0] if head else GENESIS
-    digest = _hash(prev, at, actor, address, action, params_text, persons_text, revealed, reason)
-    plain.run(
-        _INSERT_SQL,
-        (
-            plain.time_in(at),
-            actor[:64],
-            (address or None) and address[:64],
-            action[:200],
-            params_text,
-            persons_text,
-            plain.bool_in(revealed),
-            reason,
-            prev,
-            digest,
-        ),
-    )
-    return digest
+    digests = []
+    for e in entries:
+        digest = _hash(prev, e.at, e.actor, e.address, e.action, e.params, e.persons, e.revealed, e.reason)
+        plain.run(
+            _INSERT_SQL,
+            (
+                plain.time_in(e.at),
+                e.actor,
+                e.address,
+                e.action,
+                e.params,
+                e.persons,
+                plain.bool_in(e.revealed),
+                e.reason,
+                prev,
+                digest,
+            ),
+        )
+        digests.append(digest)
+        prev = digest
+    return digests
+
+
+class AuditWriter:
+    """Appends the events of many threads, each returned to once its event is on disk.
+
+    An audited answer that changed nothing (a resolution, a case) has only its event to
+    commit, and that commit holds the chain's turn until the database has flushed it to disk:
+    one answer at a time goes through that window (on PostgreSQL a flush took 0.8 ms at the
+    median and 4.7 ms at the 90th percentile here, so 200 answers a second fell behind). One
+    thread writes whatever events are waiting in one transaction, one turn and one flush: the
+    events are the same, in the same chain, and each caller still waits until its own is
+    committed, so no answer leaves without its event. A batch that fails fails each of its
+    callers with its error.
+    """
+
+    def __init__(self, sessions: Callable[[], Session], *, batch: int = 256) -> None:
+        self._sessions = sessions
+        self._batch = batch
+        self._queue: queue.SimpleQueue[tuple[Entry, Future[str]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+        self._closed = False
+
+    def append(self, entry: Entry, *, timeout: float = 60.0) -> str:
+        """Write this event and return its hash once committed."""
+        done: Future[str] = Future()
+        with self._start:
+            if self._closed:
+                raise RxtraceError("The audit log is closed: the server is stopping.")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="rxtrace-audit", daemon=True)
+                self._thread.start()
+            self._queue.put((entry, done))
+        return done.result(timeout)
+
+    def close(self) -> None:
+        """Write what is waiting, then stop."""
+        with self._start:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            waiting = [first]
+            while len(waiting) < self._batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                waiting.append(item)
+            self._write(waiting)
+
+    def _write(self, waiting: list[tuple[Entry, Future[str]]]) -> None:
+        try:
+            with self._sessions() as session:
+                digests = _append(Driver(session), [entry for entry, _ in waiting])
+                session.commit()
+        except BaseException as exc:  # each caller raises it; this thread goes on
+            for _, done in waiting:
+                done.set_exception(exc)
+            return
+        for (_, done), digest in zip(waiting, digests, strict=True):
+            done.set_result(digest)
 
 
 def _writers_turn(plain: Driver) -> None:
