@@ -21,7 +21,7 @@ from rxtrace.trace.accounts import (
     Permission,
     check_reason,
     csrf_matches,
-    record_entry,
+    record,
     require,
     session_for,
 )
@@ -181,7 +181,7 @@ def audit_read(
     )
     context: AppContext = request.app.state.context
     if context.changed(session):
-        record_entry(entry, session=session)
+        record(entry, session=session)
         session.commit()
     else:
         session.commit()  # a read's transaction: nothing to write, its connection goes back

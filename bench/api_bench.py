@@ -99,7 +99,7 @@ def serve(url: str, variant: str, port: int) -> None:
         # request from its signature, a cost of its own in the run meant to show theirs.)
         account = Account("bench", Role.investigator, False, datetime.now())
         setattr(auth, "session_for", lambda _token, **_kwargs: (account, ""))  # noqa: B010
-        setattr(auth, "record_entry", lambda _entry, **_kwargs: "0" * 64)  # noqa: B010
+        setattr(auth, "record", lambda _entry, **_kwargs: "0" * 64)  # noqa: B010
         setattr(app.state.context.audit_writer, "append", lambda _entry, **_kwargs: "0" * 64)  # noqa: B010
     # As rxtrace serve runs it (run_server), on the application changed above.
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)

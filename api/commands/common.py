@@ -82,11 +82,10 @@ def audit_shown(
 ) -> None:
     """Record in the audit log that the operating-system user was shown these persons' data
     (a command line read is audited as a web one is), in the command's own transaction."""
-    from rxtrace.trace.accounts import record
+    from rxtrace.trace.accounts import Entry, record
     from rxtrace.trace.investigate.workflow import default_user
 
-    record(
-        session=session,
+    entry = Entry.of(
         actor=default_user(),
         address="cli",
         action=f"rxtrace {command}",
@@ -95,3 +94,4 @@ def audit_shown(
         revealed=revealed,
         reason=reason or ("RXTRACE_SHOW_SENSITIVE on the local command line" if revealed else None),
     )
+    record(entry, session=session)

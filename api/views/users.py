@@ -11,7 +11,7 @@ from rxtrace.api.auth import Caller, permitted
 from rxtrace.api.deps import SessionDep
 from rxtrace.api.errors import error_responses
 from rxtrace.api.views.answer import JSONAnswer
-from rxtrace.trace.accounts import Permission, Role, add_user, disable_user, list_users, record
+from rxtrace.trace.accounts import Entry, Permission, Role, add_user, disable_user, list_users, record
 
 __all__ = ["router"]
 
@@ -27,16 +27,14 @@ class UserIn(BaseModel):
 
 
 def _audited(request: Request, caller: Caller, session: SessionDep, name: str, **params: str) -> None:
-    record(
-        session=session,
+    entry = Entry.of(
         actor=caller.account.name,
         address=caller.address,
         action=f"{request.method} {request.url.path}",
         params={"user": name, **params},
         persons=[],
-        revealed=False,
-        reason=None,
     )
+    record(entry, session=session)
 
 
 @router.get("/users", responses=error_responses(401, 403))

@@ -25,23 +25,12 @@ from pathlib import Path
 
 import pytest
 
+from .dockerkit import LOGIN
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = {"RXTRACE_IMAGE": "rxtrace:test", "RXTRACE_DB_IMAGE": "rxtrace-postgis:test"}
 
 pytestmark = pytest.mark.slow
-
-# Run inside the server's container: its own loopback, whatever networks it has.
-_LOGIN = """
-import sys, urllib.error, urllib.parse, urllib.request
-data = urllib.parse.urlencode({"username": "admin", "password": sys.argv[1]}).encode()
-try:
-    with urllib.request.urlopen("http://127.0.0.1:8000/api/auth/login", data=data, timeout=5) as answer:
-        print(answer.status)
-except urllib.error.HTTPError as exc:
-    print(exc.code)
-except OSError:
-    print("down")
-"""
 
 
 def _run(
@@ -224,7 +213,7 @@ def test_the_stack_migrates_postgis_makes_the_admin_once_and_keeps_its_data(stac
     _run("docker", "restart", app)
     assert _networks(app) == inside
     app = _healthy(stack, "app")
-    login = _run("docker", "exec", app, "python", "-c", _LOGIN, stack.password).stdout.strip()
+    login = _run("docker", "exec", app, "python", "-c", LOGIN, stack.password).stdout.strip()
     assert login == "200"
     assert _users(app) == users
 

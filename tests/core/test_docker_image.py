@@ -17,23 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from .dockerkit import LOGIN
+
 REPO = Path(__file__).resolve().parents[2]
 TAG = "rxtrace:test"
 
 pytestmark = pytest.mark.slow
-
-# Run inside the container, which has no network: the server answers on its own loopback.
-_LOGIN = """
-import sys, urllib.error, urllib.parse, urllib.request
-data = urllib.parse.urlencode({"username": "admin", "password": sys.argv[1]}).encode()
-try:
-    with urllib.request.urlopen("http://127.0.0.1:8000/api/auth/login", data=data, timeout=5) as answer:
-        print(answer.status)
-except urllib.error.HTTPError as exc:
-    print(exc.code)
-except OSError:
-    print("down")
-"""
 
 
 def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -93,7 +82,7 @@ def _login_status(name: str, password: str) -> str:
         if state != "true":
             logs = _docker("logs", name, check=False)
             raise AssertionError(f"the container stopped: {logs.stdout[-2000:]}{logs.stderr[-2000:]}")
-        answer = _docker("exec", name, "python", "-c", _LOGIN, password, check=False).stdout.strip()
+        answer = _docker("exec", name, "python", "-c", LOGIN, password, check=False).stdout.strip()
         if answer and answer != "down":
             return answer
         time.sleep(1)

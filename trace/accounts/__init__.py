@@ -11,7 +11,6 @@ from rxtrace.trace.accounts.audit import (
     check_reason,
     events,
     record,
-    record_entry,
     verify,
 )
 from rxtrace.trace.accounts.roles import MATRIX, Permission, Role, allows, require
@@ -57,7 +56,6 @@ __all__ = [
     "list_users",
     "open_session",
     "record",
-    "record_entry",
     "require",
     "session_for",
     "set_password",

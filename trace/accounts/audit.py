@@ -36,7 +36,6 @@ __all__ = [
     "check_reason",
     "events",
     "record",
-    "record_entry",
     "verify",
 ]
 
@@ -181,33 +180,7 @@ class Entry:
         )
 
 
-def record(
-    *,
-    session: Session,
-    actor: str,
-    action: str,
-    params: dict[str, Any],
-    persons: Sequence[str],
-    address: str | None = None,
-    revealed: bool = False,
-    reason: str | None = None,
-    now: datetime | None = None,
-) -> str:
-    """Append an event in the caller's transaction; returns its hash (:func:`record_entry`)."""
-    entry = Entry.of(
-        actor=actor,
-        action=action,
-        params=params,
-        persons=persons,
-        address=address,
-        revealed=revealed,
-        reason=reason,
-        now=now,
-    )
-    return record_entry(entry, session=session)
-
-
-def record_entry(entry: Entry, *, session: Session) -> str:
+def record(entry: Entry, *, session: Session) -> str:
     """Append an event in the caller's transaction; returns its hash. One writer at a time per
     database, so each event links to the one committed before it.
 
