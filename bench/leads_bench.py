@@ -126,11 +126,13 @@ def fill(engine: Engine, n: int) -> float:
             s.add(models.Institution(fixmedins_code=code, name=name, kind=kind))
         for product, med, units in DRUGS:
             s.add(models.CatalogProduct(product_id=product, med_list_codg=med, name=med, units_per_box=units))
-        # ORDER BY: without it a parallel scan on PostgreSQL seizes other boxes than SQLite.
+        # By the generated row's number, in its order: ids are the engine's (PostgreSQL numbers
+        # the rows of a batch that made a month's partition after the others), and without ORDER
+        # BY a parallel scan there seizes other boxes than SQLite.
         seized = s.execute(
             text(
-                "SELECT drug_trac_codg, key_hi, key_lo FROM dispensing WHERE id % 997 = 0 "
-                "ORDER BY id LIMIT 2000"
+                "SELECT drug_trac_codg, key_hi, key_lo FROM dispensing WHERE line_no % 997 = 0 "
+                "ORDER BY line_no LIMIT 2000"
             )
         ).all()
         s.add(models.Seizure(seizure_id="BZ1", case_id="BENCH", seized_at=T0 + timedelta(days=400)))
