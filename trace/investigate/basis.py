@@ -492,13 +492,14 @@ def _build_institutions(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     over the settlements, plus the visit numbers shared by several cards and each one's
     commonest multi-drug basket."""
     fill_settlements(sql)
+    day = sql.quot("t", 86400)
     # A card-day is a distinct (card, day): the day's digits never hold a space, so the text
     # after the last space tells the day and what comes before it the card.
     figures = sql.rows(
         f"""
         SELECT inst, COUNT(*) AS setls, COUNT(DISTINCT psn) AS cards, SUM(boxes) AS boxes,
                SUM(nrows) AS nrows,
-               COUNT(DISTINCT psn || ' ' || COALESCE(CAST(t / 86400 AS TEXT), '')) AS card_days,
+               COUNT(DISTINCT psn || ' ' || COALESCE(CAST({day} AS {sql.string}), '')) AS card_days,
                SUM(CASE WHEN sn IS NULL OR sn = '' THEN 1 ELSE 0 END) AS no_visit,
                SUM(pair * short) AS short, SUM(pair * short * same) AS short_same,
                SUM(pair * (1 - short)) AS long, SUM(pair * (1 - short) * same) AS long_same,
@@ -581,10 +582,10 @@ def _build_windows(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     epoch = sql.epoch("d.sel_retn_time")
     units = "CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END"
     grid = (
-        "SELECT d.med_list_codg, d.psn_no, ({epoch} + {offset}) / {period}, "
-        "COUNT(DISTINCT d.fixmedins_code), SUM({units}), COUNT(DISTINCT ({epoch}) / 86400) "
+        "SELECT d.med_list_codg, d.psn_no, {bucket}, "
+        "COUNT(DISTINCT d.fixmedins_code), SUM({units}), COUNT(DISTINCT {day}) "
         "FROM dispensing d {join} LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg "
-        f"WHERE {INS} GROUP BY d.med_list_codg, d.psn_no, ({{epoch}} + {{offset}}) / {{period}}"
+        f"WHERE {INS} GROUP BY d.med_list_codg, d.psn_no, {{bucket}}"
     )
     columns = "med TEXT, psn TEXT, b BIGINT, insts BIGINT, units BIGINT, days BIGINT"
     # The first grid over every sale. On SQLite its table is kept in key order (the GROUP BY's
@@ -593,7 +594,7 @@ def _build_windows(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     sql.temp(
         "rxtrace_lead_cw",
         columns,
-        grid.format(epoch=epoch, offset=0, period=period, units=units, join=""),
+        grid.format(bucket=sql.quot(epoch, period), day=sql.quot(epoch, 86400), units=units, join=""),
         sqlite_key="med, psn, b",
     )
     sql.temp(
@@ -620,9 +621,8 @@ def _build_windows(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
             "rxtrace_lead_cw1",
             columns,
             grid.format(
-                epoch=epoch,
-                offset=half,
-                period=period,
+                bucket=sql.quot(f"{epoch} + {half}", period),
+                day=sql.quot(epoch, 86400),
                 units=units,
                 join="JOIN rxtrace_lead_cwpairs c ON c.med = d.med_list_codg AND c.psn = d.psn_no",
             ),
@@ -683,7 +683,7 @@ def _build_doctors(sql: Sql, params: LeadParams) -> None:
         "rxtrace_basis_doctor",
         "dr_code TEXT, sale_rows BIGINT, fixmedins_code TEXT, fund_fen BIGINT, billed_fen BIGINT, "
         "setls BIGINT, bursts BIGINT",
-        f"SELECT g.dr, g.n, g.inst, g.fund, g.billed_e4 / 100, b.setls, b.bursts FROM ("
+        f"SELECT g.dr, g.n, g.inst, g.fund, {sql.quot('g.billed_e4', 100)}, b.setls, b.bursts FROM ("
         f"SELECT d.dr_code AS dr, COUNT(*) AS n, MIN(d.fixmedins_code) AS inst, "
         f"SUM(CASE WHEN d.finl_trns_pric_e4 IS NULL THEN 0 ELSE d.hifp_pay_fen END) AS fund, "
         f"SUM(COALESCE(d.finl_trns_pric_e4, 0) * d.sel_retn_cnt) AS billed_e4 FROM dispensing d "
@@ -703,12 +703,23 @@ def _build_covisits(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     k = max(1, int(params.covisit_neighbours))
     if sql.pg:
         lags = ", ".join(f"LAG(psn, {i}) OVER w AS p{i}, LAG(t, {i}) OVER w AS t{i}" for i in range(1, k + 1))
-        values = ", ".join(f"(p{i}, t{i})" for i in range(1, k + 1))
-        near = (
-            f"SELECT x.inst, x.psn, x.t, v.p, v.pt FROM (SELECT inst, psn, t, {lags} "
-            f"FROM rxtrace_lead_setl WINDOW w AS (PARTITION BY inst ORDER BY t, setl_id)) x "
-            f"CROSS JOIN LATERAL (VALUES {values}) v(p, pt) WHERE v.p IS NOT NULL"
+        lagged = (
+            f"SELECT inst, psn, t, {lags} FROM rxtrace_lead_setl "
+            f"WINDOW w AS (PARTITION BY inst ORDER BY t, setl_id)"
         )
+        if sql.spark:
+            # Spark evaluates no outer column inside VALUES; stack() turns the columns to rows.
+            pairs = ", ".join(f"p{i}, t{i}" for i in range(1, k + 1))
+            near = (
+                f"SELECT inst, psn, t, p, pt FROM (SELECT inst, psn, t, stack({k}, {pairs}) AS (p, pt) "
+                f"FROM ({lagged}) x) v WHERE p IS NOT NULL"
+            )
+        else:
+            values = ", ".join(f"(p{i}, t{i})" for i in range(1, k + 1))
+            near = (
+                f"SELECT x.inst, x.psn, x.t, v.p, v.pt FROM ({lagged}) x "
+                f"CROSS JOIN LATERAL (VALUES {values}) v(p, pt) WHERE v.p IS NOT NULL"
+            )
     else:
         # The previous settlements are the rows just before (rowid range). CROSS JOIN and the
         # unary + keep SQLite from building an index on the institution and searching it
@@ -725,9 +736,10 @@ def _build_covisits(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     rows = sql.rows(
         f"SELECT a, b, COUNT(*), CASE WHEN MIN(i1) < MAX(i2) THEN 2 ELSE 1 END, MIN(i1) FROM ("
         f"SELECT CASE WHEN n.psn < n.p THEN n.psn ELSE n.p END AS a, "
-        f"CASE WHEN n.psn < n.p THEN n.p ELSE n.psn END AS b, n.t / 86400 AS day, "
+        f"CASE WHEN n.psn < n.p THEN n.p ELSE n.psn END AS b, {sql.quot('n.t', 86400)} AS day, "
         f"MIN(n.inst) AS i1, MAX(n.inst) AS i2 "
-        f"FROM ({near}) n WHERE n.p <> n.psn AND n.pt / 86400 = n.t / 86400 GROUP BY 1, 2, 3"
+        f"FROM ({near}) n WHERE n.p <> n.psn AND {sql.quot('n.pt', 86400)} = {sql.quot('n.t', 86400)} "
+        f"GROUP BY 1, 2, 3"
         f") x GROUP BY a, b HAVING COUNT(*) >= 2"
     )
     return [dict(zip(names, row, strict=True)) for row in rows]
@@ -742,6 +754,7 @@ def _build_visits(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     with enough of them are read again from the sales.
     """
     epoch = sql.epoch("d.sel_retn_time")
+    day = sql.quot(epoch, 86400)
     units = "CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END"
     sql.temp(
         "rxtrace_lead_vpairs",
@@ -753,9 +766,9 @@ def _build_visits(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
     names = ("psn_no", "med_list_codg", "visits", "institutions", "units", "first_day", "last_day", "typical")
     rows = sql.rows(
         f"SELECT v.psn, v.med, v.visits, v.insts, v.units, v.first_day, v.last_day, p.typical FROM ("
-        f"SELECT d.psn_no AS psn, d.med_list_codg AS med, COUNT(DISTINCT {epoch} / 86400) AS visits, "
+        f"SELECT d.psn_no AS psn, d.med_list_codg AS med, COUNT(DISTINCT {day}) AS visits, "
         f"COUNT(DISTINCT d.fixmedins_code) AS insts, SUM({units}) AS units, "
-        f"MIN({epoch} / 86400) AS first_day, MAX({epoch} / 86400) AS last_day "
+        f"MIN({day}) AS first_day, MAX({day}) AS last_day "
         f"FROM rxtrace_lead_vpairs c JOIN dispensing d ON d.med_list_codg = c.med AND d.psn_no = c.psn "
         f"LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg "
         f"WHERE {INS} GROUP BY d.psn_no, d.med_list_codg HAVING COUNT(DISTINCT d.fixmedins_code) >= 2"
@@ -774,16 +787,15 @@ def _build_mix(sql: Sql, params: LeadParams) -> None:
     is drawn anew each time. Only those few pairs of (card, institution) are kept: the rule
     weighs them against each institution's cards, which the basis already counts.
     """
-    period = params.window_days * 86400
-    epoch = sql.epoch("d.sel_retn_time")
+    window = sql.quot(sql.epoch("d.sel_retn_time"), params.window_days * 86400)
     # One row per (card, institution, drug, window), in that order on SQLite so that the
     # groupings below stream through it.
     sql.temp(
         "rxtrace_lead_mix",
         "psn TEXT NOT NULL, inst TEXT NOT NULL, med TEXT NOT NULL, w BIGINT NOT NULL",
-        f"SELECT d.psn_no, d.fixmedins_code, d.med_list_codg, {epoch} / {period} FROM dispensing d "
+        f"SELECT d.psn_no, d.fixmedins_code, d.med_list_codg, {window} FROM dispensing d "
         f"WHERE {INS} AND d.sel_retn_cnt > 0 AND d.med_list_codg IS NOT NULL "
-        f"GROUP BY d.psn_no, d.fixmedins_code, d.med_list_codg, {epoch} / {period}",
+        f"GROUP BY d.psn_no, d.fixmedins_code, d.med_list_codg, {window}",
         sqlite_key="psn, inst, med, w",
     )
     sql.temp(

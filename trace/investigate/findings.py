@@ -262,7 +262,8 @@ def sales_of_cards(sql: Sql, cards: Iterable[str]) -> list[CardSale]:
     return [
         CardSale(psn, med, inst, int(day), setl, dr, None if units is None else int(units))
         for psn, med, inst, day, setl, dr, units in sql.rows(
-            f"SELECT d.psn_no, d.med_list_codg, d.fixmedins_code, {epoch} / 86400, d.setl_id, d.dr_code, "
+            f"SELECT d.psn_no, d.med_list_codg, d.fixmedins_code, {sql.quot(epoch, 86400)}, d.setl_id, "
+            f"d.dr_code, "
             f"CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END "
             f"FROM rxtrace_lead_cardset c JOIN dispensing d ON d.psn_no = c.psn "
             f"LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg "

@@ -33,7 +33,6 @@ A lead's score is the sum of its rules' contributions, each shown with its figur
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.errors import CaseNotFoundError, RxtraceError
@@ -42,7 +41,7 @@ from rxtrace.trace.investigate.basis import (
     ensure_basis,
     fill_units,
 )
-from rxtrace.trace.investigate.findings import Found
+from rxtrace.trace.investigate.findings import Found, drug_names
 from rxtrace.trace.investigate.params import KINDS, Lead, LeadParams
 from rxtrace.trace.investigate.rules_cards import rule_cross_institution, rule_small_visits
 from rxtrace.trace.investigate.rules_codes import rule_codes
@@ -54,9 +53,8 @@ from rxtrace.trace.investigate.rules_seized import rule_seized
 from rxtrace.trace.investigate.rules_turns import rule_card_turns
 from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.resolve.rules import MAX_DEPTH
-from rxtrace.trace.store import models
 
-__all__ = ["DOCTOR_AT", "find_leads"]
+__all__ = ["DOCTOR_AT", "check_question", "find_leads", "run_rules"]
 
 DOCTOR_AT = "doctor at "
 """A doctor lead's name: where the doctor practises after this (the pages say it in their
@@ -76,21 +74,28 @@ def find_leads(
     boxes (their cards, institutions, doctors and codes) are returned.
     """
     params = params or LeadParams()
-    if kind is not None and kind not in KINDS:
-        raise RxtraceError(f"Unknown lead kind '{kind}': use one of {', '.join(KINDS)}.")
-    if (
-        case_id is not None
-        and session.scalar(
-            select(models.Seizure.seizure_id).where(models.Seizure.case_id == case_id).limit(1)
-        )
-        is None
-    ):
-        raise CaseNotFoundError(case_id)
-    kinds = set(KINDS) if kind is None else {kind}
+    check_question(Sql(session), kind, case_id)
     # What every rule needs from all sales: kept from the last run or load while the data has
     # not grown, built again here otherwise.
     ensure_basis(session=session, params=params)
-    sql = Sql(session)
+    return run_rules(Sql(session), kind=kind, case_id=case_id, params=params)
+
+
+def check_question(sql: Sql, kind: str | None, case_id: str | None) -> None:
+    """Refuse a kind of lead that does not exist, or a case with no seizure recorded, before
+    any work is done."""
+    if kind is not None and kind not in KINDS:
+        raise RxtraceError(f"Unknown lead kind '{kind}': use one of {', '.join(KINDS)}.")
+    if case_id is not None and not sql.rows(
+        "SELECT seizure_id FROM seizure WHERE case_id = :case LIMIT 1", {"case": case_id}
+    ):
+        raise CaseNotFoundError(case_id)
+
+
+def run_rules(sql: Sql, *, kind: str | None, case_id: str | None, params: LeadParams) -> list[Lead]:
+    """Every rule over the basis in place (the ``lead_basis_*`` tables for ``params``), on any
+    engine :class:`Sql` speaks: the leads, highest score first."""
+    kinds = set(KINDS) if kind is None else {kind}
     found = Found()
     sql.tune()
     try:
@@ -139,12 +144,12 @@ def _fill_seized(sql: Sql, case_id: str | None) -> None:
         "hi BIGINT NOT NULL, lo BIGINT NOT NULL, seizure_id TEXT, box_med TEXT",
         f"""
         WITH RECURSIVE walk(hi, lo, seizure_id, box_med, depth) AS (
-            SELECT sc.key_hi, sc.key_lo, CAST(sc.seizure_id AS TEXT),
-                   CAST(sc.box_med_list_codg AS TEXT), 0
+            SELECT sc.key_hi, sc.key_lo, CAST(sc.seizure_id AS {sql.string}),
+                   CAST(sc.box_med_list_codg AS {sql.string}), 0
             FROM seized_code sc {case_join}
             WHERE sc.key_hi IS NOT NULL
             UNION
-            SELECT a.child_hi, a.child_lo, w.seizure_id, CAST(NULL AS TEXT), w.depth + 1
+            SELECT a.child_hi, a.child_lo, w.seizure_id, CAST(NULL AS {sql.string}), w.depth + 1
             FROM walk w JOIN aggregation a ON a.parent_hi = w.hi AND a.parent_lo = w.lo
             WHERE w.depth < {MAX_DEPTH}
         )
@@ -180,50 +185,36 @@ def _case_scope(sql: Sql) -> dict[str, set[str]]:
 
 
 def _names(sql: Sql, found: Found) -> dict[tuple[str, str], str | None]:
+    """What each lead is called: an institution's name, a doctor's institution (the first by
+    code, as the basis names it, when a doctor sells at several), a card's masked name (the
+    first in order, when its sales carry several), a code's drug."""
     names: dict[tuple[str, str], str | None] = dict(found.names)
-    insts = {i for k, i in found.hits if k == "institution"}
-    if insts:
-        for code, name in sql.session.execute(
-            select(models.Institution.fixmedins_code, models.Institution.name).where(
-                models.Institution.fixmedins_code.in_(sorted(insts))
-            )
-        ):
-            names[("institution", code)] = name
-    doctors = sorted(i for k, i in found.hits if k == "doctor")
-    for start in range(0, len(doctors), 500):
-        # Shown at the institution the basis names for them: the first by code, when a
-        # doctor sells at several.
-        for dr, name in sql.session.execute(
-            select(models.LeadBasisDoctor.dr_code, models.Institution.name)
-            .join(
-                models.Institution, models.Institution.fixmedins_code == models.LeadBasisDoctor.fixmedins_code
-            )
-            .where(models.LeadBasisDoctor.dr_code.in_(doctors[start : start + 500]))
-        ):
-            names[("doctor", dr)] = f"{DOCTOR_AT}{name}"
-    cards = sorted(i for k, i in found.hits if k == "card")
-    for start in range(0, len(cards), 500):
-        for psn, masked in sql.session.execute(
-            select(models.Dispensing.psn_no, models.Dispensing.psn_name_masked)
-            .where(
-                models.Dispensing.psn_no.in_(cards[start : start + 500]),
-                models.Dispensing.psn_name_masked.is_not(None),
-            )
-            .distinct()
-        ):
-            names.setdefault(("card", psn), masked)
+    named = [{"kind": k, "ident": i} for k, i in sorted(found.hits) if k in ("institution", "doctor", "card")]
+    sql.empty_temp("rxtrace_lead_named", "kind TEXT, ident TEXT")
+    sql.fill("rxtrace_lead_named", ("kind", "ident"), named)
+    for code, name in sql.rows(
+        "SELECT i.fixmedins_code, i.name FROM rxtrace_lead_named n "
+        "JOIN institution i ON i.fixmedins_code = n.ident WHERE n.kind = 'institution'"
+    ):
+        names[("institution", code)] = name
+    for dr, name in sql.rows(
+        "SELECT b.dr_code, i.name FROM rxtrace_lead_named n "
+        "JOIN lead_basis_doctor b ON b.dr_code = n.ident "
+        "JOIN institution i ON i.fixmedins_code = b.fixmedins_code WHERE n.kind = 'doctor'"
+    ):
+        names[("doctor", dr)] = f"{DOCTOR_AT}{name}"
+    for psn, masked in sql.rows(
+        "SELECT d.psn_no, MIN(d.psn_name_masked) FROM rxtrace_lead_named n "
+        "JOIN dispensing d ON d.psn_no = n.ident "
+        "WHERE n.kind = 'card' AND d.psn_name_masked IS NOT NULL GROUP BY d.psn_no"
+    ):
+        names.setdefault(("card", psn), masked)
     codes = {i for k, i in found.hits if k == "code"}
-    meds = {names.get(("code", c)) for c in codes} - {None}
+    meds = {med for c in codes if (med := names.get(("code", c)))}
     if meds:
-        drug_names = dict(
-            sql.session.execute(
-                select(models.CatalogProduct.med_list_codg, models.CatalogProduct.name).where(
-                    models.CatalogProduct.med_list_codg.in_(sorted(m for m in meds if m))
-                )
-            ).all()
-        )
+        catalog = drug_names(sql, meds)
         for c in codes:
             med = names.get(("code", c))
-            if med in drug_names:
-                names[("code", c)] = drug_names[med]
+            if med:
+                names[("code", c)] = catalog[med]
     return names

@@ -46,7 +46,7 @@ def rule_cross_institution(sql: Sql, params: LeadParams, found: Found) -> None:
         f"SELECT w.psn_no, w.med_list_codg, w.grid, w.bucket, d.setl_id "
         f"FROM lead_basis_window w CROSS JOIN dispensing d "
         f"WHERE d.psn_no = w.psn_no AND d.med_list_codg = w.med_list_codg "
-        f"AND {INS} AND ({epoch} + w.grid * {half}) / {period} = w.bucket"
+        f"AND {INS} AND {sql.quot(f'{epoch} + w.grid * {half}', period)} = w.bucket"
     )
     for psn, med, g, b, setl in window_rows:
         row = best.get(psn)

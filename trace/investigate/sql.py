@@ -19,11 +19,29 @@ __all__ = ["Sql"]
 class Sql:
     """A session with the dialect's spellings and the analysis' temporary tables."""
 
+    spark = False
+    """Spark SQL (:class:`rxtrace.trace.spark.leads.SparkSql`): it takes PostgreSQL's
+    spellings (``pg``: window functions, hash aggregation), and these few of its own."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
         self.pg = session.get_bind().dialect.name == "postgresql"
         self.temps: list[str] = []
         self.cache: dict[str, Any] = {}
+
+    def quot(self, dividend: str, divisor: str | int) -> str:
+        """Integer division, truncated, as SQLite and PostgreSQL divide two integers (Spark's
+        ``/`` always gives a double; its ``DIV`` truncates).
+
+        >>> Sql.quot(Sql.__new__(Sql), "t", 86400)
+        '(t) / (86400)'
+        """
+        return f"({dividend}) {'DIV' if self.spark else '/'} ({divisor})"
+
+    @property
+    def string(self) -> str:
+        """The text type's name in a cast (Spark has no ``TEXT``)."""
+        return "STRING" if self.spark else "TEXT"
 
     def tune(self, *, spill: bool = False) -> None:
         """SQLite: a 256 MB page cache, and temporary tables and sorts in memory, or in a
