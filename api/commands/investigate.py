@@ -7,8 +7,10 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -21,7 +23,11 @@ from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.investigate.params import LeadKind, LeadStatus
 from rxtrace.trace.resolve import resolve_case
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from rxtrace.trace.investigate.params import Lead
+    from rxtrace.trace.investigate.workflow import StoredLead
+
+__all__ = ["print_leads", "register"]
 
 
 class GraphFormat(StrEnum):
@@ -68,6 +74,19 @@ def leads(
             persons=persons.in_leads(found if limit == 0 else found[:limit]),
             revealed=reveal,
         )
+    print_leads(found, stored, output, reveal=reveal, limit=limit, case=case)
+
+
+def print_leads(
+    found: Sequence[Lead],
+    stored: Sequence[StoredLead],
+    output: Format,
+    *,
+    reveal: bool,
+    limit: int,
+    case: str | None,
+) -> None:
+    """The leads as `rxtrace leads` prints them (``stored``: their numbers and statuses)."""
     numbers = {(s.lead.kind, s.lead.id): (s.lead_id, s.status) for s in stored}
     shown = found if limit == 0 else found[:limit]
     if output is Format.json:

@@ -28,6 +28,7 @@ from rxtrace.api.output import Format, err
 from rxtrace.geo.layers import Layer
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest.contract import TABLES
+from rxtrace.trace.investigate.params import LeadKind
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -139,6 +140,44 @@ def resolve(
     with _tables(ctx, paths, table, master, "rxtrace resolve") as (session, tables):
         resolution = spark_resolve(session, tables, codes=codes, case_id=case, seizure_id=seizure)
     print_resolution(resolution, output, reveal=reveal, top=top)
+
+
+@spark.command("leads")
+def leads(
+    ctx: typer.Context,
+    paths: list[Path] = PathsArgument,
+    kind: LeadKind | None = typer.Option(None, "--kind", help="Only leads of this kind."),
+    case: str | None = typer.Option(
+        None,
+        "--case",
+        help="Seizures of this case only, and the cards, institutions, doctors and codes behind its boxes.",
+    ),
+    master: str = MasterOption,
+    output: Format = FormatOption(),
+    limit: int = typer.Option(50, "--limit", min=0, help="Show at most this many (0: all)."),
+    save: bool = typer.Option(
+        False,
+        "--save/--no-save",
+        help="Leads found on Spark are never saved (there is no database): `--no-save` is the default.",
+    ),
+    table: str | None = TableOption,
+) -> None:
+    """Score cards, institutions, doctors and codes over all sales on Spark, by the rules of
+    `rxtrace leads`: the same answer as `rxtrace leads --no-save` on the same data (the leads'
+    basis is built from every sale in each run). Reads files only: nothing is saved or audited
+    in a database; card numbers are masked unless RXTRACE_SHOW_SENSITIVE is set."""
+    from rxtrace.api.commands.investigate import print_leads
+    from rxtrace.trace.spark.leads import spark_leads
+
+    if save:
+        raise RxtraceError(
+            "Leads found on Spark cannot be saved: there is no database; load the data and run "
+            "`rxtrace leads` to number and follow them."
+        )
+    reveal = app_context(ctx).settings.show_sensitive
+    with _tables(ctx, paths, table, master, "rxtrace leads") as (session, tables):
+        found = spark_leads(session, tables, kind=kind.value if kind else None, case_id=case)
+    print_leads(found, [], output, reveal=reveal, limit=limit, case=case)
 
 
 @spark.command("hotspots")

@@ -21,7 +21,9 @@ def rxtrace_command() -> str:
     return found
 
 
-def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], tmp_path: Path, *, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RXTRACE_")}
     environ.update({"RXTRACE_DATA_DIR": str(tmp_path / "data"), "RXTRACE_SECRET_KEY": "k" * 32, **env})
     return subprocess.run(
@@ -30,7 +32,7 @@ def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProc
         env=environ,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
 

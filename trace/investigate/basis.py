@@ -41,6 +41,7 @@ __all__ = [
     "SHAPING",
     "BasisInfo",
     "basis_info",
+    "build_basis",
     "ensure_basis",
     "is_fresh",
     "refresh_basis",
@@ -208,13 +209,7 @@ def refresh_basis(
         # transaction (temporary tables only) ends here and the write below starts afresh,
         # waiting its turn. The connection stays the session's, and its temporary tables.
         session.connection().connection.dbapi_connection.commit()  # type: ignore[union-attr]
-    writer = Sql(session)
-    for part in parts:
-        for name, rows in part.items():
-            if isinstance(rows, str):
-                writer.copy(name, rows)
-            else:
-                writer.replace(name, rows)
+    _write(Sql(session), parts)
     info = BasisInfo(
         token,
         _shaping(params),
@@ -232,6 +227,21 @@ def refresh_basis(
 
 _Part = dict[str, list[dict[str, Any]] | str]
 """Rows of basis tables by table name, or the temporary table that holds them."""
+
+
+def build_basis(sql: Sql, params: LeadParams) -> None:
+    """Build the basis on ``sql``'s connection alone and put it in place, with no token and no
+    turn: for an engine that keeps nothing between runs (Spark builds it in every job)."""
+    _write(sql, [_on(sql, side, params) for side in (_settlement_side, _window_side, _count_side)])
+
+
+def _write(writer: Sql, parts: list[_Part]) -> None:
+    for part in parts:
+        for name, rows in part.items():
+            if isinstance(rows, str):
+                writer.copy(name, rows)
+            else:
+                writer.replace(name, rows)
 
 
 def _may_share(session: Session) -> bool:
@@ -603,8 +613,9 @@ def _build_windows(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:
         f"SELECT c.med, AVG(c.units), "
         f"CASE WHEN {float(params.typical_factor)} * AVG(c.units) > {float(floor_units)} "
         f"THEN {float(params.typical_factor)} * AVG(c.units) ELSE {float(floor_units)} END "
-        f"+ COALESCE((SELECT u.upb FROM rxtrace_lead_upb u WHERE u.med = c.med), 0) "
-        f"FROM rxtrace_lead_cw c WHERE c.units > 0 GROUP BY c.med",
+        f"+ COALESCE(MAX(u.upb), 0) "
+        f"FROM rxtrace_lead_cw c LEFT JOIN rxtrace_lead_upb u ON u.med = c.med "
+        f"WHERE c.units > 0 GROUP BY c.med",
     )
     # A window of the second grid with two institutions or more takes two sales of one drug
     # to one card at two institutions within a window: either both in one bucket of the

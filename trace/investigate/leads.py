@@ -139,6 +139,9 @@ def run_rules(sql: Sql, *, kind: str | None, case_id: str | None, params: LeadPa
 def _fill_seized(sql: Sql, case_id: str | None) -> None:
     """Seized boxes (a case code stands for every box under it), one row per box and seizure."""
     case_join = "JOIN seizure z ON z.seizure_id = sc.seizure_id AND z.case_id = :case" if case_id else ""
+    # UNION drops a box reached twice as it goes; Spark walks only with UNION ALL, and the
+    # depth bound and the GROUP BY below give the same rows.
+    union = "UNION ALL" if sql.spark else "UNION"
     sql.temp(
         "rxtrace_lead_seized",
         "hi BIGINT NOT NULL, lo BIGINT NOT NULL, seizure_id TEXT, box_med TEXT",
@@ -148,7 +151,7 @@ def _fill_seized(sql: Sql, case_id: str | None) -> None:
                    CAST(sc.box_med_list_codg AS {sql.string}), 0
             FROM seized_code sc {case_join}
             WHERE sc.key_hi IS NOT NULL
-            UNION
+            {union}
             SELECT a.child_hi, a.child_lo, w.seizure_id, CAST(NULL AS {sql.string}), w.depth + 1
             FROM walk w JOIN aggregation a ON a.parent_hi = w.hi AND a.parent_lo = w.lo
             WHERE w.depth < {MAX_DEPTH}

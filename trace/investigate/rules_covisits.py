@@ -207,7 +207,9 @@ def _sitting(
     for _, (setl, med, _) in in_sittings:
         bills[setl].add(med)
     baskets = Counter(frozenset(drugs) for drugs in bills.values())
-    top = doctors.most_common(2)
+    # Ties by code: most_common() keeps the order the rows came in, which no engine fixes.
+    ranked = sorted(doctors, key=lambda dr: (-doctors[dr], dr))
+    top = [(dr, doctors[dr]) for dr in ranked[:2]]
     top_share = sum(n for _, n in top) / sum(doctors.values()) if doctors else 0.0
     tie = min(cards, key=lambda c: (-len(partners.get(c, ())), c))
     largest = max(len(cards_on[day]) for day in days)
@@ -228,7 +230,7 @@ def _sitting(
                 "largest_sitting": largest,
                 "bills": len(bills),
                 "baskets": len(baskets),
-                "doctors": [dr for dr, _ in doctors.most_common(params.evidence_limit)],
+                "doctors": ranked[: params.evidence_limit],
                 "doctor_count": len(doctors),
                 "top_doctors_share": round(top_share, 3),
                 "card": tie,

@@ -68,7 +68,8 @@ def rule_no_treatment(sql: Sql, params: LeadParams, found: Found, kinds: set[str
         drugs = Counter[str]()
         for r in own:
             drugs.update(given[r.psn, inst].keys())
-        common = [med for med, _ in drugs.most_common(params.evidence_limit)]
+        # Ties by code: most_common() keeps the order the rows came in, which no engine fixes.
+        common = sorted(drugs, key=lambda med: (-drugs[med], med))[: params.evidence_limit]
         hit = rate_hit(
             "no_treatment_at",
             "Cards billed baskets that are no treatment",
