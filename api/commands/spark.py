@@ -161,11 +161,21 @@ def leads(
         help="Leads found on Spark are never saved (there is no database): `--no-save` is the default.",
     ),
     table: str | None = TableOption,
+    basis: Path | None = typer.Option(
+        None,
+        "--basis",
+        help=(
+            "Keep the leads' basis (what every rule needs from all sales) in this folder, and "
+            "use it again while the data and the parameters are the same: a later run, of "
+            "another case say, skips the passes over every sale. On a cluster, a folder every "
+            "executor reaches at the same path."
+        ),
+    ),
 ) -> None:
     """Score cards, institutions, doctors and codes over all sales on Spark, by the rules of
     `rxtrace leads`: the same answer as `rxtrace leads --no-save` on the same data (the leads'
-    basis is built from every sale in each run). Reads files only: nothing is saved or audited
-    in a database; card numbers are masked unless RXTRACE_SHOW_SENSITIVE is set."""
+    basis is built from every sale, or kept with --basis). Reads files only: nothing is saved or
+    audited in a database; card numbers are masked unless RXTRACE_SHOW_SENSITIVE is set."""
     from rxtrace.api.commands.investigate import print_leads
     from rxtrace.trace.spark.leads import spark_leads
 
@@ -176,7 +186,17 @@ def leads(
         )
     reveal = app_context(ctx).settings.show_sensitive
     with _tables(ctx, paths, table, master, "rxtrace leads") as (session, tables):
-        found = spark_leads(session, tables, kind=kind.value if kind else None, case_id=case)
+        found = spark_leads(
+            session,
+            tables,
+            kind=kind.value if kind else None,
+            case_id=case,
+            basis=basis,
+            on_build=lambda: err.print(
+                "Building the leads' basis from every sale"
+                + (f" (kept in {escape(str(basis))})" if basis else " (keep it with --basis DIR)")
+            ),
+        )
     print_leads(found, [], output, reveal=reveal, limit=limit, case=case)
 
 

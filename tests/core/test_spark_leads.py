@@ -85,6 +85,40 @@ def test_every_rule_gives_the_same_leads_on_spark(
         spark_leads(spark, tables, kind="person")
 
 
+def test_a_kept_basis_is_used_while_the_data_is_the_same(
+    session: Session, spark: Any, tmp_path: Path, protector: Protector
+) -> None:
+    from rxtrace.trace.spark import find_tables
+    from rxtrace.trace.spark.leads import BASIS_TABLES, spark_leads
+
+    truth = plant_world(tmp_path / "world", strength=1.0, persons=300)
+    load_paths([Path(p) for p in truth.files[:3]], session=session, protector=protector)
+    session.commit()
+    export_parquet(tmp_path / "before", session=session)
+    load_paths([Path(p) for p in truth.files + truth.seizure_files], session=session, protector=protector)
+    session.commit()
+    export_parquet(tmp_path / "after", session=session)
+    embedded = written(find_leads(session=session))
+    builds: list[str] = []
+    kept = tmp_path / "basis"
+
+    def leads(folder: str) -> str:
+        found = spark_leads(
+            spark, find_tables([tmp_path / folder]), basis=kept, on_build=lambda: builds.append(folder)
+        )
+        return written(found)
+
+    assert leads("after") == embedded and builds == ["after"]
+    assert {p.name for p in kept.iterdir()} >= {"basis.json", *BASIS_TABLES}
+    assert leads("after") == embedded and builds == ["after"]  # read back, not built
+    # Other data (fewer sales): built again, and the answer is that data's.
+    before = leads("before")
+    assert builds == ["after", "before"] and before != embedded
+    # A description cut short is no basis: built again.
+    (kept / "basis.json").write_text("{")
+    assert leads("before") == before and builds == ["after", "before", "before"]
+
+
 def test_the_command_prints_what_leads_prints(tmp_path: Path) -> None:
     """From the contract's own files, converted on Spark with the same key as the load."""
     truth = plant_world(tmp_path / "world", strength=1.0, persons=300)
@@ -93,9 +127,11 @@ def test_the_command_prints_what_leads_prints(tmp_path: Path) -> None:
     asked = ["--kind", "institution", "--format", "json", "--limit", "0"]
     embedded = run(["leads", "--no-save", *asked], tmp_path)
     assert embedded.returncode == 0, embedded.stderr
-    on_spark = run(["spark", "leads", *files, *asked], tmp_path, timeout=600)
+    basis = ["--basis", str(tmp_path / "basis")]
+    on_spark = run(["spark", "leads", *files, *asked, *basis], tmp_path, timeout=600)
     assert on_spark.returncode == 0, on_spark.stderr
     assert on_spark.stdout == embedded.stdout
+    assert "Building the leads' basis" in on_spark.stderr and (tmp_path / "basis" / "basis.json").exists()
     assert json.loads(on_spark.stdout)["leads"]
     saved = run(["spark", "leads", *files, "--save"], tmp_path, timeout=600)
     assert saved.returncode != 0 and "cannot be saved" in saved.stderr

@@ -41,6 +41,7 @@ __all__ = [
     "SHAPING",
     "BasisInfo",
     "basis_info",
+    "basis_shape",
     "build_basis",
     "ensure_basis",
     "is_fresh",
@@ -99,6 +100,12 @@ class BasisInfo:
 
 def _shaping(params: LeadParams) -> dict[str, Any]:
     return {name: getattr(params, name) for name in SHAPING}
+
+
+def basis_shape(params: LeadParams) -> dict[str, Any]:
+    """What a basis built for ``params`` by this version of the build is bound to, besides the
+    data: a kept basis (a database's, or a folder of Parquet) is used only when it matches."""
+    return {"params": _shaping(params), "version": _VERSION}
 
 
 def _token(session: Session) -> str:

@@ -11,16 +11,20 @@ the sales themselves.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, Numeric
 
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest.export import EXPORTED
-from rxtrace.trace.investigate.basis import build_basis
+from rxtrace.trace.investigate.basis import basis_shape, build_basis
 from rxtrace.trace.investigate.leads import check_question, run_rules
 from rxtrace.trace.investigate.params import Lead, LeadParams
 from rxtrace.trace.investigate.sql import Sql
@@ -31,7 +35,7 @@ from rxtrace.trace.store import models
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["SparkSql", "spark_leads"]
+__all__ = ["BASIS_TABLES", "SparkSql", "spark_leads"]
 
 # A column's type as the rules' DDL writes it, in Spark's words.
 _TYPES = {"TEXT": "string", "BIGINT": "bigint", "INTEGER": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean"}
@@ -181,6 +185,14 @@ class SparkSql(Sql):
     def _query(self, sql: str, params: Mapping[str, Any] | None) -> DataFrame:
         return self.spark_session.sql(sql, args=dict(params)) if params else self.spark_session.sql(sql)
 
+    def frame(self, name: str) -> DataFrame:
+        """The frame behind a view this object made."""
+        return self._frames[name]
+
+    def put(self, name: str, frame: DataFrame) -> None:
+        """Make ``frame`` view ``name`` (a basis table read back, say)."""
+        self._put(name, frame)
+
     def _put(self, name: str, frame: DataFrame) -> None:
         """Keep ``frame`` as view ``name``, cached when first computed. A view holds the plan
         of the frames it was made from, not their names, so a later view of the same name
@@ -203,6 +215,10 @@ class SparkSql(Sql):
             frame.unpersist()
 
 
+BASIS_TABLES = tuple(name for name in models.Base.metadata.tables if name.startswith("lead_basis_"))
+_META = "basis.json"
+
+
 def spark_leads(
     spark: SparkSession,
     tables: Tables,
@@ -210,8 +226,15 @@ def spark_leads(
     kind: str | None = None,
     case_id: str | None = None,
     params: LeadParams | None = None,
+    basis: Path | None = None,
+    on_build: Callable[[], None] | None = None,
 ) -> list[Lead]:
-    """What ``rxtrace leads --no-save`` finds on the same data, computed over ``tables``."""
+    """What ``rxtrace leads --no-save`` finds on the same data, computed over ``tables``.
+
+    The leads' basis is built from every sale first, or, with ``basis`` (a folder every
+    executor reaches at the same path), read from there when it was written for the same
+    data and parameters, and written there when built. ``on_build`` is called just before a
+    build, for the caller to say so."""
     tables.require("dispensing")
     params = params or LeadParams()
     lookups = SparkLookups(spark, tables)
@@ -225,9 +248,63 @@ def spark_leads(
                 frame = spark.createDataFrame([], _spelled(_model_schema(stored)))
             sql.register(stored, frame)
         check_question(sql, kind, case_id)
-        build_basis(sql, params)
+        _basis(sql, params, basis, on_build)
         return run_rules(sql, kind=kind, case_id=case_id, params=params)
     finally:
         sql.close()
         for stored in EXPORTED.values():
             spark.catalog.dropTempView(stored)
+
+
+def _fingerprint(sql: SparkSql) -> list[Any]:
+    """The data a basis describes: every sale's row digest and id, the institutions' kinds and
+    the catalog's drugs and box sizes, each folded into one hash (one pass over two columns of
+    the sales), with the row counts. A rewritten export of other data has other digests."""
+    folds = {
+        "dispensing": "id, row_digest",
+        "institution": "fixmedins_code, kind",
+        "catalog_product": "product_id, med_list_codg, units_per_box",
+    }
+    return [
+        list(sql.rows(f"SELECT COUNT(*), bit_xor(xxhash64({columns})) FROM {table}")[0])
+        for table, columns in folds.items()
+    ]
+
+
+def _basis(
+    sql: SparkSql, params: LeadParams, folder: Path | None, on_build: Callable[[], None] | None
+) -> None:
+    if folder is None:
+        if on_build is not None:
+            on_build()
+        build_basis(sql, params)
+        return
+    wanted = {"data": _fingerprint(sql), **basis_shape(params)}
+    meta = folder / _META
+    try:
+        kept = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        kept = None
+    if isinstance(kept, dict) and all(kept.get(k) == v for k, v in wanted.items()):
+        for table in BASIS_TABLES:
+            reader = sql.spark_session.read.schema(_spelled(_model_schema(table)))
+            sql.put(table, reader.parquet(str(folder / table)))
+        return
+    if on_build is not None:
+        on_build()
+    started = time.perf_counter()
+    build_basis(sql, params)
+    # The description goes first and comes back last: a build cut short leaves no basis that
+    # looks whole.
+    folder.mkdir(parents=True, exist_ok=True)
+    meta.unlink(missing_ok=True)
+    for table in BASIS_TABLES:
+        sql.frame(table).write.mode("overwrite").parquet(str(folder / table))
+    written = {
+        **wanted,
+        "built_at": datetime.now().replace(microsecond=0).isoformat(),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    partial = folder / f".{_META}.partial"
+    partial.write_text(json.dumps(written, sort_keys=True) + "\n")
+    partial.replace(meta)
