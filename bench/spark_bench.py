@@ -11,9 +11,9 @@ is stored in SQLite, exported with ``rxtrace export --parquet`` (timed), and eac
   Spark query a competent engineer writes (the seized codes joined to the insurance sales,
   counted) on the same Parquet;
 * leads: every rule, on Spark (``spark_leads``: the leads' basis built from every sale in the
-  run, and read back from a kept basis, ``--basis``) and embedded (the basis built, then ``find_leads``; and ``find_leads`` alone on the
-  kept basis), their leads compared by digest, beside the raw duplicate-settlement aggregation
-  on each engine.
+  run, and read back from a kept basis, ``--basis``) and embedded (the basis built, then
+  ``find_leads``; and ``find_leads`` alone on the kept basis), their leads compared by digest,
+  beside the raw duplicate-settlement aggregation on each engine.
 
 Spark's start (the JVM, the session) is timed apart: it is paid once per command, not per job.
 Several sizes (``--rows 2000000,5000000``) give the scaling, one line per size at the end.
@@ -159,7 +159,8 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                     f"the raw aggregation; {len(on_spark_leads):,} leads; the same leads as embedded: {same}"
                 )
                 print(
-                    f"spark leads --basis, kept: {kept_s:.2f} s, {kept_s / raw_dup_s:.2f}x the raw aggregation"
+                    f"spark leads --basis, kept: {kept_s:.2f} s, "
+                    f"{kept_s / raw_dup_s:.2f}x the raw aggregation"
                 )
                 print(
                     f"embedded (SQLite): raw duplicates {embedded['raw_dup_s']:.2f} s; basis + leads "
