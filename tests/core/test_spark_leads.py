@@ -135,3 +135,14 @@ def test_the_command_prints_what_leads_prints(tmp_path: Path) -> None:
     assert json.loads(on_spark.stdout)["leads"]
     saved = run(["spark", "leads", *files, "--save"], tmp_path, timeout=600)
     assert saved.returncode != 0 and "cannot be saved" in saved.stderr
+
+
+def test_a_division_not_spelled_by_sql_quot_is_refused(spark: Any) -> None:
+    """Spark divides two integers into a double: a product number or a bucket computed with a
+    bare / would silently match nothing, so the seam refuses it."""
+    from rxtrace.trace.spark import SparkSql
+
+    sql = SparkSql(spark)
+    assert sql.rows(f"SELECT {sql.quot('7', 2)} AS q, '1/2' AS text")[0] == (3, "1/2")
+    with pytest.raises(RxtraceError, match=r"Sql\.quot"):
+        sql.rows("SELECT 7 / 2")

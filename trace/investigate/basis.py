@@ -466,7 +466,7 @@ def candidate_codes_sql(sql: Sql) -> str:
         # tenth faster than joining the groups afterwards.
         return f"""
             SELECT d.key_hi, d.key_lo FROM dispensing d
-            LEFT JOIN rxtrace_lead_prod p ON p.product = d.key_hi / 1000
+            LEFT JOIN rxtrace_lead_prod p ON p.product = {sql.quot("d.key_hi", 1000)}
             WHERE {INS} GROUP BY d.key_hi, d.key_lo
             HAVING COUNT(*) >= 2
                 OR (MIN(d.trdn_flag) = 0 AND SUM(d.sel_retn_cnt) >= 2)

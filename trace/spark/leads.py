@@ -40,6 +40,7 @@ __all__ = ["BASIS_TABLES", "SparkSql", "spark_leads"]
 # A column's type as the rules' DDL writes it, in Spark's words.
 _TYPES = {"TEXT": "string", "BIGINT": "bigint", "INTEGER": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean"}
 _COLUMN = re.compile(r"^\s*(\w+)\s+(\w+)")
+_LITERAL = re.compile(r"'[^']*'")
 
 
 def _ddl_schema(columns: str) -> list[tuple[str, str]]:
@@ -183,6 +184,10 @@ class SparkSql(Sql):
             self._drop(name)
 
     def _query(self, sql: str, params: Mapping[str, Any] | None) -> DataFrame:
+        if "/" in _LITERAL.sub("''", sql):
+            # Spark's / of two integers is a double: a bucket or a product number computed so
+            # silently matches nothing (a clone's candidate codes were lost this way).
+            raise RxtraceError(f"Internal error: a division in the rules' SQL not spelled by Sql.quot: {sql}")
         return self.spark_session.sql(sql, args=dict(params)) if params else self.spark_session.sql(sql)
 
     def frame(self, name: str) -> DataFrame:
