@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from rxtrace.trace.investigate.params import Lead
     from rxtrace.trace.investigate.workflow import StoredLead
 
-__all__ = ["print_leads", "register"]
+__all__ = ["LeadCaseOption", "LeadKindOption", "LeadLimitOption", "print_leads", "register"]
 
 
 class GraphFormat(StrEnum):
@@ -44,16 +44,22 @@ class TimelineFormat(StrEnum):
     png = "png"
 
 
+# The options `rxtrace leads` shares with `rxtrace spark leads`.
+LeadKindOption = typer.Option(None, "--kind", help="Only leads of this kind.")
+LeadCaseOption = typer.Option(
+    None,
+    "--case",
+    help="Seizures of this case only, and the cards, institutions, doctors and codes behind its boxes.",
+)
+LeadLimitOption = typer.Option(50, "--limit", min=0, help="Show at most this many (0: all).")
+
+
 def leads(
     ctx: typer.Context,
-    kind: LeadKind | None = typer.Option(None, "--kind", help="Only leads of this kind."),
-    case: str | None = typer.Option(
-        None,
-        "--case",
-        help="Seizures of this case only, and the cards, institutions, doctors and codes behind its boxes.",
-    ),
+    kind: LeadKind | None = LeadKindOption,
+    case: str | None = LeadCaseOption,
     output: Format = FormatOption(),
-    limit: int = typer.Option(50, "--limit", min=0, help="Show at most this many (0: all)."),
+    limit: int = LeadLimitOption,
     save: bool = typer.Option(
         True, "--save/--no-save", help="Raise the leads found (new ones get a number and status)."
     ),

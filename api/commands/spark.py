@@ -23,6 +23,7 @@ from rxtrace.api.commands.geo import (
     SeedOption,
     print_hotspots,
 )
+from rxtrace.api.commands.investigate import LeadCaseOption, LeadKindOption, LeadLimitOption, print_leads
 from rxtrace.api.commands.resolve import print_resolution
 from rxtrace.api.output import Format, err
 from rxtrace.geo.layers import Layer
@@ -146,15 +147,11 @@ def resolve(
 def leads(
     ctx: typer.Context,
     paths: list[Path] = PathsArgument,
-    kind: LeadKind | None = typer.Option(None, "--kind", help="Only leads of this kind."),
-    case: str | None = typer.Option(
-        None,
-        "--case",
-        help="Seizures of this case only, and the cards, institutions, doctors and codes behind its boxes.",
-    ),
+    kind: LeadKind | None = LeadKindOption,
+    case: str | None = LeadCaseOption,
     master: str = MasterOption,
     output: Format = FormatOption(),
-    limit: int = typer.Option(50, "--limit", min=0, help="Show at most this many (0: all)."),
+    limit: int = LeadLimitOption,
     save: bool = typer.Option(
         False,
         "--save/--no-save",
@@ -176,7 +173,6 @@ def leads(
     `rxtrace leads`: the same answer as `rxtrace leads --no-save` on the same data (the leads'
     basis is built from every sale, or kept with --basis). Reads files only: nothing is saved or
     audited in a database; card numbers are masked unless RXTRACE_SHOW_SENSITIVE is set."""
-    from rxtrace.api.commands.investigate import print_leads
     from rxtrace.trace.spark.leads import spark_leads
 
     if save:

@@ -313,6 +313,18 @@ def _arrow_schema(table: str) -> Any:
     return pa.schema([*side, *(pa.field(c.name, _arrow_type(c)) for c in columns)])
 
 
+def stored_schema(stored: str) -> Any:
+    """A stored table's columns (``dispensing``, ``lead_basis_card``, ...) as Spark reads them
+    from the Parquet ``rxtrace export`` writes."""
+    import pyarrow as pa
+
+    from rxtrace.trace.ingest.export import _arrow_type
+    from rxtrace.trace.store import models
+
+    columns = models.Base.metadata.tables[stored].columns
+    return _spark_schema(pa.schema([pa.field(c.name, _arrow_type(c)) for c in columns]))
+
+
 def _spark_schema(arrow: Any) -> Any:
     """The Arrow schema as Spark reads the same types from Parquet (times without a zone)."""
     import pyarrow as pa

@@ -20,14 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, Numeric
-
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest.export import EXPORTED
 from rxtrace.trace.investigate.basis import basis_shape, build_basis
 from rxtrace.trace.investigate.leads import check_question, run_rules
 from rxtrace.trace.investigate.params import Lead, LeadParams
 from rxtrace.trace.investigate.sql import Sql
+from rxtrace.trace.spark.contract import stored_schema
 from rxtrace.trace.spark.resolve import SparkLookups
 from rxtrace.trace.spark.tables import Tables
 from rxtrace.trace.store import models
@@ -55,25 +54,6 @@ def _ddl_schema(columns: str) -> list[tuple[str, str]]:
         if match is None or match.group(2).upper() not in _TYPES:
             raise RxtraceError(f"Failed to parse '{part.strip()}' as a column: expected NAME TYPE.")
         schema.append((match.group(1), _TYPES[match.group(2).upper()]))
-    return schema
-
-
-def _model_schema(table: str) -> list[tuple[str, str]]:
-    """(name, Spark type) of each column of a stored table, in its order."""
-    schema = []
-    for column in models.Base.metadata.tables[table].columns:
-        kind = column.type
-        if isinstance(kind, BigInteger | Integer):
-            spark_type = "bigint"
-        elif isinstance(kind, Float | Numeric):
-            spark_type = "double"
-        elif isinstance(kind, Boolean):
-            spark_type = "boolean"
-        elif isinstance(kind, DateTime):
-            spark_type = "timestamp_ntz"
-        else:
-            spark_type = "string"
-        schema.append((column.name, spark_type))
     return schema
 
 
@@ -152,16 +132,16 @@ class SparkSql(Sql):
         self._put(name, self._frames[name].unionByName(added))
 
     def copy(self, table: str, temporary: str) -> None:
-        names = [c for c, _ in _model_schema(table)]
+        names = [c.name for c in models.Base.metadata.tables[table].columns]
         frame = self._frames.pop(temporary)
         self.temps = [t for t in self.temps if t != temporary]
         self.spark_session.catalog.dropTempView(temporary)
         self._put(table, frame.toDF(*names))
 
     def replace(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        schema = _model_schema(table)
-        values = [tuple(row.get(c) for c, _ in schema) for row in rows]
-        self._put(table, self.spark_session.createDataFrame(values, _spelled(schema)))
+        schema = stored_schema(table)
+        values = [tuple(row.get(c) for c in schema.names) for row in rows]
+        self._put(table, self.spark_session.createDataFrame(values, schema))
 
     def analyze(self, name: str, *, temporary: bool = True) -> None:
         """Spark keeps no statistics the rules would need refreshed."""
@@ -250,7 +230,7 @@ def spark_leads(
                 frame = lookups.frame(contract_name)
             else:
                 # A table not given is an empty one: no seizures, no cartons, no catalog.
-                frame = spark.createDataFrame([], _spelled(_model_schema(stored)))
+                frame = spark.createDataFrame([], stored_schema(stored))
             sql.register(stored, frame)
         check_question(sql, kind, case_id)
         _basis(sql, params, basis, on_build)
@@ -292,7 +272,7 @@ def _basis(
         kept = None
     if isinstance(kept, dict) and all(kept.get(k) == v for k, v in wanted.items()):
         for table in BASIS_TABLES:
-            reader = sql.spark_session.read.schema(_spelled(_model_schema(table)))
+            reader = sql.spark_session.read.schema(stored_schema(table))
             sql.put(table, reader.parquet(str(folder / table)))
         return
     if on_build is not None:
