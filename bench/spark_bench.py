@@ -45,6 +45,7 @@ from rxtrace.trace.investigate.params import Lead
 from rxtrace.trace.resolve.service import resolve_case
 from rxtrace.trace.spark import find_tables, spark_resolve, spark_session
 from rxtrace.trace.spark.leads import spark_leads
+from rxtrace.trace.spark.session import parse_conf
 from rxtrace.trace.store.db import make_engine, migrate
 
 
@@ -55,6 +56,9 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the short jobs (median)")
     parser.add_argument("--repeat-leads", type=int, default=1, help="runs of the leads jobs")
+    parser.add_argument(
+        "--conf", action="append", default=[], help="a Spark property KEY=VALUE, as rxtrace spark takes it"
+    )
     args = parser.parse_args()
     jobs = set(args.jobs.split(","))
     print(
@@ -110,9 +114,10 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                 embedded["leads"] = leads
                 session.rollback()
         started = time.perf_counter()
-        with spark_session(args.master, app_name="rxtrace bench") as spark:
+        with spark_session(args.master, app_name="rxtrace bench", conf=parse_conf(args.conf)) as spark:
             start_s = time.perf_counter() - started
-            print(f"spark session start ({args.master}): {start_s:.1f} s", flush=True)
+            memory = spark.sparkContext.getConf().get("spark.driver.memory")
+            print(f"spark session start ({args.master}, driver memory {memory}): {start_s:.1f} s", flush=True)
             dispensing = spark.read.parquet(str(folder / "pq" / "dispensing"))
             if "resolve" in jobs:
 

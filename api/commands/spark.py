@@ -64,6 +64,16 @@ PathsArgument = typer.Argument(
         "same place."
     ),
 )
+ConfOption = typer.Option(
+    [],
+    "--conf",
+    help=(
+        "A Spark property, KEY=VALUE as spark-submit takes it (repeat for several), over "
+        "rxtrace's defaults: e.g. spark.driver.memory=16g (default: half this machine's memory), "
+        "spark.sql.shuffle.partitions=4000 (default: 8 in local mode, 200 on a cluster), "
+        "spark.executor.memory=…"
+    ),
+)
 TableOption = typer.Option(
     None,
     "--table",
@@ -97,18 +107,32 @@ def _report(sources: Sources, counts: Sequence[TableCount]) -> None:
 
 @contextmanager
 def _tables(
-    ctx: typer.Context, paths: list[Path], table: str | None, master: str, app_name: str
+    ctx: typer.Context,
+    paths: list[Path],
+    table: str | None,
+    master: str,
+    app_name: str,
+    conf: list[str],
 ) -> Iterator[tuple[SparkSession, Tables]]:
     """A Spark session and the tables of ``paths``, contract files converted with the same key
     as ``rxtrace load`` (``RXTRACE_SECRET_KEY`` or ``RXTRACE_KEY_FILE``)."""
     from rxtrace.trace.spark import spark_session
     from rxtrace.trace.spark.contract import contract_tables, find_sources
+    from rxtrace.trace.spark.session import parse_conf
 
     if table is not None and table not in TABLES:
         raise RxtraceError(f"Unknown table '{table}': use one of {', '.join(TABLES)}.")
+    properties = parse_conf(conf)
     sources = find_sources(paths, table=table)
     protector = app_context(ctx).protector if sources.files else None
-    with spark_session(master, app_name=app_name) as session:
+    with spark_session(master, app_name=app_name, conf=properties) as session:
+        memory = session.sparkContext.getConf().get("spark.driver.memory", "1g")
+        partitions = session.conf.get("spark.sql.shuffle.partitions")
+        err.print(
+            f"Spark {escape(master)}: driver memory {escape(memory or '')}, "
+            f"{escape(partitions or '')} shuffle partitions",
+            highlight=False,
+        )
         if protector is not None:
             tables, counts = contract_tables(session, sources, protector)
             _report(sources, counts)
@@ -128,6 +152,7 @@ def resolve(
     case: str | None = typer.Option(None, "--case", help="Every box of every seizure of this case."),
     seizure: str | None = typer.Option(None, "--seizure", help="Every box of this seizure."),
     master: str = MasterOption,
+    conf: list[str] = ConfOption,
     output: Format = FormatOption(),
     top: int = typer.Option(10, "--top", min=1, help="How many cards, institutions and doctors to rank."),
     table: str | None = TableOption,
@@ -138,7 +163,7 @@ def resolve(
     from rxtrace.trace.spark import spark_resolve
 
     reveal = app_context(ctx).settings.show_sensitive
-    with _tables(ctx, paths, table, master, "rxtrace resolve") as (session, tables):
+    with _tables(ctx, paths, table, master, "rxtrace resolve", conf) as (session, tables):
         resolution = spark_resolve(session, tables, codes=codes, case_id=case, seizure_id=seizure)
     print_resolution(resolution, output, reveal=reveal, top=top)
 
@@ -150,6 +175,7 @@ def leads(
     kind: LeadKind | None = LeadKindOption,
     case: str | None = LeadCaseOption,
     master: str = MasterOption,
+    conf: list[str] = ConfOption,
     output: Format = FormatOption(),
     limit: int = LeadLimitOption,
     save: bool = typer.Option(
@@ -181,7 +207,7 @@ def leads(
             "`rxtrace leads` to number and follow them."
         )
     reveal = app_context(ctx).settings.show_sensitive
-    with _tables(ctx, paths, table, master, "rxtrace leads") as (session, tables):
+    with _tables(ctx, paths, table, master, "rxtrace leads", conf) as (session, tables):
         found = spark_leads(
             session,
             tables,
@@ -206,13 +232,14 @@ def hotspots(
     permutations: int | None = PermutationsOption,
     seed: int = SeedOption,
     master: str = MasterOption,
+    conf: list[str] = ConfOption,
     output: HotspotFormat = HotspotFormatOption,
     table: str | None = TableOption,
 ) -> None:
     """Hot spots of a case over all sales on Spark: the same answer as `rxtrace hotspots`."""
     from rxtrace.geo.spark import spark_hotspots
 
-    with _tables(ctx, paths, table, master, "rxtrace hotspots") as (session, tables):
+    with _tables(ctx, paths, table, master, "rxtrace hotspots", conf) as (session, tables):
         result = spark_hotspots(
             session,
             tables,

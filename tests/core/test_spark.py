@@ -112,3 +112,5 @@ def test_the_command_prints_what_resolve_prints(tmp_path: Path) -> None:
     assert on_spark.stdout == run(spots, tmp_path).stdout
     wrong = run(["spark", "resolve", str(tmp_path / "pq"), "--master", "yarn", "--case", "X"], tmp_path)
     assert wrong.returncode != 0 and "Spark master" in wrong.stderr
+    wrong = run(["spark", "resolve", str(tmp_path / "pq"), "--conf", "memory=2g", "--case", "X"], tmp_path)
+    assert wrong.returncode != 0 and "Failed to parse 'memory=2g' as a Spark property" in wrong.stderr

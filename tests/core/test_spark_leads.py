@@ -128,9 +128,12 @@ def test_the_command_prints_what_leads_prints(tmp_path: Path) -> None:
     embedded = run(["leads", "--no-save", *asked], tmp_path)
     assert embedded.returncode == 0, embedded.stderr
     basis = ["--basis", str(tmp_path / "basis")]
-    on_spark = run(["spark", "leads", *files, *asked, *basis], tmp_path, timeout=600)
+    # Three shuffle partitions, not the default eight: the answer must not depend on them.
+    conf = ["--conf", "spark.sql.shuffle.partitions=3", "--conf", "spark.driver.memory=2g"]
+    on_spark = run(["spark", "leads", *files, *asked, *basis, *conf], tmp_path, timeout=600)
     assert on_spark.returncode == 0, on_spark.stderr
     assert on_spark.stdout == embedded.stdout
+    assert "driver memory 2g, 3 shuffle partitions" in on_spark.stderr
     assert "Building the leads' basis" in on_spark.stderr and (tmp_path / "basis" / "basis.json").exists()
     assert json.loads(on_spark.stdout)["leads"]
     saved = run(["spark", "leads", *files, "--save"], tmp_path, timeout=600)
