@@ -112,13 +112,16 @@ def rows(n: int, seed: int = 1) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-def fill(engine: Engine, n: int) -> float:
+def fill(engine: Engine, n: int, *, seized: int = 2000) -> float:
+    """``n`` sales, the institutions and the catalog, and one case (BENCH) of ``seized`` boxes
+    taken from the sales: every 997th row, or evenly spread when that gives too few."""
     started = time.perf_counter()
     table = models.Dispensing.__table__
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM dispensing"))
         for batch in rows(n):
             insert_ignore(conn, table, batch)  # type: ignore[arg-type]
+    every = 997 if n // 997 >= seized else max(1, n // seized)
     with sessionmaker(engine)() as s:
         for code, name, kind in [
             (f"I{i:05d}", f"inst {i}", ("hospital", "clinic", "pharmacy")[i % 3]) for i in range(2000)
@@ -126,30 +129,34 @@ def fill(engine: Engine, n: int) -> float:
             s.add(models.Institution(fixmedins_code=code, name=name, kind=kind))
         for product, med, units in DRUGS:
             s.add(models.CatalogProduct(product_id=product, med_list_codg=med, name=med, units_per_box=units))
+        s.add(models.Seizure(seizure_id="BZ1", case_id="BENCH", seized_at=T0 + timedelta(days=400)))
+        s.commit()
+    with engine.begin() as conn:
         # By the generated row's number, in its order: ids are the engine's (PostgreSQL numbers
         # the rows of a batch that made a month's partition after the others), and without ORDER
         # BY a parallel scan there seizes other boxes than SQLite.
-        seized = s.execute(
+        taken = conn.execute(
             text(
-                "SELECT drug_trac_codg, key_hi, key_lo FROM dispensing WHERE line_no % 997 = 0 "
-                "ORDER BY line_no LIMIT 2000"
-            )
+                "SELECT drug_trac_codg, key_hi, key_lo FROM dispensing WHERE line_no % :every = 0 "
+                "ORDER BY line_no LIMIT :seized"
+            ),
+            {"every": every, "seized": seized},
         ).all()
-        s.add(models.Seizure(seizure_id="BZ1", case_id="BENCH", seized_at=T0 + timedelta(days=400)))
-        for j, (code, hi, lo) in enumerate(seized):
-            s.add(
-                models.SeizedCode(
-                    row_digest=hashlib.blake2b(f"z{j}".encode(), digest_size=16).digest(),
-                    seizure_id="BZ1",
-                    code=code,
-                    code_key=code,
-                    key_hi=hi,
-                    key_lo=lo,
-                    method="hand",
-                    code_family="national",
-                )
-            )
-        s.commit()
+        boxes = [
+            {
+                "row_digest": hashlib.blake2b(f"z{j}".encode(), digest_size=16).digest(),
+                "seizure_id": "BZ1",
+                "code": code,
+                "code_key": code,
+                "key_hi": hi,
+                "key_lo": lo,
+                "method": "hand",
+                "code_family": "national",
+            }
+            for j, (code, hi, lo) in enumerate(taken)
+        ]
+        for at in range(0, len(boxes), BATCH):
+            insert_ignore(conn, models.SeizedCode.__table__, boxes[at : at + BATCH])  # type: ignore[arg-type]
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
     return time.perf_counter() - started

@@ -1,15 +1,17 @@
 """The Spark jobs beside the embedded path and beside Spark's own raw query, on the same data.
 
     .venv/bin/python bench/spark_bench.py [--rows 2000000[,5000000...]] [--jobs resolve,leads]
-                                          [--master local[2]] [--repeat 3]
+        [--engines sqlite[,postgres]] [--seized 2000] [--master local[2]] [--repeat 3]
+        [--repeat-leads 1] [--conf spark.KEY=VALUE ...]
 
-A world of N sales (``leads_bench``'s generator: a year of trade, one case of 2,000 seized boxes)
-is stored in SQLite, exported with ``rxtrace export --parquet`` (timed), and each job run:
+A world of N sales (``leads_bench``'s generator: a year of trade, one case of ``--seized`` boxes
+taken from the sales) is stored in each embedded engine, exported from the first with
+``rxtrace export --parquet`` (timed), and each job run:
 
-* resolve: the case resolved embedded (``resolve_case`` on SQLite), on Spark (``spark_resolve``
-  over the Parquet, its answer checked byte for byte against the embedded one), and by the raw
-  Spark query a competent engineer writes (the seized codes joined to the insurance sales,
-  counted) on the same Parquet;
+* resolve: the case resolved embedded (``resolve_case`` on each engine, beside that engine's raw
+  join of the seized codes to the insurance sales), on Spark (``spark_resolve`` over the Parquet,
+  its answer checked against each embedded one by a digest of the whole JSON document), and by
+  the raw Spark query a competent engineer writes (the same join, counted) on the same Parquet;
 * leads: every rule, on Spark (``spark_leads``: the leads' basis built from every sale in the
   run, and read back from a kept basis, ``--basis``) and embedded (the basis built, then
   ``find_leads``; and ``find_leads`` alone on the kept basis), their leads compared by digest,
@@ -22,6 +24,7 @@ Several sizes (``--rows 2000000,5000000``) give the scaling, one line per size a
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import platform
 import shutil
@@ -31,11 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from leads_bench import RAW_DUPLICATES, digest, fill, timed  # the leads bench's world and timing
+from leads_bench import RAW_DUPLICATES, digest, fill, scratch_engine, timed  # the leads bench's world
 
 from rxtrace.api.documents import resolution_document
 from rxtrace.api.output import json_chunks
@@ -46,13 +49,20 @@ from rxtrace.trace.resolve.service import resolve_case
 from rxtrace.trace.spark import find_tables, spark_resolve, spark_session
 from rxtrace.trace.spark.leads import spark_leads
 from rxtrace.trace.spark.session import parse_conf
-from rxtrace.trace.store.db import make_engine, migrate
+
+RAW_JOIN = (
+    "SELECT COUNT(*) FROM seized_code z JOIN dispensing d "
+    "ON d.key_hi = z.key_hi AND d.key_lo = z.key_lo WHERE d.mdtrt_setl_type = 1"
+)
+NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="2000000", help="sales rows; several comma-separated")
     parser.add_argument("--jobs", default="resolve,leads")
+    parser.add_argument("--engines", default="sqlite", help="embedded engines beside Spark: sqlite,postgres")
+    parser.add_argument("--seized", type=int, default=2000, help="boxes in the case resolved")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the short jobs (median)")
     parser.add_argument("--repeat-leads", type=int, default=1, help="runs of the leads jobs")
@@ -73,46 +83,80 @@ def main() -> None:
         print(f"| {int(n):,} | " + " | ".join(figures.values()) + " |")
 
 
+def embedded_jobs(engine: Engine, jobs: set[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Each job on one embedded engine, beside that engine's raw query."""
+    result: dict[str, Any] = {}
+    with Session(engine) as session:
+        if "resolve" in jobs:
+
+            def raw_join() -> int:
+                return int(session.execute(text(RAW_JOIN)).scalar_one())
+
+            raw_join()
+            result["raw_join_s"], _ = timed(raw_join, args.repeat)
+            result["resolve_s"], resolution = timed(
+                lambda: resolve_case("BENCH", session=session), args.repeat
+            )
+            result["resolve"] = written(resolution)
+            del resolution
+        if "leads" in jobs:
+
+            def raw_duplicates() -> int:
+                return len(session.execute(text(RAW_DUPLICATES)).all())
+
+            result["raw_dup_s"], _ = timed(raw_duplicates, args.repeat)
+
+            def cold() -> list[Lead]:
+                refresh_basis(session=session)
+                return find_leads(session=session)
+
+            result["cold_s"], leads = timed(cold, args.repeat_leads)
+            result["warm_s"], _ = timed(lambda: find_leads(session=session), args.repeat_leads)
+            result["leads"] = digest(leads)
+            result["lead_count"] = len(leads)
+            session.rollback()
+    return result
+
+
 def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]:
     figures: dict[str, str] = {}
+    engines = args.engines.split(",")
     folder = Path(tempfile.mkdtemp(prefix="rxtrace-spark-bench-"))
     try:
-        engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
-        migrate(engine)
-        print(f"\n## {n:,} rows\nstored in {fill(engine, n):.1f} s", flush=True)
-        with Session(engine) as session:
-            started = time.perf_counter()
-            report = export_parquet(folder / "pq", session=session)
-            export_s = time.perf_counter() - started
-        size = sum(p.stat().st_size for p in (folder / "pq").rglob("*.parquet"))
-        print(
-            f"export --parquet: {sum(report.rows.values()):,} rows in {export_s:.1f} s "
-            f"({sum(report.rows.values()) / export_s:,.0f} rows/s), {size / 2**20:.0f} MB",
-            flush=True,
-        )
-        figures["Parquet MB"] = f"{size / 2**20:.0f}"
+        embedded: dict[str, dict[str, Any]] = {}
+        for name in engines:
+            with scratch_engine(name, "rxtrace-spark-bench") as engine:
+                stored_s = fill(engine, n, seized=args.seized)
+                print(f"\n## {n:,} rows, {NAMES[name]}\nstored in {stored_s:.1f} s", flush=True)
+                if name == engines[0]:
+                    with Session(engine) as session:
+                        started = time.perf_counter()
+                        report = export_parquet(folder / "pq", session=session)
+                        export_s = time.perf_counter() - started
+                    size = sum(p.stat().st_size for p in (folder / "pq").rglob("*.parquet"))
+                    print(
+                        f"export --parquet from {NAMES[name]}: {sum(report.rows.values()):,} rows in "
+                        f"{export_s:.1f} s ({sum(report.rows.values()) / export_s:,.0f} rows/s), "
+                        f"{size / 2**20:.0f} MB",
+                        flush=True,
+                    )
+                    figures["Parquet MB"] = f"{size / 2**20:.0f}"
+                embedded[name] = found = embedded_jobs(engine, jobs, args)
+                if "resolve" in jobs:
+                    print(
+                        f"{NAMES[name]}: raw join {found['raw_join_s']:.2f} s; resolve --case BENCH "
+                        f"{found['resolve_s']:.2f} s ({found['resolve_s'] / found['raw_join_s']:.2f}x)",
+                        flush=True,
+                    )
+                if "leads" in jobs:
+                    print(
+                        f"{NAMES[name]}: raw duplicates {found['raw_dup_s']:.2f} s; basis + leads "
+                        f"{found['cold_s']:.2f} s ({found['cold_s'] / found['raw_dup_s']:.2f}x); "
+                        f"leads on the kept basis {found['warm_s']:.2f} s "
+                        f"({found['warm_s'] / found['raw_dup_s']:.2f}x); {found['lead_count']:,} leads",
+                        flush=True,
+                    )
         tables = find_tables([folder / "pq"])
-        embedded: dict[str, Any] = {}
-        with Session(engine) as session:
-            if "resolve" in jobs:
-                embedded["resolve_s"], embedded["resolve"] = timed(
-                    lambda: resolve_case("BENCH", session=session), args.repeat
-                )
-            if "leads" in jobs:
-
-                def raw_sqlite() -> int:
-                    return len(session.execute(text(RAW_DUPLICATES)).all())
-
-                embedded["raw_dup_s"], _ = timed(raw_sqlite, args.repeat)
-
-                def cold() -> list[Lead]:
-                    refresh_basis(session=session)
-                    return find_leads(session=session)
-
-                embedded["cold_s"], leads = timed(cold, args.repeat_leads)
-                embedded["warm_s"], _ = timed(lambda: find_leads(session=session), args.repeat_leads)
-                embedded["leads"] = leads
-                session.rollback()
         started = time.perf_counter()
         with spark_session(args.master, app_name="rxtrace bench", conf=parse_conf(args.conf)) as spark:
             start_s = time.perf_counter() - started
@@ -129,20 +173,26 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                 raw()  # warm: the files' footers read once, as for the job below
                 raw_s, raw_rows = timed(raw, args.repeat)
                 spark_s, on_spark = timed(lambda: spark_resolve(spark, tables, case_id="BENCH"), args.repeat)
-                same = written(on_spark) == written(embedded["resolve"])
+                answer = written(on_spark)
+                boxes = len(on_spark.boxes)
+                del on_spark
+                same = {name: answer == embedded[name]["resolve"] for name in engines}
                 print(f"raw Spark join (seized codes x sales, counted): {raw_s:.2f} s ({raw_rows:,} rows)")
                 print(
                     f"spark resolve --case BENCH: {spark_s:.2f} s, {spark_s / raw_s:.2f}x the raw join; "
-                    f"{len(on_spark.boxes):,} boxes; identical to the embedded answer: {same}"
+                    f"{boxes:,} boxes; identical to the embedded answer: {same}",
+                    flush=True,
                 )
-                print(f"embedded resolve --case BENCH (SQLite): {embedded['resolve_s']:.2f} s", flush=True)
-                figures.update(
-                    {
-                        "Spark raw join s": f"{raw_s:.2f}",
-                        "Spark resolve s": f"{spark_s:.2f} ({spark_s / raw_s:.2f}x)",
-                        "SQLite resolve s": f"{embedded['resolve_s']:.2f}",
-                    }
-                )
+                figures["seized"] = f"{boxes:,}"
+                figures["Spark raw join s"] = f"{raw_s:.2f}"
+                figures["Spark resolve s"] = f"{spark_s:.2f} ({spark_s / raw_s:.2f}x)"
+                for name in engines:
+                    found = embedded[name]
+                    figures[f"{NAMES[name]} raw join s"] = f"{found['raw_join_s']:.2f}"
+                    figures[f"{NAMES[name]} resolve s"] = (
+                        f"{found['resolve_s']:.2f} ({found['resolve_s'] / found['raw_join_s']:.2f}x)"
+                    )
+                figures["same resolution"] = str(all(same.values()))
             if "leads" in jobs:
                 dispensing.createOrReplaceTempView("dispensing")
 
@@ -155,43 +205,32 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                 kept = folder / "basis"
                 # The first run builds the basis (and writes it); the next read it back.
                 started = time.perf_counter()
-                on_spark_leads = spark_leads(spark, tables, basis=kept)
+                on_spark_leads = digest(spark_leads(spark, tables, basis=kept))
                 leads_s = time.perf_counter() - started
-                same = digest(on_spark_leads) == digest(embedded["leads"])
-                kept_s, on_kept = timed(lambda: spark_leads(spark, tables, basis=kept), args.repeat_leads)
-                same = same and digest(on_kept) == digest(embedded["leads"])
+                kept_s, on_kept = timed(
+                    lambda: digest(spark_leads(spark, tables, basis=kept)), args.repeat_leads
+                )
+                same = {name: on_spark_leads == on_kept == embedded[name]["leads"] for name in engines}
                 print(f"raw Spark duplicate aggregation: {raw_dup_s:.2f} s ({duplicates:,} codes)")
                 print(
                     f"spark leads (basis built and written, every rule): {leads_s:.2f} s, "
-                    f"{leads_s / raw_dup_s:.2f}x "
-                    f"the raw aggregation; {len(on_spark_leads):,} leads; the same leads as embedded: {same}"
+                    f"{leads_s / raw_dup_s:.2f}x the raw aggregation; the same leads as embedded: {same}"
                 )
-                print(
-                    f"spark leads --basis, kept: {kept_s:.2f} s, "
-                    f"{kept_s / raw_dup_s:.2f}x the raw aggregation"
-                )
-                print(
-                    f"embedded (SQLite): raw duplicates {embedded['raw_dup_s']:.2f} s; basis + leads "
-                    f"{embedded['cold_s']:.2f} s ({embedded['cold_s'] / embedded['raw_dup_s']:.2f}x); "
-                    f"leads on the kept basis {embedded['warm_s']:.2f} s "
-                    f"({embedded['warm_s'] / embedded['raw_dup_s']:.2f}x)",
-                    flush=True,
-                )
-                figures.update(
-                    {
-                        "Spark raw dup s": f"{raw_dup_s:.2f}",
-                        "Spark leads s": f"{leads_s:.1f} ({leads_s / raw_dup_s:.1f}x)",
-                        "Spark leads, kept basis s": f"{kept_s:.1f} ({kept_s / raw_dup_s:.1f}x)",
-                        "SQLite raw dup s": f"{embedded['raw_dup_s']:.2f}",
-                        "SQLite basis+leads s": (
-                            f"{embedded['cold_s']:.1f} ({embedded['cold_s'] / embedded['raw_dup_s']:.1f}x)"
-                        ),
-                        "SQLite leads, kept basis s": (
-                            f"{embedded['warm_s']:.2f} ({embedded['warm_s'] / embedded['raw_dup_s']:.2f}x)"
-                        ),
-                        "same leads": str(same),
-                    }
-                )
+                ratio = kept_s / raw_dup_s
+                print(f"spark leads --basis, kept: {kept_s:.2f} s, {ratio:.2f}x the raw aggregation")
+                figures["Spark raw dup s"] = f"{raw_dup_s:.2f}"
+                figures["Spark leads s"] = f"{leads_s:.1f} ({leads_s / raw_dup_s:.1f}x)"
+                figures["Spark leads, kept basis s"] = f"{kept_s:.1f} ({kept_s / raw_dup_s:.1f}x)"
+                for name in engines:
+                    found = embedded[name]
+                    figures[f"{NAMES[name]} raw dup s"] = f"{found['raw_dup_s']:.2f}"
+                    figures[f"{NAMES[name]} basis+leads s"] = (
+                        f"{found['cold_s']:.1f} ({found['cold_s'] / found['raw_dup_s']:.1f}x)"
+                    )
+                    figures[f"{NAMES[name]} leads, kept basis s"] = (
+                        f"{found['warm_s']:.2f} ({found['warm_s'] / found['raw_dup_s']:.2f}x)"
+                    )
+                figures["same leads"] = f"{all(same.values())}, {embedded[engines[0]]['lead_count']:,}"
         figures["Spark start s"] = f"{start_s:.1f}"
         print(f"load average {os.getloadavg()[0]:.2f}")
         return figures
@@ -199,8 +238,12 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def written(resolution: Any) -> bytes:
-    return b"".join(json_chunks(resolution_document(resolution, reveal=False, top=10)))
+def written(resolution: Any) -> str:
+    """A digest of the case's JSON document, streamed: a million boxes' answer is gigabytes."""
+    folded = hashlib.sha256()
+    for chunk in json_chunks(resolution_document(resolution, reveal=False, top=10)):
+        folded.update(chunk)
+    return folded.hexdigest()
 
 
 if __name__ == "__main__":

@@ -484,7 +484,7 @@ def candidate_codes_sql(sql: Sql) -> str:
             OR (d.trdn_flag = 0 AND SUM(d.sel_retn_cnt) >= 2)
             OR (d.trdn_flag <> 0 AND SUM(d.sel_retn_cnt) > (SELECT MIN(upb) FROM rxtrace_lead_upb))
             OR d.med_list_codg <>
-               (SELECT p.med FROM rxtrace_lead_prod p WHERE p.product = d.key_hi / 1000)
+               (SELECT p.med FROM rxtrace_lead_prod p WHERE p.product = {sql.quot("d.key_hi", 1000)})
     """
 
 
