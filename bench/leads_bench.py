@@ -123,10 +123,17 @@ def fill(engine: Engine, n: int, *, seized: int = 2000) -> float:
             insert_ignore(conn, table, batch)  # type: ignore[arg-type]
     every = 997 if n // 997 >= seized else max(1, n // seized)
     with sessionmaker(engine)() as s:
-        for code, name, kind in [
-            (f"I{i:05d}", f"inst {i}", ("hospital", "clinic", "pharmacy")[i % 3]) for i in range(2000)
-        ]:
-            s.add(models.Institution(fixmedins_code=code, name=name, kind=kind))
+        place = random.Random(2)  # spread over Shanghai, for the case's hot spots
+        for i in range(2000):
+            s.add(
+                models.Institution(
+                    fixmedins_code=f"I{i:05d}",
+                    name=f"inst {i}",
+                    kind=("hospital", "clinic", "pharmacy")[i % 3],
+                    lon=round(121.2 + place.random() * 0.6, 6),
+                    lat=round(30.9 + place.random() * 0.5, 6),
+                )
+            )
         for product, med, units in DRUGS:
             s.add(models.CatalogProduct(product_id=product, med_list_codg=med, name=med, units_per_box=units))
         s.add(models.Seizure(seizure_id="BZ1", case_id="BENCH", seized_at=T0 + timedelta(days=400)))

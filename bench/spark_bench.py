@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -42,6 +43,8 @@ from leads_bench import RAW_DUPLICATES, digest, fill, scratch_engine, timed  # t
 
 from rxtrace.api.documents import resolution_document
 from rxtrace.api.output import json_chunks
+from rxtrace.geo.service import hotspots
+from rxtrace.geo.spark import spark_hotspots
 from rxtrace.trace.ingest.export import export_parquet
 from rxtrace.trace.investigate import find_leads, refresh_basis
 from rxtrace.trace.investigate.params import Lead
@@ -54,13 +57,18 @@ RAW_JOIN = (
     "SELECT COUNT(*) FROM seized_code z JOIN dispensing d "
     "ON d.key_hi = z.key_hi AND d.key_lo = z.key_lo WHERE d.mdtrt_setl_type = 1"
 )
+RAW_PLACES = (
+    "SELECT d.fixmedins_code, COUNT(*) FROM seized_code z JOIN dispensing d "
+    "ON d.key_hi = z.key_hi AND d.key_lo = z.key_lo JOIN institution i "
+    "ON i.fixmedins_code = d.fixmedins_code WHERE d.mdtrt_setl_type = 1 GROUP BY d.fixmedins_code"
+)
 NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="2000000", help="sales rows; several comma-separated")
-    parser.add_argument("--jobs", default="resolve,leads")
+    parser.add_argument("--jobs", default="resolve,leads", help="resolve,hotspots,leads")
     parser.add_argument("--engines", default="sqlite", help="embedded engines beside Spark: sqlite,postgres")
     parser.add_argument("--seized", type=int, default=2000, help="boxes in the case resolved")
     parser.add_argument("--master", default="local[2]")
@@ -99,6 +107,18 @@ def embedded_jobs(engine: Engine, jobs: set[str], args: argparse.Namespace) -> d
             )
             result["resolve"] = written(resolution)
             del resolution
+        if "hotspots" in jobs:
+
+            def raw_places() -> int:
+                return len(session.execute(text(RAW_PLACES)).all())
+
+            raw_places()
+            result["raw_places_s"], _ = timed(raw_places, args.repeat)
+            result["hotspots_s"], spots = timed(
+                lambda: hotspots(session=session, case_id="BENCH", layer="institutions"), args.repeat
+            )
+            result["hotspots"] = spotted(spots)
+            result["cells"] = spots.summary()["cells"]
         if "leads" in jobs:
 
             def raw_duplicates() -> int:
@@ -148,6 +168,14 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                         f"{found['resolve_s']:.2f} s ({found['resolve_s'] / found['raw_join_s']:.2f}x)",
                         flush=True,
                     )
+                if "hotspots" in jobs:
+                    ratio = found["hotspots_s"] / found["raw_places_s"]
+                    print(
+                        f"{NAMES[name]}: raw places of the case {found['raw_places_s']:.2f} s; hotspots "
+                        f"--layer institutions {found['hotspots_s']:.2f} s ({ratio:.2f}x); "
+                        f"{found['cells']} cells",
+                        flush=True,
+                    )
                 if "leads" in jobs:
                     print(
                         f"{NAMES[name]}: raw duplicates {found['raw_dup_s']:.2f} s; basis + leads "
@@ -193,6 +221,41 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                         f"{found['resolve_s']:.2f} ({found['resolve_s'] / found['raw_join_s']:.2f}x)"
                     )
                 figures["same resolution"] = str(all(same.values()))
+            if "hotspots" in jobs:
+
+                def raw_places() -> int:
+                    d = dispensing.where("mdtrt_setl_type = 1")
+                    z = spark.read.parquet(str(folder / "pq" / "seized_codes")).where("key_hi IS NOT NULL")
+                    i = spark.read.parquet(str(folder / "pq" / "institutions")).select("fixmedins_code")
+                    return len(
+                        z.join(d, ["key_hi", "key_lo"])
+                        .join(i, "fixmedins_code")
+                        .groupBy("fixmedins_code")
+                        .count()
+                        .collect()
+                    )
+
+                raw_places()
+                raw_s, _ = timed(raw_places, args.repeat)
+                spark_s, on_spark = timed(
+                    lambda: spark_hotspots(spark, tables, case_id="BENCH", layer="institutions"), args.repeat
+                )
+                same = {name: spotted(on_spark) == embedded[name]["hotspots"] for name in engines}
+                print(f"raw Spark places of the case (joined, counted per institution): {raw_s:.2f} s")
+                print(
+                    f"spark hotspots --case BENCH --layer institutions: {spark_s:.2f} s, "
+                    f"{spark_s / raw_s:.2f}x the raw query; the same answer as embedded: {same}",
+                    flush=True,
+                )
+                figures["Spark raw places s"] = f"{raw_s:.2f}"
+                figures["Spark hotspots s"] = f"{spark_s:.2f} ({spark_s / raw_s:.2f}x)"
+                for name in engines:
+                    found = embedded[name]
+                    figures[f"{NAMES[name]} raw places s"] = f"{found['raw_places_s']:.2f}"
+                    figures[f"{NAMES[name]} hotspots s"] = (
+                        f"{found['hotspots_s']:.2f} ({found['hotspots_s'] / found['raw_places_s']:.2f}x)"
+                    )
+                figures["same hotspots"] = f"{all(same.values())}, {embedded[engines[0]]['cells']} cells"
             if "leads" in jobs:
                 dispensing.createOrReplaceTempView("dispensing")
 
@@ -236,6 +299,11 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
         return figures
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def spotted(result: Any) -> str:
+    """A digest of a hot-spot answer, as ``--format json`` prints it."""
+    return hashlib.sha256(json.dumps(result.to_geojson(), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def written(resolution: Any) -> str:
