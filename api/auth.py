@@ -164,10 +164,12 @@ def audit_read(
     """Record that ``caller`` was shown these persons' data, committed before the answer
     leaves: an answer is never given without its audit event.
 
-    An answer that changed nothing through the session (a resolution, a case) ends its
-    transaction and has its event written by the application's :class:`AuditWriter`, with
-    whatever other answers' events are waiting; one that changed something writes the event in
-    its own transaction, so the change and its event are committed together or not at all."""
+    On PostgreSQL an answer that changed nothing through the session (a resolution, a case)
+    ends its transaction and has its event written by the application's :class:`AuditWriter`,
+    with whatever other answers' events are waiting, one flush for them all; one that changed
+    something writes the event in its own transaction, so the change and its event are
+    committed together or not at all. On SQLite every answer writes its own
+    (:attr:`AppContext.audit_inline`)."""
     shown = dict(request.query_params) | (params or {})
     shown.pop("reason", None)  # kept in its own field
     entry = Entry.of(
@@ -180,7 +182,7 @@ def audit_read(
         reason=disclosure.reason if disclosure else None,
     )
     context: AppContext = request.app.state.context
-    if context.changed(session):
+    if context.audit_inline or context.changed(session):
         record(entry, session=session)
         session.commit()
     else:

@@ -9,8 +9,10 @@ scheduled time, errors. The servers measured side by side (``--servers``):
 * ``full``: the real application in one process: session check, role check, resolution, audit
   event;
 * ``full-2w``: the same as ``rxtrace serve --workers 2`` runs it (any ``full-Nw``);
-* ``full-inline``: ``full`` with every audit event written in its answer's own transaction, as
-  before the audit writer (each answer holds the chain's turn through its own commit);
+* ``full-inline``: ``full`` with every audit event written in its answer's own transaction
+  (each answer holds the chain's turn through its own commit): what ``full`` does on SQLite;
+* ``full-writer``: ``full`` with the events of answers that changed nothing handed to the audit
+  writer's thread: what ``full`` does on PostgreSQL;
 * ``no-auth-audit``: one process with the session check and the audit write replaced by
   no-ops, so the difference is what logins and the audit cost per request;
 * ``health``: ``GET /api/health``, the framework and server alone (the floor).
@@ -89,8 +91,8 @@ def serve(url: str, variant: str, port: int) -> None:
         run_server(settings, host="127.0.0.1", port=port, workers=int(variant[5:-1] or 1))
         return
     app = create_app(settings)
-    if variant == "full-inline":
-        setattr(app.state.context, "changed", lambda _session: True)  # noqa: B010
+    if variant in ("full-inline", "full-writer"):
+        setattr(app.state.context, "audit_inline", variant == "full-inline")  # noqa: B010
     if variant == "no-auth-audit":
         from datetime import datetime
 
@@ -244,7 +246,7 @@ def main() -> None:
     parser.add_argument(
         "--servers",
         default="full,full-2w,no-auth-audit,health",
-        help="full (one process), full-Nw (rxtrace serve --workers N), full-inline, no-auth-audit, health",
+        help="full, full-Nw (rxtrace serve --workers N), full-inline, full-writer, no-auth-audit, health",
     )
     parser.add_argument(
         "--pin",

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from rxtrace.api import auth
 from rxtrace.api.cli import app as cli
 from rxtrace.trace.accounts import AuditWriter, Entry, events, verify
 from rxtrace.trace.errors import RxtraceError
@@ -234,17 +235,49 @@ def test_a_failed_batch_fails_each_caller_and_the_writer_goes_on(server: Server)
         assert [e.params for e in events(session=session)] == [{"n": 2}]
 
 
-def test_no_answer_leaves_without_its_event(sqlite_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "writer"])
+def test_no_answer_leaves_without_its_event(
+    sqlite_server: Server, monkeypatch: pytest.MonkeyPatch, inline: bool
+) -> None:
+    """Whichever way the event is written, in the answer's transaction or by the writer."""
     client = sqlite_server.login("inv")
-    writer = sqlite_server.app.state.context.audit_writer
+    context = sqlite_server.app.state.context
+    monkeypatch.setattr(context, "audit_inline", inline)
 
-    def broken(entry: Entry, *, timeout: float = 60.0) -> str:
+    def broken(*_args: object, **_kwargs: object) -> str:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(writer, "append", broken)
+    monkeypatch.setattr(context.audit_writer, "append", broken)
+    monkeypatch.setattr(auth, "record", broken)
     answer = client.get(f"/api/resolve?code={sqlite_server.codes['hub']}")
     assert answer.status_code == 500 and CARD not in answer.text
     assert "disk gone" not in answer.text
+
+
+def test_reads_write_their_events_inline_on_sqlite_and_through_the_writer_on_postgresql(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a commit is no flush to disk and the hand-over to the writer's thread cost
+    more than the write; on PostgreSQL the writer shares one flush among many answers."""
+    client = server.login("inv")
+    context = server.app.state.context
+    writer = context.audit_writer
+    handed: list[Entry] = []
+    original = writer.append
+
+    def counted(entry: Entry, *, timeout: float = 60.0) -> str:
+        handed.append(entry)
+        return original(entry, timeout=timeout)
+
+    monkeypatch.setattr(writer, "append", counted)
+    for _ in range(3):
+        assert client.get(f"/api/resolve?code={server.codes['hub']}").status_code == 200
+    sqlite = context.engine.url.get_backend_name() == "sqlite"
+    assert len(handed) == (0 if sqlite else 3)
+    with context.session() as session:
+        check = verify(session=session)
+    assert check.intact and check.events == 3
+    assert _last(server)["action"] == "GET /api/resolve"
 
 
 def test_an_answer_that_changed_something_commits_its_event_with_the_change(
