@@ -32,6 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,46 +92,49 @@ def main() -> None:
         print(f"| {int(n):,} | " + " | ".join(figures.values()) + " |")
 
 
+def beside_raw(
+    session: Session, raw_sql: str, job: Callable[[], Any], repeat: int, *, job_repeat: int | None = None
+) -> tuple[float, float, Any]:
+    """The median times of the engine's raw query (after one warm run) and of the job, and
+    the job's answer."""
+
+    def raw() -> int:
+        return len(session.execute(text(raw_sql)).all())
+
+    raw()
+    raw_s, _ = timed(raw, repeat)
+    job_s, answer = timed(job, job_repeat or repeat)
+    return raw_s, job_s, answer
+
+
 def embedded_jobs(engine: Engine, jobs: set[str], args: argparse.Namespace) -> dict[str, Any]:
     """Each job on one embedded engine, beside that engine's raw query."""
     result: dict[str, Any] = {}
     with Session(engine) as session:
         if "resolve" in jobs:
-
-            def raw_join() -> int:
-                return int(session.execute(text(RAW_JOIN)).scalar_one())
-
-            raw_join()
-            result["raw_join_s"], _ = timed(raw_join, args.repeat)
-            result["resolve_s"], resolution = timed(
-                lambda: resolve_case("BENCH", session=session), args.repeat
+            result["raw_join_s"], result["resolve_s"], resolution = beside_raw(
+                session, RAW_JOIN, lambda: resolve_case("BENCH", session=session), args.repeat
             )
             result["resolve"] = written(resolution)
             del resolution
         if "hotspots" in jobs:
-
-            def raw_places() -> int:
-                return len(session.execute(text(RAW_PLACES)).all())
-
-            raw_places()
-            result["raw_places_s"], _ = timed(raw_places, args.repeat)
-            result["hotspots_s"], spots = timed(
-                lambda: hotspots(session=session, case_id="BENCH", layer="institutions"), args.repeat
+            result["raw_places_s"], result["hotspots_s"], spots = beside_raw(
+                session,
+                RAW_PLACES,
+                lambda: hotspots(session=session, case_id="BENCH", layer="institutions"),
+                args.repeat,
             )
             result["hotspots"] = spotted(spots)
             result["cells"] = spots.summary()["cells"]
         if "leads" in jobs:
 
-            def raw_duplicates() -> int:
-                return len(session.execute(text(RAW_DUPLICATES)).all())
-
-            result["raw_dup_s"], _ = timed(raw_duplicates, args.repeat)
-
             def cold() -> list[Lead]:
                 refresh_basis(session=session)
                 return find_leads(session=session)
 
-            result["cold_s"], leads = timed(cold, args.repeat_leads)
+            result["raw_dup_s"], result["cold_s"], leads = beside_raw(
+                session, RAW_DUPLICATES, cold, args.repeat, job_repeat=args.repeat_leads
+            )
             result["warm_s"], _ = timed(lambda: find_leads(session=session), args.repeat_leads)
             result["leads"] = digest(leads)
             result["lead_count"] = len(leads)
@@ -214,12 +218,7 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                 figures["seized"] = f"{boxes:,}"
                 figures["Spark raw join s"] = f"{raw_s:.2f}"
                 figures["Spark resolve s"] = f"{spark_s:.2f} ({spark_s / raw_s:.2f}x)"
-                for name in engines:
-                    found = embedded[name]
-                    figures[f"{NAMES[name]} raw join s"] = f"{found['raw_join_s']:.2f}"
-                    figures[f"{NAMES[name]} resolve s"] = (
-                        f"{found['resolve_s']:.2f} ({found['resolve_s'] / found['raw_join_s']:.2f}x)"
-                    )
+                per_engine(figures, embedded, ("raw join", "raw_join_s"), ("resolve", "resolve_s"))
                 figures["same resolution"] = str(all(same.values()))
             if "hotspots" in jobs:
 
@@ -249,12 +248,7 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                 )
                 figures["Spark raw places s"] = f"{raw_s:.2f}"
                 figures["Spark hotspots s"] = f"{spark_s:.2f} ({spark_s / raw_s:.2f}x)"
-                for name in engines:
-                    found = embedded[name]
-                    figures[f"{NAMES[name]} raw places s"] = f"{found['raw_places_s']:.2f}"
-                    figures[f"{NAMES[name]} hotspots s"] = (
-                        f"{found['hotspots_s']:.2f} ({found['hotspots_s'] / found['raw_places_s']:.2f}x)"
-                    )
+                per_engine(figures, embedded, ("raw places", "raw_places_s"), ("hotspots", "hotspots_s"))
                 figures["same hotspots"] = f"{all(same.values())}, {embedded[engines[0]]['cells']} cells"
             if "leads" in jobs:
                 dispensing.createOrReplaceTempView("dispensing")
@@ -284,21 +278,30 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                 figures["Spark raw dup s"] = f"{raw_dup_s:.2f}"
                 figures["Spark leads s"] = f"{leads_s:.1f} ({leads_s / raw_dup_s:.1f}x)"
                 figures["Spark leads, kept basis s"] = f"{kept_s:.1f} ({kept_s / raw_dup_s:.1f}x)"
-                for name in engines:
-                    found = embedded[name]
-                    figures[f"{NAMES[name]} raw dup s"] = f"{found['raw_dup_s']:.2f}"
-                    figures[f"{NAMES[name]} basis+leads s"] = (
-                        f"{found['cold_s']:.1f} ({found['cold_s'] / found['raw_dup_s']:.1f}x)"
-                    )
-                    figures[f"{NAMES[name]} leads, kept basis s"] = (
-                        f"{found['warm_s']:.2f} ({found['warm_s'] / found['raw_dup_s']:.2f}x)"
-                    )
+                per_engine(
+                    figures,
+                    embedded,
+                    ("raw dup", "raw_dup_s"),
+                    ("basis+leads", "cold_s"),
+                    ("leads, kept basis", "warm_s"),
+                )
                 figures["same leads"] = f"{all(same.values())}, {embedded[engines[0]]['lead_count']:,}"
         figures["Spark start s"] = f"{start_s:.1f}"
         print(f"load average {os.getloadavg()[0]:.2f}")
         return figures
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def per_engine(
+    figures: dict[str, str], embedded: dict[str, dict[str, Any]], raw: tuple[str, str], *jobs: tuple[str, str]
+) -> None:
+    """Each engine's raw query and its jobs as columns of the table, each job beside the raw."""
+    for name, found in embedded.items():
+        label, key = raw
+        figures[f"{NAMES[name]} {label} s"] = f"{found[key]:.2f}"
+        for job, seconds in jobs:
+            figures[f"{NAMES[name]} {job} s"] = f"{found[seconds]:.2f} ({found[seconds] / found[key]:.2f}x)"
 
 
 def spotted(result: Any) -> str:

@@ -267,7 +267,7 @@ def test_reads_write_their_events_inline_on_sqlite_and_through_the_writer_on_pos
 
     def counted(entry: Entry, *, timeout: float = 60.0) -> str:
         handed.append(entry)
-        return original(entry, timeout=timeout)
+        return str(original(entry, timeout=timeout))
 
     monkeypatch.setattr(writer, "append", counted)
     for _ in range(3):
