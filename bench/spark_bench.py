@@ -92,19 +92,20 @@ def main() -> None:
         print(f"| {int(n):,} | " + " | ".join(figures.values()) + " |")
 
 
-def beside_raw(
-    session: Session, raw_sql: str, job: Callable[[], Any], repeat: int, *, job_repeat: int | None = None
+def beside(
+    raw: Callable[[], Any], job: Callable[[], Any], repeat: int, *, job_repeat: int | None = None
 ) -> tuple[float, float, Any]:
-    """The median times of the engine's raw query (after one warm run) and of the job, and
-    the job's answer."""
-
-    def raw() -> int:
-        return len(session.execute(text(raw_sql)).all())
-
+    """The median times of an engine's raw query (after one warm run: the files' footers or
+    pages read once, as for the job) and of the job, and the job's answer."""
     raw()
     raw_s, _ = timed(raw, repeat)
     job_s, answer = timed(job, job_repeat or repeat)
     return raw_s, job_s, answer
+
+
+def counted(session: Session, raw_sql: str) -> Callable[[], int]:
+    """A raw SQL query on an embedded engine, its rows fetched and counted."""
+    return lambda: len(session.execute(text(raw_sql)).all())
 
 
 def embedded_jobs(engine: Engine, jobs: set[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -112,15 +113,14 @@ def embedded_jobs(engine: Engine, jobs: set[str], args: argparse.Namespace) -> d
     result: dict[str, Any] = {}
     with Session(engine) as session:
         if "resolve" in jobs:
-            result["raw_join_s"], result["resolve_s"], resolution = beside_raw(
-                session, RAW_JOIN, lambda: resolve_case("BENCH", session=session), args.repeat
+            result["raw_join_s"], result["resolve_s"], resolution = beside(
+                counted(session, RAW_JOIN), lambda: resolve_case("BENCH", session=session), args.repeat
             )
             result["resolve"] = written(resolution)
             del resolution
         if "hotspots" in jobs:
-            result["raw_places_s"], result["hotspots_s"], spots = beside_raw(
-                session,
-                RAW_PLACES,
+            result["raw_places_s"], result["hotspots_s"], spots = beside(
+                counted(session, RAW_PLACES),
                 lambda: hotspots(session=session, case_id="BENCH", layer="institutions"),
                 args.repeat,
             )
@@ -132,8 +132,8 @@ def embedded_jobs(engine: Engine, jobs: set[str], args: argparse.Namespace) -> d
                 refresh_basis(session=session)
                 return find_leads(session=session)
 
-            result["raw_dup_s"], result["cold_s"], leads = beside_raw(
-                session, RAW_DUPLICATES, cold, args.repeat, job_repeat=args.repeat_leads
+            result["raw_dup_s"], result["cold_s"], leads = beside(
+                counted(session, RAW_DUPLICATES), cold, args.repeat, job_repeat=args.repeat_leads
             )
             result["warm_s"], _ = timed(lambda: find_leads(session=session), args.repeat_leads)
             result["leads"] = digest(leads)
@@ -196,15 +196,18 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
             print(f"spark session start ({args.master}, driver memory {memory}): {start_s:.1f} s", flush=True)
             dispensing = spark.read.parquet(str(folder / "pq" / "dispensing"))
             if "resolve" in jobs:
+                joined: list[int] = []  # the raw join's count, to print
 
                 def raw() -> int:
                     d = dispensing.where("mdtrt_setl_type = 1")
                     z = spark.read.parquet(str(folder / "pq" / "seized_codes")).where("key_hi IS NOT NULL")
-                    return int(z.join(d, ["key_hi", "key_lo"]).count())
+                    joined.append(int(z.join(d, ["key_hi", "key_lo"]).count()))
+                    return joined[-1]
 
-                raw()  # warm: the files' footers read once, as for the job below
-                raw_s, raw_rows = timed(raw, args.repeat)
-                spark_s, on_spark = timed(lambda: spark_resolve(spark, tables, case_id="BENCH"), args.repeat)
+                raw_s, spark_s, on_spark = beside(
+                    raw, lambda: spark_resolve(spark, tables, case_id="BENCH"), args.repeat
+                )
+                raw_rows = joined[-1]
                 answer = written(on_spark)
                 boxes = len(on_spark.boxes)
                 del on_spark
@@ -234,10 +237,10 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                         .collect()
                     )
 
-                raw_places()
-                raw_s, _ = timed(raw_places, args.repeat)
-                spark_s, on_spark = timed(
-                    lambda: spark_hotspots(spark, tables, case_id="BENCH", layer="institutions"), args.repeat
+                raw_s, spark_s, on_spark = beside(
+                    raw_places,
+                    lambda: spark_hotspots(spark, tables, case_id="BENCH", layer="institutions"),
+                    args.repeat,
                 )
                 same = {name: spotted(on_spark) == embedded[name]["hotspots"] for name in engines}
                 print(f"raw Spark places of the case (joined, counted per institution): {raw_s:.2f} s")
