@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -128,10 +129,44 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_per_request(port: int, pid: int, paths: list[str], token: str, count: int) -> float:
-    """Milliseconds of the server process's CPU per request, the requests sent one at a time
-    on one kept-alive connection (best of three rounds: another program on the cores can
-    only add to it, through caches and the scheduler)."""
+def _backends(url: str) -> list[int]:
+    """The PostgreSQL server processes serving ``url``'s database (none for SQLite): their CPU
+    is the request's too, on the same cores."""
+    if not url.startswith("postgresql"):
+        return []
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            return [
+                int(pid)
+                for (pid,) in conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            ]
+    finally:
+        engine.dispose()
+
+
+def _cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):  # a backend that ended
+            total += _process_cpu(pid)
+    return total
+
+
+def cpu_per_request(
+    port: int, pid: int, paths: list[str], token: str, count: int, url: str = ""
+) -> tuple[float, float]:
+    """Milliseconds of the server process's CPU per request, and of the database server's
+    processes (PostgreSQL's backends; 0 on SQLite, whose work is in the server's process), the
+    requests sent one at a time on one kept-alive connection (best of three rounds: another
+    program on the cores can only add to it, through caches and the scheduler)."""
     with socket.create_connection(("127.0.0.1", port)) as sock, sock.makefile("rb") as answers:
         requests = [
             f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
@@ -150,13 +185,15 @@ def cpu_per_request(port: int, pid: int, paths: list[str], token: str, count: in
 
         for i in range(min(count, 200)):  # warm
             one(i)
+        backends = _backends(url)  # after the warm-up: the pool's connections are open
         rounds = []
         for _ in range(3):
-            before = _process_cpu(pid)
+            before, db_before = _process_cpu(pid), _cpu_of(backends)
             for i in range(count):
                 one(i)
-            rounds.append((_process_cpu(pid) - before) / count)
-    return 1000 * min(rounds)
+            rounds.append(((_process_cpu(pid) - before) / count, (_cpu_of(backends) - db_before) / count))
+    server, database = min(rounds)
+    return 1000 * server, 1000 * database
 
 
 def run_rate(
@@ -294,8 +331,9 @@ def main() -> None:
                         time.sleep(0.1)
                 token = _login(port)
                 if args.cpu_requests and not variant.endswith("w"):  # a worker is not this process
-                    cpu = cpu_per_request(port, child.pid, paths, token, args.cpu_requests)
-                    print(f"{variant:<15}{'CPU per request':>22}{cpu:>8.3f} ms", flush=True)
+                    cpu, db_cpu = cpu_per_request(port, child.pid, paths, token, args.cpu_requests, url)
+                    database = f", database {db_cpu:.3f} ms" if args.engine == "postgres" else ""
+                    print(f"{variant:<15}{'CPU per request':>22}{cpu:>8.3f} ms{database}", flush=True)
                 run_rate(port, paths, token, 50, 2)  # warm: caches, connections, the first audit writes
                 for rate in rates:
                     r = run_rate(port, paths, token, rate, args.seconds)
