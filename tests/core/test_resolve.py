@@ -6,8 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.protect import Protector
@@ -282,3 +282,28 @@ def test_seized_boxes_and_their_sales_for_maps(
     assert boxes == {"Z1": {A, B}, "Z2": {A, C}}  # A in both seizures; the junk read has no box
     sales = sales_of_boxes([A, B, C], session=any_session)
     assert [s.hifp_pay_fen for s in sales[A]] == [1000, -4950] and B not in sales
+
+
+@pytest.mark.postgres
+def test_one_code_is_looked_up_on_a_kept_plan_on_postgresql(
+    pg_engine: Engine, protector: Protector, tmp_path: Path
+) -> None:
+    """Planning the sale lookup over every month partition was most of a one-code resolve on
+    PostgreSQL: with its key as scalars, the driver prepares the statement and the database
+    keeps one plan for it, where an array of keys was planned afresh at every execution."""
+    codes = [f"8339563000{i:010d}" for i in range(3000)]  # over a year of month partitions
+    sales = [sale(c, sel_retn_time=f"2025-{1 + i % 12:02d}-04 09:00:00") for i, c in enumerate(codes)]
+    with sessionmaker(pg_engine, expire_on_commit=False)() as session:
+        load_world(session, protector, tmp_path / "w", sales=sales, catalog=CATALOG)
+        session.execute(text("ANALYZE"))
+        session.commit()
+        for code in codes[:20]:  # one connection: the session does not end between them
+            assert statuses(session, code) == ["dispensed"]
+        kept = session.execute(
+            text(
+                "SELECT coalesce(sum(generic_plans), 0) FROM pg_prepared_statements "
+                "WHERE statement LIKE '%JOIN dispensing%'"
+            )
+        ).scalar_one()
+        assert kept > 0
+        assert statuses(session, *codes[:2]) == ["dispensed"] * 2  # a batch still resolves

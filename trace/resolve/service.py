@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+from psycopg.types.numeric import Int8
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -414,13 +415,22 @@ CATALOG_COLUMNS = CatalogRow._fields
 _CATALOG_SQL = f"SELECT {', '.join(CATALOG_COLUMNS)} FROM catalog_product WHERE "
 
 
+_ARRAY_KEYS = "unnest(%(his)s::bigint[], %(los)s::bigint[], %(keys)s::text[]) AS k(hi, lo, key_text)"
+_ONE_KEY = "(SELECT %(hi)s::bigint AS hi, %(lo)s::bigint AS lo, %(key)s::text AS key_text) AS k"
+
+
 class _KeyTable:
     """A batch's keys as a relation ``k(hi, lo, key_text)`` to join against.
 
     PostgreSQL takes them as three array parameters unnested in the query: the planner then
     knows the batch's exact size (a temporary table has no statistics until analysed, and
-    analysing costs more than a single-code lookup). SQLite has no arrays, so the keys go into
-    a temporary table, filled once per distinct key set.
+    analysing costs more than a single-code lookup). A single key, the server's most common
+    question, is a one-row relation of three scalar parameters instead: the planner can only
+    size an array it sees, so an unnested batch is planned afresh at every execution (0.7 ms of
+    a single-code lookup's 0.8 ms on thirteen month partitions, each planned), where a scalar
+    lookup's statement, once the driver has prepared it, runs on a plan kept for the
+    connection. SQLite has no arrays, so the keys go into a temporary table, filled once per
+    distinct key set.
     """
 
     def __init__(self, session: Session) -> None:
@@ -452,9 +462,18 @@ class _KeyTable:
         a big batch's rows cost several times more as SQLAlchemy result rows."""
         dbapi = self.session.connection().connection.driver_connection
         if self.postgres:
-            relation = "unnest(%(his)s::bigint[], %(los)s::bigint[], %(keys)s::text[]) AS k(hi, lo, key_text)"
+            relation = _ARRAY_KEYS
+            params: Mapping[str, Any] = self.params
+            if len(self.params["keys"]) == 1:
+                # Int8: psycopg types an int by its size, and each type is another statement to prepare.
+                relation = _ONE_KEY
+                params = {
+                    "hi": Int8(self.params["his"][0]),
+                    "lo": Int8(self.params["los"][0]),
+                    "key": self.params["keys"][0],
+                }
             with dbapi.cursor() as cursor:  # type: ignore[union-attr]
-                cursor.execute(select_sql.format(k=relation), self.params)
+                cursor.execute(select_sql.format(k=relation), params)
                 return list(cursor.fetchall())
         cursor = dbapi.cursor()  # type: ignore[union-attr]
         try:
