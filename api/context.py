@@ -56,8 +56,8 @@ class AppContext:
     @cached_property
     def audit_writer(self) -> AuditWriter:
         """Writes the events of answers that changed nothing, many to a commit, on a connection
-        of its own: from the requests' pool, it waited behind requests that wait for it, and
-        past the pool's timeout every one of them failed (seen at 300 requests a second)."""
+        of its own: from the requests' pool, its batch waited behind requests that wait for it,
+        and past the pool's timeout every one of them failed (seen at 300 requests a second)."""
         engine = self.engine
         if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
             return AuditWriter(self.new_session)  # another engine would be another database
@@ -68,10 +68,11 @@ class AppContext:
     @cached_property
     def audit_inline(self) -> bool:
         """Whether every answer writes its own audit event in its own transaction. On SQLite
-        it does: a commit there is no flush to disk (WAL, ``synchronous=NORMAL``), and the
-        hand-over to the writer's thread and back cost more than the write itself (p99 at 200
-        requests a second 6.3-7.5 ms through the writer, 3.8-4.8 ms inline; ``bench/RESULTS.md``).
-        On PostgreSQL each commit waits for the WAL's flush, which the writer shares."""
+        it does: a commit there is no flush to disk (WAL, ``synchronous=NORMAL``), so there is
+        nothing to share, and the writer (then a thread of its own) cost more than the write
+        (p99 at 200 requests a second 6.3-7.5 ms through it, 3.8-4.8 ms inline;
+        ``bench/RESULTS.md``). On PostgreSQL each commit waits for the WAL's flush, which the
+        writer shares among the answers waiting."""
         return self.engine.url.get_backend_name() == "sqlite"
 
     @staticmethod
