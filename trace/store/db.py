@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 from sqlalchemy import URL, Connection, Engine, Index, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.trace.errors import ParseError
@@ -73,7 +75,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # psycopg 3 is the driver rxtrace ships; SQLAlchemy's bare default is psycopg2.
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkin", _idle_from)
+    event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+# A pooled connection is pinged before use only once it has been idle this long. SQLAlchemy's
+# pre-ping sends one on every checkout: a server answer made nine round trips to PostgreSQL
+# and its audit event, each a wake-up of both processes, and the ping was two of them. A
+# connection that a restarted database dropped in the last seconds fails its request
+# instead, and SQLAlchemy then renews every connection of the pool made before the failure.
+PING_AFTER_IDLE_SECONDS = 5.0
+_IDLE_SINCE = "rxtrace.idle_since"
+
+
+def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    since = record.info.get(_IDLE_SINCE)
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+        return  # just connected, or used a moment ago
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as exc:  # the pool takes this as a dead connection and opens another
+        raise DisconnectionError(
+            f"a pooled connection idle for {time.monotonic() - since:.0f} s is gone"
+        ) from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
