@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.api.config import Settings
-from rxtrace.trace.accounts import AuditWriter
+from rxtrace.trace.accounts import AuditWriter, postgres_batches, session_batches
 from rxtrace.trace.errors import NotFoundError
 from rxtrace.trace.protect import Protector, load_or_create_key
 from rxtrace.trace.store.db import connect, make_engine, parse_database_url, session_scope
@@ -60,10 +60,16 @@ class AppContext:
         and past the pool's timeout every one of them failed (seen at 300 requests a second)."""
         engine = self.engine
         if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
-            return AuditWriter(self.new_session)  # another engine would be another database
-        own = make_engine(engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0)
+            return AuditWriter(session_batches(self.new_session))  # another engine: another database
+        url = engine.url.render_as_string(hide_password=False)
+        if engine.url.get_backend_name() == "postgresql":
+            # Its batches write their own transaction (postgres_batches): two round trips.
+            own = make_engine(url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+            self._closing.append(own)
+            return AuditWriter(postgres_batches(own))
+        own = make_engine(url, pool_size=1, max_overflow=0)
         self._closing.append(own)
-        return AuditWriter(sessionmaker(own, expire_on_commit=False))
+        return AuditWriter(session_batches(sessionmaker(own, expire_on_commit=False)))
 
     @cached_property
     def audit_inline(self) -> bool:

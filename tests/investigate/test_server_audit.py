@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from rxtrace.api import auth
 from rxtrace.api.cli import app as cli
-from rxtrace.trace.accounts import AuditWriter, Entry, events, verify
+from rxtrace.trace.accounts import AuditWriter, Entry, events, postgres_batches, session_batches, verify
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.investigate.workflow import default_user
+from rxtrace.trace.store.db import make_engine
 
 from .serverkit import Server
 
@@ -206,7 +209,7 @@ def test_the_writer_commits_waiting_events_together_in_one_chain(server: Server)
                 time.sleep(0.01)
         return context.new_session()  # type: ignore[no-any-return]
 
-    writer = AuditWriter(sessions)
+    writer = AuditWriter(session_batches(sessions))
     try:
         with ThreadPoolExecutor(40) as pool:
             digests = list(pool.map(lambda n: writer.append(_entry(n)), range(40)))
@@ -230,7 +233,7 @@ def test_a_failed_batch_fails_each_caller_and_the_writer_goes_on(server: Server)
             raise OSError("disk gone")
         return context.new_session()  # type: ignore[no-any-return]
 
-    writer = AuditWriter(sessions)
+    writer = AuditWriter(session_batches(sessions))
     try:
         with pytest.raises(OSError, match="disk gone"):
             writer.append(_entry(1))
@@ -305,3 +308,40 @@ def test_an_answer_that_changed_something_commits_its_event_with_the_change(
     )
     assert moved.status_code == 200, moved.text
     assert _last(sqlite_server)["action"] == f"POST /api/leads/{lead['lead_id']}/status"
+
+
+@pytest.mark.postgres
+def test_postgresql_batches_roll_back_a_failed_batch_and_the_chain_goes_on(pg_engine: Engine) -> None:
+    """The writer's own transaction on PostgreSQL: a batch that fails after the turn was taken
+    (in Python, or refused by the database) is rolled back, so its connection holds no turn
+    and no half-written batch, and the next batch links to the last committed event."""
+    own = make_engine(
+        pg_engine.url.render_as_string(hide_password=False),
+        pool_size=1,
+        max_overflow=0,
+        isolation_level="AUTOCOMMIT",
+    )
+    writer = AuditWriter(postgres_batches(own))
+    try:
+        first = writer.append(_entry(1))
+        with pytest.raises(AttributeError):  # no time to hash: fails between the turn and the rows
+            writer.append(dataclasses.replace(_entry(2), at=None))  # type: ignore[arg-type]
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):  # refused by the database
+            writer.append(dataclasses.replace(_entry(3), actor="x" * 100))
+        last = writer.append(_entry(4))
+        with own.connect() as conn:
+            stuck = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+                )
+            ).scalar_one()
+        assert stuck == 0
+    finally:
+        writer.close()
+        own.dispose()
+    with Session(pg_engine) as session:
+        check = verify(session=session)
+        stored = list(reversed(events(session=session)))
+    assert check.intact and check.events == 2 and check.head == last
+    assert [e.params for e in stored] == [{"n": 1}, {"n": 4}] and stored[0].hash == first

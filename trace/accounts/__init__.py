@@ -10,7 +10,9 @@ from rxtrace.trace.accounts.audit import (
     Entry,
     check_reason,
     events,
+    postgres_batches,
     record,
+    session_batches,
     verify,
 )
 from rxtrace.trace.accounts.roles import MATRIX, Permission, Role, allows, require
@@ -55,8 +57,10 @@ __all__ = [
     "events",
     "list_users",
     "open_session",
+    "postgres_batches",
     "record",
     "require",
+    "session_batches",
     "session_for",
     "set_password",
     "verify",
