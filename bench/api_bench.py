@@ -11,8 +11,8 @@ scheduled time, errors. The servers measured side by side (``--servers``):
 * ``full-2w``: the same as ``rxtrace serve --workers 2`` runs it (any ``full-Nw``);
 * ``full-inline``: ``full`` with every audit event written in its answer's own transaction
   (each answer holds the chain's turn through its own commit): what ``full`` does on SQLite;
-* ``full-writer``: ``full`` with the events of answers that changed nothing handed to the audit
-  writer's thread: what ``full`` does on PostgreSQL;
+* ``full-writer``: ``full`` with the events of answers that changed nothing written through
+  the audit writer, many to a commit: what ``full`` does on PostgreSQL;
 * ``no-auth-audit``: one process with the session check and the audit write replaced by
   no-ops, so the difference is what logins and the audit cost per request;
 * ``health``: ``GET /api/health``, the framework and server alone (the floor).

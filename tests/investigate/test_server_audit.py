@@ -268,8 +268,8 @@ def test_no_answer_leaves_without_its_event(
 def test_reads_write_their_events_inline_on_sqlite_and_through_the_writer_on_postgresql(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On SQLite a commit is no flush to disk and the hand-over to the writer's thread cost
-    more than the write; on PostgreSQL the writer shares one flush among many answers."""
+    """On SQLite a commit is no flush to disk, so there is nothing to share; on PostgreSQL the
+    writer shares one flush among the answers waiting."""
     client = server.login("inv")
     context = server.app.state.context
     writer = context.audit_writer
