@@ -61,14 +61,17 @@ class AppContext:
         engine = self.engine
         if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
             return AuditWriter(session_batches(self.new_session))  # another engine: another database
-        url = engine.url.render_as_string(hide_password=False)
-        if engine.url.get_backend_name() == "postgresql":
-            # Its batches write their own transaction (postgres_batches): two round trips.
-            own = make_engine(url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
-            self._closing.append(own)
-            return AuditWriter(postgres_batches(own))
-        own = make_engine(url, pool_size=1, max_overflow=0)
+        postgres = engine.url.get_backend_name() == "postgresql"
+        # On PostgreSQL its batches write their own transaction (postgres_batches): two round trips.
+        own = make_engine(
+            engine.url.render_as_string(hide_password=False),
+            pool_size=1,
+            max_overflow=0,
+            **({"isolation_level": "AUTOCOMMIT"} if postgres else {}),
+        )
         self._closing.append(own)
+        if postgres:
+            return AuditWriter(postgres_batches(own))
         return AuditWriter(session_batches(sessionmaker(own, expire_on_commit=False)))
 
     @cached_property

@@ -40,6 +40,7 @@ import tempfile
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "bench password 123"
@@ -108,12 +109,22 @@ def serve(url: str, variant: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
 
 
-def _codes(url: str, limit: int = 500) -> list[str]:
-    from sqlalchemy import create_engine, text
+def _query(url: str, sql: str) -> list[Any]:
+    """The first column of ``sql``'s rows on the bench's database (rxtrace's own engine)."""
+    from sqlalchemy import text
 
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.connect() as conn:
-        return [r[0] for r in conn.execute(text(f"SELECT code FROM seized_code LIMIT {limit}"))]
+    from rxtrace.trace.store.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [row[0] for row in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def _codes(url: str, limit: int = 500) -> list[str]:
+    return [str(code) for code in _query(url, f"SELECT code FROM seized_code LIMIT {limit}")]
 
 
 def _login(port: int) -> str:
@@ -134,22 +145,8 @@ def _backends(url: str) -> list[int]:
     is the request's too, on the same cores."""
     if not url.startswith("postgresql"):
         return []
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    try:
-        with engine.connect() as conn:
-            return [
-                int(pid)
-                for (pid,) in conn.execute(
-                    text(
-                        "SELECT pid FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                )
-            ]
-    finally:
-        engine.dispose()
+    sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    return [int(pid) for pid in _query(url, sql)]
 
 
 def _cpu_of(pids: list[int]) -> float:

@@ -17,7 +17,7 @@ from sqlalchemy import Boolean, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-__all__ = ["Driver"]
+__all__ = ["DialectTypes", "Driver", "dialect_types"]
 
 _Convert = Callable[[Any], Any]
 
@@ -27,7 +27,7 @@ def _same(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class _Types:
+class DialectTypes:
     """How one dialect's driver takes parameters and writes this module's column types."""
 
     qmark: bool
@@ -37,16 +37,17 @@ class _Types:
     bool_out: _Convert
 
 
-_TYPES: WeakKeyDictionary[Dialect, _Types] = WeakKeyDictionary()
+_TYPES: WeakKeyDictionary[Dialect, DialectTypes] = WeakKeyDictionary()
 
 
-def _types(dialect: Dialect) -> _Types:
+def dialect_types(dialect: Dialect) -> DialectTypes:
+    """How ``dialect``'s driver takes parameters and writes times and booleans."""
     found = _TYPES.get(dialect)
     if found is None:
         # SQLAlchemy's own processors: on SQLite a time is its text ('2026-12-04 10:00:00.000000')
         # and a boolean 0/1; PostgreSQL's driver takes and gives both natively (no processor).
         time, boolean = DateTime().dialect_impl(dialect), Boolean().dialect_impl(dialect)
-        found = _Types(
+        found = DialectTypes(
             qmark=dialect.paramstyle == "qmark",
             time_in=time.bind_processor(dialect) or _same,
             time_out=time.result_processor(dialect, None) or _same,
@@ -64,7 +65,7 @@ class Driver:
     def __init__(self, session: Session) -> None:
         connection = session.connection()
         self.dialect_name: str = connection.dialect.name
-        self.types = _types(connection.dialect)
+        self.types = dialect_types(connection.dialect)
         self._dbapi: Any = connection.connection.driver_connection
 
     @property
