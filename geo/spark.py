@@ -83,5 +83,8 @@ def spark_hotspots(
 ) -> HotspotResult:
     """What ``rxtrace hotspots`` answers for the same data, computed over ``tables``."""
     tables.require("dispensing", "seizures", "seized_codes")
-    source = SparkPoints(SparkLookups(spark, tables))
-    return hotspots_of(points_of(source, case_id), case_id=case_id, layer=layer, **options)
+    lookups = SparkLookups(spark, tables)
+    try:
+        return hotspots_of(points_of(SparkPoints(lookups), case_id), case_id=case_id, layer=layer, **options)
+    finally:
+        lookups.close()

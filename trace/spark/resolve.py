@@ -7,8 +7,9 @@ to the aggregation and the catalog). What comes back to the driver is the batch'
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rxtrace.trace.codes import key_parts
 from rxtrace.trace.errors import RxtraceError
@@ -31,15 +32,52 @@ if TYPE_CHECKING:
 
 __all__ = ["SparkLookups", "spark_resolve"]
 
+_T = TypeVar("_T")
+
 
 class SparkLookups:
-    """:class:`~rxtrace.trace.resolve.service.Lookups` over Parquet folders."""
+    """:class:`~rxtrace.trace.resolve.service.Lookups` over Parquet folders.
+
+    A case's resolution asks for its reads, then for its case codes' children, then for the
+    sales of its boxes, then for their catalog entries: four Spark jobs one after another,
+    each a second or two of scheduling in local mode whatever its size, where the raw join is
+    one. So they run side by side on threads of the driver (Spark runs the jobs of several
+    threads together): a resolution starts reading the catalog first (:meth:`start_catalog`);
+    a case's reads, which hold their keys already, start the children and the sales of those
+    keys as they are read (a batch of codes given directly starts them at its first question).
+    The later questions take their answers from those when they cover them; a case inside a
+    case, or a key the stored reads do not hold, goes on with a job of its own.
+    """
 
     def __init__(self, spark: SparkSession, tables: Tables) -> None:
         self.spark = spark
         self.tables = tables
         self._frames: dict[str, DataFrame] = {}
-        self._catalog: list[CatalogRow] | None = None
+        self._catalog: Future[list[CatalogRow]] | None = None
+        # Started ahead (_start_ahead): the keys with the boxes inside them, and their sales;
+        # then, once the first is read, the keys those sales cover with the second.
+        self._opened: Future[list[tuple[str, str | None]]] | None = None
+        self._ahead: Future[list[SaleRow]] | None = None
+        self._sales: tuple[set[str], Future[list[SaleRow]]] | None = None
+        self._threads: ThreadPoolExecutor | None = None
+
+    def _started(self, work: Callable[[], _T]) -> Future[_T]:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=3, thread_name_prefix="rxtrace-spark")
+        return self._threads.submit(work)
+
+    def close(self) -> None:
+        """Wait for the jobs started ahead (an error in one is its question's to raise)."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+
+    def start_catalog(self) -> None:
+        """Read the catalog on a thread of its own, for :meth:`products` to take later."""
+        if self._catalog is None and self.tables.has("catalog"):
+            # The catalog is the country's list of drug products (10^5 rows, not 10^11): read
+            # whole once, it spares every batch a Spark job of its own.
+            frame = self.frame("catalog").select(*CATALOG_COLUMNS)
+            self._catalog = self._started(lambda: [CatalogRow(*r) for r in frame.collect()])
 
     def frame(self, name: str) -> DataFrame:
         if name in self.tables.frames:
@@ -56,19 +94,68 @@ class SparkLookups:
         rows = [(int(k[:10]), int(k[10:]), k) if k[0] == "8" else (*key_parts(k), k) for k in keys]
         return self.spark.createDataFrame(rows, "hi long, lo long, key_text string")
 
+    def _start_ahead(self, k: DataFrame) -> None:
+        """Start a batch's first two questions about the keys ``k(hi, lo, key_text)`` side by
+        side: each key with the boxes inside it (none: not a case code), and the sales of the
+        keys and of those boxes."""
+        from pyspark.sql import functions as f
+
+        nothing = k.select("key_text", f.lit(None).cast("string").alias("child_key"))
+        if self.tables.has("aggregation"):
+            a = self.frame("aggregation")
+            b = f.broadcast(k)
+            under = b.join(a, (a.parent_hi == b.hi) & (a.parent_lo == b.lo))
+            inside = under.select(
+                a.child_hi.alias("hi"), a.child_lo.alias("lo"), a.child_key.alias("key_text")
+            )
+            # Each key once with no child (the keys asked), then each case code with each box.
+            opened = nothing.unionByName(under.select(b.key_text, a.child_key))
+            k = k.unionByName(inside)
+        else:  # no aggregation exported: no case codes to open
+            opened = nothing
+        sales = self._sales_frame(k.distinct())
+        self._opened = self._started(lambda: [(r[0], r[1]) for r in opened.collect()])
+        self._ahead = self._started(lambda: [tuple(r) for r in sales.collect()])
+
     def children(self, keys: Collection[str]) -> list[tuple[str, str]]:
-        if not keys or not self.tables.has("aggregation"):
-            return []  # no aggregation exported: no case codes to open
+        if not keys:
+            return []
+        if self._sales is None and self._opened is None:  # a batch's first question
+            self._start_ahead(self._keys(keys))
+        if self._opened is not None and self._ahead is not None:
+            opened, self._opened = self._opened.result(), None
+            covered = {key for key, _ in opened}
+            inside = {child for _, child in opened if child is not None}
+            self._sales = (covered | inside, self._ahead)
+            if covered.issuperset(keys):
+                wanted = set(keys)
+                return [(key, child) for key, child in opened if child is not None and key in wanted]
+        if not self.tables.has("aggregation"):
+            return []
+        from pyspark.sql import functions as f
+
         a = self.frame("aggregation")
-        k = self._keys(keys)
+        k = f.broadcast(self._keys(keys))
         joined = k.join(a, (a.parent_hi == k.hi) & (a.parent_lo == k.lo)).select("parent_key", "child_key")
         return [(r.parent_key, r.child_key) for r in joined.collect()]
 
     def sale_rows(self, keys: Collection[str]) -> list[SaleRow]:
         if not keys:
             return []
+        if self._sales is not None and self._sales[0].issuperset(keys):
+            wanted = set(keys)
+            return [row for row in self._sales[1].result() if row[0] in wanted]
+        return [tuple(r) for r in self._sales_frame(self._keys(keys)).collect()]
+
+    def _sales_frame(self, k: DataFrame) -> DataFrame:
+        """The insurance sales of the keys ``k(hi, lo, key_text)``, as :data:`SaleRow` columns."""
+        from pyspark.sql import functions as f
+
+        # The keys go to every task that reads sales (a case's million boxes are tens of MB):
+        # Spark cannot size a relation built from the case's reads, and would otherwise
+        # shuffle every sale to join them.
+        k = f.broadcast(k)
         d = self.frame("dispensing").where("mdtrt_setl_type = 1")
-        k = self._keys(keys)
         sales = k.join(d, (d.key_hi == k.hi) & (d.key_lo == k.lo))
         if self.tables.has("institutions"):
             i = self.frame("institutions").select("fixmedins_code", "name")
@@ -80,18 +167,16 @@ class SparkLookups:
             f"key_text, setl_id, rxno, sel_retn_time, fixmedins_code, {name}, psn_no, dr_code, "
             "med_list_codg, trdn_flag, sel_retn_cnt, hifp_pay_fen, sel_retn_type, id"
         )
-        return [tuple(r) for r in sales.selectExpr(*columns.split(", ")).collect()]
+        return sales.selectExpr(*columns.split(", "))
 
     def products(self, ids: Sequence[str], drugs: Sequence[str]) -> list[Product]:
-        if (not ids and not drugs) or not self.tables.has("catalog"):
+        self.start_catalog()
+        if (not ids and not drugs) or self._catalog is None:
             return []
-        if self._catalog is None:
-            # The catalog is the country's list of drug products (10^5 rows, not 10^11): read
-            # whole once, it spares every batch a Spark job of its own.
-            rows = self.frame("catalog").select(*CATALOG_COLUMNS).collect()
-            self._catalog = [CatalogRow(*r) for r in rows]
         wanted_ids, wanted_drugs = set(ids), set(drugs)
-        return [p for p in self._catalog if p.product_id in wanted_ids or p.med_list_codg in wanted_drugs]
+        return [
+            p for p in self._catalog.result() if p.product_id in wanted_ids or p.med_list_codg in wanted_drugs
+        ]
 
     def matching(
         self, name: str, column: str, values: Collection[str], columns: Sequence[str]
@@ -109,7 +194,15 @@ class SparkLookups:
         from pyspark.sql import functions as f
 
         z = self.frame("seizures").where(f.col("case_id") == case_id).select("seizure_id", "seized_at")
-        c = self.frame("seized_codes").select("seizure_id", "id", "code", "box_med_list_codg")
+        codes = self.frame("seized_codes")
+        # The case's boxes are keyed in the stored reads already: their questions start now.
+        keys = z.join(codes, "seizure_id").where(f.col("code_key").isNotNull())
+        self._start_ahead(
+            keys.select(
+                f.col("key_hi").alias("hi"), f.col("key_lo").alias("lo"), f.col("code_key").alias("key_text")
+            ).distinct()  # a box read twice is asked about once, as the database is
+        )
+        c = codes.select("seizure_id", "id", "code", "box_med_list_codg")
         rows = z.join(c, "seizure_id", "left").collect()
         order = sorted({(r.seized_at, r.seizure_id) for r in rows}, key=lambda t: (t[0] is not None, t))
         seizures = [sid for _, sid in order]
@@ -153,12 +246,16 @@ def spark_resolve(
         raise RxtraceError("Give exactly one of: --code CODE..., --case ID, --seizure ID.")
     tables.require("dispensing")
     lookups = SparkLookups(spark, tables)
-    if case_id is not None:
-        tables.require("seizures", "seized_codes")
-        seizures, reads = lookups.case_reads(case_id)
-        return case_resolution(case_id, seizures, reads, lookups)
-    if seizure_id is not None:
-        tables.require("seizures", "seized_codes")
-        known, case = lookups.seizure(seizure_id)
-        return seizure_resolution(seizure_id, case, known, lookups.reads([seizure_id]), lookups)
-    return codes_resolution(codes, lookups)
+    lookups.start_catalog()  # while the reads and the sales are read
+    try:
+        if case_id is not None:
+            tables.require("seizures", "seized_codes")
+            seizures, reads = lookups.case_reads(case_id)
+            return case_resolution(case_id, seizures, reads, lookups)
+        if seizure_id is not None:
+            tables.require("seizures", "seized_codes")
+            known, case = lookups.seizure(seizure_id)
+            return seizure_resolution(seizure_id, case, known, lookups.reads([seizure_id]), lookups)
+        return codes_resolution(codes, lookups)
+    finally:
+        lookups.close()
