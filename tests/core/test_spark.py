@@ -119,9 +119,9 @@ def test_the_command_prints_what_resolve_prints(tmp_path: Path) -> None:
 def test_questions_started_ahead_answer_as_the_database_does_also_past_what_they_cover(
     session: Session, spark: Any, tmp_path: Path, protector: Protector
 ) -> None:
-    """A case's reads start its children and sales questions ahead; a later question about
-    keys they do not cover (a box of another case, a key nobody sold) gets a job of its own,
-    and every answer equals the database's."""
+    """A case's reads start its children and sales questions ahead, and the case's own
+    questions are answered from them; a question about keys they do not cover (a key nobody
+    sold) gets a job of its own; every answer equals the database's."""
     from rxtrace.trace.resolve.service import DatabaseLookups, _time
     from rxtrace.trace.spark import find_tables
     from rxtrace.trace.spark.resolve import SparkLookups
@@ -130,15 +130,18 @@ def test_questions_started_ahead_answer_as_the_database_does_also_past_what_they
     load_paths(world.files, session=session, protector=protector)
     session.commit()
     export_parquet(tmp_path / "pq", session=session)
-    case_keys = set(
-        session.scalars(
+    case_keys: set[str] = {
+        key
+        for key in session.scalars(
             select(models.SeizedCode.code_key)
             .join(models.Seizure, models.Seizure.seizure_id == models.SeizedCode.seizure_id)
-            .where(models.Seizure.case_id == world.case_id, models.SeizedCode.code_key.is_not(None))
+            .where(models.Seizure.case_id == world.case_id)
         )
-    )
+        if key is not None
+    }
     parents = set(session.scalars(select(models.Aggregation.parent_key)))
     assert case_keys & parents, "the case holds a carton: its boxes come from the aggregation"
+
     def rows(found: list[Any]) -> list[tuple[Any, ...]]:
         return sorted((r[0], r[1], _time(r[3]), *r[4:]) for r in found)
 
@@ -151,9 +154,11 @@ def test_questions_started_ahead_answer_as_the_database_does_also_past_what_they
             pairs = lookups.children(keys)
             assert sorted(pairs) == sorted(database.children(keys))
             boxes = sorted(set(keys) | {child for _, child in pairs})
+            started = lookups._sales
+            assert started is not None and started[0].issuperset(boxes) == (not extra)
             assert rows(lookups.sale_rows(boxes)) == rows(database.sale_rows(boxes))
             # Past what was started ahead: the database's answer, by a job of its own.
-            more = boxes + ["83395630003642750913"]
+            more = [*boxes, "83395630003642750913"]
             assert rows(lookups.sale_rows(more)) == rows(database.sale_rows(more))
         finally:
             lookups.close()
