@@ -102,14 +102,10 @@ class SparkLookups:
 
         nothing = k.select("key_text", f.lit(None).cast("string").alias("child_key"))
         if self.tables.has("aggregation"):
-            a = self.frame("aggregation")
-            b = f.broadcast(k)
-            under = b.join(a, (a.parent_hi == b.hi) & (a.parent_lo == b.lo))
-            inside = under.select(
-                a.child_hi.alias("hi"), a.child_lo.alias("lo"), a.child_key.alias("key_text")
-            )
+            under = self._under(k)
+            inside = under.selectExpr("child_hi AS hi", "child_lo AS lo", "child_key AS key_text")
             # Each key once with no child (the keys asked), then each case code with each box.
-            opened = nothing.unionByName(under.select(b.key_text, a.child_key))
+            opened = nothing.unionByName(under.select("key_text", "child_key"))
             k = k.unionByName(inside)
         else:  # no aggregation exported: no case codes to open
             opened = nothing
@@ -132,12 +128,17 @@ class SparkLookups:
                 return [(key, child) for key, child in opened if child is not None and key in wanted]
         if not self.tables.has("aggregation"):
             return []
+        joined = self._under(self._keys(keys)).select("parent_key", "child_key")
+        return [(r.parent_key, r.child_key) for r in joined.collect()]
+
+    def _under(self, k: DataFrame) -> DataFrame:
+        """The aggregation rows whose parent is one of the keys ``k(hi, lo, key_text)``, beside
+        it. The keys are broadcast: they are a batch's, the aggregation holds every carton."""
         from pyspark.sql import functions as f
 
         a = self.frame("aggregation")
-        k = f.broadcast(self._keys(keys))
-        joined = k.join(a, (a.parent_hi == k.hi) & (a.parent_lo == k.lo)).select("parent_key", "child_key")
-        return [(r.parent_key, r.child_key) for r in joined.collect()]
+        b = f.broadcast(k)
+        return b.join(a, (a.parent_hi == b.hi) & (a.parent_lo == b.lo))
 
     def sale_rows(self, keys: Collection[str]) -> list[SaleRow]:
         if not keys:
