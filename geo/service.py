@@ -23,8 +23,7 @@ from rxtrace.geo.hotspots import HotspotResult, Incident, find_hotspots
 from rxtrace.geo.layers import LAYERS, Layer
 from rxtrace.geo.routes import FlagRules, Route, WaybillPoint, build_routes, shanghai_district
 from rxtrace.trace.errors import CaseNotFoundError, RxtraceError
-from rxtrace.trace.resolve.rules import Sale
-from rxtrace.trace.resolve.service import sales_of_boxes, seized_boxes
+from rxtrace.trace.resolve.service import DatabaseLookups, PartyRow, seized_boxes
 from rxtrace.trace.store import models
 
 __all__ = [
@@ -143,8 +142,8 @@ class PointSource(Protocol):
     def seized_boxes(self, seizure_ids: Sequence[str]) -> dict[str, set[str]]:
         """Each seizure's box keys (a case code standing for the boxes under it)."""
 
-    def sales_of_boxes(self, keys: Sequence[str]) -> dict[str, list[Sale]]:
-        """The insurance rows of each box."""
+    def party_rows(self, keys: Sequence[str]) -> list[PartyRow]:
+        """The insurance rows of these boxes: whom each names, what the fund paid."""
 
     def residences(self, cards: Sequence[str]) -> list[tuple[str, float | None, float | None]]:
         """(card, lon, lat) of the insured persons of these cards."""
@@ -165,8 +164,8 @@ class DatabasePoints:
     def seized_boxes(self, seizure_ids: Sequence[str]) -> dict[str, set[str]]:
         return seized_boxes(seizure_ids, session=self.session)
 
-    def sales_of_boxes(self, keys: Sequence[str]) -> dict[str, list[Sale]]:
-        return sales_of_boxes(keys, session=self.session)
+    def party_rows(self, keys: Sequence[str]) -> list[PartyRow]:
+        return DatabaseLookups(self.session).party_rows(keys)
 
     def residences(self, cards: Sequence[str]) -> list[tuple[str, float | None, float | None]]:
         person = models.InsuredPerson
@@ -255,12 +254,11 @@ def _box_parties(
     box_fund: dict[BoxKey, int] = defaultdict(int)
     box_cards: dict[BoxKey, set[str]] = defaultdict(set)
     box_insts: dict[BoxKey, set[str]] = defaultdict(set)
-    for key, sales in source.sales_of_boxes(boxes).items():
-        for sale in sales:
-            box_fund[key] += sale.hifp_pay_fen
-            if sale.sel_retn_type != "return":
-                box_cards[key].add(sale.psn_no)
-                box_insts[key].add(sale.fixmedins_code)
+    for key, psn_no, fixmedins_code, fund_fen, sel_retn_type in source.party_rows(boxes):
+        box_fund[key] += fund_fen
+        if sel_retn_type != "return":
+            box_cards[key].add(psn_no)
+            box_insts[key].add(fixmedins_code)
     return box_fund, box_cards, box_insts
 
 

@@ -10,14 +10,14 @@ case, not by the sales.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rxtrace.geo.hotspots import HotspotResult
 from rxtrace.geo.service import SeizureSite, hotspots_of, points_of
-from rxtrace.trace.resolve.rules import Sale
-from rxtrace.trace.resolve.service import boxes_under, sales_by_key
+from rxtrace.trace.resolve.service import PartyRow, boxes_under
 from rxtrace.trace.spark import SparkLookups, Tables
 
 if TYPE_CHECKING:
@@ -35,11 +35,26 @@ class _Site(NamedTuple):
     seized_at: datetime | None
 
 
+_Located = tuple[str, float | None, float | None]
+_Place = tuple[str, float | None, float | None, str]
+
+
 class SparkPoints:
-    """:class:`~rxtrace.geo.service.PointSource` over Parquet folders."""
+    """:class:`~rxtrace.geo.service.PointSource` over Parquet folders.
+
+    The points ask five questions one after another (the seizures, their reads, the boxes'
+    sales, the cards' homes, the institutions' places), each a Spark job with a fixed cost
+    whatever its size. So each starts as soon as what it needs is known: the seizures' reads
+    and their boxes' sales as the seizures are read (the stored reads hold their keys), the
+    homes and the places side by side as the sales come back; each question then takes its
+    answer from what was started when that covers it, or runs a job of its own.
+    """
 
     def __init__(self, lookups: SparkLookups) -> None:
         self.lookups = lookups
+        self._read: tuple[set[str], Future[list[tuple[str, str | None]]]] | None = None
+        self._homes: tuple[set[str], Future[list[_Located]]] | None = None
+        self._places: tuple[set[str], Future[list[_Place]]] | None = None
 
     def seizures(self, case_id: str | None) -> list[SeizureSite]:
         from pyspark.sql import functions as f
@@ -47,22 +62,47 @@ class SparkPoints:
         frame = self.lookups.frame("seizures")
         if case_id is not None:
             frame = frame.where(f.col("case_id") == case_id)
+        self.lookups.start_reads(frame, parties=True)
+        reads = frame.join(self.lookups.frame("seized_codes"), "seizure_id").select("seizure_id", "code_key")
+        started = self.lookups.submit(lambda: [(r[0], r[1]) for r in reads.collect()])
         rows = frame.orderBy("seizure_id").select(*_Site._fields).collect()
+        self._read = ({r.seizure_id for r in rows}, started)
         return [_Site(*r) for r in rows]
 
     def seized_boxes(self, seizure_ids: Sequence[str]) -> dict[str, set[str]]:
+        if self._read is not None and self._read[0] == set(seizure_ids):
+            read = self._read[1].result()
+        else:
+            columns = ("seizure_id", "code_key")
+            read = self.lookups.matching("seized_codes", "seizure_id", seizure_ids, columns)
         keys_of: dict[str, set[str]] = defaultdict(set)
-        for sid, key in self.lookups.matching(
-            "seized_codes", "seizure_id", seizure_ids, ("seizure_id", "code_key")
-        ):
+        for sid, key in read:
             if key is not None:
                 keys_of[sid].add(key)
         return boxes_under(keys_of, self.lookups)
 
-    def sales_of_boxes(self, keys: Sequence[str]) -> dict[str, list[Sale]]:
-        return sales_by_key(self.lookups, keys)
+    def party_rows(self, keys: Sequence[str]) -> list[PartyRow]:
+        rows = self.lookups.party_rows(keys)
+        # The homes and places of every card and institution named (returns too: the points
+        # ask for fewer, a part of these), both read while the first is answered.
+        cards, places = {r[1] for r in rows}, {r[2] for r in rows}
+        self._homes = (cards, self.lookups.submit(lambda: self._homes_of(cards)))
+        self._places = (places, self.lookups.submit(lambda: self._places_of(places)))
+        return rows
 
-    def residences(self, cards: Sequence[str]) -> list[tuple[str, float | None, float | None]]:
+    def residences(self, cards: Sequence[str]) -> list[_Located]:
+        if self._homes is not None and self._homes[0].issuperset(cards):
+            wanted = set(cards)
+            return [r for r in self._homes[1].result() if r[0] in wanted]
+        return self._homes_of(cards)
+
+    def places(self, institutions: Sequence[str]) -> list[_Place]:
+        if self._places is not None and self._places[0].issuperset(institutions):
+            wanted = set(institutions)
+            return [r for r in self._places[1].result() if r[0] in wanted]
+        return self._places_of(institutions)
+
+    def _homes_of(self, cards: Collection[str]) -> list[_Located]:
         if not self.lookups.tables.has("insured"):
             return []
         return [
@@ -70,7 +110,7 @@ class SparkPoints:
             for r in self.lookups.matching("insured", "psn_no", cards, ("psn_no", "lon", "lat"))
         ]
 
-    def places(self, institutions: Sequence[str]) -> list[tuple[str, float | None, float | None, str]]:
+    def _places_of(self, institutions: Collection[str]) -> list[_Place]:
         if not self.lookups.tables.has("institutions"):
             return []
         columns = ("fixmedins_code", "lon", "lat", "name")

@@ -16,6 +16,7 @@ from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.resolve.service import (
     CATALOG_COLUMNS,
     CatalogRow,
+    PartyRow,
     Product,
     Resolution,
     SaleRow,
@@ -46,7 +47,9 @@ class SparkLookups:
     a case's reads, which hold their keys already, start the children and the sales of those
     keys as they are read (a batch of codes given directly starts them at its first question).
     The later questions take their answers from those when they cover them; a case inside a
-    case, or a key the stored reads do not hold, goes on with a job of its own.
+    case, or a key the stored reads do not hold, goes on with a job of its own. A question that
+    needs only the parties of the sales (:meth:`party_rows`: the map's) has them started
+    instead, five of the sales' columns read rather than twelve.
     """
 
     def __init__(self, spark: SparkSession, tables: Tables) -> None:
@@ -56,12 +59,15 @@ class SparkLookups:
         self._catalog: Future[list[CatalogRow]] | None = None
         # Started ahead (_start_ahead): the keys with the boxes inside them, and their sales;
         # then, once the first is read, the keys those sales cover with the second.
+        # Each future's rows are SaleRow or, with parties, PartyRow.
         self._opened: Future[list[tuple[str, str | None]]] | None = None
-        self._ahead: Future[list[SaleRow]] | None = None
-        self._sales: tuple[set[str], Future[list[SaleRow]]] | None = None
+        self._ahead: tuple[bool, Future[list[tuple[Any, ...]]]] | None = None
+        self._sales: tuple[bool, set[str], Future[list[tuple[Any, ...]]]] | None = None
         self._threads: ThreadPoolExecutor | None = None
 
-    def _started(self, work: Callable[[], _T]) -> Future[_T]:
+    def submit(self, work: Callable[[], _T]) -> Future[_T]:
+        """Run ``work`` (a Spark job and what the driver makes of its rows) on a thread of the
+        driver; Spark runs the jobs of several threads side by side."""
         if self._threads is None:
             self._threads = ThreadPoolExecutor(max_workers=3, thread_name_prefix="rxtrace-spark")
         return self._threads.submit(work)
@@ -77,7 +83,7 @@ class SparkLookups:
             # The catalog is the country's list of drug products (10^5 rows, not 10^11): read
             # whole once, it spares every batch a Spark job of its own.
             frame = self.frame("catalog").select(*CATALOG_COLUMNS)
-            self._catalog = self._started(lambda: [CatalogRow(*r) for r in frame.collect()])
+            self._catalog = self.submit(lambda: [CatalogRow(*r) for r in frame.collect()])
 
     def frame(self, name: str) -> DataFrame:
         if name in self.tables.frames:
@@ -94,10 +100,10 @@ class SparkLookups:
         rows = [(int(k[:10]), int(k[10:]), k) if k[0] == "8" else (*key_parts(k), k) for k in keys]
         return self.spark.createDataFrame(rows, "hi long, lo long, key_text string")
 
-    def _start_ahead(self, k: DataFrame) -> None:
+    def _start_ahead(self, k: DataFrame, *, parties: bool = False) -> None:
         """Start a batch's first two questions about the keys ``k(hi, lo, key_text)`` side by
         side: each key with the boxes inside it (none: not a case code), and the sales of the
-        keys and of those boxes."""
+        keys and of those boxes (with ``parties``, only the parties of those sales)."""
         from pyspark.sql import functions as f
 
         nothing = k.select("key_text", f.lit(None).cast("string").alias("child_key"))
@@ -109,9 +115,9 @@ class SparkLookups:
             k = k.unionByName(inside)
         else:  # no aggregation exported: no case codes to open
             opened = nothing
-        sales = self._sales_frame(k.distinct())
-        self._opened = self._started(lambda: [(r[0], r[1]) for r in opened.collect()])
-        self._ahead = self._started(lambda: [tuple(r) for r in sales.collect()])
+        sales = self._parties_frame(k.distinct()) if parties else self._sales_frame(k.distinct())
+        self._opened = self.submit(lambda: [(r[0], r[1]) for r in opened.collect()])
+        self._ahead = (parties, self.submit(lambda: [tuple(r) for r in sales.collect()]))
 
     def children(self, keys: Collection[str]) -> list[tuple[str, str]]:
         if not keys:
@@ -122,7 +128,7 @@ class SparkLookups:
             opened, self._opened = self._opened.result(), None
             covered = {key for key, _ in opened}
             inside = {child for _, child in opened if child is not None}
-            self._sales = (covered | inside, self._ahead)
+            self._sales = (self._ahead[0], covered | inside, self._ahead[1])
             if covered.issuperset(keys):
                 wanted = set(keys)
                 return [(key, child) for key, child in opened if child is not None and key in wanted]
@@ -141,15 +147,22 @@ class SparkLookups:
         return b.join(a, (a.parent_hi == b.hi) & (a.parent_lo == b.lo))
 
     def sale_rows(self, keys: Collection[str]) -> list[SaleRow]:
+        return self._rows(keys, parties=False)
+
+    def party_rows(self, keys: Collection[str]) -> list[PartyRow]:
+        return self._rows(keys, parties=True)
+
+    def _rows(self, keys: Collection[str], *, parties: bool) -> list[tuple[Any, ...]]:
         if not keys:
             return []
-        if self._sales is not None and self._sales[0].issuperset(keys):
+        if self._sales is not None and self._sales[0] == parties and self._sales[1].issuperset(keys):
             wanted = set(keys)
-            return [row for row in self._sales[1].result() if row[0] in wanted]
-        return [tuple(r) for r in self._sales_frame(self._keys(keys)).collect()]
+            return [row for row in self._sales[2].result() if row[0] in wanted]
+        k = self._keys(keys)
+        return [tuple(r) for r in (self._parties_frame(k) if parties else self._sales_frame(k)).collect()]
 
-    def _sales_frame(self, k: DataFrame) -> DataFrame:
-        """The insurance sales of the keys ``k(hi, lo, key_text)``, as :data:`SaleRow` columns."""
+    def _insurance(self, k: DataFrame) -> DataFrame:
+        """The insurance rows of the keys ``k(hi, lo, key_text)``, beside their key."""
         from pyspark.sql import functions as f
 
         # The keys go to every task that reads sales (a case's million boxes are tens of MB):
@@ -157,7 +170,16 @@ class SparkLookups:
         # shuffle every sale to join them.
         k = f.broadcast(k)
         d = self.frame("dispensing").where("mdtrt_setl_type = 1")
-        sales = k.join(d, (d.key_hi == k.hi) & (d.key_lo == k.lo))
+        return k.join(d, (d.key_hi == k.hi) & (d.key_lo == k.lo))
+
+    def _parties_frame(self, k: DataFrame) -> DataFrame:
+        """The insurance rows of the keys ``k(hi, lo, key_text)``, as :data:`PartyRow` columns."""
+        columns = ("key_text", "psn_no", "fixmedins_code", "hifp_pay_fen", "sel_retn_type")
+        return self._insurance(k).select(*columns)
+
+    def _sales_frame(self, k: DataFrame) -> DataFrame:
+        """The insurance sales of the keys ``k(hi, lo, key_text)``, as :data:`SaleRow` columns."""
+        sales = self._insurance(k)
         if self.tables.has("institutions"):
             i = self.frame("institutions").select("fixmedins_code", "name")
             sales = sales.join(i, "fixmedins_code", "left")
@@ -195,21 +217,28 @@ class SparkLookups:
         from pyspark.sql import functions as f
 
         z = self.frame("seizures").where(f.col("case_id") == case_id).select("seizure_id", "seized_at")
-        codes = self.frame("seized_codes")
-        # The case's boxes are keyed in the stored reads already: their questions start now.
-        keys = z.join(codes, "seizure_id").where(f.col("code_key").isNotNull())
-        self._start_ahead(
-            keys.select(
-                f.col("key_hi").alias("hi"), f.col("key_lo").alias("lo"), f.col("code_key").alias("key_text")
-            ).distinct()  # a box read twice is asked about once, as the database is
-        )
-        c = codes.select("seizure_id", "id", "code", "box_med_list_codg")
+        self.start_reads(z)
+        c = self.frame("seized_codes").select("seizure_id", "id", "code", "box_med_list_codg")
         rows = z.join(c, "seizure_id", "left").collect()
         order = sorted({(r.seized_at, r.seizure_id) for r in rows}, key=lambda t: (t[0] is not None, t))
         seizures = [sid for _, sid in order]
         found = sorted((r for r in rows if r.id is not None), key=lambda r: r.id)
         reads = [SeizedRead(r.code, r.seizure_id, r.box_med_list_codg) for r in found]
         return seizures, ordered_reads(seizures, reads)
+
+    def start_reads(self, z: DataFrame, *, parties: bool = False) -> None:
+        """Start the questions about the boxes read in the seizures ``z(seizure_id, ...)``: the
+        stored reads hold their keys already, so these need not wait for the reads to come to
+        the driver (:meth:`_start_ahead`)."""
+        from pyspark.sql import functions as f
+
+        keys = z.join(self.frame("seized_codes"), "seizure_id").where(f.col("code_key").isNotNull())
+        self._start_ahead(
+            keys.select(
+                f.col("key_hi").alias("hi"), f.col("key_lo").alias("lo"), f.col("code_key").alias("key_text")
+            ).distinct(),  # a box read twice is asked about once, as the database is
+            parties=parties,
+        )
 
     def seizure(self, seizure_id: str) -> tuple[bool, str | None]:
         from pyspark.sql import functions as f
