@@ -214,6 +214,7 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                     # the sales' columns read where the count reads three.
                     d = dispensing.where("mdtrt_setl_type = 1")
                     z = spark.read.parquet(str(folder / "pq" / "seized_codes")).where("key_hi IS NOT NULL")
+                    z = z.select("key_hi", "key_lo", "code_key")
                     i = spark.read.parquet(str(folder / "pq" / "institutions"))
                     i = i.select("fixmedins_code", "name")
                     return len(
@@ -253,6 +254,7 @@ def one_size(n: int, jobs: set[str], args: argparse.Namespace) -> dict[str, str]
                 def raw_places() -> int:
                     d = dispensing.where("mdtrt_setl_type = 1")
                     z = spark.read.parquet(str(folder / "pq" / "seized_codes")).where("key_hi IS NOT NULL")
+                    z = z.select("key_hi", "key_lo", "code_key")
                     i = spark.read.parquet(str(folder / "pq" / "institutions")).select("fixmedins_code")
                     return len(
                         z.join(d, ["key_hi", "key_lo"])
