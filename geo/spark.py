@@ -19,6 +19,7 @@ from rxtrace.geo.hotspots import HotspotResult
 from rxtrace.geo.service import SeizureSite, hotspots_of, points_of
 from rxtrace.trace.resolve.service import PartyRow, boxes_under
 from rxtrace.trace.spark import SparkLookups, Tables
+from rxtrace.trace.spark.tables import fetched
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -64,7 +65,7 @@ class SparkPoints:
             frame = frame.where(f.col("case_id") == case_id)
         self.lookups.start_reads(frame, parties=True)
         reads = frame.join(self.lookups.frame("seized_codes"), "seizure_id").select("seizure_id", "code_key")
-        started = self.lookups.submit(lambda: [(r[0], r[1]) for r in reads.collect()])
+        started = self.lookups.submit(lambda: fetched(reads))
         rows = frame.orderBy("seizure_id").select(*_Site._fields).collect()
         self._read = ({r.seizure_id for r in rows}, started)
         return [_Site(*r) for r in rows]

@@ -10,7 +10,27 @@ from typing import Any
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest.export import EXPORTED
 
-__all__ = ["Tables", "find_tables"]
+__all__ = ["Tables", "fetched", "find_tables"]
+
+
+def fetched(frame: Any) -> list[tuple[Any, ...]]:
+    """The rows of a Spark DataFrame as tuples, brought to the driver as Arrow columns.
+
+    ``collect()`` pickles every row in the JVM and builds a ``Row`` of each in Python: 4.8-6.0 s
+    for a million rows of two strings here, against 0.8-0.9 s through Arrow. Values are the
+    ones ``collect()`` gives: the contract's times (no zone) as they are, a time with a zone
+    in this process's local time without one.
+    """
+    import pyarrow as pa
+
+    table = frame.toArrow()
+    columns = []
+    for column in table.columns:
+        values = column.to_pylist()
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            values = [v if v is None else v.astimezone().replace(tzinfo=None) for v in values]
+        columns.append(values)
+    return list(zip(*columns, strict=True)) if columns else []
 
 
 @dataclass(frozen=True)
