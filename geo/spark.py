@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -19,7 +18,7 @@ from rxtrace.geo.hotspots import HotspotResult
 from rxtrace.geo.service import SeizureSite, hotspots_of, points_of
 from rxtrace.trace.resolve.service import PartyRow, boxes_under
 from rxtrace.trace.spark import SparkLookups, Tables
-from rxtrace.trace.spark.tables import fetched
+from rxtrace.trace.spark.tables import Started, fetched
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -53,9 +52,9 @@ class SparkPoints:
 
     def __init__(self, lookups: SparkLookups) -> None:
         self.lookups = lookups
-        self._read: tuple[set[str], Future[list[tuple[str, str | None]]]] | None = None
-        self._homes: tuple[set[str], Future[list[_Located]]] | None = None
-        self._places: tuple[set[str], Future[list[_Place]]] | None = None
+        self._read: Started[tuple[str, str | None]] | None = None
+        self._homes: Started[_Located] | None = None
+        self._places: Started[_Place] | None = None
 
     def seizures(self, case_id: str | None) -> list[SeizureSite]:
         from pyspark.sql import functions as f
@@ -67,13 +66,12 @@ class SparkPoints:
         reads = frame.join(self.lookups.frame("seized_codes"), "seizure_id").select("seizure_id", "code_key")
         started = self.lookups.submit(lambda: fetched(reads))
         rows = frame.orderBy("seizure_id").select(*_Site._fields).collect()
-        self._read = ({r.seizure_id for r in rows}, started)
+        self._read = Started({r.seizure_id for r in rows}, started)
         return [_Site(*r) for r in rows]
 
     def seized_boxes(self, seizure_ids: Sequence[str]) -> dict[str, set[str]]:
-        if self._read is not None and self._read[0] == set(seizure_ids):
-            read = self._read[1].result()
-        else:
+        read = self._read.rows_of(seizure_ids) if self._read is not None else None
+        if read is None:
             columns = ("seizure_id", "code_key")
             read = self.lookups.matching("seized_codes", "seizure_id", seizure_ids, columns)
         keys_of: dict[str, set[str]] = defaultdict(set)
@@ -87,21 +85,17 @@ class SparkPoints:
         # The homes and places of every card and institution named (returns too: the points
         # ask for fewer, a part of these), both read while the first is answered.
         cards, places = {r[1] for r in rows}, {r[2] for r in rows}
-        self._homes = (cards, self.lookups.submit(lambda: self._homes_of(cards)))
-        self._places = (places, self.lookups.submit(lambda: self._places_of(places)))
+        self._homes = Started(cards, self.lookups.submit(lambda: self._homes_of(cards)))
+        self._places = Started(places, self.lookups.submit(lambda: self._places_of(places)))
         return rows
 
     def residences(self, cards: Sequence[str]) -> list[_Located]:
-        if self._homes is not None and self._homes[0].issuperset(cards):
-            wanted = set(cards)
-            return [r for r in self._homes[1].result() if r[0] in wanted]
-        return self._homes_of(cards)
+        started = self._homes.rows_of(cards) if self._homes is not None else None
+        return self._homes_of(cards) if started is None else started
 
     def places(self, institutions: Sequence[str]) -> list[_Place]:
-        if self._places is not None and self._places[0].issuperset(institutions):
-            wanted = set(institutions)
-            return [r for r in self._places[1].result() if r[0] in wanted]
-        return self._places_of(institutions)
+        started = self._places.rows_of(institutions) if self._places is not None else None
+        return self._places_of(institutions) if started is None else started
 
     def _homes_of(self, cards: Collection[str]) -> list[_Located]:
         if not self.lookups.tables.has("insured"):

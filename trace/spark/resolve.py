@@ -26,7 +26,7 @@ from rxtrace.trace.resolve.service import (
     ordered_reads,
     seizure_resolution,
 )
-from rxtrace.trace.spark.tables import Tables, fetched
+from rxtrace.trace.spark.tables import Started, Tables, fetched
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -62,7 +62,7 @@ class SparkLookups:
         # Each future's rows are SaleRow or, with parties, PartyRow.
         self._opened: Future[list[tuple[str, str | None]]] | None = None
         self._ahead: tuple[bool, Future[list[tuple[Any, ...]]]] | None = None
-        self._sales: tuple[bool, set[str], Future[list[tuple[Any, ...]]]] | None = None
+        self._sales: tuple[bool, Started[tuple[Any, ...]]] | None = None
         self._threads: ThreadPoolExecutor | None = None
 
     def submit(self, work: Callable[[], _T]) -> Future[_T]:
@@ -128,7 +128,7 @@ class SparkLookups:
             opened, self._opened = self._opened.result(), None
             covered = {key for key, _ in opened}
             inside = {child for _, child in opened if child is not None}
-            self._sales = (self._ahead[0], covered | inside, self._ahead[1])
+            self._sales = (self._ahead[0], Started(covered | inside, self._ahead[1]))
             if covered.issuperset(keys):
                 wanted = set(keys)
                 return [(key, child) for key, child in opened if child is not None and key in wanted]
@@ -155,9 +155,10 @@ class SparkLookups:
     def _rows(self, keys: Collection[str], *, parties: bool) -> list[tuple[Any, ...]]:
         if not keys:
             return []
-        if self._sales is not None and self._sales[0] == parties and self._sales[1].issuperset(keys):
-            wanted = set(keys)
-            return [row for row in self._sales[2].result() if row[0] in wanted]
+        if self._sales is not None and self._sales[0] == parties:
+            started = self._sales[1].rows_of(keys)
+            if started is not None:
+                return started
         k = self._keys(keys)
         return fetched(self._parties_frame(k) if parties else self._sales_frame(k))
 

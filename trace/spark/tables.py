@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest.export import EXPORTED
 
-__all__ = ["Tables", "fetched", "find_tables"]
+__all__ = ["Started", "Tables", "fetched", "find_tables"]
+
+_R = TypeVar("_R", bound=tuple[Any, ...])
 
 
 def fetched(frame: Any) -> list[tuple[Any, ...]]:
@@ -31,6 +34,34 @@ def fetched(frame: Any) -> list[tuple[Any, ...]]:
             values = [v if v is None else v.astimezone().replace(tzinfo=None) for v in values]
         columns.append(values)
     return list(zip(*columns, strict=True)) if columns else []
+
+
+@dataclass(frozen=True)
+class Started(Generic[_R]):
+    """A job started ahead for the keys ``covered``: its rows, each with its key first.
+
+    A later question takes its answer from here when the job covers every key it asks about,
+    rather than paying for a Spark job of its own (a second or two in local mode, whatever
+    its size).
+
+    >>> done: Future[list[tuple[str, int]]] = Future()
+    >>> done.set_result([("a", 1), ("b", 2), ("a", 3)])
+    >>> started = Started({"a", "b"}, done)
+    >>> started.rows_of(["a"])
+    [('a', 1), ('a', 3)]
+    >>> started.rows_of(["a", "c"]) is None
+    True
+    """
+
+    covered: set[str]
+    future: Future[list[_R]]
+
+    def rows_of(self, keys: Collection[str]) -> list[_R] | None:
+        """The rows of ``keys``, in the job's order; None when the job does not cover them."""
+        if not self.covered.issuperset(keys):
+            return None
+        wanted = set(keys)
+        return [row for row in self.future.result() if row[0] in wanted]
 
 
 @dataclass(frozen=True)
