@@ -147,5 +147,8 @@ def test_a_division_not_spelled_by_sql_quot_is_refused(spark: Any) -> None:
 
     sql = SparkSql(spark)
     assert sql.rows(f"SELECT {sql.quot('7', 2)} AS q, '1/2' AS text")[0] == (3, "1/2")
+    assert sql.rows("SELECT /*+ COALESCE(1) */ 7 AS n")[0] == (7,)  # a hint is no division
     with pytest.raises(RxtraceError, match=r"Sql\.quot"):
         sql.rows("SELECT 7 / 2")
+    with pytest.raises(RxtraceError, match=r"Sql\.quot"):
+        sql.rows("SELECT /*+ COALESCE(1) */ 7 / 2")

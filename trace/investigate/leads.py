@@ -136,6 +136,15 @@ def run_rules(sql: Sql, *, kind: str | None, case_id: str | None, params: LeadPa
     return leads
 
 
+_KEYED_COLUMNS = (
+    "key_hi BIGINT, key_lo BIGINT, id BIGINT, setl_id TEXT, sel_retn_time TIMESTAMP, "
+    "fixmedins_code TEXT, psn_no TEXT, dr_code TEXT, med_list_codg TEXT, trdn_flag INTEGER, "
+    "sel_retn_cnt BIGINT, hifp_pay_fen BIGINT, drug_trac_codg TEXT, rxno TEXT"
+)
+"""``rxtrace_lead_keyed``'s columns taken from ``dispensing`` (it adds ``at_s``, the sale's
+time in seconds): what the seized boxes' sales and the code rule read of a key's rows."""
+
+
 def _fill_seized(sql: Sql, case_id: str | None) -> None:
     """Seized boxes (a case code stands for every box under it), one row per box and seizure."""
     case_join = "JOIN seizure z ON z.seizure_id = sc.seizure_id AND z.case_id = :case" if case_id else ""
@@ -160,18 +169,32 @@ def _fill_seized(sql: Sql, case_id: str | None) -> None:
         """,
         {"case": case_id} if case_id else None,
     )
-    # Insurance rows of the seized boxes: a few per box, so small whatever the sales volume.
+    # The insurance rows of every seized box and of every candidate code, read together: the
+    # seized boxes' sales below and the code rule both read from here, so where every sale is
+    # scanned to find a few keys (Spark) that is one pass instead of two. A few rows per key,
+    # so small whatever the sales volume. (The hint is a comment to SQLite and PostgreSQL.)
+    taken = ", ".join(f"d.{column.split()[0]}" for column in _KEYED_COLUMNS.split(", "))
+    sql.temp(
+        "rxtrace_lead_keyed",
+        f"{_KEYED_COLUMNS}, at_s BIGINT",
+        f"""
+        SELECT /*+ BROADCAST(k) */ {taken}, {sql.epoch("d.sel_retn_time")}
+        FROM (SELECT hi, lo FROM rxtrace_lead_seized
+              UNION SELECT key_hi, key_lo FROM lead_basis_code) k
+        JOIN dispensing d ON d.key_hi = k.hi AND d.key_lo = k.lo
+        WHERE {INS}
+        """,
+    )
     sql.temp(
         "rxtrace_lead_seized_sales",
         "id BIGINT, hi BIGINT, lo BIGINT, setl_id TEXT, inst TEXT, psn TEXT, dr TEXT, med TEXT, "
         "cnt BIGINT, trdn INTEGER, fen BIGINT, seizures BIGINT, box_med TEXT",
-        f"""
+        """
         SELECT d.id, s.hi, s.lo, d.setl_id, d.fixmedins_code, d.psn_no, d.dr_code,
                d.med_list_codg, d.sel_retn_cnt, d.trdn_flag, d.hifp_pay_fen, s.n, s.box_med
         FROM (SELECT hi, lo, COUNT(DISTINCT seizure_id) AS n, MAX(box_med) AS box_med
               FROM rxtrace_lead_seized GROUP BY hi, lo) s
-        JOIN dispensing d ON d.key_hi = s.hi AND d.key_lo = s.lo
-        WHERE {INS}
+        JOIN rxtrace_lead_keyed d ON d.key_hi = s.hi AND d.key_lo = s.lo
         """,
     )
 

@@ -11,7 +11,6 @@ from typing import Any
 from rxtrace.trace.codes import parse_code
 from rxtrace.trace.errors import ParseError
 from rxtrace.trace.investigate.basis import (
-    INS,
     catalog_products,
 )
 from rxtrace.trace.investigate.findings import (
@@ -51,16 +50,17 @@ def rule_codes(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -> N
             "WHERE box_med IS NOT NULL AND med <> box_med"
         )
     }
+    # The candidate codes' and the seized boxes' insurance rows were read with the seized
+    # boxes (rxtrace_lead_keyed).
     rows = sql.rows(
-        f"""
+        """
         SELECT d.key_hi, d.key_lo, d.id, d.setl_id, d.sel_retn_time, d.fixmedins_code,
                d.psn_no, d.dr_code, d.med_list_codg, d.trdn_flag, d.sel_retn_cnt,
-               d.hifp_pay_fen, d.drug_trac_codg, d.rxno, {sql.epoch("d.sel_retn_time")} AS at_s
+               d.hifp_pay_fen, d.drug_trac_codg, d.rxno, d.at_s
         FROM (SELECT key_hi AS hi, key_lo AS lo FROM lead_basis_code
               UNION SELECT hi, lo FROM rxtrace_lead_seized_sales
               WHERE box_med IS NOT NULL AND med <> box_med) c
-        JOIN dispensing d ON d.key_hi = c.hi AND d.key_lo = c.lo
-        WHERE {INS}
+        JOIN rxtrace_lead_keyed d ON d.key_hi = c.hi AND d.key_lo = c.lo
         """,
     )
     upb_of: dict[str, int] = {

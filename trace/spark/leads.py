@@ -37,9 +37,17 @@ if TYPE_CHECKING:
 __all__ = ["BASIS_TABLES", "SparkSql", "spark_leads"]
 
 # A column's type as the rules' DDL writes it, in Spark's words.
-_TYPES = {"TEXT": "string", "BIGINT": "bigint", "INTEGER": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean"}
+_TYPES = {
+    "TEXT": "string",
+    "BIGINT": "bigint",
+    "INTEGER": "bigint",
+    "DOUBLE": "double",
+    "BOOLEAN": "boolean",
+    "TIMESTAMP": "timestamp_ntz",  # the sales' times have no zone, as Spark reads them
+}
 _COLUMN = re.compile(r"^\s*(\w+)\s+(\w+)")
-_LITERAL = re.compile(r"'[^']*'")
+# What a division check skips: string literals, and comments (a hint is one: /*+ ... */).
+_LITERAL = re.compile(r"'[^']*'|/\*.*?\*/", re.DOTALL)
 
 
 def _ddl_schema(columns: str) -> list[tuple[str, str]]:
