@@ -10,9 +10,7 @@ from typing import Any
 
 from rxtrace.trace.codes import parse_code
 from rxtrace.trace.errors import ParseError
-from rxtrace.trace.investigate.basis import (
-    catalog_products,
-)
+from rxtrace.trace.investigate.basis import catalog_products
 from rxtrace.trace.investigate.findings import (
     Found,
     attribute_rate,
