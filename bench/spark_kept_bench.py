@@ -1,0 +1,60 @@
+"""The Spark leads on a kept basis beside Spark's raw duplicate aggregation, in one session.
+
+    .venv/bin/python bench/spark_kept_bench.py PARQUET_DIR BASIS_DIR [--runs 4] [--label NAME]
+
+``PARQUET_DIR`` is an export (``rxtrace export --parquet``; ``spark_bench.py`` or
+``leads_bench.fill`` make the world); ``BASIS_DIR`` is where ``rxtrace spark leads --basis``
+keeps the leads' basis (the first run builds it when it is missing or stale). Prints each run of
+the raw aggregation (``leads_bench.RAW_DUPLICATES``, computed to Spark's ``noop`` sink) and of
+``spark_leads(..., basis=BASIS_DIR)``, the median of all runs but the first, the ratio, and the
+leads' count and digest (equal digests: the same leads, rules, scores and evidence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from leads_bench import RAW_DUPLICATES, digest  # the leads bench's query and fingerprint
+
+from rxtrace.trace.spark import find_tables, spark_session
+from rxtrace.trace.spark.leads import spark_leads
+from rxtrace.trace.spark.resolve import SparkLookups
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("parquet", type=Path)
+    parser.add_argument("basis", type=Path)
+    parser.add_argument("--runs", type=int, default=4, help="runs of each (the first is a warm-up)")
+    parser.add_argument("--label", default="leads", help="the first word of each line printed")
+    args = parser.parse_args()
+    with spark_session("local[2]") as spark:
+        spark.sparkContext.setLogLevel("ERROR")
+        tables = find_tables([args.parquet])
+        SparkLookups(spark, tables).frame("dispensing").createOrReplaceTempView("dispensing")
+        raw = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            spark.sql(RAW_DUPLICATES).write.format("noop").mode("overwrite").save()
+            raw.append(time.perf_counter() - started)
+        spark.catalog.dropTempView("dispensing")
+        kept = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            leads = spark_leads(spark, tables, basis=args.basis)
+            kept.append(time.perf_counter() - started)
+    raw_s, kept_s = statistics.median(raw[1:] or raw), statistics.median(kept[1:] or kept)
+    print(f"{args.label} raw aggregation: {' '.join(f'{t:.2f}' for t in raw)} s, median {raw_s:.2f} s")
+    print(f"{args.label} kept basis: {' '.join(f'{t:.2f}' for t in kept)} s, median {kept_s:.2f} s")
+    print(f"{args.label} ratio {kept_s / raw_s:.2f}x; {len(leads)} leads, digest {digest(leads)}")
+
+
+if __name__ == "__main__":
+    main()
