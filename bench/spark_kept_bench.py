@@ -7,7 +7,8 @@
 keeps the leads' basis (the first run builds it when it is missing or stale). Prints each run of
 the raw aggregation (``leads_bench.RAW_DUPLICATES``, computed to Spark's ``noop`` sink) and of
 ``spark_leads(..., basis=BASIS_DIR)``, the median of all runs but the first, the ratio, and the
-leads' count and digest (equal digests: the same leads, rules, scores and evidence).
+leads' count and digest (equal digests: the same leads, rules, scores and evidence). Like
+``spark_bench.py`` it is not in ``make bench``: it needs the Spark extra and a world on disk.
 """
 
 from __future__ import annotations
