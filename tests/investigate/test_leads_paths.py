@@ -1,18 +1,25 @@
 """The code rules' one-pass search must miss no code: each way a code can be flagged, alone on
-one sale row or over several, on both engines; and both engines find the very same leads."""
+one sale row or over several, on both engines; both engines find the very same leads; and the
+cards read ahead give the leads that reading each card alone gives."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.trace.codes import key_parts
-from rxtrace.trace.investigate import Lead, find_leads
+from rxtrace.trace.demo.planted import plant_world
+from rxtrace.trace.ingest.load import load_paths
+from rxtrace.trace.investigate import Lead, find_leads, findings
+from rxtrace.trace.investigate import leads as leads_module
+from rxtrace.trace.investigate.params import KINDS
+from rxtrace.trace.protect import Protector
 
 from .builders import T0, World
 from .wording import assert_worded
@@ -186,3 +193,56 @@ def test_both_engines_find_the_same_leads(session: Session, pg_session: Session)
         "visit_ids",
         "bunched",
     } <= every_rule
+
+
+def test_the_cards_read_ahead_give_the_leads_of_every_card_read_alone(
+    any_session: Session, tmp_path: Path, protector: Protector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules' card reads come from the rows read ahead in one pass (``fill_carded``): the
+    same leads, evidence and names as reading each card from the sales; only names are read
+    for cards outside them."""
+    truth = plant_world(tmp_path / "world", strength=1.0, persons=400)
+    load_paths([Path(p) for p in truth.files + truth.seizure_files], session=any_session, protector=protector)
+    # Two masked names per card: a lead is named by the first in order, from any of its rows.
+    any_session.execute(
+        text("UPDATE dispensing SET psn_name_masked = CASE WHEN id % 2 = 0 THEN 'N ' ELSE 'M ' END || psn_no")
+    )
+    any_session.commit()
+    read: dict[str, set[str]] = {findings.CARDED: set(), "dispensing": set()}
+    sources = findings._card_sources
+
+    def spied(sql: Any, cards: Any) -> list[tuple[str, list[str]]]:
+        chosen = sources(sql, cards)
+        for relation, some in chosen:
+            read[relation].update(some)
+        return chosen
+
+    monkeypatch.setattr(findings, "_card_sources", spied)
+    ahead = find_leads(session=any_session)
+    ahead_of = {kind: find_leads(session=any_session, kind=kind) for kind in KINDS}
+    cards = {lead.id: {r.rule for r in lead.rules} for lead in ahead if lead.kind == "card"}
+    assert {
+        "card_seized",
+        "cross_institution",
+        "small_visits",
+        "card_turns",
+        "co_visits",
+        "no_treatment",
+    } <= {rule for rules in cards.values() for rule in rules}
+    # Read alone, for their names only: cards on resold boxes, cards billed at an institution
+    # whose fund share fired.
+    assert read[findings.CARDED] and read["dispensing"] <= {
+        c for c, rules in cards.items() if rules & {"resold_card", "fund_share_billed"}
+    }
+    first: dict[str, str] = dict(
+        any_session.execute(text("SELECT psn_no, MIN(psn_name_masked) FROM dispensing GROUP BY psn_no")).all()
+    )
+    assert all(lead.name == first[lead.id] for lead in ahead if lead.kind == "card")
+
+    monkeypatch.setattr(leads_module, "fill_carded", lambda *args, **kwargs: None)
+    read[findings.CARDED].clear()
+    alone = find_leads(session=any_session)
+    # Each kind asked alone reads ahead only what its rules read: the same leads too.
+    assert {kind: find_leads(session=any_session, kind=kind) for kind in KINDS} == ahead_of
+    assert not read[findings.CARDED]
+    assert alone == ahead

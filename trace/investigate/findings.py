@@ -15,15 +15,18 @@ from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.investigate.stats import rate_test
 
 __all__ = [
+    "CARDED",
     "CardSale",
     "Found",
     "InstitutionFigures",
     "attribute_rate",
+    "card_names",
     "counted",
     "drug_names",
     "exposure_of_cards",
     "exposure_of_doctors",
     "exposure_of_institutions",
+    "fill_carded",
     "fill_evidence",
     "institution_figures",
     "limited",
@@ -154,8 +157,7 @@ def exposure_of_institutions(sql: Sql) -> dict[str, tuple[float, str | None]]:
 
 def exposure_of_cards(sql: Sql, cards: Iterable[str]) -> dict[str, tuple[float, str | None]]:
     """Sale rows per card, for the given cards only."""
-    sql.empty_temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY")
-    sql.fill("rxtrace_lead_cardset", ("psn",), [{"psn": c} for c in sorted(set(cards))])
+    _cardset(sql, sorted(set(cards)))
     return {
         psn: (float(n), None)
         for psn, n in sql.rows(
@@ -250,26 +252,89 @@ class CardSale(NamedTuple):
     dr: str | None
     units: int | None
     """Units handed out: boxes times the drug's units per box, or the split pack's units."""
+    at_s: int
+    """The sale's time in seconds, as :meth:`Sql.epoch` counts them (``day`` is this in days)."""
 
 
-def sales_of_cards(sql: Sql, cards: Iterable[str]) -> list[CardSale]:
-    """The given cards' insurance sales, read through the card index: the evidence of the few
-    cards a rule singled out."""
-    fill_units(sql)
-    sql.empty_temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY")
-    sql.fill("rxtrace_lead_cardset", ("psn",), [{"psn": c} for c in sorted(set(cards))])
-    epoch = sql.epoch("d.sel_retn_time")
-    return [
-        CardSale(psn, med, inst, int(day), setl, dr, None if units is None else int(units))
-        for psn, med, inst, day, setl, dr, units in sql.rows(
-            f"SELECT d.psn_no, d.med_list_codg, d.fixmedins_code, {sql.quot(epoch, 86400)}, d.setl_id, "
-            f"d.dr_code, "
-            f"CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END "
-            f"FROM rxtrace_lead_cardset c JOIN dispensing d ON d.psn_no = c.psn "
-            f"LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg "
-            f"WHERE {INS} AND d.sel_retn_cnt > 0"
-        )
+CARDED = "rxtrace_lead_carded"
+"""Every row of the cards whose sales the rules may read, read in one pass before they run
+(:func:`fill_carded`), under ``dispensing``'s own names for the columns the card reads use: a
+card read spelled over ``dispensing d`` reads the same rows from here."""
+
+_CARDED_COLUMNS = (
+    "psn_no TEXT, med_list_codg TEXT, fixmedins_code TEXT, sel_retn_time TIMESTAMP, setl_id TEXT, "
+    "dr_code TEXT, trdn_flag INTEGER, sel_retn_cnt BIGINT, mdtrt_setl_type INTEGER, psn_name_masked TEXT"
+)
+
+
+def fill_carded(sql: Sql, cards_sql: str, params: Mapping[str, Any] | None = None) -> None:
+    """Read every row of the cards ``cards_sql`` selects (one column, distinct) into
+    :data:`CARDED`, for :func:`sales_of_cards` and :func:`card_names`. Where every sale is
+    scanned to find a few cards (Spark) that is one pass for all the rules' card reads
+    instead of one per read; on SQLite and PostgreSQL the same card index lookups."""
+    sql.temp("rxtrace_lead_cards", "psn TEXT PRIMARY KEY", cards_sql, params)
+    taken = ", ".join(f"d.{column.split()[0]}" for column in _CARDED_COLUMNS.split(", "))
+    sql.temp(
+        CARDED,
+        _CARDED_COLUMNS,
+        f"SELECT /*+ BROADCAST(c) */ {taken} FROM rxtrace_lead_cards c JOIN dispensing d ON d.psn_no = c.psn",
+    )
+    sql.cache[CARDED] = frozenset(psn for (psn,) in sql.rows("SELECT psn FROM rxtrace_lead_cards"))
+
+
+def _card_sources(sql: Sql, cards: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Where to read each card's rows: :data:`CARDED` for the cards read ahead, ``dispensing``
+    (through the card index) for any other, each with its cards in order."""
+    ahead: frozenset[str] = sql.cache.get(CARDED, frozenset())
+    wanted = sorted(set(cards))
+    sources = [
+        (CARDED, [c for c in wanted if c in ahead]),
+        ("dispensing", [c for c in wanted if c not in ahead]),
     ]
+    return [(relation, chosen) for relation, chosen in sources if chosen]
+
+
+def _cardset(sql: Sql, cards: Sequence[str]) -> None:
+    sql.empty_temp("rxtrace_lead_cardset", "psn TEXT PRIMARY KEY")
+    sql.fill("rxtrace_lead_cardset", ("psn",), [{"psn": c} for c in cards])
+
+
+def sales_of_cards(sql: Sql, cards: Iterable[str], *, returns: bool = False) -> list[CardSale]:
+    """The given cards' insurance sales (with ``returns``, their returns too): the evidence of
+    the few cards a rule singled out."""
+    fill_units(sql)
+    epoch = sql.epoch("d.sel_retn_time")
+    sold = "" if returns else " AND d.sel_retn_cnt > 0"
+    sales: list[CardSale] = []
+    for relation, chosen in _card_sources(sql, cards):
+        _cardset(sql, chosen)
+        sales.extend(
+            CardSale(psn, med, inst, int(day), setl, dr, None if units is None else int(units), int(at_s))
+            for psn, med, inst, day, setl, dr, units, at_s in sql.rows(
+                f"SELECT d.psn_no, d.med_list_codg, d.fixmedins_code, {sql.quot(epoch, 86400)}, "
+                f"d.setl_id, d.dr_code, "
+                f"CASE WHEN d.trdn_flag = 0 THEN d.sel_retn_cnt * u.upb ELSE d.sel_retn_cnt END, {epoch} "
+                f"FROM rxtrace_lead_cardset c JOIN {relation} d ON d.psn_no = c.psn "
+                f"LEFT JOIN rxtrace_lead_upb u ON u.med = d.med_list_codg "
+                f"WHERE {INS}{sold}"
+            )
+        )
+    return sales
+
+
+def card_names(sql: Sql, cards: Iterable[str]) -> dict[str, str]:
+    """Each card's masked name, the first in order when its sales carry several (any sale,
+    insurance or not); a card whose sales carry none has no entry."""
+    names: dict[str, str] = {}
+    for relation, chosen in _card_sources(sql, cards):
+        _cardset(sql, chosen)
+        for psn, name in sql.rows(
+            f"SELECT d.psn_no, MIN(d.psn_name_masked) FROM rxtrace_lead_cardset c "
+            f"JOIN {relation} d ON d.psn_no = c.psn "
+            f"WHERE d.psn_name_masked IS NOT NULL GROUP BY d.psn_no"
+        ):
+            names[psn] = name
+    return names
 
 
 def drug_names(sql: Sql, meds: Iterable[str]) -> dict[str, str]:

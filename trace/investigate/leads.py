@@ -41,7 +41,7 @@ from rxtrace.trace.investigate.basis import (
     ensure_basis,
     fill_units,
 )
-from rxtrace.trace.investigate.findings import Found, drug_names
+from rxtrace.trace.investigate.findings import Found, card_names, drug_names, fill_carded
 from rxtrace.trace.investigate.params import KINDS, Lead, LeadParams
 from rxtrace.trace.investigate.rules_cards import rule_cross_institution, rule_small_visits
 from rxtrace.trace.investigate.rules_codes import rule_codes
@@ -101,6 +101,7 @@ def run_rules(sql: Sql, *, kind: str | None, case_id: str | None, params: LeadPa
     try:
         _fill_seized(sql, case_id)
         fill_units(sql)
+        _fill_cards(sql, kinds, params)
         if kinds & {"code", "institution", "card"}:
             rule_codes(sql, params, found, kinds)
         if kinds & {"card", "institution", "doctor"}:
@@ -199,6 +200,33 @@ def _fill_seized(sql: Sql, case_id: str | None) -> None:
     )
 
 
+def _fill_cards(sql: Sql, kinds: set[str], params: LeadParams) -> None:
+    """Read ahead, in one pass, the rows of every card whose sales the rules below may read
+    for the kinds asked: the seized boxes' cards and the cards of the basis' flagged windows,
+    visits, co-visits and drug mixes. Other cards only need their names once they are leads
+    (a card on resold boxes, one billed at an institution whose fund share fired): those are
+    read on their own, aggregated (``findings.card_names``); their rows here would cost more
+    than they save (measured at 10 M sales: 23,000 cards' rows against 3,800)."""
+    parts = []
+    if kinds & {"card", "doctor"}:
+        # DISTINCT: alone (the doctors' leads only) no UNION drops a card's other boxes.
+        parts.append("SELECT DISTINCT psn FROM rxtrace_lead_seized_sales WHERE cnt > 0")
+    if "card" in kinds:
+        parts += [
+            "SELECT psn_no FROM lead_basis_window",
+            "SELECT psn_no FROM lead_basis_visits",
+        ]
+    if kinds & {"card", "institution"}:
+        parts += [
+            "SELECT psn_a FROM lead_basis_covisit WHERE days >= :d",
+            "SELECT psn_b FROM lead_basis_covisit WHERE days >= :d",
+            "SELECT psn_no FROM lead_basis_mix",
+        ]
+    if parts:
+        cards = " UNION ".join(parts)
+        fill_carded(sql, cards, {"d": int(params.covisit_min_days)} if ":d" in cards else None)
+
+
 def _case_scope(sql: Sql) -> dict[str, set[str]]:
     rows = sql.rows("SELECT psn, inst, dr, hi, lo FROM rxtrace_lead_seized_sales")
     keys = {f"{hi}:{lo}" for *_, hi, lo in rows}
@@ -215,7 +243,7 @@ def _names(sql: Sql, found: Found) -> dict[tuple[str, str], str | None]:
     code, as the basis names it, when a doctor sells at several), a card's masked name (the
     first in order, when its sales carry several), a code's drug."""
     names: dict[tuple[str, str], str | None] = dict(found.names)
-    named = [{"kind": k, "ident": i} for k, i in sorted(found.hits) if k in ("institution", "doctor", "card")]
+    named = [{"kind": k, "ident": i} for k, i in sorted(found.hits) if k in ("institution", "doctor")]
     sql.empty_temp("rxtrace_lead_named", "kind TEXT, ident TEXT")
     sql.fill("rxtrace_lead_named", ("kind", "ident"), named)
     for code, name in sql.rows(
@@ -229,11 +257,7 @@ def _names(sql: Sql, found: Found) -> dict[tuple[str, str], str | None]:
         "JOIN institution i ON i.fixmedins_code = b.fixmedins_code WHERE n.kind = 'doctor'"
     ):
         names[("doctor", dr)] = f"{DOCTOR_AT}{name}"
-    for psn, masked in sql.rows(
-        "SELECT d.psn_no, MIN(d.psn_name_masked) FROM rxtrace_lead_named n "
-        "JOIN dispensing d ON d.psn_no = n.ident "
-        "WHERE n.kind = 'card' AND d.psn_name_masked IS NOT NULL GROUP BY d.psn_no"
-    ):
+    for psn, masked in card_names(sql, (i for k, i in found.hits if k == "card")).items():
         names.setdefault(("card", psn), masked)
     codes = {i for k, i in found.hits if k == "code"}
     meds = {med for c in codes if (med := names.get(("code", c)))}

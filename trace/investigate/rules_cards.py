@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from rxtrace.trace.investigate.basis import (
-    INS,
-)
 from rxtrace.trace.investigate.findings import Found, limited, sales_of_cards
 from rxtrace.trace.investigate.params import EPOCH, LeadParams, RuleHit
 from rxtrace.trace.investigate.sql import Sql
@@ -27,7 +24,6 @@ def rule_cross_institution(sql: Sql, params: LeadParams, found: Found) -> None:
     """
     period = params.window_days * 86400
     half = period // 2
-    epoch = sql.epoch("d.sel_retn_time")
     best: dict[str, Any] = {}
     # Of equal windows, the first by drug, grid and bucket is shown.
     for row in sql.rows(
@@ -40,18 +36,13 @@ def rule_cross_institution(sql: Sql, params: LeadParams, found: Found) -> None:
             best[row.psn] = row
     if not best:
         return
-    # The settlements inside each card's worst window, through the card index.
+    # The settlements inside each card's worst window (its returns too), from its sales.
     setls: dict[str, list[str]] = defaultdict(list)
-    window_rows = sql.rows(
-        f"SELECT w.psn_no, w.med_list_codg, w.grid, w.bucket, d.setl_id "
-        f"FROM lead_basis_window w CROSS JOIN dispensing d "
-        f"WHERE d.psn_no = w.psn_no AND d.med_list_codg = w.med_list_codg "
-        f"AND {INS} AND {sql.quot(f'{epoch} + w.grid * {half}', period)} = w.bucket"
-    )
-    for psn, med, g, b, setl in window_rows:
-        row = best.get(psn)
-        if row is not None and (row.med, row.g, row.b) == (med, g, b):
-            setls[psn].append(setl)
+    for sale in sales_of_cards(sql, best, returns=True):
+        row = best[sale.psn]
+        # Python's // floors where SQL truncates: the same for times after 1970.
+        if sale.med == row.med and (sale.at_s + row.g * half) // period == row.b:
+            setls[sale.psn].append(sale.setl)
     for psn, row in best.items():
         start = EPOCH + timedelta(seconds=row.b * period - row.g * half)
         span = f"{start:%Y-%m-%d} – {start + timedelta(days=params.window_days):%Y-%m-%d}"

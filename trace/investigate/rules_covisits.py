@@ -107,8 +107,8 @@ def rule_covisits(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -
     visits: dict[str, dict[tuple[str, int], list[tuple[str, str, str | None]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for psn, med, inst, day, setl, dr, _ in sales_of_cards(sql, (c for g in groups for c in g.cards)):
-        visits[psn][inst, day].append((setl, med, dr))
+    for sale in sales_of_cards(sql, (c for g in groups for c in g.cards)):
+        visits[sale.psn][sale.inst, sale.day].append((sale.setl, sale.med, sale.dr))
     sittings: dict[str, list[CovisitGroup]] = defaultdict(list)
     for group in groups:
         if group.travels:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Set
 
-from rxtrace.trace.investigate.basis import (
-    INS,
-)
 from rxtrace.trace.investigate.findings import (
     Found,
     attribute_rate,
@@ -15,6 +13,7 @@ from rxtrace.trace.investigate.findings import (
     exposure_of_doctors,
     exposure_of_institutions,
     limited,
+    sales_of_cards,
 )
 from rxtrace.trace.investigate.params import LeadParams, RuleHit
 from rxtrace.trace.investigate.sql import Sql
@@ -64,7 +63,7 @@ def rule_seized(sql: Sql, params: LeadParams, found: Found, kinds: set[str]) -> 
             "sold boxes found in seizures",
         )
     if "doctor" in kinds and (doctor_events or card_boxes):
-        _seized_doctors(sql, params, found, doctor_events, bool(card_boxes))
+        _seized_doctors(sql, params, found, doctor_events, card_boxes.keys())
 
 
 def _seized_cards(
@@ -103,7 +102,7 @@ def _seized_cards(
 
 
 def _seized_doctors(
-    sql: Sql, params: LeadParams, found: Found, doctor_events: dict[str, list[str]], cards_seized: bool
+    sql: Sql, params: LeadParams, found: Found, doctor_events: dict[str, list[str]], seized_cards: Set[str]
 ) -> None:
     """A doctor whose prescriptions are over-represented among seized boxes, and one whose
     prescriptions go to the cards with seized boxes."""
@@ -122,23 +121,15 @@ def _seized_doctors(
         "prescribed boxes found in seizures",
         totals=totals,
     )
-    if cards_seized:
-        sql.temp(
-            "rxtrace_lead_seized_cards",
-            "psn TEXT PRIMARY KEY",
-            "SELECT DISTINCT psn FROM rxtrace_lead_seized_sales WHERE cnt > 0",
-        )
-        # The seized cards' sales, read once through the card index: their count per
-        # doctor is the event, their settlements the evidence.
+    if seized_cards:
+        # The seized cards' sales (read ahead with the other cards the rules single out):
+        # their count per doctor is the event, their settlements the evidence.
         prescribed: dict[str, int] = defaultdict(int)
         setls_of: dict[str, set[str]] = defaultdict(set)
-        for dr, setl in sql.rows(
-            f"SELECT d.dr_code, d.setl_id FROM rxtrace_lead_seized_cards c CROSS JOIN "
-            f"dispensing d WHERE d.psn_no = c.psn AND {INS} AND d.sel_retn_cnt > 0 "
-            f"AND d.dr_code IS NOT NULL"
-        ):
-            prescribed[dr] += 1
-            setls_of[dr].add(setl)
+        for sale in sales_of_cards(sql, seized_cards):
+            if sale.dr is not None:
+                prescribed[sale.dr] += 1
+                setls_of[sale.dr].add(sale.setl)
         concentrated = {dr: (k, limited(setls_of[dr], params)) for dr, k in prescribed.items()}
         attribute_rate(
             sql,

@@ -55,7 +55,10 @@ def turns_of(
     A box of 14 every ten days, four cards in turn at three pharmacies:
 
     >>> ring = ("C0", "C1", "C2", "C3")
-    >>> sales = [CardSale(f"C{d % 4}", "X", f"P{d % 3}", 10 * d, f"S{d}", None, 14) for d in range(30)]
+    >>> sales = [
+    ...     CardSale(f"C{d % 4}", "X", f"P{d % 3}", 10 * d, f"S{d}", None, 14, 864000 * d)
+    ...     for d in range(30)
+    ... ]
     >>> found = turns_of(ring, sales, {"X": 14.0}, LeadParams())
     >>> [(t.med, t.cards, t.seen.visits, round(t.seen.ratio, 1)) for t in found]
     [('X', ('C0', 'C1', 'C2', 'C3'), 30, 3.1)]
@@ -63,7 +66,7 @@ def turns_of(
     A household of three on the same drug, fetching it together once a month:
 
     >>> home = [
-    ...     CardSale(f"C{i}", "X", f"P{m % 2}", 30 * m, f"S{m}{i}", None, 14)
+    ...     CardSale(f"C{i}", "X", f"P{m % 2}", 30 * m, f"S{m}{i}", None, 14, 2592000 * m)
     ...     for m in range(10)
     ...     for i in range(3)
     ... ]
