@@ -209,7 +209,8 @@ def _fill_cards(sql: Sql, kinds: set[str], params: LeadParams) -> None:
     than they save (measured at 10 M sales: 23,000 cards' rows against 3,800)."""
     parts = []
     if kinds & {"card", "doctor"}:
-        # DISTINCT: alone (the doctors' leads only) no UNION drops a card's other boxes.
+        # DISTINCT: a card is here once per seized box, and asked alone (the doctors'
+        # leads only) no UNION drops the repeats.
         parts.append("SELECT DISTINCT psn FROM rxtrace_lead_seized_sales WHERE cnt > 0")
     if "card" in kinds:
         parts += [
