@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from rxtrace.trace.investigate.basis import INS, fill_units
 from rxtrace.trace.investigate.params import LeadParams, RateTest, RuleHit
-from rxtrace.trace.investigate.sql import Sql
+from rxtrace.trace.investigate.sql import Sql, selected
 from rxtrace.trace.investigate.stats import rate_test
 
 __all__ = [
@@ -273,11 +273,11 @@ def fill_carded(sql: Sql, cards_sql: str, params: Mapping[str, Any] | None = Non
     scanned to find a few cards (Spark) that is one pass for all the rules' card reads
     instead of one per read; on SQLite and PostgreSQL the same card index lookups."""
     sql.temp("rxtrace_lead_cards", "psn TEXT PRIMARY KEY", cards_sql, params)
-    taken = ", ".join(f"d.{column.split()[0]}" for column in _CARDED_COLUMNS.split(", "))
     sql.temp(
         CARDED,
         _CARDED_COLUMNS,
-        f"SELECT /*+ BROADCAST(c) */ {taken} FROM rxtrace_lead_cards c JOIN dispensing d ON d.psn_no = c.psn",
+        f"SELECT /*+ BROADCAST(c) */ {selected(_CARDED_COLUMNS, 'd')} "
+        f"FROM rxtrace_lead_cards c JOIN dispensing d ON d.psn_no = c.psn",
     )
     sql.cache[CARDED] = frozenset(psn for (psn,) in sql.rows("SELECT psn FROM rxtrace_lead_cards"))
 

@@ -51,7 +51,7 @@ from rxtrace.trace.investigate.rules_institutions import rule_fund_share, rule_i
 from rxtrace.trace.investigate.rules_mix import rule_no_treatment
 from rxtrace.trace.investigate.rules_seized import rule_seized
 from rxtrace.trace.investigate.rules_turns import rule_card_turns
-from rxtrace.trace.investigate.sql import Sql
+from rxtrace.trace.investigate.sql import Sql, selected
 from rxtrace.trace.resolve.rules import MAX_DEPTH
 
 __all__ = ["DOCTOR_AT", "check_question", "find_leads", "run_rules"]
@@ -174,12 +174,11 @@ def _fill_seized(sql: Sql, case_id: str | None) -> None:
     # seized boxes' sales below and the code rule both read from here, so where every sale is
     # scanned to find a few keys (Spark) that is one pass instead of two. A few rows per key,
     # so small whatever the sales volume. (The hint is a comment to SQLite and PostgreSQL.)
-    taken = ", ".join(f"d.{column.split()[0]}" for column in _KEYED_COLUMNS.split(", "))
     sql.temp(
         "rxtrace_lead_keyed",
         f"{_KEYED_COLUMNS}, at_s BIGINT",
         f"""
-        SELECT /*+ BROADCAST(k) */ {taken}, {sql.epoch("d.sel_retn_time")}
+        SELECT /*+ BROADCAST(k) */ {selected(_KEYED_COLUMNS, "d")}, {sql.epoch("d.sel_retn_time")}
         FROM (SELECT hi, lo FROM rxtrace_lead_seized
               UNION SELECT key_hi, key_lo FROM lead_basis_code) k
         JOIN dispensing d ON d.key_hi = k.hi AND d.key_lo = k.lo

@@ -13,7 +13,17 @@ from sqlalchemy.orm import Session
 
 from rxtrace.trace.store import models
 
-__all__ = ["Sql"]
+__all__ = ["Sql", "selected"]
+
+
+def selected(columns: str, alias: str) -> str:
+    """The select list that takes a temporary table's columns, declared as ``columns``, from
+    the table ``alias`` names (a copy of some of ``dispensing``'s rows, say).
+
+    >>> selected("psn_no TEXT, sel_retn_cnt BIGINT", "d")
+    'd.psn_no, d.sel_retn_cnt'
+    """
+    return ", ".join(f"{alias}.{column.split()[0]}" for column in columns.split(", "))
 
 
 class Sql:
