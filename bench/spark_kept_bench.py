@@ -1,14 +1,19 @@
-"""The Spark leads on a kept basis beside Spark's raw duplicate aggregation, in one session.
+"""The Spark leads on a kept basis (or one kind's, built in each run) beside Spark's raw
+duplicate aggregation, in one session.
 
-    .venv/bin/python bench/spark_kept_bench.py PARQUET_DIR BASIS_DIR [--runs 4] [--label NAME]
+    .venv/bin/python bench/spark_kept_bench.py PARQUET_DIR [BASIS_DIR] [--kind KIND] [--runs 4]
+        [--label NAME]
 
 ``PARQUET_DIR`` is an export (``rxtrace export --parquet``; ``spark_bench.py`` or
 ``leads_bench.fill`` make the world); ``BASIS_DIR`` is where ``rxtrace spark leads --basis``
-keeps the leads' basis (the first run builds it when it is missing or stale). Prints each run of
-the raw aggregation (``leads_bench.RAW_DUPLICATES``, computed to Spark's ``noop`` sink) and of
-``spark_leads(..., basis=BASIS_DIR)``, the median of all runs but the first, the ratio, and the
-leads' count and digest (equal digests: the same leads, rules, scores and evidence). Like
-``spark_bench.py`` it is not in ``make bench``: it needs the Spark extra and a world on disk.
+keeps the leads' basis (the first run builds it when it is missing or stale). Without it, each
+run builds the basis for itself, as ``rxtrace spark leads`` without ``--basis`` does: with
+``--kind code`` (the duplicate-settlement and clone leads) only the code rules' part. Prints
+each run of the raw aggregation (``leads_bench.RAW_DUPLICATES``, computed to Spark's ``noop``
+sink) and of ``spark_leads(..., kind=KIND, basis=BASIS_DIR)``, the median of all runs but the
+first, the ratio, and the leads' count and digest (equal digests: the same leads, rules, scores
+and evidence). Like ``spark_bench.py`` it is not in ``make bench``: it needs the Spark extra and
+a world on disk.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("parquet", type=Path)
-    parser.add_argument("basis", type=Path)
+    parser.add_argument("basis", type=Path, nargs="?", help="a kept basis (built in each run without)")
+    parser.add_argument("--kind", help="one kind of lead (every kind by default)")
     parser.add_argument("--runs", type=int, default=4, help="runs of each (the first is a warm-up)")
     parser.add_argument("--label", default="leads", help="the first word of each line printed")
     args = parser.parse_args()
@@ -49,11 +55,12 @@ def main() -> None:
         kept = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            leads = spark_leads(spark, tables, basis=args.basis)
+            leads = spark_leads(spark, tables, kind=args.kind, basis=args.basis)
             kept.append(time.perf_counter() - started)
     raw_s, kept_s = statistics.median(raw[1:] or raw), statistics.median(kept[1:] or kept)
     print(f"{args.label} raw aggregation: {' '.join(f'{t:.2f}' for t in raw)} s, median {raw_s:.2f} s")
-    print(f"{args.label} kept basis: {' '.join(f'{t:.2f}' for t in kept)} s, median {kept_s:.2f} s")
+    what = "kept basis" if args.basis else f"basis built in the run for {args.kind or 'every kind'}"
+    print(f"{args.label} {what}: {' '.join(f'{t:.2f}' for t in kept)} s, median {kept_s:.2f} s")
     print(f"{args.label} ratio {kept_s / raw_s:.2f}x; {len(leads)} leads, digest {digest(leads)}")
 
 

@@ -85,6 +85,25 @@ def test_every_rule_gives_the_same_leads_on_spark(
         spark_leads(spark, tables, kind="person")
 
 
+def test_each_kind_alone_builds_its_part_of_the_basis_and_finds_the_same_leads(
+    session: Session, spark: Any, tmp_path: Path, protector: Protector
+) -> None:
+    """A run of one kind builds only the basis tables that kind's rules read (``NEEDS``; a
+    read of another would fail, no view of it being made) and finds the embedded leads."""
+    from rxtrace.trace.spark import find_tables
+    from rxtrace.trace.spark.leads import spark_leads
+
+    truth = plant_world(tmp_path / "world", strength=1.0, persons=400)
+    load_paths([Path(p) for p in truth.files + truth.seizure_files], session=session, protector=protector)
+    session.commit()
+    export_parquet(tmp_path / "pq", session=session)
+    tables = find_tables([tmp_path / "pq"])
+    for kind in ("code", "institution", "doctor"):  # the cards: the test above, with a case
+        embedded = find_leads(session=session, kind=kind)
+        assert embedded, kind
+        assert written(spark_leads(spark, tables, kind=kind)) == written(embedded), kind
+
+
 def test_a_kept_basis_is_used_while_the_data_is_the_same(
     session: Session, spark: Any, tmp_path: Path, protector: Protector
 ) -> None:

@@ -16,10 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from rxtrace.trace.codes import key_parts
 from rxtrace.trace.demo.planted import plant_world
 from rxtrace.trace.ingest.load import load_paths
-from rxtrace.trace.investigate import Lead, find_leads, findings
+from rxtrace.trace.investigate import Lead, LeadParams, find_leads, findings
 from rxtrace.trace.investigate import leads as leads_module
+from rxtrace.trace.investigate.basis import NEEDS, build_basis
+from rxtrace.trace.investigate.leads import run_rules
 from rxtrace.trace.investigate.params import KINDS
+from rxtrace.trace.investigate.sql import Sql
 from rxtrace.trace.protect import Protector
+from rxtrace.trace.store import models
 
 from .builders import T0, World
 from .wording import assert_worded
@@ -246,3 +250,29 @@ def test_the_cards_read_ahead_give_the_leads_of_every_card_read_alone(
     assert {kind: find_leads(session=any_session, kind=kind) for kind in KINDS} == ahead_of
     assert not read[findings.CARDED]
     assert alone == ahead
+
+
+def test_each_kind_finds_its_leads_on_only_the_basis_tables_it_needs(
+    any_session: Session, tmp_path: Path, protector: Protector
+) -> None:
+    """``basis.NEEDS`` names every basis table a kind's rules read: a run for one kind on a
+    basis of only those (the others dropped, so a read of one fails) finds the same leads as
+    on the whole basis. Spark builds only those for a run of one kind."""
+    truth = plant_world(tmp_path / "world", strength=1.0, persons=400)
+    load_paths([Path(p) for p in truth.files + truth.seizure_files], session=any_session, protector=protector)
+    any_session.commit()
+    params = LeadParams()
+    whole = {kind: find_leads(session=any_session, kind=kind, params=params) for kind in KINDS}
+    assert all(whole.values())
+    any_session.commit()
+    every_table = set().union(*NEEDS.values())
+    assert every_table == {t for t in models.Base.metadata.tables if t.startswith("lead_basis_")}
+    for kind in KINDS:
+        for table in sorted(every_table):
+            any_session.execute(text(f"DELETE FROM {table}"))  # begins SQLite's transaction
+        for table in sorted(every_table - NEEDS[kind]):
+            any_session.execute(text(f"DROP TABLE {table}"))
+        build_basis(Sql(any_session), params, kinds=[kind])
+        assert run_rules(Sql(any_session), kind=kind, case_id=None, params=params) == whole[kind], kind
+        any_session.rollback()  # the tables back, with the whole basis
+    assert find_leads(session=any_session, params=params) == find_leads(session=any_session, params=params)

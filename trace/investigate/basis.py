@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import text
@@ -38,6 +40,7 @@ from rxtrace.trace.store import models
 from rxtrace.trace.store.db import one_at_a_time
 
 __all__ = [
+    "NEEDS",
     "SHAPING",
     "BasisInfo",
     "basis_info",
@@ -67,6 +70,29 @@ _VERSION = 4
 _META = "lead_basis"
 _TOKEN_PARTS = ("highest_sale_id", "sale_rows_loaded", "institutions", "catalog_products")
 INS = "d.mdtrt_setl_type = 1"
+
+_CODE = "lead_basis_code"
+_INSTITUTION = "lead_basis_institution"
+_COVISIT = "lead_basis_covisit"
+_WINDOWED = ("lead_basis_window", "lead_basis_visits", "lead_basis_drug")
+_CARD = "lead_basis_card"
+_DOCTOR = "lead_basis_doctor"
+_MIX = "lead_basis_mix"
+_ALL = frozenset((_CODE, _INSTITUTION, _COVISIT, *_WINDOWED, _CARD, _DOCTOR, _MIX))
+
+NEEDS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        # Every kind reads the candidate codes: the seized boxes' rows are read with theirs.
+        "code": frozenset({_CODE}),
+        "card": _ALL - {_DOCTOR},
+        "institution": frozenset({_CODE, _INSTITUTION, _COVISIT, _MIX}),
+        "doctor": frozenset({_CODE, _INSTITUTION, _DOCTOR}),
+    }
+)
+"""The basis tables each kind of lead's rules read (a test runs each kind on only these). A
+run that builds the basis for itself (Spark, which keeps nothing between jobs) builds only
+what the kinds asked read: the code rules' candidate codes are one grouping of every sale,
+where the whole basis is about ten."""
 
 
 @dataclass(frozen=True)
@@ -236,10 +262,14 @@ _Part = dict[str, list[dict[str, Any]] | str]
 """Rows of basis tables by table name, or the temporary table that holds them."""
 
 
-def build_basis(sql: Sql, params: LeadParams) -> None:
+def build_basis(sql: Sql, params: LeadParams, *, kinds: Iterable[str] | None = None) -> None:
     """Build the basis on ``sql``'s connection alone and put it in place, with no token and no
-    turn: for an engine that keeps nothing between runs (Spark builds it in every job)."""
-    _write(sql, [_on(sql, side, params) for side in (_settlement_side, _window_side, _count_side)])
+    turn: for an engine that keeps nothing between runs (Spark builds it in every job). With
+    ``kinds``, only the tables those kinds' rules read (:data:`NEEDS`); the others are not
+    made, so a rule reading one fails rather than reads nothing."""
+    tables = _ALL if kinds is None else frozenset().union(*(NEEDS[kind] for kind in kinds))
+    sides = [partial(side, tables=tables) for side in (_settlement_side, _window_side, _count_side)]
+    _write(sql, [_on(sql, side, params) for side in sides])
 
 
 def _write(writer: Sql, parts: list[_Part]) -> None:
@@ -291,12 +321,21 @@ def _on_own_connection(engine: Any, side: Callable[[Sql, LeadParams], _Part], pa
 # candidate codes go with the counts, which alone are the shortest.
 
 
-def _settlement_side(sql: Sql, params: LeadParams) -> _Part:
-    institutions = _build_institutions(sql, params)
-    return {"lead_basis_institution": institutions, "lead_basis_covisit": _build_covisits(sql, params)}
+def _settlement_side(sql: Sql, params: LeadParams, tables: frozenset[str] = _ALL) -> _Part:
+    part: _Part = {}
+    if _INSTITUTION in tables:
+        part[_INSTITUTION] = _build_institutions(sql, params)  # fills the settlements
+    elif _COVISIT in tables:
+        fill_settlements(sql)
+    if _COVISIT in tables:
+        part[_COVISIT] = _build_covisits(sql, params)
+    return part
 
 
-def _window_side(sql: Sql, params: LeadParams) -> _Part:
+def _window_side(sql: Sql, params: LeadParams, tables: frozenset[str] = _ALL) -> _Part:
+    if tables.isdisjoint(_WINDOWED):
+        return {}
+    # The three come from the same windows: built together.
     fill_units(sql)
     windows = _build_windows(sql, params)
     drugs = [
@@ -310,28 +349,32 @@ def _window_side(sql: Sql, params: LeadParams) -> _Part:
     }
 
 
-def _count_side(sql: Sql, params: LeadParams) -> _Part:
+def _count_side(sql: Sql, params: LeadParams, tables: frozenset[str] = _ALL) -> _Part:
     """The candidate codes, and sale rows per card and per doctor, these straight into the
     basis (no rows through Python: cards are most of what the basis holds)."""
     fill_units(sql)
-    codes = _build_codes(sql)
+    part: _Part = {}
+    if _CODE in tables:
+        part[_CODE] = _build_codes(sql)
     # Summed up into temporary tables, copied into the basis when it is written: on SQLite a
     # write here would hold the database's one write lock through both GROUP BYs over every
     # sale, and a load beside this build would wait on it and time out.
-    sql.temp(
-        "rxtrace_basis_card",
-        "psn_no TEXT, sale_rows BIGINT",
-        f"SELECT d.psn_no, COUNT(*) FROM dispensing d WHERE {INS} AND d.sel_retn_cnt > 0 GROUP BY d.psn_no",
-    )
-    _build_doctors(sql, params)
-    _build_mix(sql, params)
-    sql.keep("rxtrace_basis_card", "rxtrace_basis_doctor", "rxtrace_basis_mix")
-    return {
-        "lead_basis_code": codes,
-        "lead_basis_card": "rxtrace_basis_card",
-        "lead_basis_doctor": "rxtrace_basis_doctor",
-        "lead_basis_mix": "rxtrace_basis_mix",
-    }
+    if _CARD in tables:
+        sql.temp(
+            "rxtrace_basis_card",
+            "psn_no TEXT, sale_rows BIGINT",
+            f"SELECT d.psn_no, COUNT(*) FROM dispensing d WHERE {INS} AND d.sel_retn_cnt > 0 "
+            f"GROUP BY d.psn_no",
+        )
+        part[_CARD] = "rxtrace_basis_card"
+    if _DOCTOR in tables:
+        _build_doctors(sql, params)
+        part[_DOCTOR] = "rxtrace_basis_doctor"
+    if _MIX in tables:
+        _build_mix(sql, params)
+        part[_MIX] = "rxtrace_basis_mix"
+    sql.keep(*(temporary for temporary in part.values() if isinstance(temporary, str)))
+    return part
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def run_rules(sql: Sql, *, kind: str | None, case_id: str | None, params: LeadPa
         if kinds & {"institution", "card", "doctor"}:
             rule_fund_share(sql, params, found, own=own)
         scope = _case_scope(sql) if case_id is not None else None
-        names = _names(sql, found)
+        names = _names(sql, found, kinds)
     finally:
         sql.drop_all()
     leads = []
@@ -238,12 +238,15 @@ def _case_scope(sql: Sql) -> dict[str, set[str]]:
     }
 
 
-def _names(sql: Sql, found: Found) -> dict[tuple[str, str], str | None]:
-    """What each lead is called: an institution's name, a doctor's institution (the first by
-    code, as the basis names it, when a doctor sells at several), a card's masked name (the
-    first in order, when its sales carry several), a code's drug."""
+def _names(sql: Sql, found: Found, kinds: set[str]) -> dict[tuple[str, str], str | None]:
+    """What each lead of the kinds asked is called: an institution's name, a doctor's
+    institution (the first by code, as the basis names it, when a doctor sells at several), a
+    card's masked name (the first in order, when its sales carry several), a code's drug.
+    (The rules also find entities of kinds not asked, which are not returned; a run for other
+    kinds may have no doctors' basis, ``basis.NEEDS``.)"""
     names: dict[tuple[str, str], str | None] = dict(found.names)
-    named = [{"kind": k, "ident": i} for k, i in sorted(found.hits) if k in ("institution", "doctor")]
+    asked = sorted((k, i) for k, i in found.hits if k in kinds)
+    named = [{"kind": k, "ident": i} for k, i in asked if k in ("institution", "doctor")]
     sql.empty_temp("rxtrace_lead_named", "kind TEXT, ident TEXT")
     sql.fill("rxtrace_lead_named", ("kind", "ident"), named)
     for code, name in sql.rows(
@@ -251,15 +254,16 @@ def _names(sql: Sql, found: Found) -> dict[tuple[str, str], str | None]:
         "JOIN institution i ON i.fixmedins_code = n.ident WHERE n.kind = 'institution'"
     ):
         names[("institution", code)] = name
-    for dr, name in sql.rows(
-        "SELECT b.dr_code, i.name FROM rxtrace_lead_named n "
-        "JOIN lead_basis_doctor b ON b.dr_code = n.ident "
-        "JOIN institution i ON i.fixmedins_code = b.fixmedins_code WHERE n.kind = 'doctor'"
-    ):
-        names[("doctor", dr)] = f"{DOCTOR_AT}{name}"
-    for psn, masked in card_names(sql, (i for k, i in found.hits if k == "card")).items():
+    if "doctor" in kinds:
+        for dr, name in sql.rows(
+            "SELECT b.dr_code, i.name FROM rxtrace_lead_named n "
+            "JOIN lead_basis_doctor b ON b.dr_code = n.ident "
+            "JOIN institution i ON i.fixmedins_code = b.fixmedins_code WHERE n.kind = 'doctor'"
+        ):
+            names[("doctor", dr)] = f"{DOCTOR_AT}{name}"
+    for psn, masked in card_names(sql, (i for k, i in asked if k == "card")).items():
         names.setdefault(("card", psn), masked)
-    codes = {i for k, i in found.hits if k == "code"}
+    codes = {i for k, i in asked if k == "code"}
     meds = {med for c in codes if (med := names.get(("code", c)))}
     if meds:
         catalog = drug_names(sql, meds)

@@ -3,7 +3,8 @@ own rules (:mod:`rxtrace.trace.investigate`).
 
 The rules speak SQL through one seam (:class:`~rxtrace.trace.investigate.sql.Sql`); here it
 speaks Spark SQL. Each temporary table a rule fills becomes a cached temporary view, and the
-leads' basis is built from every sale in each job (nothing is kept between jobs). What comes
+leads' basis is built from every sale in each job (nothing is kept between jobs, unless a
+folder is given to keep it in): only the part the kinds asked read. What comes
 back to the driver is what the rules read on SQLite and PostgreSQL too: per-institution
 figures, flagged windows and pairs, the rows of the codes and cards already singled out, never
 the sales themselves.
@@ -224,9 +225,10 @@ def spark_leads(
 ) -> list[Lead]:
     """What ``rxtrace leads --no-save`` finds on the same data, computed over ``tables``.
 
-    The leads' basis is built from every sale first, or, with ``basis`` (a folder every
-    executor reaches at the same path), read from there when it was written for the same
-    data and parameters, and written there when built. ``on_build`` is called just before a
+    The leads' basis is built from every sale first (for ``kind``, only the tables its rules
+    read), or, with ``basis`` (a folder every executor reaches at the same path), read from
+    there when it was written for the same data and parameters, and written there, whole, when
+    built. ``on_build`` is called just before a
     build, for the caller to say so."""
     tables.require("dispensing")
     params = params or LeadParams()
@@ -241,7 +243,7 @@ def spark_leads(
                 frame = spark.createDataFrame([], stored_schema(stored))
             sql.register(stored, frame)
         check_question(sql, kind, case_id)
-        _basis(sql, params, basis, on_build)
+        _basis(sql, params, basis, on_build, kind)
         return run_rules(sql, kind=kind, case_id=case_id, params=params)
     finally:
         sql.close()
@@ -265,12 +267,18 @@ def _fingerprint(sql: SparkSql) -> list[Any]:
 
 
 def _basis(
-    sql: SparkSql, params: LeadParams, folder: Path | None, on_build: Callable[[], None] | None
+    sql: SparkSql,
+    params: LeadParams,
+    folder: Path | None,
+    on_build: Callable[[], None] | None,
+    kind: str | None,
 ) -> None:
     if folder is None:
         if on_build is not None:
             on_build()
-        build_basis(sql, params)
+        # For this run only: what the kind asked reads (a kept basis below is built whole,
+        # for every kind of the runs that will read it).
+        build_basis(sql, params, kinds=None if kind is None else (kind,))
         return
     wanted = {"data": _fingerprint(sql), **basis_shape(params)}
     meta = folder / _META
