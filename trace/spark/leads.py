@@ -70,6 +70,16 @@ def _spelled(schema: Sequence[tuple[str, str]]) -> str:
     return ", ".join(f"`{name}` {kind}" for name, kind in schema)
 
 
+def _small(frame: DataFrame) -> DataFrame:
+    """``frame``, made from rows the driver held, marked to be copied whole to every task that
+    joins it. Spark knows no size for rows from Python and would otherwise sort and shuffle
+    every sale to meet a few thousand rows (the candidate codes' join with the catalog's
+    products: 9.6 s against 5.9 s at 10 M sales)."""
+    from pyspark.sql.functions import broadcast
+
+    return broadcast(frame)
+
+
 class SparkSql(Sql):
     """The rules' SQL seam on a Spark session: temporary tables are cached views."""
 
@@ -128,7 +138,7 @@ class SparkSql(Sql):
     def empty_temp(self, name: str, columns: str) -> None:
         schema = _ddl_schema(columns)
         self._schemas[name] = schema
-        self._put(name, self.spark_session.createDataFrame([], _spelled(schema)))
+        self._put(name, _small(self.spark_session.createDataFrame([], _spelled(schema))))
         if name not in self.temps:
             self.temps.append(name)
 
@@ -138,7 +148,7 @@ class SparkSql(Sql):
         schema = self._schemas[name]
         values = [tuple(row.get(c) for c, _ in schema) for row in rows]
         added = self.spark_session.createDataFrame(values, _spelled(schema))
-        self._put(name, self._frames[name].unionByName(added))
+        self._put(name, _small(self._frames[name].unionByName(added)))
 
     def copy(self, table: str, temporary: str) -> None:
         names = [c.name for c in models.Base.metadata.tables[table].columns]
@@ -150,7 +160,7 @@ class SparkSql(Sql):
     def replace(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         schema = stored_schema(table)
         values = [tuple(row.get(c) for c in schema.names) for row in rows]
-        self._put(table, self.spark_session.createDataFrame(values, schema))
+        self._put(table, _small(self.spark_session.createDataFrame(values, schema)))
 
     def analyze(self, name: str, *, temporary: bool = True) -> None:
         """Spark keeps no statistics the rules would need refreshed."""
