@@ -197,8 +197,9 @@ def leads(
 ) -> None:
     """Score cards, institutions, doctors and codes over all sales on Spark, by the rules of
     `rxtrace leads`: the same answer as `rxtrace leads --no-save` on the same data (the leads'
-    basis is built from every sale, or kept with --basis). Reads files only: nothing is saved or
-    audited in a database; card numbers are masked unless RXTRACE_SHOW_SENSITIVE is set."""
+    basis is built from every sale, with --kind only the part that kind's rules read, or kept
+    whole with --basis). Reads files only: nothing is saved or audited in a database; card
+    numbers are masked unless RXTRACE_SHOW_SENSITIVE is set."""
     from rxtrace.trace.spark.leads import spark_leads
 
     if save:
