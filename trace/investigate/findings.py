@@ -17,11 +17,13 @@ from rxtrace.trace.investigate.stats import rate_test
 __all__ = [
     "CARDED",
     "CardSale",
+    "DoctorFigures",
     "Found",
     "InstitutionFigures",
     "attribute_rate",
     "card_names",
     "counted",
+    "doctor_figures",
     "drug_names",
     "exposure_of_cards",
     "exposure_of_doctors",
@@ -167,18 +169,51 @@ def exposure_of_cards(sql: Sql, cards: Iterable[str]) -> dict[str, tuple[float, 
     }
 
 
+class DoctorFigures(NamedTuple):
+    """One doctor's prescriptions, as the basis sums them up for the doctors' rules."""
+
+    rows: int
+    institution: str | None  # where the doctor is shown (the first by code)
+    fund_fen: int  # what the fund paid on the sales whose price is known
+    billed_fen: int  # what those sales billed
+    setls: int
+    bursts: int  # settlements to another card right after the doctor's previous one
+
+
+def doctor_figures(sql: Sql) -> dict[str, DoctorFigures]:
+    """Every doctor's figures, read once per run: three rules and the exposures use them
+    (on Spark each read of the basis table is a job of its own)."""
+    cached: dict[str, DoctorFigures] | None = sql.cache.get("doctor_figures")
+    if cached is None:
+        cached = {
+            r.dr_code: DoctorFigures(
+                int(r.sale_rows),
+                r.fixmedins_code,
+                int(r.fund_fen or 0),
+                int(r.billed_fen or 0),
+                int(r.setls or 0),
+                int(r.bursts or 0),
+            )
+            for r in sql.rows(
+                "SELECT dr_code, sale_rows, fixmedins_code, fund_fen, billed_fen, setls, bursts "
+                "FROM lead_basis_doctor"
+            )
+        }
+        sql.cache["doctor_figures"] = cached
+    return cached
+
+
 def exposure_of_doctors(sql: Sql) -> dict[str, tuple[float, str | None]]:
-    return {dr: (float(n), None) for dr, n in sql.rows("SELECT dr_code, sale_rows FROM lead_basis_doctor")}
+    return {dr: (float(f.rows), None) for dr, f in doctor_figures(sql).items()}
 
 
 def _totals(sql: Sql, kind: str) -> tuple[float, int]:
     """All insurance sale rows, and how many entities of the kind have any."""
-    table = {"card": "lead_basis_card", "doctor": "lead_basis_doctor"}.get(kind)
-    if table is None:
-        exposure = exposure_of_institutions(sql)
-        return sum(n for n, _ in exposure.values()), len(exposure)
-    n_all, tested = sql.rows(f"SELECT SUM(sale_rows), COUNT(*) FROM {table}")[0]
-    return float(n_all or 0), int(tested or 0)
+    if kind == "card":
+        n_all, tested = sql.rows("SELECT SUM(sale_rows), COUNT(*) FROM lead_basis_card")[0]
+        return float(n_all or 0), int(tested or 0)
+    exposure = exposure_of_doctors(sql) if kind == "doctor" else exposure_of_institutions(sql)
+    return sum(n for n, _ in exposure.values()), len(exposure)
 
 
 def attribute_rate(

@@ -3,7 +3,14 @@ settlements to different cards faster than any consultation."""
 
 from __future__ import annotations
 
-from rxtrace.trace.investigate.findings import Found, institution_figures, loo_rate, rate_hit, surprise_gate
+from rxtrace.trace.investigate.findings import (
+    Found,
+    doctor_figures,
+    institution_figures,
+    loo_rate,
+    rate_hit,
+    surprise_gate,
+)
 from rxtrace.trace.investigate.params import LeadParams
 from rxtrace.trace.investigate.rules_institutions import fund_share_hit, fund_share_outliers
 from rxtrace.trace.investigate.sql import Sql
@@ -19,10 +26,8 @@ def rule_doctor_fund_share(sql: Sql, params: LeadParams, found: Found) -> set[st
     are not also found as billed at an institution that fired."""
     kinds = {inst: figures.kind for inst, figures in institution_figures(sql).items()}
     figures = {
-        dr: (kinds.get(inst), int(fund or 0), int(billed or 0))
-        for dr, inst, fund, billed in sql.rows(
-            "SELECT dr_code, fixmedins_code, fund_fen, billed_fen FROM lead_basis_doctor"
-        )
+        dr: (None if f.institution is None else kinds.get(f.institution), f.fund_fen, f.billed_fen)
+        for dr, f in doctor_figures(sql).items()
     }
     fired = fund_share_outliers(figures, params)
     for dr, seen in fired.items():
@@ -40,10 +45,7 @@ def rule_doctor_bursts(sql: Sql, params: LeadParams, found: Found) -> None:
     """Many cards billed by one doctor in bursts: settlements to another card within
     ``burst_seconds`` of the doctor's previous one, at a rate far above other doctors'
     (leave-one-out, shrunk, gated for the number of doctors tested, as every rate rule)."""
-    rows = [
-        (dr, int(setls or 0), int(bursts or 0))
-        for dr, setls, bursts in sql.rows("SELECT dr_code, setls, bursts FROM lead_basis_doctor")
-    ]
+    rows = [(dr, f.setls, f.bursts) for dr, f in doctor_figures(sql).items()]
     k_all = sum(b for _, _, b in rows)
     n_all = sum(n for _, n, _ in rows)
     gate = surprise_gate(params, len(rows))
