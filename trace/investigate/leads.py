@@ -247,14 +247,15 @@ def _names(sql: Sql, found: Found, kinds: set[str]) -> dict[tuple[str, str], str
     names: dict[tuple[str, str], str | None] = dict(found.names)
     asked = sorted((k, i) for k, i in found.hits if k in kinds)
     named = [{"kind": k, "ident": i} for k, i in asked if k in ("institution", "doctor")]
-    sql.empty_temp("rxtrace_lead_named", "kind TEXT, ident TEXT")
-    sql.fill("rxtrace_lead_named", ("kind", "ident"), named)
-    for code, name in sql.rows(
-        "SELECT i.fixmedins_code, i.name FROM rxtrace_lead_named n "
-        "JOIN institution i ON i.fixmedins_code = n.ident WHERE n.kind = 'institution'"
-    ):
-        names[("institution", code)] = name
-    if "doctor" in kinds:
+    if named:  # none in a run for codes or cards: no table, no query (a Spark job each)
+        sql.empty_temp("rxtrace_lead_named", "kind TEXT, ident TEXT")
+        sql.fill("rxtrace_lead_named", ("kind", "ident"), named)
+        for code, name in sql.rows(
+            "SELECT i.fixmedins_code, i.name FROM rxtrace_lead_named n "
+            "JOIN institution i ON i.fixmedins_code = n.ident WHERE n.kind = 'institution'"
+        ):
+            names[("institution", code)] = name
+    if named and "doctor" in kinds:
         for dr, name in sql.rows(
             "SELECT b.dr_code, i.name FROM rxtrace_lead_named n "
             "JOIN lead_basis_doctor b ON b.dr_code = n.ident "
