@@ -1,0 +1,137 @@
+"""rxtrace's Gi* against esda's ``G_Local`` (star, binary weights), value for value."""
+
+from __future__ import annotations
+
+import warnings
+
+import h3.api.basic_int as h3i
+import numpy as np
+import pytest
+from scipy import sparse
+
+from rxtrace.geo.gistar import GiStarError, gi_star, permuted_ids
+
+
+def h3_patch(n_cells: int) -> sparse.csr_matrix:
+    """The ring adjacency of ``n_cells`` H3 cells taken in id order from one disk: a ragged
+    patch, so that edge cells have fewer than six neighbours (every cardinality occurs)."""
+    centre = h3i.latlng_to_cell(31.23, 121.47, 10)
+    k = 1
+    while 3 * k * (k + 1) + 1 < n_cells:
+        k += 1
+    cells = sorted(h3i.grid_disk(centre, k))[:n_cells]
+    index = {c: i for i, c in enumerate(cells)}
+    pairs = [
+        (i, index[nb]) for i, c in enumerate(cells) for nb in h3i.grid_disk(c, 1) if nb != c and nb in index
+    ]
+    rows, cols = zip(*pairs, strict=True)
+    return sparse.csr_matrix((np.ones(len(pairs)), (rows, cols)), shape=(len(cells), len(cells)))
+
+
+def skewed_counts(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Mostly zeros and ones with a few busy cells: ties everywhere, as real counts have."""
+    y = rng.poisson(0.6, n).astype(float)
+    busy = rng.integers(0, n, max(1, n // 40))
+    y[busy] += rng.integers(3, 60, busy.size)
+    return y
+
+
+def esda_gi_star(
+    y: np.ndarray, adj: sparse.csr_matrix, permutations: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    import libpysal
+    from esda.getisord import G_Local
+
+    neighbours = {i: adj.indices[adj.indptr[i] : adj.indptr[i + 1]].tolist() for i in range(adj.shape[0])}
+    w = libpysal.weights.W(neighbours, silence_warnings=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = G_Local(
+            y,
+            w,
+            transform="B",
+            permutations=permutations,
+            star=True,
+            keep_simulations=False,
+            seed=seed,
+            n_jobs=1,
+        )
+    return np.asarray(g.Zs, dtype=float), np.asarray(g.p_sim, dtype=float)
+
+
+@pytest.mark.parametrize(("seed", "n_cells", "permutations"), [(1, 40, 99), (2, 700, 999), (3, 3000, 499)])
+def test_equals_esda_given_the_same_permutations(seed: int, n_cells: int, permutations: int) -> None:
+    from esda.crand import vec_permutations
+
+    adj = h3_patch(n_cells)
+    y = skewed_counts(np.random.default_rng(seed), adj.shape[0])
+    want_z, want_p = esda_gi_star(y, adj, permutations, seed)
+    cardinality = np.diff(adj.indptr)
+    assert len(set(cardinality.tolist())) >= 4 and cardinality.max() == 6  # edges and interior
+    # esda draws its permutations with this function and this seed; fed the same ids, every
+    # z-score and every pseudo p-value must be esda's exactly, ties included.
+    ids = vec_permutations(int(cardinality.max()), adj.shape[0], permutations, seed)
+    got = gi_star(y, adj, ids=ids)
+    assert np.array_equal(got.z, want_z)
+    assert np.array_equal(got.p_sim, want_p)
+    assert 0 < (want_p < 0.01).sum() < y.size  # a test with significant and ordinary cells
+
+
+def test_an_island_is_what_esda_makes_of_it() -> None:
+    from esda.crand import vec_permutations
+
+    adj = h3_patch(30).tolil()
+    adj[5, :] = 0
+    adj[:, 5] = 0
+    adj = adj.tocsr()
+    adj.eliminate_zeros()
+    y = skewed_counts(np.random.default_rng(9), 30)
+    y[5] = 4.0
+    want_z, want_p = esda_gi_star(y, adj, 99, 4)
+    ids = vec_permutations(int(np.diff(adj.indptr).max()), 30, 99, 4)
+    got = gi_star(y, adj, ids=ids)
+    assert np.array_equal(got.p_sim, want_p)
+    assert np.array_equal(got.z, want_z)
+
+
+def test_own_permutations_are_distinct_reproducible_and_give_esdas_test() -> None:
+    adj = h3_patch(2000)
+    y = skewed_counts(np.random.default_rng(5), adj.shape[0])
+    ids = permuted_ids(6, adj.shape[0], 999, seed=12345)
+    assert all(len(set(row)) == 6 for row in ids.tolist())
+    assert ids.min() >= 0 and ids.max() < adj.shape[0] - 1
+    assert np.array_equal(ids, permuted_ids(6, adj.shape[0], 999, seed=12345))
+    got = gi_star(y, adj, ids=ids).p_sim
+    _, esda_p = esda_gi_star(y, adj, 999, 12345)
+    # Other draws, the same test: the cells esda finds significant are found here too, bar
+    # the few at the threshold that any two runs of a permutation test disagree on.
+    theirs, ours = set(np.flatnonzero(esda_p <= 0.01)), set(np.flatnonzero(got <= 0.01))
+    assert len(theirs ^ ours) <= 0.1 * len(theirs | ours), (len(theirs), len(ours))
+
+
+def test_few_cells_draw_by_shuffle() -> None:
+    ids = permuted_ids(6, 9, 500, seed=3)
+    assert ids.shape == (500, 6)
+    assert all(len(set(row)) == 6 for row in ids.tolist())
+    # Every one of the eight other cells is drawn in the first column about equally often.
+    counts = np.bincount(ids[:, 0], minlength=8)
+    assert counts.min() > 30
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        (np.array([1.0, 2.5, 3.0]), "expected whole counts, got 2.5 at cell 1"),
+        (np.array([1.0, np.nan, 3.0]), "expected a vector of finite counts"),
+    ],
+)
+def test_counts_that_are_not_whole_are_refused(counts: np.ndarray, message: str) -> None:
+    adj = h3_patch(3)
+    with pytest.raises(GiStarError, match=message):
+        gi_star(counts, adj, ids=permuted_ids(2, 3, 9, seed=1))
+
+
+def test_too_few_ids_for_the_neighbours_are_refused() -> None:
+    adj = h3_patch(10)
+    with pytest.raises(GiStarError, match="ids per permutation"):
+        gi_star(np.arange(10.0), adj, ids=permuted_ids(2, 10, 9, seed=1))
