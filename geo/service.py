@@ -81,7 +81,10 @@ class MapPoint:
 
 @dataclass(frozen=True)
 class CasePoints:
-    """The located points of a case (or of every case), with the fund paid per seized box."""
+    """The located points of a case (or of every case), with the fund paid per seized box.
+
+    ``layers`` says which layers were read (a hot spot analysis reads one); the others are
+    empty, and asking for one of them is a mistake in the caller, not an empty map."""
 
     case_id: str | None
     seizures: tuple[MapPoint, ...]
@@ -89,15 +92,23 @@ class CasePoints:
     institutions: tuple[MapPoint, ...]
     box_fund: dict[BoxKey, int]
     unlocated: dict[str, int]
+    layers: tuple[str, ...] = LAYERS
 
     def layer(self, name: str) -> tuple[MapPoint, ...]:
-        if name not in LAYERS:
-            raise RxtraceError(f"unknown layer {name!r}: choose one of {', '.join(LAYERS)}")
+        _check_layers((name,))
+        if name not in self.layers:
+            raise ValueError(f"the points were read for {', '.join(self.layers)}, not {name}")
         points: tuple[MapPoint, ...] = getattr(self, name)
         return points
 
     def fund_of(self, point: MapPoint) -> int:
         return sum(self.box_fund.get(b, 0) for b in point.info.boxes)
+
+
+def _check_layers(names: Iterable[str]) -> None:
+    for name in names:
+        if name not in LAYERS:
+            raise RxtraceError(f"unknown layer {name!r}: choose one of {', '.join(LAYERS)}")
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -190,14 +201,21 @@ class DatabasePoints:
         ]
 
 
-def case_points(*, session: Session, case_id: str | None = None) -> CasePoints:
+def case_points(
+    *, session: Session, case_id: str | None = None, layers: Sequence[str] = LAYERS
+) -> CasePoints:
     """Seizure sites, residences of the cards whose seized boxes the fund paid for, and the
-    institutions that sold them; a case's parent codes stand for the boxes inside."""
-    return points_of(DatabasePoints(session), case_id)
+    institutions that sold them; a case's parent codes stand for the boxes inside. Only the
+    ``layers`` asked are read (the homes of every card are a query of their own)."""
+    return points_of(DatabasePoints(session), case_id, layers=layers)
 
 
-def points_of(source: PointSource, case_id: str | None = None) -> CasePoints:
+def points_of(
+    source: PointSource, case_id: str | None = None, *, layers: Sequence[str] = LAYERS
+) -> CasePoints:
     """:func:`case_points` from any :class:`PointSource`."""
+    _check_layers(layers)
+    asked = tuple(name for name in LAYERS if name in layers)
     seizures = source.seizures(case_id)
     if case_id is not None and not seizures:
         raise CaseNotFoundError(case_id)
@@ -213,7 +231,7 @@ def points_of(source: PointSource, case_id: str | None = None) -> CasePoints:
 
     unlocated: dict[str, int] = defaultdict(int)
     seizure_points = []
-    for s in seizures:
+    for s in seizures if "seizures" in asked else ():
         bs = boxes_of.get(s.seizure_id, set())
         cards = sorted({c for b in bs for c in box_cards.get(b, ())})
         if s.lon is None or s.lat is None:
@@ -230,12 +248,16 @@ def points_of(source: PointSource, case_id: str | None = None) -> CasePoints:
                 Incident((s.seizure_id,), tuple(cards), tuple(sorted(bs))),
             )
         )
-    card_boxes = _owners(box_cards)
-    inst_boxes = _owners(box_insts)
-    residence_points = _residence_points(card_boxes, seizures_of_box, source)
-    unlocated["residences"] = len(card_boxes) - len(residence_points)
-    institution_points = _institution_points(inst_boxes, seizures_of_box, box_cards, source)
-    unlocated["institutions"] = len(inst_boxes) - len(institution_points)
+    residence_points: list[MapPoint] = []
+    if "residences" in asked:
+        card_boxes = _owners(box_cards)
+        residence_points = _residence_points(card_boxes, seizures_of_box, source)
+        unlocated["residences"] = len(card_boxes) - len(residence_points)
+    institution_points: list[MapPoint] = []
+    if "institutions" in asked:
+        inst_boxes = _owners(box_insts)
+        institution_points = _institution_points(inst_boxes, seizures_of_box, box_cards, source)
+        unlocated["institutions"] = len(inst_boxes) - len(institution_points)
     return CasePoints(
         case_id,
         tuple(seizure_points),
@@ -243,6 +265,7 @@ def points_of(source: PointSource, case_id: str | None = None) -> CasePoints:
         tuple(institution_points),
         dict(box_fund),
         {k: v for k, v in unlocated.items() if v},
+        asked,
     )
 
 
@@ -330,7 +353,7 @@ def hotspots(
     ``options`` go to :func:`rxtrace.geo.hotspots.find_hotspots` (resolution, permutations,
     min_occupied, eps_m, min_samples, seed).
     """
-    pts = points if points is not None else case_points(session=session, case_id=case_id)
+    pts = points if points is not None else case_points(session=session, case_id=case_id, layers=(layer,))
     return hotspots_of(pts, case_id=case_id, layer=layer, **options)
 
 

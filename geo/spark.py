@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rxtrace.geo.hotspots import HotspotResult
+from rxtrace.geo.layers import LAYERS
 from rxtrace.geo.service import SeizureSite, hotspots_of, points_of
 from rxtrace.trace.resolve.service import PartyRow, boxes_under
 from rxtrace.trace.spark import SparkLookups, Tables
@@ -50,8 +51,9 @@ class SparkPoints:
     answer from what was started when that covers it, or runs a job of its own.
     """
 
-    def __init__(self, lookups: SparkLookups) -> None:
+    def __init__(self, lookups: SparkLookups, *, layers: Collection[str] = LAYERS) -> None:
         self.lookups = lookups
+        self.layers = frozenset(layers)
         self._read: Started[tuple[str, str | None]] | None = None
         self._homes: Started[_Located] | None = None
         self._places: Started[_Place] | None = None
@@ -83,10 +85,13 @@ class SparkPoints:
     def party_rows(self, keys: Sequence[str]) -> list[PartyRow]:
         rows = self.lookups.party_rows(keys)
         # The homes and places of every card and institution named (returns too: the points
-        # ask for fewer, a part of these), both read while the first is answered.
+        # ask for fewer, a part of these), both read while the first is answered; only for
+        # the layers the points are read for (a hot spot analysis takes one).
         cards, places = {r[1] for r in rows}, {r[2] for r in rows}
-        self._homes = Started(cards, self.lookups.submit(lambda: self._homes_of(cards)))
-        self._places = Started(places, self.lookups.submit(lambda: self._places_of(places)))
+        if "residences" in self.layers:
+            self._homes = Started(cards, self.lookups.submit(lambda: self._homes_of(cards)))
+        if "institutions" in self.layers:
+            self._places = Started(places, self.lookups.submit(lambda: self._places_of(places)))
         return rows
 
     def residences(self, cards: Sequence[str]) -> list[_Located]:
@@ -120,6 +125,7 @@ def spark_hotspots(
     tables.require("dispensing", "seizures", "seized_codes")
     lookups = SparkLookups(spark, tables)
     try:
-        return hotspots_of(points_of(SparkPoints(lookups), case_id), case_id=case_id, layer=layer, **options)
+        points = points_of(SparkPoints(lookups, layers=(layer,)), case_id, layers=(layer,))
+        return hotspots_of(points, case_id=case_id, layer=layer, **options)
     finally:
         lookups.close()

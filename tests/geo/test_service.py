@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rxtrace.geo import service
 from rxtrace.geo.hotspots import find_hotspots
 from rxtrace.geo.routes import is_drug_declaration
-from rxtrace.trace.errors import NotFoundError
+from rxtrace.trace.errors import NotFoundError, RxtraceError
 
 
 def test_case_points_follow_insurance_sales_of_seized_boxes(any_session: Session) -> None:
@@ -44,6 +44,48 @@ def test_unknown_case_is_not_found(any_session: Session) -> None:
     small_case(any_session)
     with pytest.raises(NotFoundError):
         service.case_points(session=any_session, case_id="NOPE")
+
+
+class CountedPoints(service.DatabasePoints):
+    """The database's points, counting the homes' and the places' reads."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.asked: list[str] = []
+
+    def residences(self, cards):  # type: ignore[no-untyped-def]
+        self.asked.append("residences")
+        return super().residences(cards)
+
+    def places(self, institutions):  # type: ignore[no-untyped-def]
+        self.asked.append("places")
+        return super().places(institutions)
+
+
+@pytest.mark.parametrize(
+    ("layer", "reads"), [("seizures", []), ("residences", ["residences"]), ("institutions", ["places"])]
+)
+def test_one_layer_reads_only_its_own_points_and_they_are_the_whole_reads(
+    any_session: Session, layer: str, reads: list[str]
+) -> None:
+    small_case(any_session)
+    whole = service.case_points(session=any_session, case_id="C1")
+    source = CountedPoints(any_session)
+    one = service.points_of(source, "C1", layers=(layer,))
+    assert source.asked == reads
+    assert one.layer(layer) == whole.layer(layer) and one.box_fund == whole.box_fund
+    assert one.unlocated == {k: v for k, v in whole.unlocated.items() if k == layer}
+    other = next(name for name in service.LAYERS if name != layer)
+    with pytest.raises(ValueError, match=f"read for {layer}, not {other}"):
+        one.layer(other)
+
+
+def test_an_unknown_layer_is_refused_before_anything_is_read(any_session: Session) -> None:
+    source = CountedPoints(any_session)
+    with pytest.raises(RxtraceError, match="unknown layer 'homes': choose one of seizures, residences"):
+        service.points_of(source, "NOPE", layers=("homes",))
+    with pytest.raises(RxtraceError, match="unknown layer 'homes'"):
+        service.hotspots(session=any_session, case_id="NOPE", layer="homes")
 
 
 def test_hotspots_of_a_collection_area(any_session: Session) -> None:
