@@ -28,7 +28,7 @@ from scipy import sparse
 __all__ = ["GiStar", "GiStarError", "gi_star", "permuted_ids"]
 
 # Rows of a chunk × cells of a group held at once while counting the permutations.
-_CHUNK_ELEMENTS = 2_000_000
+_CHUNK_ELEMENTS = 500_000
 
 
 class GiStarError(ValueError):
