@@ -60,9 +60,11 @@ __all__ = [
 UTM51N = "EPSG:32651"
 MIN_RES, MAX_RES = 6, 10
 LEVELS = ((0.01, 3), (0.05, 2), (0.10, 1))
-# cells × permutations: what esda's pure-Python loop afforded (about 20 s on one core), kept so
-# that a study area gets the permutation count it got before; about 0.2 s now (rxtrace.geo.gistar).
-PERMUTATION_BUDGET = 20_000_000
+# Cells × permutations: the cap on cells at the most permutations, about 2.5 s on one core
+# (rxtrace.geo.gistar). It was 20 M while esda's Python loop did the work (20 s), which held
+# 38,000 cells to 999 permutations, where the number of hot cells moved by ±15 % with the seed
+# alone; at 9,999 by ±1.3 % (bench/RESULTS.md, "Maps and hotspots").
+PERMUTATION_BUDGET = 600_000_000
 MAX_PERMUTATIONS = 9_999
 DEFAULT_SEED = 12345
 SNAP_ABOVE = 50_000  # points; see _clusters
