@@ -97,29 +97,32 @@ def gi_star(counts: np.ndarray, adjacency: sparse.spmatrix, *, ids: np.ndarray) 
     rxtrace.geo.gistar.GiStarError: Failed to compute Gi*: expected whole counts, got 1.5 at cell 0.
     """
     y = np.asarray(counts)
-    whole = np.rint(y)
-    if y.ndim != 1 or not np.isfinite(y).all() or (bad := np.flatnonzero(whole != y)).size:
-        at = int(bad[0]) if y.ndim == 1 and np.isfinite(y).all() else None
-        raise GiStarError(
-            f"Failed to compute Gi*: expected whole counts, got {y[at]} at cell {at}."
-            if at is not None
-            else "Failed to compute Gi*: expected a vector of finite counts."
-        )
-    yi = whole.astype(np.int64)
-    adj = sparse.csr_matrix(adjacency, dtype=np.int64)
-    adj.setdiag(0)
-    adj.eliminate_zeros()
-    adj.data[:] = 1
-    n = yi.size
-    if adj.shape != (n, n):
-        raise GiStarError(f"Failed to compute Gi*: {n} counts against a {adj.shape} adjacency.")
+    if y.ndim != 1 or not np.isfinite(y).all():
+        raise GiStarError("Failed to compute Gi*: expected a vector of finite counts.")
+    fractional = np.flatnonzero(np.rint(y) != y)
+    if fractional.size:
+        at = int(fractional[0])
+        raise GiStarError(f"Failed to compute Gi*: expected whole counts, got {y[at]} at cell {at}.")
+    n = y.size
+    if n < 2:
+        raise GiStarError(f"Failed to compute Gi*: expected at least 2 cells, got {n}.")
+    if adjacency.shape != (n, n):
+        raise GiStarError(f"Failed to compute Gi*: {n} counts against a {adjacency.shape} adjacency.")
+    yi = y.astype(np.int64)
+    # Binary weights off the diagonal: a stored zero is no neighbour, a weight of 2 is one.
+    coo = sparse.coo_matrix(adjacency)
+    linked = (coo.row != coo.col) & (coo.data != 0)
+    ones = np.ones(int(linked.sum()), dtype=np.int64)
+    adj = sparse.csr_matrix((ones, (coo.row[linked], coo.col[linked])), shape=(n, n))
+    adj.data[:] = 1  # a pair given twice was summed
     cardinality = np.diff(adj.indptr)
     permutations = int(ids.shape[0])
-    if ids.shape[1] < (int(cardinality.max()) if n else 0):
+    if ids.ndim != 2 or ids.shape[1] < int(cardinality.max()):
         raise GiStarError(
-            f"Failed to compute Gi*: {ids.shape[1]} ids per permutation for up to "
-            f"{int(cardinality.max())} neighbours."
+            f"Failed to compute Gi*: ids of shape {ids.shape} for up to {int(cardinality.max())} neighbours."
         )
+    if ids.size and (ids.min() < 0 or ids.max() >= n - 1):
+        raise GiStarError(f"Failed to compute Gi*: ids must lie in 0..{n - 2}, one per other cell.")
     around = adj @ yi  # the neighbours' counts, the cell's own left out
     return GiStar(
         z=_z_scores(y.astype(float), adj, cardinality),

@@ -133,5 +133,31 @@ def test_counts_that_are_not_whole_are_refused(counts: np.ndarray, message: str)
 
 def test_too_few_ids_for_the_neighbours_are_refused() -> None:
     adj = h3_patch(10)
-    with pytest.raises(GiStarError, match="ids per permutation"):
+    with pytest.raises(GiStarError, match=r"ids of shape \(9, 2\) for up to [3-6] neighbours"):
         gi_star(np.arange(10.0), adj, ids=permuted_ids(2, 10, 9, seed=1))
+
+
+def test_ids_outside_the_other_cells_and_a_lone_cell_are_refused() -> None:
+    adj = h3_patch(10)
+    ids = permuted_ids(6, 10, 9, seed=1)
+    ids[0, 0] = 9  # there are nine other cells: 0..8
+    with pytest.raises(GiStarError, match=r"ids must lie in 0\.\.8"):
+        gi_star(np.arange(10.0), adj, ids=ids)
+    with pytest.raises(GiStarError, match="at least 2 cells, got 1"):
+        gi_star(np.array([3.0]), adj[:1, :1], ids=np.empty((9, 0), dtype=np.int64))
+
+
+def test_a_weight_other_than_one_is_a_neighbour_and_a_stored_zero_is_none() -> None:
+    adj = h3_patch(200)
+    y = skewed_counts(np.random.default_rng(2), 200)
+    ids = permuted_ids(6, 200, 199, seed=2)
+    plain = gi_star(y, adj, ids=ids)
+    weighted = adj.copy()
+    weighted.data[:] = 2.5
+    weighted.setdiag(1.0)  # a diagonal given is dropped: the cell is always its own neighbour
+    assert np.array_equal(gi_star(y, weighted, ids=ids).p_sim, plain.p_sim)
+    zeroed = adj.copy()
+    zeroed.data[: zeroed.indptr[1]] = 0  # cell 0's links stored as zeros: cell 0 is an island
+    got = gi_star(y, zeroed, ids=ids)
+    assert not np.array_equal(got.z, plain.z)
+    assert got.z[0] != plain.z[0]
