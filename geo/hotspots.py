@@ -11,7 +11,7 @@ The method follows ArcGIS's Optimized Hot Spot Analysis where it can, with these
   area; without the empty cells every occupied cell would look ordinary.
 * **Gi* with conditional permutations**: esda's ``G_Local`` with ``star=True`` and binary
   weights over a cell and its six neighbours, computed by :mod:`rxtrace.geo.gistar` (equal to
-  esda's, ten times faster without numba). The pseudo p-value's floor is
+  esda's, 15-20 times faster than esda without numba). The pseudo p-value's floor is
   ``1/(permutations+1)``; since the Benjamini–Hochberg step needs ``p <= alpha * rank / m``,
   the permutation count grows with the number of cells tested (within a compute budget), else
   no cell could ever pass.
