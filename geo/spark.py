@@ -19,6 +19,7 @@ from rxtrace.geo.layers import LAYERS
 from rxtrace.geo.service import SeizureSite, hotspots_of, points_of
 from rxtrace.trace.resolve.service import PartyRow, boxes_under
 from rxtrace.trace.spark import SparkLookups, Tables
+from rxtrace.trace.spark.resolve import Place as _Place
 from rxtrace.trace.spark.tables import Started, fetched
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ class _Site(NamedTuple):
 
 
 _Located = tuple[str, float | None, float | None]
-_Place = tuple[str, float | None, float | None, str]
 
 
 class SparkPoints:
@@ -90,7 +90,7 @@ class SparkPoints:
         cards, places = {r[1] for r in rows}, {r[2] for r in rows}
         if "residences" in self.layers:
             self._homes = Started(cards, self.lookups.submit(lambda: self._homes_of(cards)))
-        if "institutions" in self.layers:
+        if "institutions" in self.layers and self.lookups.places(places) is None:
             self._places = Started(places, self.lookups.submit(lambda: self._places_of(places)))
         return rows
 
@@ -99,6 +99,9 @@ class SparkPoints:
         return self._homes_of(cards) if started is None else started
 
     def places(self, institutions: Sequence[str]) -> list[_Place]:
+        carried = self.lookups.places(institutions)
+        if carried is not None:
+            return carried
         started = self._places.rows_of(institutions) if self._places is not None else None
         return self._places_of(institutions) if started is None else started
 
@@ -123,7 +126,8 @@ def spark_hotspots(
 ) -> HotspotResult:
     """What ``rxtrace hotspots`` answers for the same data, computed over ``tables``."""
     tables.require("dispensing", "seizures", "seized_codes")
-    lookups = SparkLookups(spark, tables)
+    # The institutions' places come with the parties' rows, not in a job of their own after.
+    lookups = SparkLookups(spark, tables, places=layer == "institutions")
     try:
         points = points_of(SparkPoints(lookups, layers=(layer,)), case_id, layers=(layer,))
         return hotspots_of(points, case_id=case_id, layer=layer, **options)

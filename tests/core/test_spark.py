@@ -178,3 +178,87 @@ def test_questions_started_ahead_answer_as_the_database_does_also_past_what_they
         assert rows(lookups.sale_rows(boxes)) == rows(database.sale_rows(boxes))
     finally:
         lookups.close()
+
+
+def test_the_parties_carry_their_institutions_places_as_the_table_holds_them(
+    session: Session, spark: Any, tmp_path: Path, protector: Protector
+) -> None:
+    """With ``places`` the parties' rows bring each institution's place: the table's own row
+    for each institution named (one the table lacks left out, one without a location as it
+    is), the parties themselves as the database gives them; institutions the rows did not
+    name are not answered from them."""
+    import shutil
+
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from rxtrace.trace.resolve.service import DatabaseLookups
+    from rxtrace.trace.spark import find_tables
+    from rxtrace.trace.spark.resolve import SparkLookups
+
+    world = generate_world(tmp_path / "world", persons=300)
+    load_paths(world.files, session=session, protector=protector)
+    session.commit()
+    export_parquet(tmp_path / "pq", session=session)
+    case_filter = f"case_id = '{world.case_id}'"
+
+    def parties_and_named(lookups: SparkLookups, keys: list[str]) -> list[str]:
+        lookups.start_reads(lookups.frame("seizures").where(case_filter), parties=True)
+        pairs = lookups.children(keys)
+        boxes = sorted(set(keys) | {child for _, child in pairs})
+        rows = lookups.party_rows(boxes)
+        assert sorted(rows) == sorted(DatabaseLookups(session).party_rows(boxes))
+        return sorted({r[2] for r in rows})
+
+    keys = sorted(
+        key
+        for key in session.scalars(
+            select(models.SeizedCode.code_key)
+            .join(models.Seizure, models.Seizure.seizure_id == models.SeizedCode.seizure_id)
+            .where(models.Seizure.case_id == world.case_id)
+        )
+        if key is not None
+    )
+    # An export whose institutions' table lacks the first institution named and has no
+    # location for the second.
+    probe = SparkLookups(spark, find_tables([tmp_path / "pq"]))
+    try:
+        named = parties_and_named(probe, keys)
+    finally:
+        probe.close()
+    assert len(named) >= 3
+    shutil.copytree(tmp_path / "pq", tmp_path / "pq2")
+    institutions = ds.dataset(tmp_path / "pq2" / "institutions").to_table()
+    shutil.rmtree(tmp_path / "pq2" / "institutions")
+    (tmp_path / "pq2" / "institutions").mkdir()
+    kept = institutions.filter(ds.field("fixmedins_code") != named[0]).to_pylist()
+    for row in kept:
+        if row["fixmedins_code"] == named[1]:
+            row["lon"] = row["lat"] = None
+    pq.write_table(
+        institutions.from_pylist(kept, schema=institutions.schema),
+        tmp_path / "pq2" / "institutions" / "part-0.parquet",
+    )
+    tables = find_tables([tmp_path / "pq2"])
+    lookups = SparkLookups(spark, tables, places=True)
+    try:
+        assert parties_and_named(lookups, keys) == named
+        table = sorted(
+            lookups.matching(
+                "institutions", "fixmedins_code", named, ("fixmedins_code", "lon", "lat", "name")
+            )
+        )
+        carried = lookups.places(named)
+        assert carried == table and carried is not None
+        assert [p[0] for p in carried] == named[1:] and carried[0][1:3] == (None, None)
+        assert lookups.places(named[1:2]) == table[:1]
+        assert lookups.places([*named, "H00000000000"]) is None  # not named by the rows
+    finally:
+        lookups.close()
+    # Without ``places`` nothing is carried: the places are the table's to answer.
+    lookups = SparkLookups(spark, tables)
+    try:
+        parties_and_named(lookups, keys)
+        assert lookups.places(named) is None
+    finally:
+        lookups.close()

@@ -31,9 +31,13 @@ from rxtrace.trace.spark.tables import Started, Tables, fetched
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["SparkLookups", "spark_resolve"]
+__all__ = ["Place", "SparkLookups", "spark_resolve"]
 
 _T = TypeVar("_T")
+
+_PARTY_COLUMNS = ("key_text", "psn_no", "fixmedins_code", "hifp_pay_fen", "sel_retn_type")
+Place = tuple[str, float | None, float | None, str]
+"""An institution's code, lon, lat and name."""
 
 
 class SparkLookups:
@@ -49,12 +53,19 @@ class SparkLookups:
     The later questions take their answers from those when they cover them; a case inside a
     case, or a key the stored reads do not hold, goes on with a job of its own. A question that
     needs only the parties of the sales (:meth:`party_rows`: the map's) has them started
-    instead, five of the sales' columns read rather than twelve.
+    instead, five of the sales' columns read rather than twelve. With ``places`` the parties'
+    rows also carry their institution's place (:meth:`places`), which the institutions' map
+    would otherwise ask for in a job of its own once the parties are back.
     """
 
-    def __init__(self, spark: SparkSession, tables: Tables) -> None:
+    def __init__(self, spark: SparkSession, tables: Tables, *, places: bool = False) -> None:
         self.spark = spark
         self.tables = tables
+        self._with_places = places and tables.has("institutions")
+        # From the parties' rows read so far: every institution they name, and the place of
+        # each that the institutions' table holds.
+        self._named: set[str] = set()
+        self._places: dict[str, Place] = {}
         self._frames: dict[str, DataFrame] = {}
         self._catalog: Future[list[CatalogRow]] | None = None
         # Started ahead (_start_ahead): the keys with the boxes inside them, and their sales;
@@ -150,7 +161,23 @@ class SparkLookups:
         return self._rows(keys, parties=False)
 
     def party_rows(self, keys: Collection[str]) -> list[PartyRow]:
-        return self._rows(keys, parties=True)
+        rows = self._rows(keys, parties=True)
+        if not self._with_places:
+            return rows
+        width = len(_PARTY_COLUMNS)
+        for row in rows:
+            self._named.add(row[2])
+            if row[width] is not None:  # the institution is in the table (a left join)
+                self._places[row[width]] = row[width:]
+        return [row[:width] for row in rows]
+
+    def places(self, institutions: Collection[str]) -> list[Place] | None:
+        """The places of ``institutions`` that the parties' rows read so far carried (with
+        ``places``), those the institutions' table lacks left out, in code order; None when
+        the rows did not name them all (the table is to be asked)."""
+        if not self._with_places or not self._named.issuperset(institutions):
+            return None
+        return [self._places[code] for code in sorted(institutions) if code in self._places]
 
     def _rows(self, keys: Collection[str], *, parties: bool) -> list[tuple[Any, ...]]:
         if not keys:
@@ -174,9 +201,21 @@ class SparkLookups:
         return k.join(d, (d.key_hi == k.hi) & (d.key_lo == k.lo))
 
     def _parties_frame(self, k: DataFrame) -> DataFrame:
-        """The insurance rows of the keys ``k(hi, lo, key_text)``, as :data:`PartyRow` columns."""
-        columns = ("key_text", "psn_no", "fixmedins_code", "hifp_pay_fen", "sel_retn_type")
-        return self._insurance(k).select(*columns)
+        """The insurance rows of the keys ``k(hi, lo, key_text)``, as :data:`PartyRow` columns
+        (with ``places``, then the institution's code, lon, lat and name, or nulls)."""
+        rows = self._insurance(k)
+        if not self._with_places:
+            return rows.select(*_PARTY_COLUMNS)
+        from pyspark.sql import functions as f
+
+        i = self.frame("institutions").select(
+            f.col("fixmedins_code").alias("place_code"),
+            f.col("lon").alias("place_lon"),
+            f.col("lat").alias("place_lat"),
+            f.col("name").alias("place_name"),
+        )
+        joined = rows.join(i, rows.fixmedins_code == i.place_code, "left")
+        return joined.select(*_PARTY_COLUMNS, "place_code", "place_lon", "place_lat", "place_name")
 
     def _sales_frame(self, k: DataFrame) -> DataFrame:
         """The insurance sales of the keys ``k(hi, lo, key_text)``, as :data:`SaleRow` columns."""
