@@ -189,10 +189,14 @@ def case_resolution(
     return resolution
 
 
-def seized_boxes(seizure_ids: Sequence[str], *, session: Session) -> dict[str, set[str]]:
+def seized_boxes(
+    seizure_ids: Sequence[str], *, session: Session, lookups: DatabaseLookups | None = None
+) -> dict[str, set[str]]:
     """Each seizure's distinct box keys, case codes standing for the boxes under them.
 
     Malformed reads have no key and are left out. A box read in two seizures is in both.
+    ``lookups`` (the session's) finds the boxes under the case codes; a caller that asks
+    about the same keys next passes its own, whose batch of keys is then already filled.
     """
     keys_of: dict[str, set[str]] = defaultdict(set)
     ids = sorted(set(seizure_ids))
@@ -205,7 +209,7 @@ def seized_boxes(seizure_ids: Sequence[str], *, session: Session) -> dict[str, s
         ):
             if key is not None:  # excluded by the query; the column type cannot say so
                 keys_of[sid].add(key)
-    return boxes_under(keys_of, DatabaseLookups(session))
+    return boxes_under(keys_of, lookups or DatabaseLookups(session))
 
 
 def boxes_under(keys_of: Mapping[str, set[str]], lookups: Lookups) -> dict[str, set[str]]:
@@ -539,11 +543,31 @@ class _KeyTable:
             return
         self._sqlite("DELETE FROM rxtrace_batch_keys")
         if rows:
+            # In the code index's order: SQLite joins in the table's order, and a big batch
+            # in a set's order walked the index (and the rows it points to) at random, twice
+            # as slow (a million keys over 10 M sales: 7.0 s against 3.6 s sorted).
+            rows = _index_order(rows)
             self._sqlite("INSERT INTO rxtrace_batch_keys (hi, lo, key_text) VALUES (?, ?, ?)", rows)
         # Once the database has statistics (ANALYZE, PRAGMA optimize) SQLite guesses an
         # unanalysed temporary table to be large and builds a Bloom filter by scanning all of
         # dispensing: 370 ms for one code on 1 M rows. Its own statistics cost under a millisecond.
         self._sqlite("ANALYZE temp.rxtrace_batch_keys")
+
+
+def _index_order(rows: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """A batch's ``(hi, lo, key)`` rows in the order of the index on the two halves.
+
+    >>> _index_order([(2, 1, "b"), (-5, 9, "g"), (2, 0, "a")])
+    [(-5, 9, 'g'), (2, 0, 'a'), (2, 1, 'b')]
+    """
+    if len(rows) < 10_000:
+        return sorted(rows)
+    import numpy as np
+
+    # Sorting a million tuples compares them field by field in Python: 1.5 s; this, 0.5 s.
+    hi = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    lo = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+    return [rows[i] for i in np.lexsort((lo, hi)).tolist()]
 
 
 def _expand_cases(lookups: Lookups, keys: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
