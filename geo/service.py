@@ -23,6 +23,7 @@ from rxtrace.geo.hotspots import HotspotResult, Incident, find_hotspots
 from rxtrace.geo.layers import LAYERS, Layer
 from rxtrace.geo.routes import FlagRules, Route, WaybillPoint, build_routes, shanghai_district
 from rxtrace.trace.errors import CaseNotFoundError, RxtraceError
+from rxtrace.trace.gcpause import collector_paused
 from rxtrace.trace.resolve.service import DatabaseLookups, PartyRow, seized_boxes
 from rxtrace.trace.store import models
 
@@ -168,15 +169,18 @@ class DatabasePoints:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # One batch of keys for both questions: the boxes under the case codes, then their
+        # sales (the same keys where no carton was read: filled once, not twice).
+        self.lookups = DatabaseLookups(session)
 
     def seizures(self, case_id: str | None) -> list[SeizureSite]:
         return list(_scope_seizures(self.session, case_id))
 
     def seized_boxes(self, seizure_ids: Sequence[str]) -> dict[str, set[str]]:
-        return seized_boxes(seizure_ids, session=self.session)
+        return seized_boxes(seizure_ids, session=self.session, lookups=self.lookups)
 
     def party_rows(self, keys: Sequence[str]) -> list[PartyRow]:
-        return DatabaseLookups(self.session).party_rows(keys)
+        return self.lookups.party_rows(keys)
 
     def residences(self, cards: Sequence[str]) -> list[tuple[str, float | None, float | None]]:
         person = models.InsuredPerson
@@ -215,6 +219,13 @@ def points_of(
 ) -> CasePoints:
     """:func:`case_points` from any :class:`PointSource`."""
     _check_layers(layers)
+    # A big case's points are millions of small objects (rows, sets, incidents) alive until
+    # the end and holding no cycles: the collector walked them all, again and again.
+    with collector_paused():
+        return _points_of(source, case_id, layers)
+
+
+def _points_of(source: PointSource, case_id: str | None, layers: Sequence[str]) -> CasePoints:
     asked = tuple(name for name in LAYERS if name in layers)
     seizures = source.seizures(case_id)
     if case_id is not None and not seizures:
@@ -303,7 +314,7 @@ def _residence_points(
         bs = card_boxes[psn]
         if lon is None or lat is None:
             continue
-        sids = sorted({s for b in bs for s in seizures_of_box[b]})
+        sids = sorted(set().union(*map(seizures_of_box.__getitem__, bs)))
         points.append(
             MapPoint("residence", psn, lon, lat, psn, None, Incident(tuple(sids), (psn,), tuple(sorted(bs))))
         )
@@ -323,8 +334,10 @@ def _institution_points(
         bs = inst_boxes[code]
         if lon is None or lat is None:
             continue
-        sids = sorted({s for b in bs for s in seizures_of_box[b]})
-        cards = sorted({c for b in bs for c in box_cards[b]})
+        # Unions of the boxes' sets, in C: the same sets as a comprehension over every box
+        # of every institution, a third of the time (a million boxes: 2.3 s).
+        sids = sorted(set().union(*map(seizures_of_box.__getitem__, bs)))
+        cards = sorted(set().union(*map(box_cards.__getitem__, bs)))
         points.append(
             MapPoint(
                 "institution",

@@ -243,3 +243,22 @@ def test_sqlite_and_postgis_give_identical_results(session: Session, pg_engine: 
             ra = [r.to_dict() for r in service.routes(session=session, case_id=case)]
             rb = [r.to_dict() for r in service.routes(session=pg, case_id=case)]
             assert ra == rb and ra
+
+
+def test_the_points_fill_the_batch_of_keys_once(session: Session) -> None:
+    """The boxes under the case codes and the boxes' sales ask about the same keys when no
+    carton was read: the database's points fill SQLite's batch table once for both."""
+    small_case(session)
+    session.execute(text("DELETE FROM aggregation"))  # the case code is then a box of its own
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    filled: list[str] = []  # each filling empties the table first
+    dbapi.set_trace_callback(
+        lambda sql: filled.append(sql) if sql.startswith("DELETE FROM rxtrace_batch") else None
+    )
+    try:
+        points = service.points_of(service.DatabasePoints(session), "C1", layers=("institutions",))
+    finally:
+        dbapi.set_trace_callback(None)
+    assert [p.id for p in points.institutions] == ["I1", "I2"]
+    assert len(filled) == 1, filled
