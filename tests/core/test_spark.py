@@ -116,6 +116,16 @@ def test_the_command_prints_what_resolve_prints(tmp_path: Path) -> None:
     assert wrong.returncode != 0 and "Failed to parse 'memory=2g' as a Spark property" in wrong.stderr
 
 
+def _case_keys(session: Session, case_id: str) -> list[str]:
+    """The keys of the case's reads (malformed ones have none), sorted."""
+    keys = session.scalars(
+        select(models.SeizedCode.code_key)
+        .join(models.Seizure, models.Seizure.seizure_id == models.SeizedCode.seizure_id)
+        .where(models.Seizure.case_id == case_id)
+    )
+    return sorted({key for key in keys if key is not None})
+
+
 def test_questions_started_ahead_answer_as_the_database_does_also_past_what_they_cover(
     session: Session, spark: Any, tmp_path: Path, protector: Protector
 ) -> None:
@@ -130,15 +140,7 @@ def test_questions_started_ahead_answer_as_the_database_does_also_past_what_they
     load_paths(world.files, session=session, protector=protector)
     session.commit()
     export_parquet(tmp_path / "pq", session=session)
-    case_keys: set[str] = {
-        key
-        for key in session.scalars(
-            select(models.SeizedCode.code_key)
-            .join(models.Seizure, models.Seizure.seizure_id == models.SeizedCode.seizure_id)
-            .where(models.Seizure.case_id == world.case_id)
-        )
-        if key is not None
-    }
+    case_keys = set(_case_keys(session, world.case_id))
     parents = set(session.scalars(select(models.Aggregation.parent_key)))
     assert case_keys & parents, "the case holds a carton: its boxes come from the aggregation"
 
@@ -210,15 +212,7 @@ def test_the_parties_carry_their_institutions_places_as_the_table_holds_them(
         assert sorted(rows) == sorted(DatabaseLookups(session).party_rows(boxes))
         return sorted({r[2] for r in rows})
 
-    keys = sorted(
-        key
-        for key in session.scalars(
-            select(models.SeizedCode.code_key)
-            .join(models.Seizure, models.Seizure.seizure_id == models.SeizedCode.seizure_id)
-            .where(models.Seizure.case_id == world.case_id)
-        )
-        if key is not None
-    )
+    keys = _case_keys(session, world.case_id)
     # An export whose institutions' table lacks the first institution named and has no
     # location for the second.
     probe = SparkLookups(spark, find_tables([tmp_path / "pq"]))
