@@ -335,7 +335,7 @@ def _institution_points(
         if lon is None or lat is None:
             continue
         # Unions of the boxes' sets, in C: the same sets as a comprehension over every box
-        # of every institution, a third of the time (a million boxes: 2.3 s).
+        # of every institution (2.3 s for a million boxes) in about half the time.
         sids = sorted(set().union(*map(seizures_of_box.__getitem__, bs)))
         cards = sorted(set().union(*map(box_cards.__getitem__, bs)))
         points.append(
