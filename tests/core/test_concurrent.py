@@ -86,3 +86,35 @@ def test_two_loads_at_once_into_a_new_database_both_succeed(
     leads = _at_once([["leads", "--format", "json", "--no-save"]], tmp_path, url)[0]
     assert leads.returncode == 0, leads.stderr[-2000:]
     assert "Preparing the leads' basis" not in leads.stderr
+
+
+def test_the_switch_to_wal_waits_out_a_locked_database_and_nothing_else() -> None:
+    """A new database's switch to WAL can fail at once with "database is locked" while
+    another command switches it (seen in a CI run of the test above): tried again until it
+    passes or the wait is over; any other error at once."""
+    import sqlite3
+
+    from rxtrace.trace.store.db import _switch_to_wal
+
+    class Cursor:
+        def __init__(self, *errors: str) -> None:
+            self.errors = list(errors)
+            self.tries = 0
+
+        def execute(self, sql: str) -> None:
+            assert sql == "PRAGMA journal_mode=WAL"
+            self.tries += 1
+            if self.errors:
+                raise sqlite3.OperationalError(self.errors.pop(0))
+
+    busy = Cursor("database is locked", "database is locked")
+    _switch_to_wal(busy, pause_s=0)
+    assert busy.tries == 3
+    other = Cursor("disk I/O error", "database is locked")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        _switch_to_wal(other, pause_s=0)
+    assert other.tries == 1
+    stuck = Cursor(*["database is locked"] * 1000)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _switch_to_wal(stuck, wait_s=0.05, pause_s=0.01)
+    assert 2 <= stuck.tries < 1000

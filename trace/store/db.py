@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -109,7 +110,7 @@ def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any)
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the web app read while a load writes; NORMAL sync is safe under WAL.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -117,6 +118,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA cache_size=-262144")
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any, *, wait_s: float = 30.0, pause_s: float = 0.05) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while SQLite says the database is locked.
+
+    Two commands opening a new database at once both switch it to WAL, and the switch can
+    fail at once with "database is locked" without waiting for SQLite's busy handler (seen:
+    two loads started together, the second failing in its first statement); a moment later
+    the database is in WAL and the switch is a no-op. Any other error is raised at once.
+
+    >>> class Busy:
+    ...     tries = 0
+    ...     def execute(self, sql):
+    ...         self.tries += 1
+    ...         if self.tries < 3:
+    ...             raise sqlite3.OperationalError("database is locked")
+    >>> cursor = Busy(); _switch_to_wal(cursor, pause_s=0); cursor.tries
+    3
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause_s)
 
 
 def _sqlite_memory_temp(dbapi_connection: Any, _record: Any) -> None:
