@@ -24,7 +24,7 @@ from rxtrace.geo.layers import LAYERS, Layer
 from rxtrace.geo.routes import FlagRules, Route, WaybillPoint, build_routes, shanghai_district
 from rxtrace.trace.errors import CaseNotFoundError, RxtraceError
 from rxtrace.trace.gcpause import collector_paused
-from rxtrace.trace.resolve.service import DatabaseLookups, PartyRow, seized_boxes
+from rxtrace.trace.resolve.service import DatabaseLookups, PartyRow, Place, seized_boxes
 from rxtrace.trace.store import models
 
 __all__ = [
@@ -160,7 +160,7 @@ class PointSource(Protocol):
     def residences(self, cards: Sequence[str]) -> list[tuple[str, float | None, float | None]]:
         """(card, lon, lat) of the insured persons of these cards."""
 
-    def places(self, institutions: Sequence[str]) -> list[tuple[str, float | None, float | None, str]]:
+    def places(self, institutions: Sequence[str]) -> list[Place]:
         """(code, lon, lat, name) of these institutions."""
 
 
@@ -192,7 +192,7 @@ class DatabasePoints:
             )
         ]
 
-    def places(self, institutions: Sequence[str]) -> list[tuple[str, float | None, float | None, str]]:
+    def places(self, institutions: Sequence[str]) -> list[Place]:
         place = models.Institution
         return [
             (code, lon, lat, name)

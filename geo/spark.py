@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rxtrace.geo.hotspots import HotspotResult
 from rxtrace.geo.layers import LAYERS
 from rxtrace.geo.service import SeizureSite, hotspots_of, points_of
-from rxtrace.trace.resolve.service import PartyRow, boxes_under
+from rxtrace.trace.resolve.service import PartyRow, Place, boxes_under
 from rxtrace.trace.spark import SparkLookups, Tables
-from rxtrace.trace.spark.resolve import Place as _Place
 from rxtrace.trace.spark.tables import Started, fetched
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ class SparkPoints:
         self.layers = frozenset(layers)
         self._read: Started[tuple[str, str | None]] | None = None
         self._homes: Started[_Located] | None = None
-        self._places: Started[_Place] | None = None
+        self._places: Started[Place] | None = None
 
     def seizures(self, case_id: str | None) -> list[SeizureSite]:
         from pyspark.sql import functions as f
@@ -98,7 +97,7 @@ class SparkPoints:
         started = self._homes.rows_of(cards) if self._homes is not None else None
         return self._homes_of(cards) if started is None else started
 
-    def places(self, institutions: Sequence[str]) -> list[_Place]:
+    def places(self, institutions: Sequence[str]) -> list[Place]:
         carried = self.lookups.places(institutions)
         if carried is not None:
             return carried
@@ -113,7 +112,7 @@ class SparkPoints:
             for r in self.lookups.matching("insured", "psn_no", cards, ("psn_no", "lon", "lat"))
         ]
 
-    def _places_of(self, institutions: Collection[str]) -> list[_Place]:
+    def _places_of(self, institutions: Collection[str]) -> list[Place]:
         if not self.lookups.tables.has("institutions"):
             return []
         columns = ("fixmedins_code", "lon", "lat", "name")

@@ -39,6 +39,7 @@ __all__ = [
     "DatabaseLookups",
     "Lookups",
     "PartyRow",
+    "Place",
     "Product",
     "Resolution",
     "SaleRow",
@@ -86,6 +87,9 @@ PartyRow = tuple[str, str, str, int, str | None]
 """(key text, psn_no, fixmedins_code, hifp_pay_fen, sel_retn_type): whom one insurance row of a
 box names and what the fund paid, for a question that needs no more of the sale (the map's
 points). A cluster reads five of the sales' columns for it instead of twelve."""
+
+Place = tuple[str, float | None, float | None, str]
+"""(fixmedins_code, lon, lat, name): where an institution that sold a box is, for the map."""
 
 
 class Lookups(Protocol):

@@ -17,6 +17,7 @@ from rxtrace.trace.resolve.service import (
     CATALOG_COLUMNS,
     CatalogRow,
     PartyRow,
+    Place,
     Product,
     Resolution,
     SaleRow,
@@ -31,13 +32,11 @@ from rxtrace.trace.spark.tables import Started, Tables, fetched
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["Place", "SparkLookups", "spark_resolve"]
+__all__ = ["SparkLookups", "spark_resolve"]
 
 _T = TypeVar("_T")
 
 _PARTY_COLUMNS = ("key_text", "psn_no", "fixmedins_code", "hifp_pay_fen", "sel_retn_type")
-Place = tuple[str, float | None, float | None, str]
-"""An institution's code, lon, lat and name."""
 
 
 class SparkLookups:
