@@ -1049,6 +1049,15 @@ def decode_frame(
             more = _rescue(gray, cand, got, budget)
             reads += [r for r in more if not any(q.code != r.code and _overlap(q.polygon, r.polygon)
                                                  for q in settled)]  # fmt: skip
+        # Light on dark: a code etched into dark plastic or foil, or shown on a phone's screen.
+        # The first tier looks for dark on light only (most labels are, and inverting every
+        # pass would double it), so one inverted pass for matrix symbols comes last, while the
+        # budget lasts: a photo of one such box has budget to spare, a crowded pile rarely.
+        if budget.left():
+            budget.step(gray.size, "raw", "zxing-matrix")
+            got = _zxing(_u8(cv2.bitwise_not(gray)), _MATRIX_FORMATS, "inverted", full=True, try_rotate=True)
+            reads += [r for r in got if not any(q.code != r.code and _overlap(q.polygon, r.polygon)
+                                                for q in settled)]  # fmt: skip
     return FrameReads(tuple(_merge(reads)), tuple(_drop_explained(unread, reads)))
 
 

@@ -8,6 +8,7 @@ import numpy.typing as npt
 import pytest
 import zxingcpp
 
+from rxtrace.scanners import DEFAULT_BUDGET_MS
 from rxtrace.scanners.codes import hri_to_element_string
 from rxtrace.scanners.decode import decode_frame, to_gray
 from rxtrace.scanners.render import random_codes, render_label, render_pile
@@ -105,6 +106,22 @@ def test_damaged_datamatrix_small_modules_and_low_contrast() -> None:
     image = place(label, angle=25.0, scale=0.7, blur=0.8)
     image = (image.astype(np.float32) * 0.35 + 110).astype(np.uint8)
     assert GS1_DM in codes_in(image)
+
+
+# A DataMatrix turned on the table is read through its region, which the inverted pass does
+# not visit (zxing-cpp reads a turned QR code on the whole frame, not a turned DataMatrix).
+@pytest.mark.parametrize(
+    ("code", "symbology", "angle"), [(GS1_DM, "datamatrix", 0.0), (GS1_QR, "qrcode", 15.0)]
+)
+def test_a_light_on_dark_matrix_symbol_is_read_while_the_budget_lasts(
+    code: str, symbology: str, angle: float
+) -> None:
+    label, _ = render_label(code, symbology)
+    image = 255 - place(label, angle=angle)  # etched into dark plastic, or shown on a screen
+    read = decode_frame(image, budget_ms=DEFAULT_BUDGET_MS).sightings
+    assert [(s.code, s.symbology) for s in read] == [(code, symbology)]
+    # The inverted pass is the second tier's: without it nothing reads light on dark.
+    assert not decode_frame(image, budget_ms=0).sightings
 
 
 def test_harsh_piles_beat_raw_zxing_without_false_reads(rng: np.random.Generator) -> None:
