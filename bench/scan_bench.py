@@ -493,21 +493,21 @@ NOT_KEPT = (
 )
 
 
-# Measured when the second tier's inverted pass was added (2026-12-06, a VM about twice as
+# Measured when the second tier's inverted step was added (2026-12-06, a VM about twice as
 # slow as the tables' machine: zxing-cpp alone 32 ms a 1080p photo against 19).
 INVERTED = (
     "Light on dark (2026-12-06): the first tier looks for dark-on-light symbols only; the "
-    "second tier now ends with one inverted pass for matrix symbols over the whole frame, while "
-    "the budget lasts. On the corpus it reads the three QR codes raw zxing-cpp read and rxtrace "
-    "did not (`qr-inv-1`, `qr-inv-2`, light on a screen; `#709`, light modules on a gradient): "
-    "QR 123/137 → 126/137, against raw zxing-cpp's 125 (the median per corpus QR image on "
-    "that VM 2.6 → 3.6 ms); nothing else changed. On the first 100 "
-    "harsh photos (`--sets harsh --harsh 100`, which hold no inverted symbol) the same reads, "
-    "0 false; the pass ran on 86 of the 100 (the others had spent their budget) for a median "
-    "7.1 ms of CPU against a frame's 105 ms on that VM (about 7 %). A DataMatrix turned on the "
-    "table and light on dark is still missed: zxing-cpp reads a turned DataMatrix only through "
-    "its region, and the regions' ladders are not inverted (each unread text-like candidate "
-    "would pay the extra step)."
+    "second tier now ends by trying each matrix region still unread inverted (one step each), "
+    "while the budget lasts. On the corpus it reads two QR codes raw zxing-cpp read and rxtrace "
+    "did not (`qr-inv-1`, `qr-inv-2`, light on a screen): QR 123/137 → 125/137, as many as raw "
+    "zxing-cpp; nothing else changed. On the first 100 harsh photos (`--sets harsh --harsh "
+    "100`, which hold no inverted symbol) the same reads, 0 false, and a frame's CPU median "
+    "100.4–107.0 ms against 97.2–103.5 ms before (`decode_frame` at 80 ms over those photos, "
+    "three runs of each in alternation, this VM): about 4 % more. Tried first and not kept: an "
+    "inverted zxing-cpp pass over the whole frame, which also read `#709` (light modules on a "
+    "colour gradient, where the detector offers no region) but cost about 7 % more of every "
+    "photo's CPU (it ran on 86 of the 100 photos, a median 7.1 ms against a frame's 105 ms), "
+    "and misses a turned DataMatrix (zxing-cpp reads one only from its region's crop)."
 )
 
 

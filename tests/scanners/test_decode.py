@@ -108,10 +108,11 @@ def test_damaged_datamatrix_small_modules_and_low_contrast() -> None:
     assert GS1_DM in codes_in(image)
 
 
-# A DataMatrix turned on the table is read through its region, which the inverted pass does
-# not visit (zxing-cpp reads a turned QR code on the whole frame, not a turned DataMatrix).
+# Upright and turned: a turned DataMatrix is read only from its region's crop, never by
+# zxing-cpp on the whole frame.
 @pytest.mark.parametrize(
-    ("code", "symbology", "angle"), [(GS1_DM, "datamatrix", 0.0), (GS1_QR, "qrcode", 15.0)]
+    ("code", "symbology", "angle"),
+    [(GS1_DM, "datamatrix", 0.0), (GS1_DM, "datamatrix", 15.0), (GS1_QR, "qrcode", 15.0)],
 )
 def test_a_light_on_dark_matrix_symbol_is_read_while_the_budget_lasts(
     code: str, symbology: str, angle: float
@@ -120,7 +121,7 @@ def test_a_light_on_dark_matrix_symbol_is_read_while_the_budget_lasts(
     image = 255 - place(label, angle=angle)  # etched into dark plastic, or shown on a screen
     read = decode_frame(image, budget_ms=DEFAULT_BUDGET_MS).sightings
     assert [(s.code, s.symbology) for s in read] == [(code, symbology)]
-    # The inverted pass is the second tier's: without it nothing reads light on dark.
+    # The inverted step is the second tier's: without it nothing reads light on dark.
     assert not decode_frame(image, budget_ms=0).sightings
 
 
