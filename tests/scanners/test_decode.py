@@ -108,8 +108,8 @@ def test_damaged_datamatrix_small_modules_and_low_contrast() -> None:
     assert GS1_DM in codes_in(image)
 
 
-# Upright and turned: a turned DataMatrix is read only from its region's crop, never by
-# zxing-cpp on the whole frame.
+# Upright and turned: this DataMatrix turned 15 degrees is read only from its region's crop,
+# not by zxing-cpp on the whole frame.
 @pytest.mark.parametrize(
     ("code", "symbology", "angle"),
     [(GS1_DM, "datamatrix", 0.0), (GS1_DM, "datamatrix", 15.0), (GS1_QR, "qrcode", 15.0)],
