@@ -1038,23 +1038,17 @@ def decode_frame(
             got = _rescue(gray, cand, prior, budget)
             if got and all(r.engine.startswith("model/") for r in got):
                 confirm_later.append((cand, got))
-                reads += [r for r in got if not any(q.code != r.code and _overlap(q.polygon, r.polygon)
-                                                    for q in settled)]  # fmt: skip
+                reads += _uncontested(got, settled)
                 continue
             unsure = not _agreed([*prior, *got], 1 if cand.kind == "matrix" else 2)
             if psf is not None and unsure and budget.left():
                 got += _deblurred(gray, cand, psf, [*prior, *got], budget)
-            # A rescue read never contradicts what the cheap tiers read at the same place:
-            # it only adds codes where nothing was read (or votes to the same code), so a
-            # larger budget can never cost a box through a conflict.
-            reads += [r for r in got if not any(q.code != r.code and _overlap(q.polygon, r.polygon)
-                                                for q in settled)]  # fmt: skip
+            reads += _uncontested(got, settled)
         for cand, got in confirm_later:
             if not budget.left():
                 break
             more = _rescue(gray, cand, got, budget)
-            reads += [r for r in more if not any(q.code != r.code and _overlap(q.polygon, r.polygon)
-                                                 for q in settled)]  # fmt: skip
+            reads += _uncontested(more, settled)
         # Light on dark: a code etched into dark plastic or foil, or shown on a phone's screen.
         # The first tier looks for dark on light only (most labels are, and inverting every
         # pass would double it), so the matrix regions still unread are tried inverted last,
@@ -1065,9 +1059,15 @@ def decode_frame(
                 break
             if cand.kind == "matrix" and not _covered(cand.polygon(), reads):
                 got = _climb_matrix(gray, cand, _INVERTED_MATRIX_LADDER, budget)
-                reads += [r for r in got if not any(q.code != r.code and _overlap(q.polygon, r.polygon)
-                                                    for q in settled)]  # fmt: skip
+                reads += _uncontested(got, settled)
     return FrameReads(tuple(_merge(reads)), tuple(_drop_explained(unread, reads)))
+
+
+def _uncontested(got: Sequence[_Read], settled: Sequence[_Read]) -> list[_Read]:
+    """The second tier's reads ``got`` that no first-tier read (``settled``) contradicts at the
+    same place: the second tier only adds codes where nothing was read, or votes for the same
+    code, so a larger budget can never cost a box through a conflict."""
+    return [r for r in got if not any(q.code != r.code and _overlap(q.polygon, r.polygon) for q in settled)]
 
 
 def _rescue(gray: Gray, cand: _Candidate, prior: Sequence[_Read], budget: _Budget) -> list[_Read]:
