@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, delete, func, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, delete, func, inspect, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.trace.coords import wgs84_to_gcj02
 from rxtrace.trace.errors import RxtraceError
@@ -514,7 +514,12 @@ def test_a_big_load_builds_the_secondary_indexes_after_its_rows(
         stage=lambda *told: stages.append(told),
     )
     assert len(seen) == 5 and not any("ix_dispensing_key" in names for names in seen)
-    assert stages == [("d.csv", "building 3 indexes of dispensing")]
+    refreshed = (
+        [("d.csv", "refreshing the planner's statistics")]
+        if any_session.get_bind().dialect.name == "postgresql"
+        else []
+    )
+    assert stages == [("d.csv", "building 3 indexes of dispensing"), *refreshed]
     assert _indexes(any_session) == expected_indexes
     deferred = _stored(any_session)
     any_session.execute(delete(models.Dispensing))
@@ -676,3 +681,88 @@ def _alive(pid: int) -> bool:
 
 def _shifted(raws: Callable[[int], str]) -> Callable[[int], str]:
     return lambda index: raws(index + 1)
+
+
+def _months_of_sales(count: int) -> list[dict[str, Any]]:
+    # A year's months of a thousand sales: without statistics the planner takes each partition
+    # for a row or two and scans them all (from a few thousand rows a month it probes the key
+    # index anyway; below a few hundred a scan is the better plan either way).
+    return [
+        sale(f"8339563{i:013d}", sel_retn_time=f"2025-{1 + i % 12:02d}-04 09:{i % 60:02d}:00")
+        for i in range(count)
+    ]
+
+
+def _reltuples(session: Session, table: str) -> float:
+    found = session.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}).scalar()
+    assert found is not None, table
+    return float(found)
+
+
+@pytest.mark.postgres
+def test_a_load_leaves_postgres_the_statistics_to_plan_its_key_lookups_from(
+    pg_engine: Engine, protector: Protector, tmp_path: Path
+) -> None:
+    """Right after a load, a batch of keys is joined to the sales through the key index.
+
+    Without statistics (this server runs no autovacuum, as a unit's may not in time) the
+    planner took each month partition for one row and scanned them all for a case's boxes."""
+    session = sessionmaker(pg_engine)()
+    path = write_csv(tmp_path / "d.csv", _months_of_sales(12_000), DISPENSING_COLUMNS)
+    stages: list[tuple[str, str]] = []
+    load_paths([path], session=session, protector=protector, stage=lambda *told: stages.append(told))
+    assert ("d.csv", "refreshing the planner's statistics") in stages
+    assert _reltuples(session, "dispensing") == 12_000
+    assert _reltuples(session, "dispensing_p2025_02") == 1000
+    estimate = session.execute(
+        text("EXPLAIN (FORMAT JSON) SELECT id FROM dispensing_p2025_02 WHERE mdtrt_setl_type = 1")
+    ).scalar_one()
+    assert estimate[0]["Plan"]["Plan Rows"] == 1000  # a few without statistics
+    keys = session.execute(text("SELECT key_hi, key_lo FROM dispensing ORDER BY id LIMIT 10")).all()
+    plan = "\n".join(
+        row[0]
+        for row in session.execute(
+            text(
+                "EXPLAIN SELECT d.id "
+                "FROM unnest(CAST(:his AS bigint[]), CAST(:los AS bigint[])) AS k(hi, lo) "
+                "CROSS JOIN dispensing d WHERE d.key_hi = k.hi AND d.key_lo = k.lo AND d.mdtrt_setl_type = 1"
+            ),
+            {"his": [k[0] for k in keys], "los": [k[1] for k in keys]},
+        )
+    )
+    assert "Index Scan" in plan and "Seq Scan" not in plan, plan
+    session.close()
+
+
+@pytest.mark.postgres
+def test_statistics_are_refreshed_where_a_load_changed_much_or_made_a_month(
+    pg_engine: Engine, protector: Protector, tmp_path: Path
+) -> None:
+    from rxtrace.trace.store.db import STALE_SHARE, refresh_statistics
+
+    with pg_engine.connect() as conn:
+        assert refresh_statistics(conn, {"dispensing": 1, "institution": 0}) == [
+            "dispensing"
+        ]  # never sampled
+    session = sessionmaker(pg_engine)()
+    year = write_csv(tmp_path / "year.csv", _months_of_sales(1000), DISPENSING_COLUMNS)
+    load_paths([year], session=session, protector=protector)
+    with pg_engine.connect() as conn:
+        small = int(STALE_SHARE * 1000)
+        assert refresh_statistics(conn, {"dispensing": small}) == []
+        assert refresh_statistics(conn, {"dispensing": small + 1, "no_such_table": 5}) == ["dispensing"]
+    # A few rows of a new month: its partition is sampled, the table's grown sample is kept.
+    month = [sale(f"8339563{i:013d}", sel_retn_time="2026-03-04 09:00:00") for i in range(5000, 5005)]
+    load_paths(
+        [write_csv(tmp_path / "m.csv", month, DISPENSING_COLUMNS)], session=session, protector=protector
+    )
+    assert _reltuples(session, "dispensing_p2026_03") == 5
+    assert _reltuples(session, "dispensing") == 1000
+    session.close()
+
+
+def test_sqlite_gathers_no_statistics_after_a_load(session: Session) -> None:
+    from rxtrace.trace.store.db import refresh_statistics
+
+    assert refresh_statistics(session.connection(), {"dispensing": 1000}) == []
+    assert session.execute(text("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")).first() is None

@@ -43,7 +43,7 @@ from rxtrace.trace.store.bulk import (
     insert_rows,
     prepare_rows,
 )
-from rxtrace.trace.store.db import build_indexes, drop_indexes
+from rxtrace.trace.store.db import build_indexes, drop_indexes, refresh_statistics
 
 if TYPE_CHECKING:
     from rxtrace.trace.ingest.columnar import BlockReader, ConvertedBlock, ParsedBlock, PlainBlock
@@ -199,7 +199,18 @@ def load_paths(
                 columnar=columnar,
             )
         )
+    # The first questions asked of what was loaded (the leads' basis, a raid's codes) are
+    # planned from the tables' statistics: gathered now, not whenever autovacuum comes by.
+    grown = {TABLES[name].model_table: totals["taken"] for name, totals in report.per_table().items()}
+    if stage is not None and any(grown.values()) and session.get_bind().dialect.name == "postgresql":
+        stage(_last_loaded(report), "refreshing the planner's statistics")
+    refresh_statistics(session.connection(), grown)
+    session.commit()
     return report
+
+
+def _last_loaded(report: LoadReport) -> str:
+    return Path(next(f.path for f in reversed(report.files) if f.taken)).name
 
 
 def _load_file(
