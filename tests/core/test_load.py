@@ -515,7 +515,7 @@ def test_a_big_load_builds_the_secondary_indexes_after_its_rows(
     )
     assert len(seen) == 5 and not any("ix_dispensing_key" in names for names in seen)
     refreshed = (
-        [("d.csv", "refreshing the planner's statistics")]
+        [("d.csv", "refreshing the planner's statistics of dispensing")]
         if any_session.get_bind().dialect.name == "postgresql"
         else []
     )
@@ -711,7 +711,7 @@ def test_a_load_leaves_postgres_the_statistics_to_plan_its_key_lookups_from(
     path = write_csv(tmp_path / "d.csv", _months_of_sales(12_000), DISPENSING_COLUMNS)
     stages: list[tuple[str, str]] = []
     load_paths([path], session=session, protector=protector, stage=lambda *told: stages.append(told))
-    assert ("d.csv", "refreshing the planner's statistics") in stages
+    assert ("d.csv", "refreshing the planner's statistics of dispensing") in stages
     assert _reltuples(session, "dispensing") == 12_000
     assert _reltuples(session, "dispensing_p2025_02") == 1000
     estimate = session.execute(
@@ -751,11 +751,17 @@ def test_statistics_are_refreshed_where_a_load_changed_much_or_made_a_month(
         small = int(STALE_SHARE * 1000)
         assert refresh_statistics(conn, {"dispensing": small}) == []
         assert refresh_statistics(conn, {"dispensing": small + 1, "no_such_table": 5}) == ["dispensing"]
+    # A few rows of a month already sampled: nothing to refresh, nothing said.
+    stages: list[tuple[str, str]] = []
+    may = [sale(f"8339563{i:013d}", sel_retn_time="2025-05-04 09:00:00") for i in range(4000, 4005)]
+    path = write_csv(tmp_path / "may.csv", may, DISPENSING_COLUMNS)
+    load_paths([path], session=session, protector=protector, stage=lambda *told: stages.append(told))
+    assert stages == []
     # A few rows of a new month: its partition is sampled, the table's grown sample is kept.
     month = [sale(f"8339563{i:013d}", sel_retn_time="2026-03-04 09:00:00") for i in range(5000, 5005)]
-    load_paths(
-        [write_csv(tmp_path / "m.csv", month, DISPENSING_COLUMNS)], session=session, protector=protector
-    )
+    path = write_csv(tmp_path / "m.csv", month, DISPENSING_COLUMNS)
+    load_paths([path], session=session, protector=protector, stage=lambda *told: stages.append(told))
+    assert stages == [("m.csv", "refreshing the planner's statistics of dispensing_p2026_03")]
     assert _reltuples(session, "dispensing_p2026_03") == 5
     assert _reltuples(session, "dispensing") == 1000
     session.close()

@@ -202,15 +202,15 @@ def load_paths(
     # The first questions asked of what was loaded (the leads' basis, a raid's codes) are
     # planned from the tables' statistics: gathered now, not whenever autovacuum comes by.
     grown = {TABLES[name].model_table: totals["taken"] for name, totals in report.per_table().items()}
-    if stage is not None and any(grown.values()) and session.get_bind().dialect.name == "postgresql":
-        stage(_last_loaded(report), "refreshing the planner's statistics")
-    refresh_statistics(session.connection(), grown)
+
+    def told(stale: list[str]) -> None:
+        if stage is not None:  # on the last file that took rows: the one still on screen
+            last = next(f.path for f in reversed(report.files) if f.taken)
+            stage(Path(last).name, f"refreshing the planner's statistics of {', '.join(stale)}")
+
+    refresh_statistics(session.connection(), grown, told=told)
     session.commit()
     return report
-
-
-def _last_loaded(report: LoadReport) -> str:
-    return Path(next(f.path for f in reversed(report.files) if f.taken)).name
 
 
 def _load_file(

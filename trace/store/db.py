@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -36,6 +36,7 @@ __all__ = [
     "parse_database_url",
     "refresh_statistics",
     "session_scope",
+    "stale_statistics",
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -275,24 +276,24 @@ _SAMPLED_SQL = """
 """
 
 
-def refresh_statistics(conn: Connection, grown: Mapping[str, int]) -> list[str]:
-    """ANALYZE what ``grown`` (table → rows just added) left the planner misinformed about, on
-    PostgreSQL; the tables and partitions analysed, by name.
+def stale_statistics(conn: Connection, grown: Mapping[str, int]) -> list[str]:
+    """The tables and partitions whose statistics ``grown`` (table → rows just added) left
+    misinformed, on PostgreSQL; none on SQLite.
 
     PostgreSQL plans from statistics that only ANALYZE gathers (or autovacuum, which a unit's
     server may run late or not at all). Right after a first load a table has none, and the
     planner took month partitions of hundreds of rows for a row each: a case code's ten boxes
     were joined to the sales by a scan of every partition, 11 ms instead of 0.1 ms by the key
-    index. A table that the load grew by more than ``STALE_SHARE`` is analysed whole (for a
+    index. A table that the load grew by more than ``STALE_SHARE`` is stale whole (for a
     partitioned one: every partition, and the parent's statistics over them, which a join
     with it is planned from); otherwise only its partitions never sampled (a new month's). A
-    sampled partition that grew is left alone: the planner scales its sample to the table's
-    current size by itself. SQLite plans from its indexes without statistics, and gathering
-    them would read every index whole: nothing is done there.
+    sampled partition that grew is not: the planner scales its sample to the table's current
+    size by itself. SQLite plans from its indexes without statistics, and gathering them
+    would read every index whole.
     """
     if conn.dialect.name != "postgresql":
         return []
-    analysed: list[str] = []
+    stale: list[str] = []
     for table, rows in sorted(grown.items()):
         if rows <= 0:
             continue
@@ -301,13 +302,22 @@ def refresh_statistics(conn: Connection, grown: Mapping[str, int]) -> list[str]:
         if sampled is None:
             continue  # not a table of this database: nothing to plan from
         if sampled < 0 or rows > STALE_SHARE * sampled:
-            stale = [table]
+            stale.append(table)
         else:
-            stale = sorted(row.relname for row in found if not row.whole and row.reltuples < 0)
-        for name in stale:
-            conn.exec_driver_sql(f'ANALYZE "{name}"')
-        analysed.extend(stale)
-    return analysed
+            stale.extend(sorted(row.relname for row in found if not row.whole and row.reltuples < 0))
+    return stale
+
+
+def refresh_statistics(
+    conn: Connection, grown: Mapping[str, int], *, told: Callable[[list[str]], None] | None = None
+) -> list[str]:
+    """ANALYZE the :func:`stale_statistics` of ``grown``, ``told`` of them first; their names."""
+    stale = stale_statistics(conn, grown)
+    if stale and told is not None:
+        told(stale)
+    for name in stale:
+        conn.exec_driver_sql(f'ANALYZE "{name}"')
+    return stale
 
 
 def connect(url: str) -> tuple[Engine, sessionmaker[Session]]:
