@@ -62,7 +62,21 @@ def run_server(
     app = create_app(settings, https=https)
     with app.state.context.session() as session:
         from rxtrace.trace.accounts import list_users
+        from rxtrace.trace.ingest.contract import TABLES
+        from rxtrace.trace.store.db import analyze, never_sampled
 
+        # A load samples what it grew; a database restored from a dump, or filled while no
+        # autovacuum ran, has nothing for the planner to go on, and a case's boxes would be
+        # looked up by scanning every month of sales. Sampled once, here, before any question.
+        unsampled = never_sampled(session.connection(), {spec.model_table for spec in TABLES.values()})
+        analyze(
+            session.connection(),
+            unsampled,
+            told=lambda names: err.print(
+                f"sampling {', '.join(names)} for the query planner (never sampled)"
+            ),
+        )
+        session.commit()
         if not list_users(session=session):
             err.print("note: no user yet; add one with `rxtrace user add NAME --role admin`.")
     scheme = "https" if https else "http"

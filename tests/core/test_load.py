@@ -772,3 +772,43 @@ def test_sqlite_gathers_no_statistics_after_a_load(session: Session) -> None:
 
     assert refresh_statistics(session.connection(), {"dispensing": 1000}) == []
     assert session.execute(text("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")).first() is None
+
+
+@pytest.mark.postgres
+@needs_sample
+def test_the_server_samples_at_its_start_what_no_load_sampled(
+    pg_url: str, protector: Protector, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database restored from a dump carries no statistics: ``rxtrace serve`` gathers them
+    before its first question, once."""
+    import uvicorn
+
+    from rxtrace.api.commands.serve import run_server
+    from rxtrace.api.config import Settings
+    from rxtrace.trace.ingest import load
+    from rxtrace.trace.ingest.contract import TABLES
+    from rxtrace.trace.store.db import make_engine, migrate, never_sampled
+
+    engine = make_engine(pg_url)
+    migrate(engine)
+    tables = {spec.model_table for spec in TABLES.values()}
+    with engine.connect() as conn:
+        assert never_sampled(conn, tables) == []  # empty: nothing to sample
+    monkeypatch.setattr(load, "refresh_statistics", lambda *_args, **_kwargs: [])  # as a restored dump
+    with sessionmaker(engine)() as session:
+        load_paths([SAMPLE], session=session, protector=protector)
+    with engine.connect() as conn:
+        assert "dispensing" in never_sampled(conn, tables)
+    monkeypatch.setattr(uvicorn, "run", lambda *_args, **_kwargs: None)
+    settings = Settings(database_url=pg_url, secret_key="s" * 32)
+    run_server(settings, host="127.0.0.1", port=1)
+    assert "for the query planner (never sampled)" in capsys.readouterr().err
+    with engine.connect() as conn:
+        assert never_sampled(conn, tables) == []
+        assert (
+            conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'dispensing'")).scalar()
+            == 474 * 3
+        )
+    run_server(settings, host="127.0.0.1", port=1)
+    assert "query planner" not in capsys.readouterr().err
+    engine.dispose()

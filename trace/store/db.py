@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = [
+    "analyze",
     "build_indexes",
     "connect",
     "drop_indexes",
@@ -32,6 +33,7 @@ __all__ = [
     "is_postgres",
     "make_engine",
     "migrate",
+    "never_sampled",
     "one_at_a_time",
     "parse_database_url",
     "refresh_statistics",
@@ -268,9 +270,11 @@ STALE_SHARE = 0.1
 again: autovacuum's own default threshold for the same decision."""
 
 # A table and its partitions, with the rows the planner last sampled of each
-# (pg_class.reltuples; -1 when never sampled).
+# (pg_class.reltuples; -1 when never sampled) and whether it holds any page at all.
 _SAMPLED_SQL = """
-    SELECT c.relname, c.oid = to_regclass(:name) AS whole, c.reltuples FROM pg_class c
+    SELECT c.relname, c.oid = to_regclass(:name) AS whole, c.reltuples, c.relkind,
+           pg_relation_size(c.oid) > 0 AS pages
+    FROM pg_class c
     WHERE c.oid = to_regclass(:name)
        OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(:name))
 """
@@ -308,16 +312,43 @@ def stale_statistics(conn: Connection, grown: Mapping[str, int]) -> list[str]:
     return stale
 
 
+def never_sampled(conn: Connection, tables: Iterable[str]) -> list[str]:
+    """Those of ``tables``, or of their partitions, that hold rows no ANALYZE has ever
+    sampled, on PostgreSQL: a database restored from a dump (which carries no statistics) or
+    filled while no autovacuum ran. A sampled table stays as it is, however it grew since;
+    an empty one has nothing to sample."""
+    if conn.dialect.name != "postgresql":
+        return []
+    unsampled: list[str] = []
+    for table in sorted(tables):
+        found = conn.execute(text(_SAMPLED_SQL), {"name": table}).all()
+        whole = next((row for row in found if row.whole), None)
+        if whole is None:
+            continue
+        parts = sorted(row.relname for row in found if not row.whole and row.reltuples < 0 and row.pages)
+        if whole.relkind != "p":
+            unsampled.extend([table] if whole.reltuples < 0 and whole.pages else [])
+        elif parts:  # the parent's statistics over its partitions too, when it has none
+            unsampled.extend([table] if whole.reltuples < 0 else parts)
+    return unsampled
+
+
 def refresh_statistics(
     conn: Connection, grown: Mapping[str, int], *, told: Callable[[list[str]], None] | None = None
 ) -> list[str]:
     """ANALYZE the :func:`stale_statistics` of ``grown``, ``told`` of them first; their names."""
-    stale = stale_statistics(conn, grown)
-    if stale and told is not None:
-        told(stale)
-    for name in stale:
+    return analyze(conn, stale_statistics(conn, grown), told=told)
+
+
+def analyze(
+    conn: Connection, names: list[str], *, told: Callable[[list[str]], None] | None = None
+) -> list[str]:
+    """ANALYZE these tables or partitions, ``told`` of them first (when there are any)."""
+    if names and told is not None:
+        told(names)
+    for name in names:
         conn.exec_driver_sql(f'ANALYZE "{name}"')
-    return stale
+    return names
 
 
 def connect(url: str) -> tuple[Engine, sessionmaker[Session]]:
