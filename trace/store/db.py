@@ -308,7 +308,7 @@ def stale_statistics(conn: Connection, grown: Mapping[str, int]) -> list[str]:
         if sampled < 0 or rows > STALE_SHARE * sampled:
             stale.append(table)
         else:
-            stale.extend(sorted(row.relname for row in found if not row.whole and row.reltuples < 0))
+            stale.extend(never_sampled(conn, [table]))  # its partitions only: the table was sampled
     return stale
 
 
