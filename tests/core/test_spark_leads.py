@@ -9,6 +9,7 @@ loaded into SQLite and PostgreSQL, exported, and its leads found both ways.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,30 @@ def test_a_division_not_spelled_by_sql_quot_is_refused(spark: Any) -> None:
         sql.rows("SELECT 7 / 2")
     with pytest.raises(RxtraceError, match=r"Sql\.quot"):
         sql.rows("SELECT /*+ COALESCE(1) */ 7 / 2")
+
+
+def test_rows_read_by_name_and_position_and_groups_by_code_skip_the_early_pass(spark: Any) -> None:
+    """The seam's rows read as SQLAlchemy's do (by name, by position, unpacked), whatever
+    Spark calls a column; the candidate codes' grouping skips Spark's grouping ahead of the
+    exchange, and the session's setting is what it was afterwards."""
+    from rxtrace.trace.spark import SparkSql
+
+    sql = SparkSql(spark)
+    (row,) = sql.rows(
+        "SELECT 1 AS hi, CAST('2025-03-01 08:00:00' AS TIMESTAMP_NTZ) AS at, COUNT(*), 2 AS hi "
+        "FROM (SELECT 1) GROUP BY 1"
+    )
+    assert (row.hi, row.at, row[2], tuple(row)[3]) == (1, datetime(2025, 3, 1, 8), 1, 2)
+    hi, *_ = row
+    assert hi == 1
+    assert sql.rows("SELECT 1 AS n WHERE 1 = 0") == []
+
+    key = "spark.sql.execution.bypassPartialAggregation"
+    before = spark.conf.get(key)
+    with sql.unique_groups():
+        assert spark.conf.get(key) == "true"
+        plan = spark.sql("SELECT id % 7 AS k, COUNT(*) FROM range(100) GROUP BY id % 7")
+        assert "partial_count" not in plan._jdf.queryExecution().executedPlan().toString()
+    assert spark.conf.get(key) == before
+    plan = spark.sql("SELECT id % 7 AS k, COUNT(*) FROM range(100) GROUP BY id % 7")
+    assert "partial_count" in plan._jdf.queryExecution().executedPlan().toString()

@@ -544,7 +544,9 @@ def _build_codes(sql: Sql) -> list[dict[str, Any]]:
         ("product", "med"),
         [{"product": p, "med": m} for p, m in catalog_products(sql).items()],
     )
-    return [{"key_hi": hi, "key_lo": lo} for hi, lo in sql.rows(candidate_codes_sql(sql))]
+    with sql.unique_groups():
+        candidates = sql.rows(candidate_codes_sql(sql))
+    return [{"key_hi": hi, "key_lo": lo} for hi, lo in candidates]
 
 
 def _build_institutions(sql: Sql, params: LeadParams) -> list[dict[str, Any]]:

@@ -98,6 +98,13 @@ class Sql:
             self.session.execute(text("SET LOCAL enable_indexscan = DEFAULT"))
             self.session.execute(text("SET LOCAL enable_bitmapscan = DEFAULT"))
 
+    @contextmanager
+    def unique_groups(self) -> Iterator[None]:
+        """A statement that groups every sale by a key nearly every sale has alone (its code):
+        grouping ahead of the exchange saves nothing there. SQLite streams the key index and
+        PostgreSQL hashes once; only Spark changes its plan (:class:`SparkSql`)."""
+        yield
+
     def epoch(self, column: str) -> str:
         # Both read a naive timestamp as if it were UTC: the same number, so differences and
         # buckets agree across engines; only differences and buckets are ever used.
