@@ -27,9 +27,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from leads_bench import RAW_DUPLICATES, digest  # the leads bench's query and fingerprint
 
+from rxtrace.trace.investigate.leads import KEYED_COLUMNS
+from rxtrace.trace.investigate.sql import selected
 from rxtrace.trace.spark import find_tables, spark_session
 from rxtrace.trace.spark.leads import spark_leads
 from rxtrace.trace.spark.resolve import SparkLookups
+
+# The raw aggregation's codes with their insurance rows, the columns the code rules read: the
+# same question answered in plain Spark SQL (the aggregation, then a join back to the sales).
+RAW_DUPLICATE_ROWS = (
+    f"SELECT /*+ BROADCAST(k) */ {selected(KEYED_COLUMNS, 'd')} FROM ({RAW_DUPLICATES}) k "
+    "JOIN dispensing d ON d.key_hi = k.key_hi AND d.key_lo = k.key_lo WHERE d.mdtrt_setl_type = 1"
+)
 
 
 def main() -> None:
@@ -41,6 +50,11 @@ def main() -> None:
     parser.add_argument("--kind", help="one kind of lead (every kind by default)")
     parser.add_argument("--runs", type=int, default=4, help="runs of each (the first is a warm-up)")
     parser.add_argument("--label", default="leads", help="the first word of each line printed")
+    parser.add_argument(
+        "--raw-rows",
+        action="store_true",
+        help="also the raw query that returns what the code rules read: the duplicated codes' rows",
+    )
     args = parser.parse_args()
     with spark_session("local[2]") as spark:
         spark.sparkContext.setLogLevel("ERROR")
@@ -51,6 +65,11 @@ def main() -> None:
             started = time.perf_counter()
             spark.sql(RAW_DUPLICATES).write.format("noop").mode("overwrite").save()
             raw.append(time.perf_counter() - started)
+        rows = []
+        for _ in range(args.runs if args.raw_rows else 0):
+            started = time.perf_counter()
+            spark.sql(RAW_DUPLICATE_ROWS).write.format("noop").mode("overwrite").save()
+            rows.append(time.perf_counter() - started)
         spark.catalog.dropTempView("dispensing")
         kept = []
         for _ in range(args.runs):
@@ -62,6 +81,12 @@ def main() -> None:
     what = "kept basis" if args.basis else f"basis built in the run for {args.kind or 'every kind'}"
     print(f"{args.label} {what}: {' '.join(f'{t:.2f}' for t in kept)} s, median {kept_s:.2f} s")
     print(f"{args.label} ratio {kept_s / raw_s:.2f}x; {len(leads)} leads, digest {digest(leads)}")
+    if rows:
+        rows_s = statistics.median(rows[1:] or rows)
+        print(
+            f"{args.label} raw duplicate rows: {' '.join(f'{t:.2f}' for t in rows)} s, "
+            f"median {rows_s:.2f} s; ratio {kept_s / rows_s:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ from rxtrace.trace.investigate.rules_turns import rule_card_turns
 from rxtrace.trace.investigate.sql import Sql, selected
 from rxtrace.trace.resolve.rules import MAX_DEPTH
 
-__all__ = ["DOCTOR_AT", "check_question", "find_leads", "run_rules"]
+__all__ = ["DOCTOR_AT", "KEYED_COLUMNS", "check_question", "find_leads", "run_rules"]
 
 DOCTOR_AT = "doctor at "
 """A doctor lead's name: where the doctor practises after this (the pages say it in their
@@ -137,7 +137,7 @@ def run_rules(sql: Sql, *, kind: str | None, case_id: str | None, params: LeadPa
     return leads
 
 
-_KEYED_COLUMNS = (
+KEYED_COLUMNS = (
     "key_hi BIGINT, key_lo BIGINT, id BIGINT, setl_id TEXT, sel_retn_time TIMESTAMP, "
     "fixmedins_code TEXT, psn_no TEXT, dr_code TEXT, med_list_codg TEXT, trdn_flag INTEGER, "
     "sel_retn_cnt BIGINT, hifp_pay_fen BIGINT, drug_trac_codg TEXT, rxno TEXT"
@@ -176,9 +176,9 @@ def _fill_seized(sql: Sql, case_id: str | None) -> None:
     # so small whatever the sales volume. (The hint is a comment to SQLite and PostgreSQL.)
     sql.temp(
         "rxtrace_lead_keyed",
-        f"{_KEYED_COLUMNS}, at_s BIGINT",
+        f"{KEYED_COLUMNS}, at_s BIGINT",
         f"""
-        SELECT /*+ BROADCAST(k) */ {selected(_KEYED_COLUMNS, "d")}, {sql.epoch("d.sel_retn_time")}
+        SELECT /*+ BROADCAST(k) */ {selected(KEYED_COLUMNS, "d")}, {sql.epoch("d.sel_retn_time")}
         FROM (SELECT hi, lo FROM rxtrace_lead_seized
               UNION SELECT key_hi, key_lo FROM lead_basis_code) k
         JOIN dispensing d ON d.key_hi = k.hi AND d.key_lo = k.lo
