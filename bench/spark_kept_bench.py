@@ -2,7 +2,7 @@
 duplicate aggregation, in one session.
 
     .venv/bin/python bench/spark_kept_bench.py PARQUET_DIR [BASIS_DIR] [--kind KIND] [--runs 4]
-        [--label NAME]
+        [--label NAME] [--raw-rows]
 
 ``PARQUET_DIR`` is an export (``rxtrace export --parquet``; ``spark_bench.py`` or
 ``leads_bench.fill`` make the world); ``BASIS_DIR`` is where ``rxtrace spark leads --basis``
@@ -12,7 +12,9 @@ run builds the basis for itself, as ``rxtrace spark leads`` without ``--basis`` 
 each run of the raw aggregation (``leads_bench.RAW_DUPLICATES``, computed to Spark's ``noop``
 sink) and of ``spark_leads(..., kind=KIND, basis=BASIS_DIR)``, the median of all runs but the
 first, the ratio, and the leads' count and digest (equal digests: the same leads, rules, scores
-and evidence). Like ``spark_bench.py`` it is not in ``make bench``: it needs the Spark extra and
+and evidence). With ``--raw-rows``, also the raw aggregation joined back to the sales for the
+columns the code rules read (the same question in plain Spark SQL: which codes, and their rows)
+and the ratio against it. Like ``spark_bench.py`` it is not in ``make bench``: it needs the Spark extra and
 a world on disk.
 """
 
