@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rxtrace.trace.coords import wgs84_to_gcj02
 from rxtrace.trace.errors import RxtraceError
-from rxtrace.trace.ingest.load import load_paths
+from rxtrace.trace.ingest.load import ensure_key, load_paths
 from rxtrace.trace.ingest.reading import MAX_LINE_BYTES
 from rxtrace.trace.protect import Protector
 from rxtrace.trace.store import models
@@ -95,6 +95,39 @@ def test_another_key_is_refused(session: Session, protector: Protector, tmp_path
     load_paths([path], session=session, protector=protector)
     with pytest.raises(RxtraceError, match="another secret key"):
         load_paths([path], session=session, protector=Protector(b"other-key-" + b"1" * 30))
+
+
+def _first_read_misses(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session's first look for the key's fingerprint finds none, as it would have before
+    another load, started at the same moment, stored its own."""
+    real = session.get
+    misses = [True]
+
+    def get(entity: Any, ident: Any, **kwargs: Any) -> Any:
+        if misses and entity is models.Meta:
+            misses.pop()
+            return None
+        return real(entity, ident, **kwargs)
+
+    monkeypatch.setattr(session, "get", get)
+
+
+@pytest.mark.parametrize("same_key", [True, False])
+def test_a_key_stored_by_another_load_at_the_same_moment_is_checked_not_stored_again(
+    any_session: Session, protector: Protector, monkeypatch: pytest.MonkeyPatch, same_key: bool
+) -> None:
+    """Two loads into a new database both found no fingerprint and both stored one; the second
+    failed on the duplicate key (a CI run of test_concurrent on PostgreSQL)."""
+    with Session(any_session.get_bind()) as other:
+        ensure_key(other, protector)
+    _first_read_misses(any_session, monkeypatch)
+    if same_key:
+        ensure_key(any_session, protector)
+    else:
+        with pytest.raises(RxtraceError, match="another secret key"):
+            ensure_key(any_session, Protector(b"other-key-" + b"1" * 30))
+    stored = any_session.scalars(select(models.Meta.value)).all()
+    assert stored == [protector.fingerprint]
 
 
 def test_same_rows_in_a_new_export_are_not_doubled(
@@ -626,7 +659,7 @@ def test_a_killed_load_takes_its_converting_processes_with_it(tmp_path: Path) ->
     script = (
         "import sys\n"
         "from rxtrace.trace.store.db import connect\n"
-        "from rxtrace.trace.ingest.load import load_paths\n"
+        "from rxtrace.trace.ingest.load import ensure_key, load_paths\n"
         "from rxtrace.trace.protect import Protector\n"
         "from pathlib import Path\n"
         "engine, factory = connect(sys.argv[1])\n"

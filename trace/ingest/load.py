@@ -134,9 +134,18 @@ def ensure_key(session: Session, protector: Protector) -> None:
     """Refuse a hashing key other than the one this database's sensitive fields were hashed with."""
     stored = session.get(models.Meta, "hmac_key_fingerprint")
     if stored is None:
-        session.add(models.Meta(name="hmac_key_fingerprint", value=protector.fingerprint))
+        # Two loads starting together on a new database both find no fingerprint: the one
+        # that inserts second keeps the first's row and is checked against it below.
+        insert_ignore(
+            session.connection(),
+            models.Meta.__table__,  # type: ignore[arg-type]
+            [{"name": "hmac_key_fingerprint", "value": protector.fingerprint}],
+        )
         session.commit()
-    elif stored.value != protector.fingerprint:
+        stored = session.get(models.Meta, "hmac_key_fingerprint")
+        if stored is None:
+            raise RxtraceError("The database lost its key fingerprint while it was being stored.")
+    if stored.value != protector.fingerprint:
         raise KeyMismatchError(
             f"This database was loaded with another secret key (fingerprint {stored.value})."
         )
