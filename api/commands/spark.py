@@ -71,6 +71,7 @@ ConfOption = typer.Option(
         "A Spark property, KEY=VALUE as spark-submit takes it (repeat for several), over "
         "rxtrace's defaults: e.g. spark.driver.memory=16g (default: half this machine's memory), "
         "spark.sql.shuffle.partitions=4000 (default: 8 in local mode, 200 on a cluster), "
+        "spark.driver.extraJavaOptions=… (default in local mode: -XX:+UseParallelGC), "
         "spark.executor.memory=…"
     ),
 )

@@ -93,6 +93,13 @@ def test_tables_are_found_in_an_export_or_one_by_one(tmp_path: Path) -> None:
         both.require("seized_codes")
 
 
+def test_a_local_session_collects_with_the_parallel_collector(spark: Any) -> None:
+    """The option reaches the JVM pyspark starts (not only the session's properties): its
+    collectors are the parallel collector's, not G1's."""
+    beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    assert {bean.getName() for bean in beans} == {"PS Scavenge", "PS MarkSweep"}
+
+
 def test_the_command_prints_what_resolve_prints(tmp_path: Path) -> None:
     world = generate_world(tmp_path / "world", persons=200)
     assert run(["load", str(tmp_path / "world"), "--no-prepare-leads"], tmp_path).returncode == 0
