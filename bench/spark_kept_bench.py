@@ -2,7 +2,7 @@
 duplicate aggregation, in one session.
 
     .venv/bin/python bench/spark_kept_bench.py PARQUET_DIR [BASIS_DIR] [--kind KIND] [--runs 4]
-        [--label NAME] [--raw-rows]
+        [--label NAME] [--raw-rows] [--conf KEY=VALUE ...]
 
 ``PARQUET_DIR`` is an export (``rxtrace export --parquet``; ``spark_bench.py`` or
 ``leads_bench.fill`` make the world); ``BASIS_DIR`` is where ``rxtrace spark leads --basis``
@@ -14,7 +14,9 @@ sink) and of ``spark_leads(..., kind=KIND, basis=BASIS_DIR)``, the median of all
 first, the ratio, and the leads' count and digest (equal digests: the same leads, rules, scores
 and evidence). With ``--raw-rows``, also the raw aggregation joined back to the sales for the
 columns the code rules read (the same question in plain Spark SQL: which codes, and their rows)
-and the ratio against it. Like ``spark_bench.py`` it is not in ``make bench``: it needs the Spark extra and
+and the ratio against it. ``--conf`` sets a Spark property over rxtrace's defaults, as the
+commands' ``--conf`` does (``spark.driver.extraJavaOptions=-XX:+UseG1GC``: Java's own collector).
+Like ``spark_bench.py`` it is not in ``make bench``: it needs the Spark extra and
 a world on disk.
 """
 
@@ -34,6 +36,7 @@ from rxtrace.trace.investigate.sql import selected
 from rxtrace.trace.spark import find_tables, spark_session
 from rxtrace.trace.spark.leads import spark_leads
 from rxtrace.trace.spark.resolve import SparkLookups
+from rxtrace.trace.spark.session import parse_conf
 
 # The raw aggregation's codes with their insurance rows, the columns the code rules read: the
 # same question answered in plain Spark SQL (the aggregation, then a join back to the sales).
@@ -57,8 +60,11 @@ def main() -> None:
         action="store_true",
         help="also the raw query that returns what the code rules read: the duplicated codes' rows",
     )
+    parser.add_argument(
+        "--conf", action="append", default=[], help="a Spark property, KEY=VALUE (repeat for several)"
+    )
     args = parser.parse_args()
-    with spark_session("local[2]") as spark:
+    with spark_session("local[2]", conf=parse_conf(args.conf)) as spark:
         spark.sparkContext.setLogLevel("ERROR")
         tables = find_tables([args.parquet])
         SparkLookups(spark, tables).frame("dispensing").createOrReplaceTempView("dispensing")
