@@ -65,10 +65,10 @@ def session_conf(master: str, conf: Mapping[str, str] | None = None) -> dict[str
     mostly empty tasks there) and to Spark's 200 on a cluster, where a national run wants
     thousands: ``--conf spark.sql.shuffle.partitions=N``. In local mode the JVM collects its
     garbage with the parallel collector, not Java's default G1: a command is one batch job in a
-    new JVM, where throughput counts and pauses do not (at 20 M sales, the whole commands: the
-    code leads 42.2 and 43.3 s against 49.0 and 48.5 s, a case resolved 22.0 and 22.9 s against
-    24.2 and 24.9 s, its hot spots 21.7 and 20.6 s against 24.2 and 24.1 s). A
-    ``spark.driver.extraJavaOptions`` given replaces it; a cluster keeps its own.
+    new JVM, where throughput counts and pauses do not (at 20 M sales, the whole commands, means
+    of four rounds: the code leads 44.4 s against 48.5 s, a case resolved 23.2 s against 25.1 s,
+    its hot spots 22.3 s against 25.0 s). A ``spark.driver.extraJavaOptions`` given replaces it;
+    a cluster keeps its own.
 
     >>> defaults = session_conf("local[2]", {"spark.sql.shuffle.partitions": "3"})
     >>> defaults["spark.sql.shuffle.partitions"], defaults["spark.sql.session.timeZone"]
