@@ -659,7 +659,7 @@ def test_a_killed_load_takes_its_converting_processes_with_it(tmp_path: Path) ->
     script = (
         "import sys\n"
         "from rxtrace.trace.store.db import connect\n"
-        "from rxtrace.trace.ingest.load import ensure_key, load_paths\n"
+        "from rxtrace.trace.ingest.load import load_paths\n"
         "from rxtrace.trace.protect import Protector\n"
         "from pathlib import Path\n"
         "engine, factory = connect(sys.argv[1])\n"
