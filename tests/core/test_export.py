@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rxtrace.trace.errors import RxtraceError
+from rxtrace.trace.ingest import export
 from rxtrace.trace.ingest.export import EXPORTED, export_parquet
 from rxtrace.trace.ingest.load import load_paths
 from rxtrace.trace.protect import Protector
@@ -57,6 +60,111 @@ def test_every_table_is_written_as_stored(any_session: Session, protector: Prote
     assert again.rows == {"catalog": report.rows["catalog"]}
     with pytest.raises(RxtraceError, match="Unknown table 'sales'"):
         export_parquet(tmp_path / "other", session=any_session, tables=["sales"])
+
+
+def _groups(folder: Path) -> dict[str, list[list[int]]]:
+    """Each month folder's files, in order, as the row counts of their row groups."""
+    return {
+        month.name: [
+            [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
+            for f in (pq.ParquetFile(path) for path in sorted(month.iterdir(), key=lambda p: int(p.stem[5:])))
+        ]
+        for month in sorted(folder.iterdir())
+    }
+
+
+def _ids(folder: Path) -> dict[str, list[int]]:
+    """Each month's sale ids in the order its files hold them."""
+    return {
+        month.name: [
+            i
+            for path in sorted(month.iterdir(), key=lambda p: int(p.stem[5:]))
+            for i in pq.read_table(path, columns=["id"]).column("id").to_pylist()
+        ]
+        for month in sorted(folder.iterdir())
+    }
+
+
+def test_sales_come_in_whole_row_groups_whatever_batches_the_months_arrive_in(
+    session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_paths([SAMPLE], session=session, protector=protector)
+    session.commit()
+    # Batches far smaller than a group, each cut across the months: one group per cut was
+    # what the export wrote (~3,800 rows a group at 50,000 a batch).
+    monkeypatch.setattr(export, "_BATCH", 37)
+    monkeypatch.setattr(export, "GROUP_ROWS", 100)
+    monkeypatch.setattr(export, "FILE_GROUPS", 2)
+    export_parquet(tmp_path / "out", session=session, tables=["dispensing"])
+    month = func.strftime("%Y-%m", models.Dispensing.sel_retn_time)
+    months = session.execute(select(month, func.count()).group_by(month)).all()
+    assert len(months) >= 2
+    groups = _groups(tmp_path / "out" / "dispensing")
+    for month, count in months:
+        files = groups[f"month={month}"]
+        full, last = divmod(count, 100)
+        # Whole groups but the month's last, two groups a file.
+        flat = [n for file in files for n in file]
+        assert flat == [100] * full + ([last] if last else []), month
+        assert all(len(file) <= 2 for file in files) and len(files) == -(-len(flat) // 2), month
+    # Each month's rows in the export's order, every sale once.
+    ids = _ids(tmp_path / "out" / "dispensing")
+    assert all(month == sorted(month) for month in ids.values())
+    assert sorted(i for month in ids.values() for i in month) == sorted(
+        session.scalars(select(models.Dispensing.id))
+    )
+
+
+def test_memory_held_for_the_months_is_bounded_and_every_row_still_written(
+    session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_paths([SAMPLE], session=session, protector=protector)
+    session.commit()
+    monkeypatch.setattr(export, "_BATCH", 37)
+    monkeypatch.setattr(export, "GROUP_ROWS", 1000)
+    monkeypatch.setattr(export, "_HELD_BYTES", 20_000)
+    held: list[int] = []
+    hold = export._Files._hold
+
+    def watched(self: export._Files, key: str | None, batch: object) -> None:
+        hold(self, key, batch)
+        held.append(self.held_bytes)
+
+    monkeypatch.setattr(export._Files, "_hold", watched)
+    report = export_parquet(tmp_path / "out", session=session, tables=["dispensing"])
+    assert held and max(held) <= 20_000
+    groups = [n for files in _groups(tmp_path / "out" / "dispensing").values() for f in files for n in f]
+    # Written early, so in shorter groups; every row once, each month still in order.
+    assert max(groups) < 1000 and sum(groups) == report.rows["dispensing"] == 1422
+    ids = _ids(tmp_path / "out" / "dispensing")
+    assert all(month == sorted(month) for month in ids.values())
+    assert len({i for month in ids.values() for i in month}) == 1422
+
+
+def test_an_export_that_fails_leaves_no_half_table(
+    session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_paths([SAMPLE], session=session, protector=protector)
+    session.commit()
+    monkeypatch.setattr(export, "_BATCH", 300)
+    monkeypatch.setattr(export, "GROUP_ROWS", 100)
+    batches = export._batches
+
+    def failing(*args: object, **kwargs: object) -> Iterator[object]:
+        for n, batch in enumerate(batches(*args, **kwargs)):  # type: ignore[arg-type]
+            if n == 3:
+                raise OSError("disk full")
+            yield batch
+
+    monkeypatch.setattr(export, "_batches", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export_parquet(tmp_path / "out", session=session, tables=["catalog", "dispensing"])
+    # The table written before stays; the one that failed is gone, files and folder.
+    assert (tmp_path / "out" / "catalog").is_dir()
+    assert not (tmp_path / "out" / "dispensing").exists()
+    monkeypatch.setattr(export, "_batches", batches)
+    report = export_parquet(tmp_path / "out", session=session, tables=["dispensing"])
+    assert report.rows["dispensing"] == 1422
 
 
 def test_an_empty_table_is_written_with_its_columns(session: Session, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ Each table is written as stored (keys split into their two halves, identities as
 hashes and masks, amounts in fen and ten-thousandths of a yuan), so what a Spark job computes
 from the files joins with the server's own answers. Sales are partitioned by month
 (``dispensing/month=2025-03/…``, Hive style), the layout every engine that reads Parquet prunes
-by. Rows stream through in batches: memory stays flat whatever the table's size.
+by. Rows stream through in batches and are written in row groups of about a million rows, four
+groups a file: memory stays bounded whatever the table's size (:class:`_Files`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ EXPORTED: dict[str, str] = {name: spec.model_table for name, spec in TABLES.item
 PARTITION = "month"
 """The column sales are partitioned by: the sale's month, ``YYYY-MM``."""
 _BATCH = 50_000
+GROUP_ROWS = 1 << 20
+"""Rows per Parquet row group, as big as readers expect (pyarrow's default; Spark's 128 MB
+blocks). Each 50,000-row batch cut by month once made a row group of its own, ~3,800 rows:
+every column chunk with its own dictionary and header, every scan paying for it."""
+FILE_GROUPS = 4
+"""Row groups per file before the next file of the month: files of a few hundred MB, which a
+cluster splits by row group, rather than one file per month however large the month."""
+_HELD_BYTES = 256 << 20
+"""What the months' unwritten rows may take together before the fullest is written short:
+memory stays bounded whatever the order the rows come in and however many months there are."""
 
 
 @dataclass
@@ -128,7 +139,6 @@ def export_parquet(
     in one folder would read as one table with every row twice.
     """
     import pyarrow as pa
-    import pyarrow.dataset as ds
 
     wanted = list(tables) if tables else list(EXPORTED)
     unknown = [t for t in wanted if t not in EXPORTED]
@@ -147,36 +157,116 @@ def export_parquet(
         if partitioned:
             fields.append(pa.field(PARTITION, pa.string(), nullable=False))
         schema = pa.schema(fields)
-        counted = 0
-        written: list[str] = []
-
-        def counting(batches: Iterator[Any]) -> Iterator[Any]:
-            nonlocal counted
-            for batch in batches:
-                counted += batch.num_rows
-                yield batch
-
-        def visited(file: Any, written: list[str] = written) -> None:
-            written.append(file.path)
-
-        ds.write_dataset(
-            counting(_batches(session, EXPORTED[name], schema, partitioned)),
-            target,
-            schema=schema,
-            format="parquet",
-            partitioning=[PARTITION] if partitioned else None,
-            partitioning_flavor="hive" if partitioned else None,
-            existing_data_behavior="overwrite_or_ignore",
-            basename_template="part-{i}.parquet",
-            file_visitor=visited,
-            max_rows_per_group=_BATCH * 4,
-        )
+        files = _Files(target, schema, PARTITION if partitioned else None)
+        try:
+            for batch in _batches(session, EXPORTED[name], schema, partitioned):
+                files.add(batch)
+            written = files.close()
+        except BaseException:
+            # Half a table would read as the whole of a smaller one: none is left, and the
+            # folder (empty or replaced before) takes the next export without --replace.
+            files.discard()
+            shutil.rmtree(target, ignore_errors=True)
+            raise
         if not written:  # an empty table is still a table: its schema, no rows
             target.mkdir(parents=True, exist_ok=True)
             import pyarrow.parquet as pq
 
             pq.write_table(schema.empty_table(), target / "part-0.parquet")
             written.append(str(target / "part-0.parquet"))
-        report.rows[name] = counted
+        report.rows[name] = files.rows
         report.files[name] = len(written)
     return report
+
+
+class _Files:
+    """A table's rows written under ``folder``, one folder per value of ``partition`` (Hive
+    style: ``month=2025-03/part-0.parquet``, the column itself left out of the files, as
+    every Parquet reader expects) or straight in it, in row groups of :data:`GROUP_ROWS`.
+
+    Rows are held per folder until a group is full, and written in the order they came, so a
+    month's file keeps the export's order (by id). When the folders together hold more than
+    :data:`_HELD_BYTES`, the fullest is written at once, a shorter group."""
+
+    def __init__(self, folder: Path, schema: Any, partition: str | None) -> None:
+        self.folder = folder
+        self.partition = partition
+        self.schema = schema if partition is None else schema.remove(schema.get_field_index(partition))
+        self.rows = 0
+        self.held: dict[str | None, list[Any]] = {}
+        self.held_rows: dict[str | None, int] = {}
+        self.held_bytes = 0
+        self.writers: dict[str | None, Any] = {}
+        self.groups: dict[str | None, int] = {}
+        self.parts: dict[str | None, int] = {}
+        self.written: list[str] = []
+
+    def add(self, batch: Any) -> None:
+        """Hold ``batch``'s rows (the partition column last, as :func:`_batches` gives it)."""
+        import pyarrow.compute as pc
+
+        self.rows += batch.num_rows
+        if self.partition is None:
+            self._hold(None, batch)
+            return
+        values = batch.column(batch.num_columns - 1)
+        rows = batch.drop_columns([self.partition])
+        for value in pc.unique(values).to_pylist():
+            self._hold(value, rows.filter(pc.equal(values, value)))
+
+    def _hold(self, key: str | None, batch: Any) -> None:
+        self.held.setdefault(key, []).append(batch)
+        self.held_rows[key] = self.held_rows.get(key, 0) + batch.num_rows
+        self.held_bytes += batch.nbytes
+        if self.held_rows[key] >= GROUP_ROWS:
+            self._write(key, whole=False)
+        while self.held_bytes > _HELD_BYTES:
+            self._write(max(self.held_rows, key=self.held_rows.__getitem__), whole=True)
+
+    def _write(self, key: str | None, *, whole: bool) -> None:
+        """Write ``key``'s full groups, and with ``whole`` the rest too, a shorter group."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        batches = self.held.pop(key)
+        del self.held_rows[key]
+        self.held_bytes -= sum(b.nbytes for b in batches)
+        table = pa.Table.from_batches(batches, schema=self.schema)
+        written = table.num_rows if whole else table.num_rows - table.num_rows % GROUP_ROWS
+        rest = table.slice(written)
+        if rest.num_rows:
+            self.held[key] = rest.to_batches()
+            self.held_rows[key] = rest.num_rows
+            self.held_bytes += rest.nbytes
+        table = table.slice(0, written)
+        while table.num_rows:
+            if key not in self.writers:
+                folder = self.folder if key is None else self.folder / f"{self.partition}={key}"
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / f"part-{self.parts.get(key, 0)}.parquet"
+                self.parts[key] = self.parts.get(key, 0) + 1
+                self.writers[key] = pq.ParquetWriter(path, self.schema)
+                self.groups[key] = 0
+                self.written.append(str(path))
+            group = table.slice(0, GROUP_ROWS)
+            table = table.slice(group.num_rows)
+            self.writers[key].write_table(group, row_group_size=GROUP_ROWS)
+            self.groups[key] += 1
+            if self.groups[key] >= FILE_GROUPS:
+                self.writers.pop(key).close()
+
+    def discard(self) -> None:
+        """Close every file open, for it to be removed; what is held is dropped."""
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
+        self.held.clear()
+
+    def close(self) -> list[str]:
+        """Write what is held, close every file; the files written."""
+        for key in list(self.held):
+            self._write(key, whole=True)
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
+        return self.written
