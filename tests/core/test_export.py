@@ -62,39 +62,51 @@ def test_every_table_is_written_as_stored(any_session: Session, protector: Prote
         export_parquet(tmp_path / "other", session=any_session, tables=["sales"])
 
 
+def _months(folder: Path) -> dict[str, list[pq.ParquetFile]]:
+    """Each month folder's files, in the order written (``part-0``, ``part-1``, ...)."""
+    return {
+        month.name: [pq.ParquetFile(f) for f in sorted(month.iterdir(), key=lambda f: int(f.stem[5:]))]
+        for month in sorted(folder.iterdir())
+    }
+
+
 def _groups(folder: Path) -> dict[str, list[list[int]]]:
-    """Each month folder's files, in order, as the row counts of their row groups."""
+    """Each month's files as the row counts of their row groups."""
     return {
-        month.name: [
-            [f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)]
-            for f in (pq.ParquetFile(path) for path in sorted(month.iterdir(), key=lambda p: int(p.stem[5:])))
-        ]
-        for month in sorted(folder.iterdir())
+        month: [[f.metadata.row_group(i).num_rows for i in range(f.metadata.num_row_groups)] for f in files]
+        for month, files in _months(folder).items()
     }
 
 
-def _ids(folder: Path) -> dict[str, list[int]]:
-    """Each month's sale ids in the order its files hold them."""
-    return {
-        month.name: [
-            i
-            for path in sorted(month.iterdir(), key=lambda p: int(p.stem[5:]))
-            for i in pq.read_table(path, columns=["id"]).column("id").to_pylist()
-        ]
-        for month in sorted(folder.iterdir())
+def _each_sale_once_in_order(folder: Path, session: Session) -> None:
+    """Every sale written once, each month's in the export's order (by id)."""
+    ids = {
+        month: [i for f in files for i in f.read(columns=["id"]).column("id").to_pylist()]
+        for month, files in _months(folder).items()
     }
+    assert all(month == sorted(month) for month in ids.values())
+    assert sorted(i for month in ids.values() for i in month) == sorted(
+        session.scalars(select(models.Dispensing.id))
+    )
+
+
+def _sample_exported_with(
+    session: Session, protector: Protector, monkeypatch: pytest.MonkeyPatch, **settings: int
+) -> None:
+    """The contract sample stored, the export's sizes (``_BATCH``, ``GROUP_ROWS``, ...) set
+    small enough for its 1,422 sales to fill several batches and groups."""
+    load_paths([SAMPLE], session=session, protector=protector)
+    session.commit()
+    for name, value in settings.items():
+        monkeypatch.setattr(export, name, value)
 
 
 def test_sales_come_in_whole_row_groups_whatever_batches_the_months_arrive_in(
     session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    load_paths([SAMPLE], session=session, protector=protector)
-    session.commit()
     # Batches far smaller than a group, each cut across the months: one group per cut was
     # what the export wrote (~3,800 rows a group at 50,000 a batch).
-    monkeypatch.setattr(export, "_BATCH", 37)
-    monkeypatch.setattr(export, "GROUP_ROWS", 100)
-    monkeypatch.setattr(export, "FILE_GROUPS", 2)
+    _sample_exported_with(session, protector, monkeypatch, _BATCH=37, GROUP_ROWS=100, FILE_GROUPS=2)
     export_parquet(tmp_path / "out", session=session, tables=["dispensing"])
     month = func.strftime("%Y-%m", models.Dispensing.sel_retn_time)
     months = session.execute(select(month, func.count()).group_by(month)).all()
@@ -107,22 +119,13 @@ def test_sales_come_in_whole_row_groups_whatever_batches_the_months_arrive_in(
         flat = [n for file in files for n in file]
         assert flat == [100] * full + ([last] if last else []), month
         assert all(len(file) <= 2 for file in files) and len(files) == -(-len(flat) // 2), month
-    # Each month's rows in the export's order, every sale once.
-    ids = _ids(tmp_path / "out" / "dispensing")
-    assert all(month == sorted(month) for month in ids.values())
-    assert sorted(i for month in ids.values() for i in month) == sorted(
-        session.scalars(select(models.Dispensing.id))
-    )
+    _each_sale_once_in_order(tmp_path / "out" / "dispensing", session)
 
 
 def test_memory_held_for_the_months_is_bounded_and_every_row_still_written(
     session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    load_paths([SAMPLE], session=session, protector=protector)
-    session.commit()
-    monkeypatch.setattr(export, "_BATCH", 37)
-    monkeypatch.setattr(export, "GROUP_ROWS", 1000)
-    monkeypatch.setattr(export, "_HELD_BYTES", 20_000)
+    _sample_exported_with(session, protector, monkeypatch, _BATCH=37, GROUP_ROWS=1000, _HELD_BYTES=20_000)
     held: list[int] = []
     hold = export._Files._hold
 
@@ -136,18 +139,13 @@ def test_memory_held_for_the_months_is_bounded_and_every_row_still_written(
     groups = [n for files in _groups(tmp_path / "out" / "dispensing").values() for f in files for n in f]
     # Written early, so in shorter groups; every row once, each month still in order.
     assert max(groups) < 1000 and sum(groups) == report.rows["dispensing"] == 1422
-    ids = _ids(tmp_path / "out" / "dispensing")
-    assert all(month == sorted(month) for month in ids.values())
-    assert len({i for month in ids.values() for i in month}) == 1422
+    _each_sale_once_in_order(tmp_path / "out" / "dispensing", session)
 
 
 def test_an_export_that_fails_leaves_no_half_table(
     session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    load_paths([SAMPLE], session=session, protector=protector)
-    session.commit()
-    monkeypatch.setattr(export, "_BATCH", 300)
-    monkeypatch.setattr(export, "GROUP_ROWS", 100)
+    _sample_exported_with(session, protector, monkeypatch, _BATCH=300, GROUP_ROWS=100)
     batches = export._batches
 
     def failing(*args: object, **kwargs: object) -> Iterator[object]:
