@@ -165,6 +165,25 @@ def test_an_export_that_fails_leaves_no_half_table(
     assert report.rows["dispensing"] == 1422
 
 
+def test_a_write_that_fails_on_the_writing_thread_fails_the_export_and_leaves_nothing(
+    session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _sample_exported_with(session, protector, monkeypatch, _BATCH=300, GROUP_ROWS=100)
+    groups_of = export._Files._groups_of
+    calls: list[str | None] = []
+
+    def failing(self: export._Files, key: str | None, table: object) -> None:
+        calls.append(key)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        groups_of(self, key, table)
+
+    monkeypatch.setattr(export._Files, "_groups_of", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export_parquet(tmp_path / "out", session=session, tables=["dispensing"])
+    assert len(calls) >= 2 and not (tmp_path / "out" / "dispensing").exists()
+
+
 def test_an_empty_table_is_written_with_its_columns(session: Session, tmp_path: Path) -> None:
     report = export_parquet(tmp_path, session=session, tables=["waybills", "dispensing"])
     assert report.rows == {"waybills": 0, "dispensing": 0}

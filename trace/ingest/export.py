@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,12 @@ class _Files:
         self.groups: dict[str | None, int] = {}
         self.parts: dict[str | None, int] = {}
         self.written: list[str] = []
+        # Encoding a group takes about as long as reading its rows: one thread writes while
+        # the next rows are read (2 M sales: 16.4 s written in line against 13.6 s for
+        # pyarrow's dataset writer, which wrote on its own threads). One write at a time in
+        # flight, in the order given, so memory stays bounded and each file in order.
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="rxtrace-export")
+        self.pending: Future[None] | None = None
 
     def add(self, batch: Any) -> None:
         """Hold ``batch``'s rows (the partition column last, as :func:`_batches` gives it)."""
@@ -226,7 +233,6 @@ class _Files:
     def _write(self, key: str | None, *, whole: bool) -> None:
         """Write ``key``'s full groups, and with ``whole`` the rest too, a shorter group."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         batches = self.held.pop(key)
         del self.held_rows[key]
@@ -238,7 +244,14 @@ class _Files:
             self.held[key] = rest.to_batches()
             self.held_rows[key] = rest.num_rows
             self.held_bytes += rest.nbytes
-        table = table.slice(0, written)
+        if self.pending is not None:
+            self.pending.result()  # a failed write fails the export here
+        self.pending = self.pool.submit(self._groups_of, key, table.slice(0, written))
+
+    def _groups_of(self, key: str | None, table: Any) -> None:
+        """Write ``table`` as ``key``'s next groups (on the writing thread)."""
+        import pyarrow.parquet as pq
+
         while table.num_rows:
             if key not in self.writers:
                 folder = self.folder if key is None else self.folder / f"{self.partition}={key}"
@@ -257,6 +270,7 @@ class _Files:
 
     def discard(self) -> None:
         """Close every file open, for it to be removed; what is held is dropped."""
+        self.pool.shutdown(wait=True)  # the write in flight ends (or fails) first
         for writer in self.writers.values():
             writer.close()
         self.writers.clear()
@@ -266,6 +280,9 @@ class _Files:
         """Write what is held, close every file; the files written."""
         for key in list(self.held):
             self._write(key, whole=True)
+        if self.pending is not None:
+            self.pending.result()
+        self.pool.shutdown(wait=True)
         for writer in self.writers.values():
             writer.close()
         self.writers.clear()
