@@ -131,6 +131,23 @@ def test_case_codes_expand_and_boxes_count_once(
     assert result.summary.statuses["malformed"] == 1
 
 
+def test_a_case_of_many_seizures_reads_them_in_order_whatever_the_chunks(
+    any_session: Session, protector: Protector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reads are fetched a chunk of seizures at a time; the boxes come in the seizures'
+    order (the time seized), each seizure's in the order its codes were recorded."""
+    from rxtrace.trace.resolve import service
+
+    seized = [("Z3", C), ("Z1", A), ("Z5", E), ("Z2", B), ("Z1", D), ("Z4", F), ("Z3", A)]
+    load_world(any_session, protector, tmp_path / "w", sales=[sale(A)], seized=seized)
+    monkeypatch.setattr(service, "_CHUNK", 2)
+    result = resolve_case("CASE-1", session=any_session)
+    assert [(box.seizure_id, box.key) for box in result.boxes] == [
+        ("Z1", A), ("Z1", D), ("Z2", B), ("Z3", C), ("Z4", F), ("Z5", E)
+    ]  # fmt: skip
+    assert result.scope["reads"] == len(seized)
+
+
 def test_clone_suspects(any_session: Session, protector: Protector, tmp_path: Path) -> None:
     sales = [
         sale(A, med_list_codg="X1"),

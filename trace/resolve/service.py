@@ -236,16 +236,34 @@ def sales_by_key(lookups: Lookups, keys: Sequence[str]) -> dict[str, list[Sale]]
 
 
 def _seized_reads(session: Session, seizure_ids: Sequence[str]) -> list[SeizedRead]:
-    rows = session.execute(
-        select(models.SeizedCode.seizure_id, models.SeizedCode.code, models.SeizedCode.box_med_list_codg)
-        .where(models.SeizedCode.seizure_id.in_(seizure_ids))
-        .order_by(models.SeizedCode.id)
-    ).all()
-    return ordered_reads(seizure_ids, [SeizedRead(r.code, r.seizure_id, r.box_med_list_codg) for r in rows])
+    """The seizures' reads as stored, by the driver itself: a case of a million reads took
+    3.9-4.2 s as SQLAlchemy rows read by name, 1.1-1.7 s as the driver's tuples."""
+    dbapi = session.connection().connection.driver_connection
+    postgres = session.get_bind().dialect.name == "postgresql"
+    reads: list[SeizedRead] = []
+    ids = list(dict.fromkeys(seizure_ids))
+    for start in range(0, len(ids), _CHUNK):
+        # Each seizure's reads fall in one chunk, in the order stored; ordered_reads then
+        # puts the seizures in order.
+        chunk = ids[start : start + _CHUNK]
+        marks = ", ".join(("%s" if postgres else "?") for _ in chunk)
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(
+                "SELECT code, seizure_id, box_med_list_codg FROM seized_code "
+                f"WHERE seizure_id IN ({marks}) ORDER BY id",
+                chunk,
+            )
+            reads.extend(map(SeizedRead._make, cursor.fetchall()))
+        finally:
+            cursor.close()
+    return ordered_reads(seizure_ids, reads)
 
 
 def ordered_reads(seizure_ids: Sequence[str], reads: Iterable[SeizedRead]) -> list[SeizedRead]:
     """Reads by seizure in the given order, each seizure's in the order given (as stored)."""
+    if len(seizure_ids) == 1:  # the reads of one seizure: in order already
+        return list(reads)
     order = {sid: i for i, sid in enumerate(seizure_ids)}
     return sorted(reads, key=lambda r: order[r.seizure_id or ""])  # stable within a seizure
 
