@@ -35,7 +35,9 @@ test: $(STAMP) $(SPARK_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	MYPY=$(BIN)/mypy scripts/typecheck
-	$(BIN)/pytest -q
+	# On both cores (the Spark tests on one worker, in turn), then what must run alone.
+	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not alone"
+	$(BIN)/pytest -q -m alone
 
 bench: $(STAMP)
 	$(BIN)/python bench/core_bench.py --rows 1000000 --codes 100000

@@ -600,7 +600,8 @@ def _storing(url: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.parametrize("how", ["terminated", "restarted"])
+# Restarting the server breaks every other test's connection: that case runs alone.
+@pytest.mark.parametrize("how", ["terminated", pytest.param("restarted", marks=pytest.mark.alone)])
 def test_a_load_whose_server_goes_away_fails_in_one_line_and_the_rerun_completes(
     how: str, tmp_path: Path
 ) -> None:
