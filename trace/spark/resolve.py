@@ -27,7 +27,7 @@ from rxtrace.trace.resolve.service import (
     ordered_reads,
     seizure_resolution,
 )
-from rxtrace.trace.spark.tables import Started, Tables, fetched
+from rxtrace.trace.spark.tables import Started, Tables, arrow_columns, fetched
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -264,12 +264,17 @@ class SparkLookups:
         joined = z.join(c, "seizure_id", "left").select(
             "seizure_id", "seized_at", "id", "code", "box_med_list_codg"
         )
-        rows = fetched(joined)
-        order = sorted({(r[1], r[0]) for r in rows}, key=lambda t: (t[0] is not None, t))
-        seizures = [sid for _, sid in order]
-        found = sorted((r for r in rows if r[2] is not None), key=lambda r: r[2])
-        reads = [SeizedRead(code, sid, box_drug) for sid, _, _, code, box_drug in found]
-        return seizures, ordered_reads(seizures, reads)
+        # A million reads: sorted and taken apart as Arrow columns, each read made once from
+        # them (as rows, then sorted and remade, they took 8.6 s of a 32 s case).
+        import pyarrow.compute as pc
+
+        table = joined.toArrow()
+        distinct = table.group_by(["seized_at", "seizure_id"]).aggregate([])  # one row a seizure
+        pairs = zip(*arrow_columns(distinct.select(["seized_at", "seizure_id"])), strict=True)
+        seizures = [sid for _, sid in sorted(pairs, key=lambda t: (t[0] is not None, t))]
+        found = table.filter(pc.is_valid(table["id"])).sort_by("id")  # stable, as stored
+        codes, sids, drugs = arrow_columns(found.select(["code", "seizure_id", "box_med_list_codg"]))
+        return seizures, ordered_reads(seizures, list(map(SeizedRead, codes, sids, drugs)))
 
     def start_reads(self, z: DataFrame, *, parties: bool = False) -> None:
         """Start the questions about the boxes read in the seizures ``z(seizure_id, ...)``: the

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from rxtrace.trace.errors import RxtraceError
 from rxtrace.trace.ingest.export import EXPORTED
 
-__all__ = ["Started", "Tables", "fetched", "find_tables"]
+__all__ = ["Started", "Tables", "arrow_columns", "fetched", "find_tables"]
 
 _R = TypeVar("_R", bound=tuple[Any, ...])
 
@@ -21,19 +21,27 @@ def fetched(frame: Any) -> list[tuple[Any, ...]]:
 
     ``collect()`` pickles every row in the JVM and builds a ``Row`` of each in Python: 4.8-6.0 s
     for a million rows of two strings here, against 0.8-0.9 s through Arrow. Values are the
-    ones ``collect()`` gives: the contract's times (no zone) as they are, a time with a zone
-    in this process's local time without one.
+    ones ``collect()`` gives (see :func:`arrow_columns`).
     """
+    columns = arrow_columns(frame.toArrow())
+    return list(zip(*columns, strict=True)) if columns else []
+
+
+def arrow_columns(table: Any) -> list[list[Any]]:
+    """The columns of a pyarrow table as Python lists, the values ``collect()`` gives: the
+    contract's times (no zone) as they are, a time with a zone in this process's local time
+    without one. A caller that makes its own objects of the rows builds them from these
+    (``map(Cls, *columns)``) rather than from :func:`fetched`'s tuples, made only to be taken
+    apart again."""
     import pyarrow as pa
 
-    table = frame.toArrow()
     columns = []
     for column in table.columns:
         values = column.to_pylist()
         if pa.types.is_timestamp(column.type) and column.type.tz is not None:
             values = [v if v is None else v.astimezone().replace(tzinfo=None) for v in values]
         columns.append(values)
-    return list(zip(*columns, strict=True)) if columns else []
+    return columns
 
 
 @dataclass(frozen=True)
