@@ -45,7 +45,7 @@ def _written(value: Any) -> Any:
     """How a value JSON lacks is written: money as a decimal string (exact), times in ISO 8601
     with +08:00, paths as text; anything else is returned as it is."""
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return _amount(value)
     if isinstance(value, datetime):
         return _time(value)
     if isinstance(value, date):
@@ -66,6 +66,10 @@ def to_jsonable(value: Any) -> Any:
     return _written(value)
 
 
+def _amount(value: Decimal) -> str:
+    return format(value, "f")
+
+
 def _time(value: datetime) -> str:
     return value.isoformat() + ("+08:00" if value.tzinfo is None else "")
 
@@ -73,7 +77,7 @@ def _time(value: datetime) -> str:
 # By exact type, before any other test: a big case's JSON passes three million amounts and
 # times through here, and the tests below (a failed attribute lookup above all) cost more
 # than the writing.
-_BY_TYPE: dict[type, Any] = {Decimal: lambda value: format(value, "f"), datetime: _time}
+_BY_TYPE: dict[type, Any] = {Decimal: _amount, datetime: _time}
 
 
 def _default(value: Any) -> Any:
