@@ -145,7 +145,7 @@ def resolve_codes(codes: Sequence[str], *, session: Session) -> Resolution:
 
 def codes_resolution(codes: Sequence[str], lookups: Lookups) -> Resolution:
     """:func:`resolve_codes` from any source of rows."""
-    resolution = _resolve([(code, None, None) for code in codes], lookups)
+    resolution = _resolve([SeizedRead(code) for code in codes], lookups)
     resolution.scope = {"codes": len(codes)}
     return resolution
 
@@ -165,7 +165,7 @@ def seizure_resolution(
     recorded (a seizure with codes but no record of its own still resolves)."""
     if not known and not reads:
         raise NotFoundError(f"No seizure '{seizure_id}' and no codes recorded for it.")
-    resolution = _resolve([(r.code, r.seizure_id, r.box_med_list_codg) for r in reads], lookups)
+    resolution = _resolve(reads, lookups)
     resolution.scope = {"seizure_id": seizure_id, "case_id": case_id}
     return resolution
 
@@ -188,7 +188,7 @@ def case_resolution(
     ``reads`` in the order :func:`ordered_reads` gives them."""
     if not seizure_ids:
         raise CaseNotFoundError(case_id)
-    resolution = _resolve([(r.code, r.seizure_id, r.box_med_list_codg) for r in reads], lookups)
+    resolution = _resolve(reads, lookups)
     resolution.scope = {"case_id": case_id, "seizures": list(seizure_ids), "reads": len(reads)}
     return resolution
 
@@ -270,19 +270,17 @@ def ordered_reads(seizure_ids: Sequence[str], reads: Iterable[SeizedRead]) -> li
 
 def resolve_reads(reads: Sequence[SeizedRead], *, session: Session) -> Resolution:
     """Resolve a batch of reads: parse, expand case codes, dedupe boxes, join the sales."""
-    return _resolve([(r.code, r.seizure_id, r.box_med_list_codg) for r in reads], DatabaseLookups(session))
+    return _resolve(reads, DatabaseLookups(session))
 
 
-_Read = tuple[str, str | None, str | None]  # (code as read, seizure, drug printed on the box)
-
-
-def _resolve(reads: Sequence[_Read], lookups: Lookups) -> Resolution:
+def _resolve(reads: Sequence[SeizedRead], lookups: Lookups) -> Resolution:
+    # The reads as given, not copied into plain tuples: a case hands over a million.
     with collector_paused():
         return _resolve_unpaused(reads, lookups)
 
 
-def _resolve_unpaused(reads: Sequence[_Read], lookups: Lookups) -> Resolution:
-    parsed: list[tuple[_Read, tuple[str, str] | ParseError]] = []
+def _resolve_unpaused(reads: Sequence[SeizedRead], lookups: Lookups) -> Resolution:
+    parsed: list[tuple[SeizedRead, tuple[str, str] | ParseError]] = []
     for read in reads:
         try:
             parsed.append((read, key_and_family(read[0])))
@@ -295,7 +293,7 @@ def _resolve_unpaused(reads: Sequence[_Read], lookups: Lookups) -> Resolution:
 
 
 def _distinct_boxes(
-    parsed: Sequence[tuple[_Read, tuple[str, str] | ParseError]],
+    parsed: Sequence[tuple[SeizedRead, tuple[str, str] | ParseError]],
     leaves: Mapping[str, list[tuple[str, str]]],
 ) -> list[BoxResolution]:
     """Each box once, in the order read: a malformed code as itself, a case's code as the boxes
