@@ -35,8 +35,8 @@ test: $(STAMP) $(SPARK_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	MYPY=$(BIN)/mypy scripts/typecheck
-	# On both cores (the Spark tests on one worker, in turn), then what must run alone.
-	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not alone"
+	# On both cores, each module on one worker (a Spark module starts one JVM), then what must run alone.
+	$(BIN)/pytest -q -n 2 --dist loadfile -m "not alone"
 	$(BIN)/pytest -q -m alone
 
 bench: $(STAMP)

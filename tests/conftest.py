@@ -26,17 +26,6 @@ SAMPLE = SHARED / "contract" / "sample"
 PG_URL = os.environ.get("RXTRACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``make test`` runs the suite on two workers (pytest-xdist, ``--dist loadgroup``): the
-    Spark tests go to one of them, one module after another, so that one Spark session (a JVM
-    whose heap may grow to half this machine's memory) runs at a time, as it does in one
-    process."""
-    spark = pytest.mark.xdist_group("spark")
-    for item in items:
-        if item.path.name.startswith("test_spark"):
-            item.add_marker(spark)
-
-
 @pytest.fixture(scope="session")
 def free_port() -> Callable[[], int]:
     """A function that finds a loopback port nothing listens on (for servers a test starts)."""
